@@ -1,0 +1,209 @@
+"""The fit pipeline: split, select mechanisms, fit, score on held-out rows, refit on all.
+
+Model selection (``assign_causal_mechanisms``) runs once, on the training rows; the
+chosen mechanisms are then refitted on every row for the stored model, so a fit
+request pays for selection exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from dowhy import gcm
+from dowhy.graph import get_ordered_predecessors
+
+from . import scoring
+from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
+from .frames import Frame
+from .mechanisms import describe
+from .requests import ColumnKind, FitConfig, Graph
+from .versions import dowhy_version
+
+log = logging.getLogger(__name__)
+
+QUALITY = {
+    "GOOD": gcm.auto.AssignmentQuality.GOOD,
+    "BETTER": gcm.auto.AssignmentQuality.BETTER,
+    "BEST": gcm.auto.AssignmentQuality.BEST,
+}
+
+
+@dataclass
+class FittedModel:
+    """A fitted SCM and what the worker needs to check later requests against it."""
+
+    scm: gcm.InvertibleStructuralCausalModel
+    graph: Graph
+    kinds: dict[str, ColumnKind]
+    categories: dict[str, list[Any]]
+    config: FitConfig
+    num_samples: int
+    summary: dict[str, Any]
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Scores:
+    r2: dict[str, float]
+    accuracy: dict[str, float]
+
+
+def effective_seed(seed: int | None) -> int:
+    """The seed a computation runs with: the caller's, or a fresh one reported back."""
+    return secrets.randbelow(2**32) if seed is None else seed
+
+
+def fit_model(graph: Graph, frame: Frame, config: FitConfig) -> FittedModel:
+    started = time.perf_counter()
+    data = frame.data
+    seed = effective_seed(config.seed)
+    train, val = split_rows(data, config, seed)
+    gcm.util.general.set_random_seed(seed)
+    scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
+    with dowhy_errors("fit"):
+        gcm.auto.assign_causal_mechanisms(scm, train, quality=QUALITY[config.quality])
+        gcm.fit(scm, train)
+        scores = score_nodes(scm, val, frame.kinds)
+        gcm.util.general.set_random_seed(seed)
+        gcm.fit(scm, data)
+    summary = summarise(scm, graph, frame, config, scores)
+    summary["metadata"].update(
+        fitting_time_ms=int((time.perf_counter() - started) * 1000),
+        num_train=len(train),
+        num_val=len(val),
+        seed=seed,
+    )
+    categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
+    return FittedModel(scm, graph, frame.kinds, categories, config, len(data), summary)
+
+
+def to_networkx(graph: Graph) -> nx.DiGraph:
+    """A fresh DiGraph: DoWhy stores mechanisms on the graph's nodes, so never share one."""
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(graph.nodes)
+    digraph.add_edges_from(graph.edges)
+    return digraph
+
+
+def split_rows(data: pd.DataFrame, config: FitConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n = len(data)
+    if n < config.min_samples:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: {n} complete rows, at least {config.min_samples} needed",
+            {"num_samples": n, "min_samples": config.min_samples},
+        )
+    n_val = int(np.ceil(n * config.test_size))
+    if n_val < 2 or n - n_val < 2:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: test_size {config.test_size} of {n} rows leaves too few rows to train or validate",
+            {"num_samples": n, "min_samples": config.min_samples, "num_val": n_val},
+        )
+    order = np.random.RandomState(seed).permutation(n)
+    return data.iloc[order[n_val:]], data.iloc[order[:n_val]]
+
+
+def score_nodes(scm: gcm.StructuralCausalModel, val: pd.DataFrame, kinds: dict[str, ColumnKind]) -> Scores:
+    """R² per numeric non-root node, accuracy per categorical one, from the mechanism's own prediction."""
+    r2: dict[str, float] = {}
+    acc: dict[str, float] = {}
+    for node in scm.graph.nodes:
+        parents = get_ordered_predecessors(scm.graph, node)
+        if not parents:
+            continue
+        predicted = predict(scm.causal_mechanism(node), val[parents].to_numpy())
+        if kinds[node] == "numeric":
+            r2[node] = scoring.r2(val[node].to_numpy(), predicted)
+        else:
+            acc[node] = scoring.accuracy(val[node].to_numpy(), predicted)
+    return Scores(r2, acc)
+
+
+def predict(mechanism: Any, parent_values: np.ndarray) -> np.ndarray:
+    """The mechanism's point prediction: noise at zero, or the most likely class."""
+    if isinstance(mechanism, gcm.ClassifierFCM):
+        model = mechanism.classifier_model
+        probabilities = model.predict_probabilities(parent_values)
+        return np.asarray(model.classes, dtype=object)[np.argmax(probabilities, axis=1)]
+    zero_noise = np.zeros((parent_values.shape[0], 1))
+    return np.ravel(mechanism.evaluate(parent_values, zero_noise))
+
+
+def summarise(
+    scm: gcm.StructuralCausalModel, graph: Graph, frame: Frame, config: FitConfig, scores: Scores
+) -> dict[str, Any]:
+    verdict = scoring.judge(scores.r2, config.r2_threshold, config.r2_rule)
+    warnings = fit_warnings(frame, scores)
+    mechanisms = {
+        node: describe(scm.causal_mechanism(node), get_ordered_predecessors(scm.graph, node), frame.kinds, node)
+        for node in graph.nodes
+    }
+    return {
+        "status": "warning" if warnings else "success",
+        "scm": {"graph": graph.as_json(), "mechanisms": mechanisms},
+        "validation": {
+            "r2_scores": scores.r2,
+            "mean_r2": verdict.mean_r2,
+            "passed": verdict.passed,
+            "threshold": config.r2_threshold,
+            "rule": config.r2_rule,
+            "failed_nodes": verdict.failed_nodes,
+            "accuracy": scores.accuracy,
+        },
+        "warnings": warnings,
+        "metadata": {
+            "num_samples": len(frame.data),
+            "dropped_rows": frame.dropped_rows,
+            "num_nodes": len(graph.nodes),
+            "num_edges": len(graph.edges),
+            "dowhy_version": dowhy_version(),
+            "quality": config.quality,
+        },
+    }
+
+
+def fit_warnings(frame: Frame, scores: Scores) -> list[dict[str, Any]]:
+    warnings: list[dict[str, Any]] = []
+    if frame.dropped_rows:
+        warnings.append({
+            "code": "rows_dropped",
+            "node": None,
+            "message": f"{frame.dropped_rows} rows with missing values were dropped",
+        })
+    for node, score in scores.r2.items():
+        if score >= scoring.LEAKAGE_R2:
+            warnings.append({
+                "code": "possible_leakage",
+                "node": node,
+                "message": f"held-out R² of {node!r} is {score:.6f}: the node is (almost) a "
+                "deterministic function of its parents; fine for code traces, suspicious for data",
+            })
+    return warnings
+
+
+class dowhy_errors:
+    """Context manager: anything DoWhy raises becomes -32005 with DoWhy's message."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, WorkerError) or not isinstance(exc, Exception):
+            return False
+        log.warning("DoWhy %s failed: %s: %s", self.stage, type(exc).__name__, exc)
+        raise WorkerError(
+            FIT_FAILED,
+            f"DoWhy {self.stage} failed: {exc}",
+            {"stage": self.stage, "type": type(exc).__name__, "dowhy_message": str(exc)},
+        ) from exc

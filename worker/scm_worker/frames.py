@@ -1,0 +1,68 @@
+"""Trace columns ↔ pandas: how JSON values are laid out for DoWhy and read back.
+
+Numbers become float64 (null → NaN). Strings stay strings, so DoWhy treats them as
+categorical. Booleans are carried as the strings "True"/"False": DoWhy and
+scikit-learn's encoders mishandle bool-typed parents in some versions, and strings are
+what DoWhy's docs ask for; they are turned back into booleans on the way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .requests import Column, ColumnKind
+
+_BOOL_TO_STR = {True: "True", False: "False"}
+_STR_TO_BOOL = {"True": True, "False": False}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Complete rows ready for DoWhy, and how many incomplete ones were dropped."""
+
+    data: pd.DataFrame
+    kinds: dict[str, ColumnKind]
+    dropped_rows: int
+
+
+def to_frame(columns: dict[str, Column]) -> Frame:
+    data = pd.DataFrame({name: _to_array(col) for name, col in columns.items()})
+    complete = data.dropna()
+    kinds = {name: col.kind for name, col in columns.items()}
+    return Frame(complete.reset_index(drop=True), kinds, len(data) - len(complete))
+
+
+def _to_array(column: Column) -> np.ndarray:
+    if column.kind == "numeric":
+        return np.array([np.nan if v is None else v for v in column.values], dtype=float)
+    if column.kind == "boolean":
+        return np.array([None if v is None else _BOOL_TO_STR[v] for v in column.values], dtype=object)
+    return np.array(column.values, dtype=object)
+
+
+def encode_value(value: Any, kind: ColumnKind) -> Any:
+    """A single JSON value (e.g. an intervention's) in the frame's representation."""
+    if kind == "boolean":
+        return _BOOL_TO_STR[value]
+    if kind == "numeric":
+        return float(value)
+    return value
+
+
+def decode_values(values: np.ndarray | pd.Series, kind: ColumnKind) -> list[Any]:
+    """Sampled values back to JSON: floats, strings, or booleans."""
+    if kind == "boolean":
+        return [_STR_TO_BOOL.get(str(v), v) for v in values]
+    if kind == "categorical":
+        return [str(v) for v in values]
+    return [float(v) for v in np.asarray(values, dtype=float)]
+
+
+def decode_classes(classes: Any, kind: ColumnKind) -> list[Any]:
+    return decode_values(np.asarray(classes, dtype=object), kind) if kind != "numeric" else [
+        float(c) for c in classes
+    ]

@@ -1,0 +1,61 @@
+"""Describing fitted DoWhy mechanisms as JSON: empirical, linear, nonlinear, classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from dowhy import gcm
+from dowhy.gcm.causal_mechanisms import PostNonlinearModel
+
+from .frames import decode_classes
+from .requests import ColumnKind
+
+
+def describe(mechanism: Any, parents: list[str], kinds: dict[str, ColumnKind], node: str) -> dict[str, Any]:
+    if not parents:
+        if isinstance(mechanism, gcm.EmpiricalDistribution):
+            return {"type": "empirical"}
+        return {"type": "distribution", "model": type(mechanism).__name__}
+    if isinstance(mechanism, gcm.ClassifierFCM):
+        model = mechanism.classifier_model
+        return {
+            "type": "classifier",
+            "parents": parents,
+            "model": model_name(getattr(model, "sklearn_model", model)),
+            "classes": decode_classes(model.classes, kinds[node]),
+        }
+    if isinstance(mechanism, PostNonlinearModel):
+        return _describe_regression(mechanism, parents, kinds)
+    return {"type": "other", "parents": parents, "model": type(mechanism).__name__}
+
+
+def _describe_regression(
+    mechanism: PostNonlinearModel, parents: list[str], kinds: dict[str, ColumnKind]
+) -> dict[str, Any]:
+    sklearn_model = getattr(mechanism.prediction_model, "sklearn_model", mechanism.prediction_model)
+    described: dict[str, Any] = {"parents": parents, "model": model_name(sklearn_model)}
+    if hasattr(sklearn_model, "coef_") and not hasattr(sklearn_model, "steps"):
+        coefficients = np.ravel(sklearn_model.coef_).tolist()
+        intercept = float(np.ravel(getattr(sklearn_model, "intercept_", 0.0))[0])
+        described = {"type": "linear", **described, "params": {"coefficients": coefficients, "intercept": intercept}}
+        if any(kinds[p] != "numeric" for p in parents):
+            # One-hot encoded parents: one coefficient per encoded column, not per parent.
+            described["params"]["encoded_parents"] = True
+    else:
+        described = {"type": "nonlinear", **described}
+    if isinstance(mechanism, gcm.DiscreteAdditiveNoiseModel):
+        described["discrete"] = True
+    return described
+
+
+def model_name(model: Any) -> str:
+    """``HistGradientBoostingRegressor``; pipelines as ``PolynomialFeatures+LinearRegression``."""
+    steps = getattr(model, "steps", None)
+    if steps:
+        return "+".join(type(step).__name__ for _, step in steps)
+    return type(model).__name__
+
+
+def is_invertible(mechanism: Any) -> bool:
+    return isinstance(mechanism, gcm.causal_mechanisms.InvertibleFunctionalCausalModel)

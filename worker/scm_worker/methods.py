@@ -1,0 +1,163 @@
+"""One small function per RPC method: check params, call the services or the store.
+
+Wire names match handler names (``models.list`` → ``models_list``). Methods that need
+DoWhy wait for the warm-up and import ``services`` then, so the handshake never waits
+for DoWhy to load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from . import PROTOCOL_VERSION, __version__
+from .context import WorkerContext
+from .errors import WorkerError, internal_error, invalid_params
+from .params import rpc_method
+from .requests import json_type
+from .versions import dowhy_version, python_version
+
+
+def services(ctx: WorkerContext) -> ModuleType:
+    ctx.warmup.wait()
+    if ctx.warmup.error is not None:
+        raise internal_error(ctx.warmup.error)
+    from . import services as loaded
+
+    return loaded
+
+
+def initialize(ctx: WorkerContext, client: Any = None, protocol_version: Any = None) -> dict[str, Any]:
+    """Handshake: who this worker is, what it serves, and its limits."""
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "worker_version": __version__,
+        "python_version": python_version(),
+        "dowhy_version": dowhy_version(),
+        "pid": ctx.pid,
+        "methods": sorted(method_table(ctx)),
+        "limits": ctx.limits.as_dict(),
+        "threads": ctx.threads,
+        "warm": ctx.warmup.done.is_set() and ctx.warmup.error is None,
+        "models_in_memory": len(ctx.store),
+    }
+
+
+def ping(ctx: WorkerContext) -> str:
+    return "pong"
+
+
+def shutdown(ctx: WorkerContext) -> None:
+    """Reply, then exit 0 once the reply is written."""
+    ctx.stop_requested = True
+
+
+def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict[str, Any]:
+    return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
+
+
+def evaluate(ctx: WorkerContext, model_id: Any, traces: Any) -> dict[str, Any]:
+    return services(ctx).evaluate(ctx, model_id, traces)  # type: ignore[no-any-return]
+
+
+def sample(
+    ctx: WorkerContext,
+    model_id: Any,
+    kind: Any = "observational",
+    interventions: Any = None,
+    observed: Any = None,
+    num_samples: Any = 1000,
+    query_nodes: Any = None,
+    seed: Any = None,
+    return_samples: Any = True,
+) -> dict[str, Any]:
+    return services(ctx).sample(  # type: ignore[no-any-return]
+        ctx, model_id, kind, interventions, observed, num_samples, query_nodes, seed, return_samples
+    )
+
+
+def models_list(ctx: WorkerContext) -> dict[str, Any]:
+    models = [
+        {
+            "model_id": model_id,
+            "nodes": list(model.graph.nodes),
+            "num_samples": model.num_samples,
+            "created_at": model.created_at,
+            "mean_r2": model.summary["validation"]["mean_r2"],
+            "passed": model.summary["validation"]["passed"],
+        }
+        for model_id, model in ctx.store.items()
+    ]
+    return {"models": models, "max_models": ctx.store.max_models}
+
+
+def models_drop(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
+    ctx.store.drop(model_id)
+    return {"model_id": model_id, "dropped": True}
+
+
+def debug_sleep(ctx: WorkerContext, seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+        raise invalid_params("seconds", "must be a number of seconds in [0, 3600]")
+    time.sleep(seconds)
+    return float(seconds)
+
+
+def debug_exit(ctx: WorkerContext, code: Any = 1) -> None:
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise invalid_params("code", f"must be an integer, got {json_type(code)}")
+    os._exit(code)
+
+
+def debug_print(ctx: WorkerContext, text: Any, target: Any = "sys.stdout") -> str:
+    """Print where a careless library would; none of it may reach the protocol."""
+    if not isinstance(text, str):
+        raise invalid_params("text", "must be a string")
+    if target == "sys.stdout":
+        print(text, flush=True)
+    elif target == "fd1":
+        os.write(1, text.encode() + b"\n")
+    elif target == "stderr":
+        print(text, file=sys.stderr, flush=True)
+    else:
+        raise invalid_params("target", "must be 'sys.stdout', 'fd1' or 'stderr'")
+    return target
+
+
+def debug_raise(ctx: WorkerContext, message: Any = "boom") -> None:
+    raise RuntimeError(str(message))
+
+
+_PUBLIC: dict[str, Callable[..., Any]] = {
+    "initialize": initialize,
+    "ping": ping,
+    "shutdown": shutdown,
+    "fit": fit,
+    "evaluate": evaluate,
+    "sample": sample,
+    "models.list": models_list,
+    "models.drop": models_drop,
+}
+
+_TEST_ONLY: dict[str, Callable[..., Any]] = {
+    "debug.sleep": debug_sleep,
+    "debug.exit": debug_exit,
+    "debug.print": debug_print,
+    "debug.raise": debug_raise,
+}
+
+
+def method_table(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
+    """Name → handler; debug methods exist only with --test-methods."""
+    return {**_PUBLIC, **(_TEST_ONLY if ctx.test_methods else {})}
+
+
+def build_methods(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
+    return {name: rpc_method(handler) for name, handler in method_table(ctx).items()}
+
+
+__all__ = ["build_methods", "WorkerError"]

@@ -1,0 +1,208 @@
+"""Line protocol: the only code that touches the real stdout.
+
+One JSON-RPC message (or batch) per line in, at most one line out; notifications get
+no line. Requests are dispatched one at a time through jsonrpcserver, item by item for
+batches, because jsonrpcserver answers a batch with one bad entry with a single error
+where the specification wants one error per entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
+
+from jsonrpcserver import dispatch_to_response
+from jsonrpcserver.response import to_serializable_one
+
+from . import errors, jsonio
+
+log = logging.getLogger(__name__)
+
+Reply = dict[str, Any]
+
+
+class LineTooLong(Exception):
+    """The incoming line exceeded the byte limit; the rest of it was discarded."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def read_line(stream: BinaryIO, max_bytes: int) -> bytes | None:
+    """Read one line of at most ``max_bytes``; None at EOF.
+
+    An over-long line is consumed to its end (so the next line parses correctly) and
+    reported with LineTooLong instead of being buffered whole.
+    """
+    line = stream.readline(max_bytes + 1)
+    if not line:
+        return None
+    if len(line) <= max_bytes or line.endswith(b"\n") and len(line) == max_bytes + 1:
+        return line
+    size = len(line)
+    while not line.endswith(b"\n"):
+        line = stream.readline(1 << 20)
+        if not line:
+            break
+        size += len(line)
+    raise LineTooLong(size)
+
+
+def error_reply(code: int, message: str, data: Any = None, id_: Any = None) -> Reply:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "error": error, "id": id_}
+
+
+def _echoable_id(message: Any) -> Any:
+    """The id to put on an Invalid Request reply: the request's own, when it is legal."""
+    if isinstance(message, dict):
+        id_ = message.get("id")
+        if isinstance(id_, (str, int, float)) and not isinstance(id_, bool):
+            return id_
+    return None
+
+
+def _request_problem(message: Any) -> str | None:
+    """Why ``message`` is not a JSON-RPC 2.0 request object, or None when it is."""
+    if not isinstance(message, dict):
+        return "a request must be a JSON object"
+    if message.get("jsonrpc") != "2.0":
+        return 'member "jsonrpc" must be exactly "2.0"'
+    if not isinstance(message.get("method"), str):
+        return 'member "method" must be a string'
+    if "params" in message and not isinstance(message["params"], (dict, list)):
+        return 'member "params" must be an object or an array'
+    if "id" in message:
+        id_ = message["id"]
+        if isinstance(id_, bool) or not isinstance(id_, (str, int, float, type(None))):
+            return 'member "id" must be a string, a number or null'
+    extra = set(message) - {"jsonrpc", "method", "params", "id"}
+    if extra:
+        return f"unknown members: {sorted(extra)}"
+    return None
+
+
+class Dispatcher:
+    """Turns one parsed message into its reply (or None for a notification)."""
+
+    def __init__(self, methods: Mapping[str, Callable[..., Any]], context: Any) -> None:
+        self.methods = dict(methods)
+        self.context = context
+
+    def handle_message(self, message: Any) -> Reply | list[Reply] | None:
+        if isinstance(message, list):
+            if not message:
+                return error_reply(errors.INVALID_REQUEST, "Invalid Request: empty batch")
+            replies = [r for r in map(self.handle_one, message) if r is not None]
+            return replies or None
+        return self.handle_one(message)
+
+    def handle_one(self, message: Any) -> Reply | None:
+        problem = _request_problem(message)
+        if problem is not None:
+            return error_reply(
+                errors.INVALID_REQUEST, f"Invalid Request: {problem}", None, _echoable_id(message)
+            )
+        response = dispatch_to_response(
+            "",
+            self.methods,
+            context=self.context,
+            deserializer=lambda _unused: message,
+        )
+        if response is None:  # a notification
+            return None
+        reply: Reply = to_serializable_one(response)  # type: ignore[assignment]
+        return reply
+
+
+def handle_line(raw: bytes, dispatcher: Dispatcher) -> Reply | list[Reply] | None:
+    """Decode, parse and dispatch one line; every failure becomes an error reply."""
+    try:
+        message = jsonio.loads_strict(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return error_reply(errors.PARSE_ERROR, f"Parse error: invalid UTF-8 ({exc.reason})")
+    except RecursionError:
+        return error_reply(errors.PARSE_ERROR, "Parse error: JSON nested too deeply")
+    except ValueError as exc:
+        return error_reply(errors.PARSE_ERROR, f"Parse error: {exc}")
+    return dispatcher.handle_message(message)
+
+
+def encode_reply(reply: Reply | list[Reply]) -> bytes:
+    """Serialize a reply; a result that is not strict JSON becomes an internal error."""
+    try:
+        return jsonio.dumps_strict(reply).encode("utf-8") + b"\n"
+    except (ValueError, TypeError, RecursionError) as exc:
+        log.error("reply could not be serialized: %s", exc)
+        replies = reply if isinstance(reply, list) else [reply]
+        fallback = [
+            r if _serializable(r) else error_reply(
+                errors.INTERNAL_ERROR,
+                "Internal error: result is not valid JSON",
+                {"type": type(exc).__name__},
+                r.get("id"),
+            )
+            for r in replies
+        ]
+        out = fallback if isinstance(reply, list) else fallback[0]
+        return jsonio.dumps_strict(out).encode("utf-8") + b"\n"
+
+
+def _serializable(reply: Reply) -> bool:
+    try:
+        jsonio.dumps_strict(reply)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
+
+
+class LineWriter:
+    """Writes whole lines to the protocol stream; safe to share with progress emitters."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def write(self, payload: bytes) -> None:
+        with self._lock:
+            self._stream.write(payload)
+            self._stream.flush()
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Send a server→client notification (no id), e.g. ``progress``."""
+        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        self.write(jsonio.dumps_strict(jsonio.to_json(message)).encode("utf-8") + b"\n")
+
+
+def serve(
+    stdin: BinaryIO,
+    writer: LineWriter,
+    dispatcher: Dispatcher,
+    max_line_bytes: int,
+    should_stop: Callable[[], bool],
+) -> None:
+    """Serve until EOF on stdin or until a handled request asks to stop."""
+    while not should_stop():
+        try:
+            raw = read_line(stdin, max_line_bytes)
+        except LineTooLong as exc:
+            writer.write(encode_reply(_too_long_reply(exc.size, max_line_bytes)))
+            continue
+        if raw is None:
+            log.info("stdin closed; exiting")
+            return
+        if not raw.strip():
+            continue
+        reply = handle_line(raw, dispatcher)
+        if reply is not None:
+            writer.write(encode_reply(reply))
+
+
+def _too_long_reply(size: int, max_bytes: int) -> Reply:
+    err = errors.limit_exceeded("max_line_bytes", size, max_bytes)
+    return error_reply(err.code, err.message, err.data)

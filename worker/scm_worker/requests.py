@@ -1,0 +1,280 @@
+"""Checking request params before any work: graphs, trace columns, configs.
+
+Pure Python (no pandas, no DoWhy) so every rule is cheap and unit-testable. Each
+problem is a -32602 that names the field (``graph.edges[3]``, ``traces.X[17]``,
+``config.quality``); each size breach is a -32004.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from .context import Limits
+from .errors import invalid_params, limit_exceeded
+
+ColumnKind = Literal["numeric", "categorical", "boolean"]
+QUALITIES: Final = ("GOOD", "BETTER", "BEST")
+MAX_SEED: Final = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
+
+    def parents(self, node: str) -> list[str]:
+        return [a for a, b in self.edges if b == node]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"nodes": list(self.nodes), "edges": [list(e) for e in self.edges]}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One trace column; ``values`` keeps None for missing cells."""
+
+    kind: ColumnKind
+    values: list[Any]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    quality: str = "GOOD"
+    validate_r2: bool = True
+    r2_threshold: float = 0.7
+    r2_rule: Literal["mean", "each"] = "mean"
+    test_size: float = 0.2
+    seed: int | None = None
+    min_samples: int = 100
+    missing: Literal["drop", "error"] = "drop"
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def require_dict(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid_params(field, f"must be an object, got {json_type(value)}")
+    return value
+
+
+def require_list(value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise invalid_params(field, f"must be an array, got {json_type(value)}")
+    return value
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def parse_graph(value: Any, limits: Limits) -> Graph:
+    graph = require_dict(value, "graph")
+    nodes = _parse_nodes(graph.get("nodes"), limits)
+    edges = _parse_edges(graph.get("edges", []), set(nodes), limits)
+    unknown = set(graph) - {"nodes", "edges"}
+    if unknown:
+        raise invalid_params(f"graph.{sorted(unknown)[0]}", "unknown member")
+    _require_acyclic(nodes, edges)
+    return Graph(tuple(nodes), tuple(edges))
+
+
+def _parse_nodes(value: Any, limits: Limits) -> list[str]:
+    nodes = require_list(value, "graph.nodes")
+    if not nodes:
+        raise invalid_params("graph.nodes", "must name at least one node")
+    if len(nodes) > limits.max_nodes:
+        raise limit_exceeded("max_nodes", len(nodes), limits.max_nodes, "graph.nodes")
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        if not isinstance(node, str) or not node:
+            raise invalid_params(f"graph.nodes[{i}]", "a node name must be a non-empty string")
+        if node in seen:
+            raise invalid_params(f"graph.nodes[{i}]", f"duplicate node {node!r}")
+        seen.add(node)
+    return nodes
+
+
+def _parse_edges(value: Any, nodes: set[str], limits: Limits) -> list[tuple[str, str]]:
+    raw = require_list(value, "graph.edges")
+    if len(raw) > limits.max_edges:
+        raise limit_exceeded("max_edges", len(raw), limits.max_edges, "graph.edges")
+    edges: list[tuple[str, str]] = []
+    for i, edge in enumerate(raw):
+        field = f"graph.edges[{i}]"
+        if not (isinstance(edge, list) and len(edge) == 2):
+            raise invalid_params(field, "an edge must be a [parent, child] pair")
+        for end in edge:
+            if end not in nodes:
+                raise invalid_params(field, f"{end!r} is not in graph.nodes")
+        if edge[0] == edge[1]:
+            raise invalid_params(field, f"self-loop on {edge[0]!r}")
+        if (edge[0], edge[1]) not in edges:
+            edges.append((edge[0], edge[1]))
+    return edges
+
+
+def _require_acyclic(nodes: list[str], edges: list[tuple[str, str]]) -> None:
+    """Kahn's algorithm; on a cycle, name the nodes that could not be ordered."""
+    indegree = {n: 0 for n in nodes}
+    children: dict[str, list[str]] = {n: [] for n in nodes}
+    for parent, child in edges:
+        indegree[child] += 1
+        children[parent].append(child)
+    ready = [n for n, d in indegree.items() if d == 0]
+    ordered = 0
+    while ready:
+        node = ready.pop()
+        ordered += 1
+        for child in children[node]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    if ordered < len(nodes):
+        stuck = sorted(n for n, d in indegree.items() if d > 0)
+        raise invalid_params("graph.edges", f"graph is not a DAG: cycle through {stuck}")
+
+
+def parse_traces(
+    value: Any, nodes: tuple[str, ...], limits: Limits, field: str = "traces"
+) -> dict[str, Column]:
+    """Columns keyed by node, in graph order, with their kinds."""
+    traces = require_dict(value, field)
+    _require_same_names(traces, nodes, field)
+    lengths = {name: len(require_list(traces[name], f"{field}.{name}")) for name in nodes}
+    if len(set(lengths.values())) > 1:
+        raise invalid_params(field, f"columns have different lengths: {lengths}", lengths=lengths)
+    rows = next(iter(lengths.values()))
+    if rows > limits.max_rows:
+        raise limit_exceeded("max_rows", rows, limits.max_rows, field)
+    if rows * len(nodes) > limits.max_cells:
+        raise limit_exceeded("max_cells", rows * len(nodes), limits.max_cells, field)
+    return {name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes}
+
+
+def _require_same_names(traces: dict[str, Any], nodes: tuple[str, ...], field: str) -> None:
+    missing_in_traces = [n for n in nodes if n not in traces]
+    missing_in_graph = [c for c in traces if c not in set(nodes)]
+    if missing_in_traces or missing_in_graph:
+        raise invalid_params(
+            field,
+            "trace columns must match graph nodes exactly: "
+            f"missing in traces: {missing_in_traces}; missing in graph: {missing_in_graph}",
+            missing_in_traces=missing_in_traces,
+            missing_in_graph=missing_in_graph,
+        )
+
+
+def column_kind(values: list[Any], field: str) -> ColumnKind:
+    """numeric (ints and floats), categorical (strings) or boolean; null is missing."""
+    kinds: set[str] = set()
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            kinds.add("boolean")
+        elif isinstance(value, (int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise invalid_params(f"{field}[{i}]", "number is not finite (too large for a float?)")
+            kinds.add("numeric")
+        elif isinstance(value, str):
+            kinds.add("categorical")
+        else:
+            raise invalid_params(f"{field}[{i}]", f"values must be numbers, strings, booleans or null, got {json_type(value)}")
+        if len(kinds) > 1:
+            raise invalid_params(field, f"column mixes value types: {sorted(kinds)}")
+    return kinds.pop() if kinds else "numeric"  # type: ignore[return-value]
+
+
+def parse_fit_config(value: Any) -> FitConfig:
+    config = {} if value is None else dict(require_dict(value, "config"))
+    unknown = set(config) - set(FitConfig.__dataclass_fields__)
+    if unknown:
+        raise invalid_params(f"config.{sorted(unknown)[0]}", "unknown config key")
+    defaults = FitConfig()
+    return FitConfig(
+        quality=_quality(config.get("quality", defaults.quality)),
+        validate_r2=_boolean(config.get("validate_r2", defaults.validate_r2), "config.validate_r2"),
+        r2_threshold=_number(config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"),
+        r2_rule=_choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
+        test_size=_fraction(config.get("test_size", defaults.test_size), "config.test_size"),
+        seed=optional_seed(config.get("seed"), "config.seed"),
+        min_samples=_count(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
+        missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
+    )
+
+
+def _quality(value: Any) -> str:
+    if isinstance(value, str) and value.upper() in QUALITIES:
+        return value.upper()
+    raise invalid_params("config.quality", f"must be one of {list(QUALITIES)}, got {value!r}")
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise invalid_params(field, f"must be true or false, got {json_type(value)}")
+    return value
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise invalid_params(field, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _fraction(value: Any, field: str) -> float:
+    number = _number(value, field)
+    if not 0.0 < number < 1.0:
+        raise invalid_params(field, f"must be strictly between 0 and 1, got {number}")
+    return number
+
+
+def _choice(value: Any, field: str, options: tuple[str, ...]) -> Any:
+    if value not in options:
+        raise invalid_params(field, f"must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def _count(value: Any, field: str, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise invalid_params(field, f"must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise limit_exceeded(field.rsplit(".", 1)[-1], value, maximum, field)
+    return value
+
+
+def optional_seed(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise invalid_params(field, f"must be null or an integer in [0, {MAX_SEED}], got {value!r}")
+    return value
+
+
+def count_param(value: Any, field: str, minimum: int, maximum: int) -> int:
+    """An integer knob with a limit (num_samples, …)."""
+    return _count(value, field, minimum, maximum)
+
+
+def optional_node_list(value: Any, nodes: tuple[str, ...], field: str) -> list[str] | None:
+    if value is None:
+        return None
+    names = require_list(value, field)
+    for i, name in enumerate(names):
+        if name not in nodes:
+            raise invalid_params(f"{field}[{i}]", f"unknown node {name!r}")
+    return list(dict.fromkeys(names))
+
+
+def require_model_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise invalid_params("model_id", "must be a non-empty string")
+    return value

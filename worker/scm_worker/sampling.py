@@ -1,0 +1,101 @@
+"""Observational, interventional and counterfactual samples from a fitted model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dowhy import gcm
+
+from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
+from .fitting import FittedModel, dowhy_errors
+from .frames import decode_values
+from .interventions import Intervention
+from .mechanisms import is_invertible
+from .requests import ColumnKind
+
+KINDS = ("observational", "interventional", "counterfactual")
+
+
+def draw(
+    model: FittedModel,
+    kind: str,
+    interventions: list[Intervention],
+    num_samples: int,
+    observed: pd.DataFrame | None,
+    seed: int,
+) -> pd.DataFrame:
+    """Run the DoWhy query for ``kind``; all randomness comes from ``seed``."""
+    gcm.util.general.set_random_seed(seed)
+    as_dowhy = {i.node: i.to_callable(model.kinds[i.node]) for i in interventions}
+    with dowhy_errors("sampling"):
+        if kind == "observational":
+            return gcm.draw_samples(model.scm, num_samples)
+        if kind == "interventional":
+            return gcm.interventional_samples(model.scm, as_dowhy, num_samples_to_draw=num_samples)
+        require_invertible(model)
+        return gcm.counterfactual_samples(model.scm, as_dowhy, observed_data=observed)
+
+
+def require_invertible(model: FittedModel) -> None:
+    for node in model.graph.nodes:
+        if model.graph.parents(node) and not is_invertible(model.scm.causal_mechanism(node)):
+            mechanism = type(model.scm.causal_mechanism(node)).__name__
+            raise WorkerError(
+                UNSUPPORTED_QUERY,
+                f"Counterfactuals need invertible (additive-noise) mechanisms on every non-root node; "
+                f"node {node!r} has a {mechanism}, which is not invertible "
+                f"(categorical nodes get a classifier mechanism)",
+                {"node": node, "mechanism": mechanism, "query": "counterfactual"},
+            )
+
+
+def check_kind(kind: Any, interventions: list[Intervention], observed: Any) -> str:
+    if kind not in KINDS:
+        raise invalid_params("kind", f"must be one of {list(KINDS)}, got {kind!r}")
+    if kind == "observational" and interventions:
+        raise invalid_params("interventions", "observational sampling takes no interventions")
+    if kind != "observational" and not interventions:
+        raise invalid_params("interventions", f"{kind} sampling needs at least one intervention")
+    if kind == "counterfactual" and observed is None:
+        raise invalid_params("observed", "counterfactual sampling needs observed rows")
+    if kind != "counterfactual" and observed is not None:
+        raise invalid_params("observed", "observed rows are only used for counterfactual sampling")
+    return kind
+
+
+def summarise_samples(
+    samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str], return_samples: bool
+) -> dict[str, Any]:
+    decoded = {node: decode_values(samples[node].to_numpy(), kinds[node]) for node in nodes}
+    result: dict[str, Any] = {"statistics": {node: statistics(decoded[node], kinds[node]) for node in nodes}}
+    if return_samples:
+        result["samples"] = decoded
+    return result
+
+
+def statistics(values: list[Any], kind: ColumnKind) -> dict[str, Any]:
+    if kind != "numeric":
+        counts = Counter(values)
+        return {
+            "count": len(values),
+            "frequencies": {str(k): v / len(values) for k, v in counts.items()} if values else {},
+            "mode": counts.most_common(1)[0][0] if values else None,
+        }
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return {"count": 0}
+    q05, q50, q95 = np.quantile(array, [0.05, 0.5, 0.95])
+    return {
+        "count": int(array.size),
+        "mean": float(array.mean()),
+        "std": float(array.std()),
+        "q05": float(q05),
+        "q50": float(q50),
+        "q95": float(q95),
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
+

@@ -1,0 +1,63 @@
+"""Held-out scores and the pass rule: pure numpy, no DoWhy.
+
+R² = 1 − SS_res/SS_tot. On a constant target SS_tot is 0 and R² is undefined; as in
+scikit-learn's ``r2_score`` it is then 1.0 for a perfect prediction and 0.0 otherwise,
+so a constant node neither vanishes from the mean nor sends NaN over the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LEAKAGE_R2 = 0.9999
+
+
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true = np.asarray(y_true, dtype=float).ravel()
+    y_pred = np.asarray(y_pred, dtype=float).ravel()
+    ss_res = float(np.sum((y_true - y_pred) ** 2))
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    if ss_tot == 0.0:
+        return 1.0 if ss_res == 0.0 else 0.0
+    return 1.0 - ss_res / ss_tot
+
+
+def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    diff = np.asarray(y_true, dtype=float).ravel() - np.asarray(y_pred, dtype=float).ravel()
+    return float(np.mean(diff**2))
+
+
+def nmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """MSE over the target's variance; 0.0 or 1.0 on a constant target, as r2."""
+    variance = float(np.var(np.asarray(y_true, dtype=float)))
+    error = mse(y_true, y_pred)
+    if variance == 0.0:
+        return 0.0 if error == 0.0 else 1.0
+    return error / variance
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true, dtype=object) == np.asarray(y_pred, dtype=object)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    mean_r2: float | None
+    passed: bool
+    failed_nodes: list[str] = field(default_factory=list)
+
+
+def judge(r2_scores: dict[str, float], threshold: float, rule: str) -> Verdict:
+    """Mean R² over scored numeric nodes ≥ threshold ("mean"), or every node ("each").
+
+    A graph with no scored node (only roots, or only categorical children) has no R²
+    to fail: it passes, with mean_r2 null.
+    """
+    failed = [node for node, score in r2_scores.items() if score < threshold]
+    if not r2_scores:
+        return Verdict(None, True, [])
+    mean = float(np.mean(list(r2_scores.values())))
+    passed = not failed if rule == "each" else mean >= threshold
+    return Verdict(mean, passed, failed)

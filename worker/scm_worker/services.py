@@ -1,0 +1,173 @@
+"""Model work behind the RPC methods: fit, evaluate, sample. Imports DoWhy.
+
+Handlers in methods.py import this module only after warm-up, so the worker answers
+its handshake before DoWhy has finished loading.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+from dowhy.graph import get_ordered_predecessors
+
+from . import requests, sampling, scoring
+from .context import WorkerContext
+from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
+from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict
+from .frames import Frame, to_frame
+from .interventions import parse_interventions
+from .jsonio import to_json
+
+
+def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any) -> dict[str, Any]:
+    parsed_graph = requests.parse_graph(graph, ctx.limits)
+    columns = requests.parse_traces(traces, parsed_graph.nodes, ctx.limits)
+    fit_config = requests.parse_fit_config(config)
+    frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
+    model = fit_model(parsed_graph, frame, fit_config)
+    model_id = ctx.store.add(model)
+    result = to_json({"model_id": model_id, **model.summary})
+    validation = result["validation"]
+    if fit_config.validate_r2 and not validation["passed"]:
+        raise WorkerError(
+            VALIDATION_FAILED,
+            f"Validation failed: {_verdict_text(validation)}",
+            {
+                "r2_scores": validation["r2_scores"],
+                "mean_r2": validation["mean_r2"],
+                "threshold": validation["threshold"],
+                "rule": validation["rule"],
+                "failed_nodes": validation["failed_nodes"],
+                "model_id": model_id,
+            },
+        )
+    return result
+
+
+def _verdict_text(validation: dict[str, Any]) -> str:
+    if validation["rule"] == "each":
+        return f"nodes below R² {validation['threshold']}: {validation['failed_nodes']}"
+    return f"mean R² {validation['mean_r2']:.4f} is below the threshold {validation['threshold']}"
+
+
+def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
+    if frame.dropped_rows and missing == "error":
+        raise invalid_params(
+            field, f"{frame.dropped_rows} rows have missing values (null) and config.missing is 'error'"
+        )
+    return frame
+
+
+def evaluate(ctx: WorkerContext, model_id: Any, traces: Any) -> dict[str, Any]:
+    model = ctx.store.get(requests.require_model_id(model_id))
+    columns = requests.parse_traces(traces, model.graph.nodes, ctx.limits)
+    _require_kinds(model, columns, "traces")
+    frame = complete_rows(to_frame(columns), model.config.missing, "traces")
+    data = frame.data
+    if len(data) < 2:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: evaluation needs at least 2 complete rows, got {len(data)}",
+            {"num_samples": len(data), "min_samples": 2},
+        )
+    _require_known_categories(model, data, "traces")
+    nodes, accuracy = _evaluate_nodes(model, data)
+    r2_scores = {node: scores["r2"] for node, scores in nodes.items()}
+    verdict = scoring.judge(r2_scores, model.config.r2_threshold, model.config.r2_rule)
+    return to_json({
+        "model_id": model_id,
+        "nodes": nodes,
+        "r2_scores": r2_scores,
+        "accuracy": accuracy,
+        "mean_r2": verdict.mean_r2,
+        "passed": verdict.passed,
+        "threshold": model.config.r2_threshold,
+        "rule": model.config.r2_rule,
+        "failed_nodes": verdict.failed_nodes,
+        "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows},
+    })
+
+
+def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, Any], dict[str, float]]:
+    nodes: dict[str, Any] = {}
+    accuracy: dict[str, float] = {}
+    with dowhy_errors("evaluation"):
+        for node in model.graph.nodes:
+            parents = get_ordered_predecessors(model.scm.graph, node)
+            if not parents:
+                continue
+            predicted = predict(model.scm.causal_mechanism(node), data[parents].to_numpy())
+            actual = data[node].to_numpy()
+            if model.kinds[node] == "numeric":
+                nodes[node] = {
+                    "r2": scoring.r2(actual, predicted),
+                    "mse": scoring.mse(actual, predicted),
+                    "nmse": scoring.nmse(actual, predicted),
+                }
+            else:
+                accuracy[node] = scoring.accuracy(actual, predicted)
+    return nodes, accuracy
+
+
+def _require_kinds(model: FittedModel, columns: dict[str, requests.Column], field: str) -> None:
+    for node, column in columns.items():
+        if column.kind != model.kinds[node] and any(v is not None for v in column.values):
+            raise invalid_params(
+                f"{field}.{node}", f"the model was fitted on {model.kinds[node]} values, got {column.kind}"
+            )
+
+
+def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str) -> None:
+    for node, known in model.categories.items():
+        unknown = sorted(set(data[node]) - set(known))
+        if unknown:
+            raise invalid_params(f"{field}.{node}", f"categories not seen when fitting: {unknown[:5]}")
+
+
+def sample(
+    ctx: WorkerContext,
+    model_id: Any,
+    kind: Any,
+    interventions: Any,
+    observed: Any,
+    num_samples: Any,
+    query_nodes: Any,
+    seed: Any,
+    return_samples: Any,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(requests.require_model_id(model_id))
+    parsed = parse_interventions(interventions, model.kinds, model.categories)
+    kind = sampling.check_kind(kind, parsed, observed)
+    count = requests.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
+    nodes = requests.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
+    if not isinstance(return_samples, bool):
+        raise invalid_params("return_samples", "must be true or false")
+    seed_used = effective_seed(requests.optional_seed(seed, "seed"))
+    observed_rows = _observed_rows(ctx, model, observed) if kind == "counterfactual" else None
+    drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
+    result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
+    result["metadata"] = {
+        "model_id": model_id,
+        "kind": kind,
+        "num_samples": len(drawn),
+        "interventions": [i.__dict__ for i in parsed],
+        "seed": seed_used,
+        "sampling_time_ms": int((time.perf_counter() - started) * 1000),
+    }
+    return to_json(result)
+
+
+def _observed_rows(ctx: WorkerContext, model: FittedModel, observed: Any) -> pd.DataFrame:
+    columns = requests.parse_traces(observed, model.graph.nodes, ctx.limits, field="observed")
+    _require_kinds(model, columns, "observed")
+    frame = to_frame(columns)
+    if frame.dropped_rows:
+        raise invalid_params("observed", f"{frame.dropped_rows} observed rows have missing values")
+    if frame.data.empty:
+        raise invalid_params("observed", "needs at least one row")
+    _require_known_categories(model, frame.data, "observed")
+    return frame.data
+

@@ -1,0 +1,60 @@
+"""Warm-up: import DoWhy and start joblib's worker pool before the first fit arrives.
+
+DoWhy's first model selection in a process spawns loky workers and costs seconds; a
+tiny seeded fit on synthetic data pays that at start-up, in a background thread, while
+the protocol loop already answers the handshake.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+def start_warmup(ctx: WorkerContext, enabled: bool) -> threading.Thread:
+    thread = threading.Thread(target=_warm, args=(ctx, enabled), name="warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm(ctx: WorkerContext, enabled: bool) -> None:
+    started = time.monotonic()
+    try:
+        configure_dowhy(ctx.threads)
+        if enabled:
+            _tiny_fit()
+    except BaseException as exc:  # noqa: BLE001 - recorded and reported by every fit
+        log.exception("warm-up failed")
+        ctx.warmup.finish(started, exc)
+        return
+    ctx.warmup.finish(started)
+    log.info("warm-up done in %.2fs", ctx.warmup.seconds)
+
+
+def configure_dowhy(threads: int | None) -> None:
+    from dowhy import gcm
+
+    from . import services  # noqa: F401 - import the whole model stack now
+
+    gcm.config.disable_progress_bars()
+    if threads is not None:
+        gcm.config.set_default_n_jobs(threads)
+
+
+def _tiny_fit() -> None:
+    import numpy as np
+
+    from .fitting import fit_model
+    from .frames import to_frame
+    from .requests import Column, FitConfig, Graph
+
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=200)
+    y = 2 * x + rng.normal(scale=0.1, size=200)
+    columns = {"x": Column("numeric", x.tolist()), "y": Column("numeric", y.tolist())}
+    fit_model(Graph(("x", "y"), (("x", "y"),)), to_frame(columns), FitConfig(seed=0))
