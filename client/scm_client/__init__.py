@@ -1,0 +1,55 @@
+"""scm_client: a standard-library client for the scm-worker DoWhy daemon."""
+
+from .errors import (
+    FitFailed,
+    InsufficientData,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    LimitExceeded,
+    MethodNotFound,
+    ModelNotFound,
+    ParseError,
+    ProtocolError,
+    RemoteError,
+    StoreCorrupt,
+    UnsupportedQuery,
+    ValidationFailed,
+    WorkerClosed,
+    WorkerCrashed,
+    WorkerError,
+    WorkerStartError,
+    WorkerTimeout,
+)
+from .results import EvaluateResult, FitResult, SampleResult
+from .worker import DEFAULT, State, Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT",
+    "EvaluateResult",
+    "FitFailed",
+    "FitResult",
+    "InsufficientData",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "LimitExceeded",
+    "MethodNotFound",
+    "ModelNotFound",
+    "ParseError",
+    "ProtocolError",
+    "RemoteError",
+    "SampleResult",
+    "State",
+    "StoreCorrupt",
+    "UnsupportedQuery",
+    "ValidationFailed",
+    "Worker",
+    "WorkerClosed",
+    "WorkerCrashed",
+    "WorkerError",
+    "WorkerStartError",
+    "WorkerTimeout",
+]

@@ -1,0 +1,197 @@
+"""Line framing over the worker's pipes: one writer lock, one reader thread, an id table.
+
+Any number of threads may call ``request`` at once: each gets a Future keyed by a
+fresh id, and the reader thread resolves it when the matching line arrives. When
+stdout closes, every pending Future fails with WorkerCrashed carrying the stderr tail.
+stderr is drained continuously (so a chatty worker can never block on a full pipe),
+kept as a bounded tail and passed to ``logging``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError
+
+log = logging.getLogger("scm_client.worker")
+
+Notification = Callable[[str, Any], None]
+
+
+class Channel:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        on_notification: Notification | None = None,
+        stderr_lines: int = 200,
+    ) -> None:
+        self.proc = proc
+        self._on_notification = on_notification
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stderr_tail: deque[str] = deque(maxlen=stderr_lines)
+        self._closed_reason: WorkerError | None = None
+        self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}", daemon=True)
+        self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}", daemon=True)
+        self._reader.start()
+        self._drainer.start()
+
+    # -- requests ---------------------------------------------------------------
+    def request(self, method: str, params: Any = None) -> tuple[int, Future[Any]]:
+        """Send a request; the Future resolves to its result or raises its error."""
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed_reason is not None:
+                raise self._closed_reason
+            request_id = next(self._ids)
+            self._pending[request_id] = future
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        if params is not None:
+            message["params"] = params
+        try:
+            self.send_line(encode(message))
+        except BaseException:
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise
+        return request_id, future
+
+    def send_line(self, line: bytes) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            with self._write_lock:
+                stdin.write(line)
+                stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            self._reader.join(timeout=5)
+            raise self._closed_reason or WorkerCrashed(
+                "worker stopped reading its input", self.proc.poll(), self.stderr_tail()
+            ) from exc
+
+    def abort(self, error: WorkerError) -> None:
+        """Fail every pending call with ``error`` and refuse new ones (before a kill)."""
+        self._fail_all(error)
+
+    def forget(self, request_id: int) -> None:
+        with self._lock:
+            self._pending.pop(request_id, None)
+
+    # -- reading ----------------------------------------------------------------
+    def _read_stdout(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            for line in stdout:
+                if line.strip():
+                    self._handle_line(line)
+        except (OSError, ValueError):
+            pass
+        except ProtocolError as exc:
+            self._fail_all(exc)
+            return
+        self._fail_all(self._crash_error())
+
+    def _crash_error(self) -> WorkerCrashed:
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        self._drainer.join(timeout=1)
+        return WorkerCrashed("the worker exited", code, self.stderr_tail())
+
+    def _handle_line(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise ProtocolError(f"worker wrote a line that is not JSON: {line[:200]!r}") from exc
+        for item in message if isinstance(message, list) else [message]:
+            self._dispatch(item)
+
+    def _dispatch(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            raise ProtocolError(f"worker wrote a JSON value that is not a message: {message!r:.200}")
+        if "method" in message and "id" not in message:
+            self._notify(message)
+            return
+        with self._lock:
+            future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if future is None:
+            log.warning("reply for no pending request: %.300s", message)
+            return
+        if "error" in message:
+            future.set_exception(RemoteError.from_error(message["error"]))
+        elif "result" in message:
+            future.set_result(message["result"])
+        else:
+            future.set_exception(ProtocolError(f"reply has neither result nor error: {message!r:.200}"))
+
+    def _notify(self, message: dict[str, Any]) -> None:
+        if self._on_notification is None:
+            return
+        try:
+            self._on_notification(message["method"], message.get("params"))
+        except Exception:  # a callback's bug must not kill the reader
+            log.exception("notification callback failed")
+
+    def _drain_stderr(self) -> None:
+        stderr = self.proc.stderr
+        assert stderr is not None
+        try:
+            for raw in stderr:
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                self._stderr_tail.append(text)
+                log.log(_stderr_level(text), "%s", text)
+        except (OSError, ValueError):
+            pass
+
+    def _fail_all(self, error: WorkerError) -> None:
+        with self._lock:
+            if self._closed_reason is None:
+                self._closed_reason = error
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+
+    # -- state ------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._closed_reason is None and self.proc.poll() is None
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._stderr_tail)
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait for the reader threads to see EOF, then close the pipes."""
+        self._reader.join(timeout)
+        self._drainer.join(timeout)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+def _stderr_level(text: str) -> int:
+    """The worker logs "scm-worker[pid] LEVEL name: message"; anything else is DEBUG."""
+    for level in ("ERROR", "WARNING", "CRITICAL"):
+        if f"] {level} " in text:
+            return logging.getLevelName(level)  # type: ignore[no-any-return]
+    return logging.DEBUG
+
+
+def encode(message: Any) -> bytes:
+    """One strict-JSON line; NaN/Infinity never leave the client."""
+    return json.dumps(message, allow_nan=False, separators=(",", ":")).encode("utf-8") + b"\n"

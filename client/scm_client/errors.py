@@ -1,0 +1,191 @@
+"""The client's exception tree; one class per worker error code.
+
+    WorkerError
+    ├── WorkerStartError        the worker could not be started or handshaken
+    ├── WorkerCrashed           the worker died with calls pending (exit code, stderr tail)
+    ├── WorkerTimeout           a call took longer than its timeout; the worker was killed
+    ├── WorkerClosed            the Worker was closed; no more calls
+    ├── ProtocolError           the worker wrote something that is not JSON-RPC
+    └── RemoteError             the worker answered with a JSON-RPC error (code, message, data)
+        ├── ParseError          -32700
+        ├── InvalidRequest      -32600
+        ├── MethodNotFound      -32601
+        ├── InvalidParams       -32602  .field, .reason
+        ├── InternalError       -32603
+        ├── ValidationFailed    -32001  .r2_scores, .mean_r2, .threshold, .failed_nodes, .model_id
+        ├── InsufficientData    -32002  .num_samples, .min_samples
+        ├── ModelNotFound       -32003  .model_id, .reason
+        ├── LimitExceeded       -32004
+        ├── FitFailed           -32005
+        ├── StoreCorrupt        -32006
+        └── UnsupportedQuery    -32007  .node
+
+Lower-level errors (OSError, BrokenPipeError, …) are re-raised from these with ``from``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class WorkerError(Exception):
+    """Base of everything this client raises about the worker."""
+
+
+class WorkerStartError(WorkerError):
+    def __init__(self, message: str, stderr_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- worker stderr ---\n{stderr_tail}" if stderr_tail else ""))
+        self.stderr_tail = stderr_tail
+
+
+class WorkerCrashed(WorkerError):
+    def __init__(self, message: str, exit_code: int | None = None, stderr_tail: str = "") -> None:
+        detail = f" (exit code {exit_code})" if exit_code is not None else ""
+        tail = f"\n--- worker stderr ---\n{stderr_tail}" if stderr_tail else ""
+        super().__init__(message + detail + tail)
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+
+
+class WorkerTimeout(WorkerError):
+    def __init__(self, method: str, timeout: float) -> None:
+        super().__init__(f"{method!r} did not answer within {timeout}s; the worker was killed")
+        self.method = method
+        self.timeout = timeout
+
+
+class WorkerClosed(WorkerError):
+    """The Worker was closed; make a new one."""
+
+
+class ProtocolError(WorkerError):
+    """The worker wrote a line that is not a JSON-RPC response for us."""
+
+
+class RemoteError(WorkerError):
+    """A JSON-RPC error response. ``data`` is the error's data member, or None."""
+
+    code: ClassVar[int] = 0
+    _by_code: ClassVar[dict[int, type[RemoteError]]] = {}
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code  # type: ignore[misc]
+        self.message = message
+        self.data = data
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        RemoteError._by_code[cls.code] = cls
+
+    @classmethod
+    def from_error(cls, error: dict[str, Any]) -> RemoteError:
+        """The most specific class for a wire error object."""
+        code = error.get("code")
+        message = str(error.get("message", ""))
+        klass = cls._by_code.get(code, RemoteError) if isinstance(code, int) else RemoteError
+        return klass(code if isinstance(code, int) else 0, message, error.get("data"))
+
+    def _data(self, key: str) -> Any:
+        return self.data.get(key) if isinstance(self.data, dict) else None
+
+
+class ParseError(RemoteError):
+    code = -32700
+
+
+class InvalidRequest(RemoteError):
+    code = -32600
+
+
+class MethodNotFound(RemoteError):
+    code = -32601
+
+
+class InvalidParams(RemoteError):
+    code = -32602
+
+    @property
+    def field(self) -> str | None:
+        return self._data("field")
+
+    @property
+    def reason(self) -> str | None:
+        return self._data("reason")
+
+
+class InternalError(RemoteError):
+    code = -32603
+
+
+class ValidationFailed(RemoteError):
+    code = -32001
+
+    @property
+    def r2_scores(self) -> dict[str, float]:
+        return self._data("r2_scores") or {}
+
+    @property
+    def mean_r2(self) -> float | None:
+        return self._data("mean_r2")
+
+    @property
+    def threshold(self) -> float | None:
+        return self._data("threshold")
+
+    @property
+    def failed_nodes(self) -> list[str]:
+        return self._data("failed_nodes") or []
+
+    @property
+    def model_id(self) -> str | None:
+        return self._data("model_id")
+
+
+class InsufficientData(RemoteError):
+    code = -32002
+
+    @property
+    def num_samples(self) -> int | None:
+        return self._data("num_samples")
+
+    @property
+    def min_samples(self) -> int | None:
+        return self._data("min_samples")
+
+
+class ModelNotFound(RemoteError):
+    code = -32003
+
+    @property
+    def model_id(self) -> str | None:
+        return self._data("model_id")
+
+    @property
+    def reason(self) -> str | None:
+        return self._data("reason")
+
+
+class LimitExceeded(RemoteError):
+    code = -32004
+
+
+class FitFailed(RemoteError):
+    code = -32005
+
+
+class StoreCorrupt(RemoteError):
+    code = -32006
+
+
+class UnsupportedQuery(RemoteError):
+    code = -32007
+
+    @property
+    def node(self) -> str | None:
+        return self._data("node")
+
+
+def invalid_argument(field: str, reason: str) -> InvalidParams:
+    """The same error the worker would give, raised before sending (e.g. for NaN)."""
+    return InvalidParams(-32602, f"Invalid params: {field}: {reason}", {"field": field, "reason": reason})

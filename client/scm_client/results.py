@@ -1,0 +1,82 @@
+"""Typed views of the worker's results; ``raw`` keeps the full wire dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model_id: str
+    status: str
+    scm: dict[str, Any]
+    validation: dict[str, Any]
+    warnings: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any]) -> FitResult:
+        return cls(
+            model_id=result["model_id"],
+            status=result["status"],
+            scm=result["scm"],
+            validation=result["validation"],
+            warnings=result.get("warnings", []),
+            metadata=result.get("metadata", {}),
+            raw=result,
+        )
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.validation.get("passed"))
+
+    @property
+    def r2_scores(self) -> dict[str, float]:
+        return dict(self.validation.get("r2_scores", {}))
+
+    @property
+    def mean_r2(self) -> float | None:
+        return self.validation.get("mean_r2")
+
+    def mechanism(self, node: str) -> dict[str, Any]:
+        return dict(self.scm["mechanisms"][node])
+
+    def coefficients(self, node: str) -> dict[str, float]:
+        """Parent → coefficient for a linear node with numeric parents."""
+        mechanism = self.mechanism(node)
+        if mechanism.get("type") != "linear" or mechanism["params"].get("encoded_parents"):
+            raise ValueError(f"node {node!r} has no per-parent coefficients ({mechanism.get('type')})")
+        return dict(zip(mechanism["parents"], mechanism["params"]["coefficients"], strict=True))
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    statistics: dict[str, dict[str, Any]]
+    samples: dict[str, list[Any]] | None
+    metadata: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any]) -> SampleResult:
+        return cls(result["statistics"], result.get("samples"), result.get("metadata", {}), result)
+
+    def mean(self, node: str) -> float:
+        return float(self.statistics[node]["mean"])
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    r2_scores: dict[str, float]
+    mean_r2: float | None
+    passed: bool
+    failed_nodes: list[str]
+    nodes: dict[str, dict[str, float]]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any]) -> EvaluateResult:
+        return cls(
+            result["r2_scores"], result["mean_r2"], result["passed"], result["failed_nodes"], result["nodes"], result
+        )

@@ -1,0 +1,276 @@
+"""Worker: start, call, typed methods, close. The client-side owner of one worker process.
+
+The Worker owns policy (timeouts, restarts, state); the Channel owns I/O. Calls are
+thread-safe. A call that times out kills the worker (it may be mid-computation) and the
+next call starts a fresh one; a crash fails every pending call with WorkerCrashed and
+the next call restarts, up to ``max_restarts`` times in a row.
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Final
+
+from . import _process
+from ._channel import Channel
+from ._locate import find_worker_python
+from ._restart import RestartPolicy
+from ._wire import graph_to_wire, to_jsonable, traces_to_wire
+from .errors import (
+    RemoteError,
+    WorkerClosed,
+    WorkerCrashed,
+    WorkerError,
+    WorkerStartError,
+    WorkerTimeout,
+)
+from .results import EvaluateResult, FitResult, SampleResult
+
+log = logging.getLogger("scm_client.worker")
+
+PROTOCOL_VERSION: Final = 1
+
+
+class _UseDefault:
+    """Sentinel type: "use the Worker's request_timeout", distinct from ``None`` (wait forever)."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _UseDefault()
+Timeout = float | None | _UseDefault
+
+
+class State(enum.Enum):
+    NOT_STARTED = "not started"
+    RUNNING = "running"
+    CRASHED = "crashed"
+    CLOSED = "closed"
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class Worker:
+    """A persistent scm-worker process, started lazily on the first call or by ``start()``."""
+
+    def __init__(
+        self,
+        python: str | None = None,
+        *,
+        start_timeout: float = 120.0,
+        request_timeout: float | None = None,
+        max_restarts: int = 3,
+        env: Mapping[str, str] | None = None,
+        worker_args: Sequence[str] = (),
+        shutdown_timeout: float = 5.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.python = python
+        self.start_timeout = start_timeout
+        self.request_timeout = request_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.env = dict(env or {})
+        self.worker_args = tuple(worker_args)
+        self.on_progress = on_progress
+        self.info: dict[str, Any] = {}
+        self.last_stop: str | None = None
+        self.starts = 0
+        self._policy = RestartPolicy(max_restarts)
+        self._state = State.NOT_STARTED
+        self._channel: Channel | None = None
+        self._lifecycle = threading.RLock()
+        _live_workers.add(self)
+
+    # -- lifecycle ----------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        with self._lifecycle:
+            if self._state is State.RUNNING and self._channel is not None and not self._channel.alive:
+                return State.CRASHED
+            return self._state
+
+    @property
+    def pid(self) -> int | None:
+        return self._channel.proc.pid if self._channel is not None else None
+
+    def start(self) -> dict[str, Any]:
+        """Start the worker now (otherwise the first call does); returns the handshake."""
+        self._ensure_running()
+        return self.info
+
+    def _ensure_running(self) -> Channel:
+        with self._lifecycle:
+            if self._state is State.CLOSED:
+                raise WorkerClosed("this Worker is closed")
+            if self._channel is not None and self._channel.alive:
+                return self._channel
+            if self._channel is not None:
+                self._reap(self._channel)
+                if not self._policy.may_restart():
+                    raise WorkerStartError(
+                        f"the worker failed {self._policy.restarts_in_a_row + 1} times in a row; "
+                        f"giving up (max_restarts={self._policy.max_restarts})",
+                        self._channel.stderr_tail(),
+                    )
+                self._policy.record_restart()
+                log.warning("restarting the worker (restart %d in a row)", self._policy.restarts_in_a_row)
+            self._channel = self._spawn_and_handshake()
+            self._state = State.RUNNING
+            return self._channel
+
+    def _spawn_and_handshake(self) -> Channel:
+        argv = [find_worker_python(self.python), "-m", "scm_worker", *self.worker_args]
+        try:
+            proc = _process.spawn(argv, self.env)
+        except OSError as exc:
+            raise WorkerStartError(f"could not start {argv[0]}: {exc}") from exc
+        channel = Channel(proc, self._on_notification)
+        self.starts += 1
+        try:
+            _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION})
+            info = future.result(timeout=self.start_timeout)
+        except (WorkerError, FutureTimeout) as exc:
+            _process.kill(proc)
+            channel.join()
+            reason = "timed out" if isinstance(exc, FutureTimeout) else str(exc).splitlines()[0]
+            raise WorkerStartError(f"worker handshake failed: {reason}", channel.stderr_tail()) from exc
+        if info.get("protocol_version") != PROTOCOL_VERSION:
+            _process.kill(proc)
+            channel.join()
+            raise WorkerStartError(
+                f"protocol mismatch: client speaks {PROTOCOL_VERSION}, worker {info.get('protocol_version')}"
+            )
+        self.info = info
+        return channel
+
+    def _reap(self, channel: Channel) -> None:
+        """Make sure a dead or abandoned worker and its children are gone."""
+        _process.kill(channel.proc)
+        channel.join()
+
+    def close(self) -> None:
+        """Ask the worker to shut down, then SIGTERM, then SIGKILL. Idempotent."""
+        with self._lifecycle:
+            if self._state is State.CLOSED:
+                return
+            channel, self._channel = self._channel, None
+            self._state = State.CLOSED
+        if channel is None:
+            return
+        asked = self._request_shutdown(channel)
+        self.last_stop = _process.stop(channel.proc, asked, self.shutdown_timeout)
+        channel.join()
+        _live_workers.discard(self)
+
+    def _request_shutdown(self, channel: Channel) -> bool:
+        if not channel.alive:
+            return False
+        try:
+            _, future = channel.request("shutdown")
+            future.result(timeout=self.shutdown_timeout)
+        except (WorkerError, FutureTimeout):
+            return False
+        return True
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- calls --------------------------------------------------------------------
+    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT) -> Any:
+        """Send one request and wait for its result; raises a WorkerError subclass."""
+        limit = self.request_timeout if isinstance(timeout, _UseDefault) else timeout
+        channel = self._ensure_running()
+        request_id, future = channel.request(method, params)
+        try:
+            result = future.result(timeout=limit)
+        except FutureTimeout:
+            channel.forget(request_id)
+            self._kill_after_timeout(channel, method, limit)
+            raise WorkerTimeout(method, limit) from None  # type: ignore[arg-type]
+        except RemoteError:
+            self._policy.record_success()
+            raise
+        self._policy.record_success()
+        return result
+
+    def _kill_after_timeout(self, channel: Channel, method: str, limit: float | None) -> None:
+        log.warning("%r timed out after %ss; killing worker %d", method, limit, channel.proc.pid)
+        channel.abort(WorkerCrashed(f"the worker was killed because {method!r} timed out"))
+        _process.kill(channel.proc)
+
+    def _on_notification(self, method: str, params: Any) -> None:
+        if method == "progress" and self.on_progress is not None and isinstance(params, dict):
+            self.on_progress(params)
+
+    # -- typed API ----------------------------------------------------------------
+    def ping(self, timeout: Timeout = DEFAULT) -> str:
+        return str(self.call("ping", timeout=timeout))
+
+    def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT, **config: Any) -> FitResult:
+        """Fit an SCM; config keys as the wire's (quality, seed, r2_threshold, …)."""
+        params = {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces), "config": to_jsonable(config)}
+        return FitResult.from_wire(self.call("fit", params, timeout=timeout))
+
+    def evaluate(self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT) -> EvaluateResult:
+        params = {"model_id": model_id_of(model), "traces": traces_to_wire(traces)}
+        return EvaluateResult.from_wire(self.call("evaluate", params, timeout=timeout))
+
+    def sample(
+        self,
+        model: FitResult | str,
+        kind: str = "observational",
+        interventions: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        observed: Any = None,
+        num_samples: int = 1000,
+        query_nodes: Sequence[str] | None = None,
+        seed: int | None = None,
+        return_samples: bool = True,
+        timeout: Timeout = DEFAULT,
+    ) -> SampleResult:
+        params: dict[str, Any] = {
+            "model_id": model_id_of(model),
+            "kind": kind,
+            "interventions": to_jsonable(list(interventions or [])),
+            "num_samples": num_samples,
+            "query_nodes": list(query_nodes) if query_nodes is not None else None,
+            "seed": seed,
+            "return_samples": return_samples,
+        }
+        if observed is not None:
+            params["observed"] = traces_to_wire(observed, "observed")
+        return SampleResult.from_wire(self.call("sample", params, timeout=timeout))
+
+    def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
+        return list(self.call("models.list", timeout=timeout)["models"])
+
+    def drop(self, model: FitResult | str, *, timeout: Timeout = DEFAULT) -> None:
+        self.call("models.drop", {"model_id": model_id_of(model)}, timeout=timeout)
+
+
+def model_id_of(model: FitResult | str) -> str:
+    return model.model_id if isinstance(model, FitResult) else model
+
+
+_live_workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_workers() -> None:
+    """No worker outlives the interpreter that started it."""
+    for worker in list(_live_workers):
+        try:
+            worker.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
