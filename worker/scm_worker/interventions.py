@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
 from .errors import invalid_params
 from .frames import encode_value
 from .requests import ColumnKind, json_type, require_dict, require_list
@@ -28,11 +26,11 @@ class Intervention:
     transform: str | None = None
     param: float | None = None
 
-    def to_callable(self, kind: ColumnKind) -> Callable[[np.ndarray], np.ndarray]:
+    def to_callable(self, kind: ColumnKind) -> Callable[[Any], Any]:
+        """DoWhy maps the callable over a node's values one element at a time."""
         if self.type == "hard":
             encoded = encode_value(self.value, kind)
-            dtype = float if kind == "numeric" else object
-            return lambda x: np.full(np.shape(x), encoded, dtype=dtype)
+            return lambda _x: encoded
         param = float(self.param)  # type: ignore[arg-type]
         if self.transform == "shift":
             return lambda x: x + param

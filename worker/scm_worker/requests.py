@@ -49,6 +49,7 @@ class FitConfig:
     seed: int | None = None
     min_samples: int = 100
     missing: Literal["drop", "error"] = "drop"
+    linear_tolerance: float = 0.001
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -209,6 +210,7 @@ def parse_fit_config(value: Any) -> FitConfig:
         seed=optional_seed(config.get("seed"), "config.seed"),
         min_samples=_count(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
         missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
+        linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
     )
 
 
@@ -228,6 +230,13 @@ def _number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise invalid_params(field, f"must be a finite number, got {value!r}")
     return float(value)
+
+
+def _non_negative(value: Any, field: str) -> float:
+    number = _number(value, field)
+    if number < 0:
+        raise invalid_params(field, f"must be >= 0, got {number}")
+    return number
 
 
 def _fraction(value: Any, field: str) -> float:
