@@ -32,8 +32,9 @@ def load(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gcm_worker() -> Worker:
-    worker = Worker(worker_args=("--max-num-samples", "50000"))
+def gcm_worker(tmp_path_factory: pytest.TempPathFactory) -> Worker:
+    store = tmp_path_factory.mktemp("store")
+    worker = Worker(worker_args=("--max-num-samples", "50000", "--store", str(store)))
     worker.start()
     yield worker
     worker.close()
@@ -232,8 +233,9 @@ def test_evaluate_on_rows_from_another_process_fails(gcm_worker: Worker) -> None
 
 
 def test_seeded_fit_and_sample_are_reproducible(gcm_worker: Worker) -> None:
-    first = fit_fixture(gcm_worker, "complex_dag", seed=123)
-    second = fit_fixture(gcm_worker, "complex_dag", seed=123)
+    first = fit_fixture(gcm_worker, "complex_dag", seed=123, cache=False)
+    second = fit_fixture(gcm_worker, "complex_dag", seed=123, cache=False)
+    assert first.model_id != second.model_id
     assert first.validation == second.validation
     assert first.scm == second.scm
     do = [{"type": "hard", "node": "A", "value": 1.0}]

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import BinaryIO
 
 from . import __version__
@@ -25,6 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="threads for BLAS/OpenMP and joblib jobs (default: library defaults)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up fit")
     parser.add_argument("--test-methods", action="store_true", help="expose debug.* methods")
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--store", type=Path, default=None,
+                       help="directory of persisted models (default: ~/.cache/scm-worker/models)")
+    store.add_argument("--no-store", action="store_true", help="keep models in memory only")
     for name, value in defaults.as_dict().items():
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=value, dest=name)
     return parser.parse_args(argv)
@@ -66,11 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     protocol_in, protocol_out = guard_stdout()
 
     from . import methods, protocol, warmup
+    from .persistence import default_store_dir
     from .store import ModelStore
 
     limits = Limits(**{k: getattr(args, k) for k in Limits().as_dict()})
     writer = protocol.LineWriter(protocol_out)
-    ctx = WorkerContext(limits, ModelStore(limits.max_models), writer,
+    store_dir = None if args.no_store else (args.store or default_store_dir())
+    store = ModelStore(limits.max_models, limits.max_memory_mb * 1024 * 1024, store_dir)
+    ctx = WorkerContext(limits, store, writer,
                         test_methods=args.test_methods, threads=args.threads)
     warmup.start_warmup(ctx, enabled=not args.no_warmup)
     dispatcher = protocol.Dispatcher(methods.build_methods(ctx), ctx)

@@ -24,6 +24,7 @@ class Limits:
     max_cells: int = 20_000_000
     max_num_samples: int = 1_000_000
     max_models: int = 64
+    max_memory_mb: int = 4096
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

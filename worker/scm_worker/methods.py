@@ -17,6 +17,7 @@ from typing import Any
 from . import PROTOCOL_VERSION, __version__
 from .context import WorkerContext
 from .errors import WorkerError, internal_error, invalid_params
+from .jsonio import to_json
 from .params import rpc_method
 from .requests import json_type
 from .versions import dowhy_version, python_version
@@ -43,7 +44,7 @@ def initialize(ctx: WorkerContext, client: Any = None, protocol_version: Any = N
         "limits": ctx.limits.as_dict(),
         "threads": ctx.threads,
         "warm": ctx.warmup.done.is_set() and ctx.warmup.error is None,
-        "models_in_memory": len(ctx.store),
+        "store": ctx.store.usage(),
     }
 
 
@@ -81,23 +82,39 @@ def sample(
 
 
 def models_list(ctx: WorkerContext) -> dict[str, Any]:
-    models = [
-        {
-            "model_id": model_id,
-            "nodes": list(model.graph.nodes),
-            "num_samples": model.num_samples,
-            "created_at": model.created_at,
-            "mean_r2": model.summary["validation"]["mean_r2"],
-            "passed": model.summary["validation"]["passed"],
-        }
-        for model_id, model in ctx.store.items()
-    ]
-    return {"models": models, "max_models": ctx.store.max_models}
+    """Every model this worker can serve, and where it lives: memory, disk or both."""
+    return {"models": to_json(ctx.store.listing()), **ctx.store.usage()}
 
 
 def models_drop(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
-    ctx.store.drop(model_id)
-    return {"model_id": model_id, "dropped": True}
+    return ctx.store.drop(model_id)
+
+
+def models_save(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
+    return ctx.store.save(model_id)
+
+
+def models_load(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
+    ctx.store.load(model_id)
+    return {"model_id": model_id, "loaded": True}
+
+
+def models_prune(ctx: WorkerContext, older_than_s: Any = None, max_total_mb: Any = None) -> dict[str, Any]:
+    """Delete persisted models older than an age, then oldest first down to a total size."""
+    age = _optional_non_negative(older_than_s, "older_than_s")
+    size = _optional_non_negative(max_total_mb, "max_total_mb")
+    if age is None and size is None:
+        raise invalid_params("older_than_s", "give older_than_s, max_total_mb or both")
+    pruned = ctx.store.prune(age, None if size is None else int(size * 1024 * 1024))
+    return {"pruned": pruned, **ctx.store.usage()}
+
+
+def _optional_non_negative(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise invalid_params(field, f"must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def debug_sleep(ctx: WorkerContext, seconds: Any) -> float:
@@ -141,6 +158,9 @@ _PUBLIC: dict[str, Callable[..., Any]] = {
     "sample": sample,
     "models.list": models_list,
     "models.drop": models_drop,
+    "models.save": models_save,
+    "models.load": models_load,
+    "models.prune": models_prune,
 }
 
 _TEST_ONLY: dict[str, Callable[..., Any]] = {

@@ -50,9 +50,15 @@ class FitConfig:
     min_samples: int = 100
     missing: Literal["drop", "error"] = "drop"
     linear_tolerance: float = 0.001
+    persist: bool = False
+    cache: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def fit_relevant(self) -> dict[str, Any]:
+        """The keys that change what a fit produces (the cache key's part of the config)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("persist", "cache")}
 
 
 def require_dict(value: Any, field: str) -> dict[str, Any]:
@@ -211,6 +217,8 @@ def parse_fit_config(value: Any) -> FitConfig:
         min_samples=_count(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
         missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
         linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
+        persist=_boolean(config.get("persist", defaults.persist), "config.persist"),
+        cache=_boolean(config.get("cache", defaults.cache), "config.cache"),
     )
 
 

@@ -6,6 +6,8 @@ its handshake before DoWhy has finished loading.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import Any
 
@@ -13,22 +15,53 @@ import pandas as pd
 from dowhy.graph import get_ordered_predecessors
 
 from . import requests, sampling, scoring
+from . import __version__
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict
 from .frames import Frame, to_frame
 from .interventions import parse_interventions
 from .jsonio import to_json
+from .versions import dowhy_version
 
 
 def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any) -> dict[str, Any]:
     parsed_graph = requests.parse_graph(graph, ctx.limits)
     columns = requests.parse_traces(traces, parsed_graph.nodes, ctx.limits)
     fit_config = requests.parse_fit_config(config)
-    frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
-    model = fit_model(parsed_graph, frame, fit_config)
-    model_id = ctx.store.add(model)
+    if fit_config.persist and ctx.store.files is None:
+        raise invalid_params("config.persist", "this worker runs without a store (--no-store)")
+    key = cache_key(parsed_graph, columns, fit_config)
+    cached_id = ctx.store.cached(key) if fit_config.cache else None
+    if cached_id is not None:
+        model_id, model = cached_id, ctx.store.get(cached_id)
+        if fit_config.persist:
+            ctx.store.save(model_id)
+    else:
+        frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
+        model = fit_model(parsed_graph, frame, fit_config)
+        model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
+    return fit_outcome(model_id, model, fit_config, cache_hit=cached_id is not None)
+
+
+def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config: requests.FitConfig) -> str:
+    """Content hash of the canonical request: same graph, traces and config → same key."""
+    canonical = json.dumps(
+        {
+            "graph": graph.as_json(),
+            "traces": {name: column.values for name, column in columns.items()},
+            "config": config.fit_relevant(),
+            "versions": [__version__, dowhy_version()],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def fit_outcome(model_id: str, model: FittedModel, fit_config: requests.FitConfig, cache_hit: bool) -> dict[str, Any]:
     result = to_json({"model_id": model_id, **model.summary})
+    result["metadata"]["cache_hit"] = cache_hit
     validation = result["validation"]
     if fit_config.validate_r2 and not validation["passed"]:
         raise WorkerError(

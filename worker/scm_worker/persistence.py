@@ -1,0 +1,124 @@
+"""Authenticated model files: HMAC-SHA256 over every byte, verified before unpickling.
+
+A file is ``MAGIC + tag + payload`` where ``tag = HMAC(key, model_id + payload)``: a
+flipped byte, a truncated file, another store's key, or a file renamed to another id
+all fail verification, and such a file is never unpickled. The key is 32 random bytes
+created once per store directory with mode 0600. Writes go to a temporary file in the
+same directory, are fsynced, then renamed into place, so a crash mid-write leaves
+either the old file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import pickle
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from .errors import STORE_CORRUPT, WorkerError
+
+MAGIC: Final = b"SCMW1\n"
+TAG_BYTES: Final = 32
+KEY_FILE: Final = "store.key"
+SUFFIX: Final = ".model"
+
+
+def default_store_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "scm-worker" / "models"
+
+
+class ModelFiles:
+    """One directory of authenticated model files, named by model id only."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._key = load_or_create_key(directory / KEY_FILE)
+
+    def path(self, model_id: str) -> Path:
+        return self.directory / f"{model_id}{SUFFIX}"
+
+    def exists(self, model_id: str) -> bool:
+        return self.path(model_id).exists()
+
+    def ids(self) -> list[str]:
+        return sorted(p.name.removesuffix(SUFFIX) for p in self.directory.glob(f"*{SUFFIX}"))
+
+    def write(self, model_id: str, obj: Any) -> int:
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write(self.path(model_id), MAGIC + self._tag(model_id, payload) + payload)
+        return len(payload)
+
+    def read(self, model_id: str) -> Any:
+        """Unpickle only after the tag verifies; otherwise -32006 and nothing runs."""
+        blob = self.path(model_id).read_bytes()
+        header = len(MAGIC) + TAG_BYTES
+        if len(blob) < header or not blob.startswith(MAGIC):
+            raise corrupt(model_id, "not a model file or truncated")
+        tag, payload = blob[len(MAGIC):header], blob[header:]
+        if not hmac.compare_digest(tag, self._tag(model_id, payload)):
+            raise corrupt(model_id, "authentication failed (modified, truncated or from another store)")
+        return pickle.loads(payload)  # noqa: S301 - authenticated above
+
+    def delete(self, model_id: str) -> bool:
+        try:
+            self.path(model_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def stat(self, model_id: str) -> os.stat_result:
+        return self.path(model_id).stat()
+
+    def _tag(self, model_id: str, payload: bytes) -> bytes:
+        return hmac.new(self._key, model_id.encode() + b"\0" + payload, hashlib.sha256).digest()
+
+
+def corrupt(model_id: str, reason: str) -> WorkerError:
+    return WorkerError(
+        STORE_CORRUPT,
+        f"Stored model {model_id} refused: {reason}; it was not loaded",
+        {"model_id": model_id, "reason": reason},
+    )
+
+
+def load_or_create_key(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_key(path)
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+        out.flush()
+        os.fsync(out.fileno())
+    return key
+
+
+def read_key(path: Path) -> bytes:
+    """Read an existing key; another worker may be writing it this very moment."""
+    for _ in range(20):
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+        time.sleep(0.05)
+    raise WorkerError(STORE_CORRUPT, f"store key {path} is damaged", {"reason": "bad key"})
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
