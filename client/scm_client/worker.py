@@ -253,10 +253,23 @@ class Worker:
         return SampleResult.from_wire(self.call("sample", params, timeout=timeout))
 
     def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
+        """Every model the worker can serve, with ``where``: memory, disk or both."""
         return list(self.call("models.list", timeout=timeout)["models"])
 
     def drop(self, model: FitResult | str, *, timeout: Timeout = DEFAULT) -> None:
+        """Forget a model, in memory and on disk."""
         self.call("models.drop", {"model_id": model_id_of(model)}, timeout=timeout)
+
+    def save(self, model: FitResult | str, *, timeout: Timeout = DEFAULT) -> dict[str, Any]:
+        """Persist a model in the worker's authenticated store; it then survives restarts."""
+        return dict(self.call("models.save", {"model_id": model_id_of(model)}, timeout=timeout))
+
+    def prune(
+        self, *, older_than_s: float | None = None, max_total_mb: float | None = None, timeout: Timeout = DEFAULT
+    ) -> list[str]:
+        """Delete persisted models by age and/or down to a total size; returns their ids."""
+        params = {"older_than_s": older_than_s, "max_total_mb": max_total_mb}
+        return list(self.call("models.prune", params, timeout=timeout)["pruned"])
 
 
 def model_id_of(model: FitResult | str) -> str:
