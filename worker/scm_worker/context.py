@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .protocol import LineWriter
@@ -50,6 +50,8 @@ class Warmup:
 
 @dataclass
 class WorkerContext:
+    """Shared state of one worker process; requests are handled one at a time."""
+
     limits: Limits
     store: ModelStore
     writer: LineWriter
@@ -57,5 +59,19 @@ class WorkerContext:
     test_methods: bool = False
     threads: int | None = None
     stop_requested: bool = False
+    #: id of the request being handled (one at a time), for progress notifications
+    current_request_id: Any = None
     started_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
+
+    @property
+    def n_jobs(self) -> int:
+        """Processes for node-parallel model selection: the thread budget, else the cores."""
+        return self.threads if self.threads is not None else (os.cpu_count() or 1)
+
+    def progress(self, stage: str, done: int, total: int, node: str | None = None) -> None:
+        """Send a ``progress`` notification about the current request."""
+        params: dict[str, Any] = {"request_id": self.current_request_id, "stage": stage, "done": done, "total": total}
+        if node is not None:
+            params["node"] = node
+        self.writer.notify("progress", params)

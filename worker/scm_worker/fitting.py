@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,6 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
-from dowhy.gcm.ml import create_linear_regressor
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
@@ -25,6 +25,7 @@ from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from .frames import Frame
 from .mechanisms import describe
 from .requests import ColumnKind, FitConfig, Graph
+from .selection import select_mechanisms
 from .versions import dowhy_version
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ QUALITY = {
     "BETTER": gcm.auto.AssignmentQuality.BETTER,
     "BEST": gcm.auto.AssignmentQuality.BEST,
 }
+
+
+Progress = Callable[..., None]
+
+
+def _no_progress(stage: str, done: int, total: int, node: str | None = None) -> None:
+    return None
 
 
 @dataclass
@@ -61,7 +69,11 @@ def effective_seed(seed: int | None) -> int:
     return secrets.randbelow(2**32) if seed is None else seed
 
 
-def fit_model(graph: Graph, frame: Frame, config: FitConfig) -> FittedModel:
+def fit_model(
+    graph: Graph, frame: Frame, config: FitConfig, n_jobs: int = 1, progress: Progress | None = None
+) -> FittedModel:
+    """Split, select, fit on train, score on held-out rows, refit on all rows."""
+    report = progress or _no_progress
     started = time.perf_counter()
     data = frame.data
     seed = effective_seed(config.seed)
@@ -69,10 +81,16 @@ def fit_model(graph: Graph, frame: Frame, config: FitConfig) -> FittedModel:
     gcm.util.general.set_random_seed(seed)
     scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
     with dowhy_errors("fit"):
-        selection = gcm.auto.assign_causal_mechanisms(scm, train, quality=QUALITY[config.quality])
-        candidates = prefer_linear(scm, selection, train, config.linear_tolerance)
+        report("selecting", 0, sum(1 for node in graph.nodes if graph.parents(node)))
+        candidates = select_mechanisms(
+            scm, train, QUALITY[config.quality], seed, n_jobs, config.linear_tolerance,
+            lambda node, done, total: report("selecting", done, total, node),
+        )
+        report("fitting", 0, 1)
         gcm.fit(scm, train)
+        report("scoring", 0, 1)
         scores = score_nodes(scm, val, frame.kinds)
+        report("refitting", 0, 1)
         gcm.util.general.set_random_seed(seed)
         gcm.fit(scm, data)
     summary = summarise(scm, graph, frame, config, scores)
@@ -86,38 +104,6 @@ def fit_model(graph: Graph, frame: Frame, config: FitConfig) -> FittedModel:
     )
     categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
     return FittedModel(scm, graph, frame.kinds, categories, config, len(data), summary)
-
-
-def prefer_linear(
-    scm: gcm.StructuralCausalModel, selection: Any, train: pd.DataFrame, tolerance: float
-) -> dict[str, list[dict[str, Any]]]:
-    """Parsimony: choose the linear mechanism when it costs at most ``tolerance`` in R².
-
-    DoWhy picks the lowest 5-fold MSE, so on truly linear data a polynomial wins about
-    half the time by a hair (0.01022 vs 0.01021) and the coefficients are lost. Linear
-    is kept when its CV MSE exceeds the best by at most ``tolerance`` × Var(node), i.e.
-    when it loses at most ``tolerance`` of cross-validated R². Returns each regression
-    node's candidates and their CV errors, as DoWhy scored them.
-    """
-    performances = getattr(selection, "_nodes", {})  # AutoAssignmentSummary (dowhy 0.14)
-    candidates: dict[str, list[dict[str, Any]]] = {}
-    for node, entry in performances.items():
-        scored = [(factory, score) for factory, score, metric in entry.get("model_performances", []) if "squared" in metric]
-        if not scored:
-            continue
-        candidates[node] = [{"model": _factory_name(f), "mse": float(score)} for f, score in scored]
-        linear = [score for factory, score in scored if factory is create_linear_regressor]
-        best = scored[0][1]
-        slack = tolerance * float(np.var(train[node].to_numpy(dtype=float)))
-        if linear and scored[0][0] is not create_linear_regressor and linear[0] <= best + slack:
-            discrete = isinstance(scm.causal_mechanism(node), gcm.DiscreteAdditiveNoiseModel)
-            mechanism = gcm.DiscreteAdditiveNoiseModel if discrete else gcm.AdditiveNoiseModel
-            scm.set_causal_mechanism(node, mechanism(create_linear_regressor()))
-    return candidates
-
-
-def _factory_name(factory: Any) -> str:
-    return getattr(factory, "__name__", str(factory)).removeprefix("create_")
 
 
 def to_networkx(graph: Graph) -> nx.DiGraph:

@@ -108,6 +108,7 @@ class Dispatcher:
             return error_reply(
                 errors.INVALID_REQUEST, f"Invalid Request: {problem}", None, _echoable_id(message)
             )
+        self.context.current_request_id = message.get("id")
         response = dispatch_to_response(
             "",
             self.methods,

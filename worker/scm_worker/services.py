@@ -39,9 +39,14 @@ def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any) -> dict[str, A
             ctx.store.save(model_id)
     else:
         frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
-        model = fit_model(parsed_graph, frame, fit_config)
+        model = fit_model(parsed_graph, frame, fit_config, ctx.n_jobs, progress_reporter(ctx))
         model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
     return fit_outcome(model_id, model, fit_config, cache_hit=cached_id is not None)
+
+
+def progress_reporter(ctx: WorkerContext) -> Any:
+    """Progress goes out only for requests with an id: a notification has no one to tell."""
+    return ctx.progress if ctx.current_request_id is not None else None
 
 
 def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config: requests.FitConfig) -> str:

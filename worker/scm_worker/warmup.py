@@ -27,7 +27,7 @@ def _warm(ctx: WorkerContext, enabled: bool) -> None:
     try:
         configure_dowhy(ctx.threads)
         if enabled:
-            _tiny_fit()
+            _tiny_fit(ctx.n_jobs)
     except BaseException as exc:  # noqa: BLE001 - recorded and reported by every fit
         log.exception("warm-up failed")
         ctx.warmup.finish(started, exc)
@@ -46,7 +46,7 @@ def configure_dowhy(threads: int | None) -> None:
         gcm.config.set_default_n_jobs(threads)
 
 
-def _tiny_fit() -> None:
+def _tiny_fit(n_jobs: int) -> None:
     import numpy as np
 
     from .fitting import fit_model
@@ -56,5 +56,7 @@ def _tiny_fit() -> None:
     rng = np.random.RandomState(0)
     x = rng.normal(size=200)
     y = 2 * x + rng.normal(scale=0.1, size=200)
-    columns = {"x": Column("numeric", x.tolist()), "y": Column("numeric", y.tolist())}
-    fit_model(Graph(("x", "y"), (("x", "y"),)), to_frame(columns), FitConfig(seed=0))
+    z = np.sin(x) + rng.normal(scale=0.1, size=200)
+    columns = {name: Column("numeric", v.tolist()) for name, v in {"x": x, "y": y, "z": z}.items()}
+    graph = Graph(("x", "y", "z"), (("x", "y"), ("x", "z")))  # two selections: every process starts
+    fit_model(graph, to_frame(columns), FitConfig(seed=0), n_jobs)
