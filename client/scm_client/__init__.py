@@ -21,12 +21,14 @@ from .errors import (
     WorkerStartError,
     WorkerTimeout,
 )
+from .pool import BatchItem, WorkerPool
 from .results import EvaluateResult, FitResult, SampleResult
 from .worker import DEFAULT, State, Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchItem",
     "DEFAULT",
     "EvaluateResult",
     "FitFailed",
@@ -50,6 +52,7 @@ __all__ = [
     "WorkerClosed",
     "WorkerCrashed",
     "WorkerError",
+    "WorkerPool",
     "WorkerStartError",
     "WorkerTimeout",
 ]

@@ -1,0 +1,142 @@
+"""WorkerPool: several warm workers behind one queue, for fitting many graphs.
+
+Work is balanced by a shared queue (a free worker takes the next request), not
+round-robin, so one slow graph never holds back the rest. Each worker gets
+``cores // size`` threads so processes × threads stays within the machine's cores:
+oversubscribed DoWhy (joblib plus OpenMP in every process) runs many times slower.
+One bad request gives that item an error, never a failed batch; a worker that dies
+mid-item is restarted and the item retried once.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import WorkerCrashed, WorkerError
+from .results import FitResult
+from .worker import Worker
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One request's outcome: a FitResult or the error it met (never both)."""
+
+    index: int
+    result: FitResult | None
+    error: WorkerError | None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+BatchProgress = Callable[[int, int, BatchItem], None]
+
+
+def threads_per_worker(size: int, cores: int | None = None) -> int:
+    return max(1, (cores or os.cpu_count() or 1) // size)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        size: int | None = None,
+        *,
+        python: str | None = None,
+        threads: int | None = None,
+        worker_args: Sequence[str] = (),
+        **worker_options: Any,
+    ) -> None:
+        self.size = size or os.cpu_count() or 1
+        self.threads = threads or threads_per_worker(self.size)
+        args = ("--threads", str(self.threads), *worker_args)
+        self.workers = [Worker(python, worker_args=args, **worker_options) for _ in range(self.size)]
+
+    def start(self) -> None:
+        """Start every worker at once (each pays its warm-up in parallel)."""
+        errors: list[BaseException] = []
+        threads = [threading.Thread(target=_start_into, args=(w, errors)) for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def fit_many(
+        self, requests: Iterable[Mapping[str, Any]], on_progress: BatchProgress | None = None
+    ) -> list[BatchItem]:
+        """Fit every ``{"graph", "traces", "config"?}`` request; results in input order."""
+        items = list(requests)
+        todo: queue.SimpleQueue[tuple[int, Mapping[str, Any]]] = queue.SimpleQueue()
+        for index, request in enumerate(items):
+            todo.put((index, request))
+        results: list[BatchItem | None] = [None] * len(items)
+        lock = threading.Lock()
+
+        def record(item: BatchItem) -> None:
+            with lock:
+                results[item.index] = item
+                done = sum(r is not None for r in results)
+            if on_progress is not None:
+                on_progress(done, len(items), item)
+
+        runners = [threading.Thread(target=_drain, args=(w, todo, record)) for w in self.workers]
+        for runner in runners:
+            runner.start()
+        for runner in runners:
+            runner.join()
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _start_into(worker: Worker, errors: list[BaseException]) -> None:
+    try:
+        worker.start()
+    except BaseException as exc:  # noqa: BLE001 - re-raised by start()
+        errors.append(exc)
+
+
+def _drain(
+    worker: Worker,
+    todo: queue.SimpleQueue[tuple[int, Mapping[str, Any]]],
+    record: Callable[[BatchItem], None],
+) -> None:
+    while True:
+        try:
+            index, request = todo.get_nowait()
+        except queue.Empty:
+            return
+        record(fit_one(worker, index, request))
+
+
+def fit_one(worker: Worker, index: int, request: Mapping[str, Any]) -> BatchItem:
+    """Fit one request; a crash (not a timeout or a bad request) is retried once."""
+    for attempt in (1, 2):
+        try:
+            config = dict(request.get("config") or {})
+            return BatchItem(index, worker.fit(request["graph"], request["traces"], **config), None, attempt)
+        except WorkerCrashed as exc:
+            if attempt == 2:
+                return BatchItem(index, None, exc, attempt)
+        except WorkerError as exc:
+            return BatchItem(index, None, exc, attempt)
+        except (KeyError, TypeError, ValueError) as exc:
+            error = WorkerError(f"request {index} is malformed: {exc!r}")
+            return BatchItem(index, None, error, attempt)
+    raise AssertionError("unreachable")
