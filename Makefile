@@ -1,0 +1,90 @@
+# scm-worker developer entry points (GNU make).
+#
+#   make venvs   .venv-worker/ (3.11, pinned DoWhy stack) and .venv-client/ (3.13)
+#   make demo    run `scm demo tests/fixtures` with the client driving the worker
+#   make test    the whole suite through tox: worker (3.11), client (3.13), e2e
+#   make lint    ruff + mypy (tox -e lint)
+#   make clean   remove venvs, tox envs and caches
+#
+# Interpreters are found by scripts/find-python.sh (PYTHON311/PYTHON313, then
+# PATH, then pyenv); override with e.g. `make test PYTHON313=/path/to/python3.13`.
+# Extra arguments: `make test PYTEST_ARGS='-x -k fit'`, `make test TOX_ARGS='-e worker'`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+.DEFAULT_GOAL := help
+
+FIND_PYTHON := bash scripts/find-python.sh
+
+WORKER_VENV := .venv-worker
+CLIENT_VENV := .venv-client
+TOX_VENV    := .venv-tox
+
+# Stamps: rebuilt when their inputs change, so a second `make venvs` is instant.
+WORKER_STAMP := $(WORKER_VENV)/.installed
+CLIENT_STAMP := $(CLIENT_VENV)/.installed
+TOX_STAMP    := $(TOX_VENV)/.installed
+
+TOX_ARGS    ?=
+PYTEST_ARGS ?=
+
+comma := ,
+
+# $(call venv,DIR,X.Y): create DIR with Python X.Y unless it already runs X.Y.
+define venv
+	@if ! $(1)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(2))))' 2>/dev/null; then \
+	    py="$$($(FIND_PYTHON) $(2))" || exit 1; \
+	    echo "==> creating $(1) with $$py"; \
+	    rm -rf $(1) && "$$py" -m venv $(1) || exit 1; \
+	fi
+	$(call pip,$(1),--upgrade pip)
+endef
+
+# $(call pip,DIR,ARGS): quiet `pip install ARGS` in venv DIR. The grep drops
+# warnings about local index folders named by this machine's pip.conf that do
+# not exist; pipefail keeps pip's exit status.
+define pip
+	@echo "==> $(1): pip install $(2)"
+	@$(1)/bin/python -m pip install -q $(2) 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+endef
+
+# Resolve both interpreters and export them for tox.ini (base_python = {env:PYTHON3xx}).
+RESOLVE_PYTHONS = PYTHON311="$$($(FIND_PYTHON) 3.11)" && PYTHON313="$$($(FIND_PYTHON) 3.13)" \
+	&& export PYTHON311 PYTHON313
+
+.PHONY: help venvs demo test lint clean
+
+help:
+	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
+
+venvs: $(WORKER_STAMP) $(CLIENT_STAMP)
+
+$(WORKER_STAMP): worker-requirements.txt pyproject.toml
+	$(call venv,$(WORKER_VENV),3.11)
+	$(call pip,$(WORKER_VENV),-r worker-requirements.txt)
+	$(call pip,$(WORKER_VENV),--no-deps -e .)
+	@touch $@
+
+$(CLIENT_STAMP): pyproject.toml
+	$(call venv,$(CLIENT_VENV),3.13)
+	$(call pip,$(CLIENT_VENV),-e .)
+	@touch $@
+
+$(TOX_STAMP): requirements-test.txt
+	$(call venv,$(TOX_VENV),3.11)
+	$(call pip,$(TOX_VENV),-c requirements-test.txt tox)
+	@touch $@
+
+demo: venvs
+	SCM_WORKER_PYTHON=$(CURDIR)/$(WORKER_VENV)/bin/python $(CLIENT_VENV)/bin/scm demo tests/fixtures
+
+test: $(TOX_STAMP)
+	@$(RESOLVE_PYTHONS) && set -x && $(TOX_VENV)/bin/tox run $(TOX_ARGS) -- $(PYTEST_ARGS)
+
+lint: $(TOX_STAMP)
+	@$(RESOLVE_PYTHONS) && set -x && $(TOX_VENV)/bin/tox run -e lint $(TOX_ARGS)
+
+clean:
+	rm -rf $(WORKER_VENV) $(CLIENT_VENV) $(TOX_VENV) .tox build *.egg-info \
+	    .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
