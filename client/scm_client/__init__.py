@@ -22,12 +22,15 @@ from .errors import (
     WorkerTimeout,
 )
 from .pool import BatchItem, WorkerPool
-from .results import EvaluateResult, FitResult, SampleResult
+from .results import AnomalyResult, Attribution, EffectResult, EvaluateResult, FitResult, SampleResult
 from .worker import DEFAULT, State, Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyResult",
+    "Attribution",
+    "EffectResult",
     "BatchItem",
     "DEFAULT",
     "EvaluateResult",

@@ -80,3 +80,41 @@ class EvaluateResult:
         return cls(
             result["r2_scores"], result["mean_r2"], result["passed"], result["failed_nodes"], result["nodes"], result
         )
+
+
+@dataclass(frozen=True)
+class EffectResult:
+    effect: float
+    interval: tuple[float, float] | None
+    target: str
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any]) -> EffectResult:
+        interval = result.get("interval")
+        return cls(result["effect"], tuple(interval) if interval else None, result["target"], result)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A per-node answer: arrow strengths, influence, or distribution-change attributions."""
+
+    target: str
+    values: dict[str, float]
+    raw: dict[str, Any] = field(repr=False)
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """Nodes by decreasing absolute value."""
+        return sorted(self.values.items(), key=lambda kv: abs(kv[1]), reverse=True)
+
+
+@dataclass(frozen=True)
+class AnomalyResult:
+    target: str
+    scores: dict[str, list[float]]
+    attributions: dict[str, list[float]]
+    raw: dict[str, Any] = field(repr=False)
+
+    def main_cause(self, row: int = 0) -> str:
+        """The node with the largest attribution for one anomalous row."""
+        return max(self.attributions, key=lambda node: self.attributions[node][row])

@@ -30,7 +30,7 @@ from .errors import (
     WorkerStartError,
     WorkerTimeout,
 )
-from .results import EvaluateResult, FitResult, SampleResult
+from .results import AnomalyResult, Attribution, EffectResult, EvaluateResult, FitResult, SampleResult
 
 log = logging.getLogger("scm_client.worker")
 
@@ -270,6 +270,51 @@ class Worker:
         """Delete persisted models by age and/or down to a total size; returns their ids."""
         params = {"older_than_s": older_than_s, "max_total_mb": max_total_mb}
         return list(self.call("models.prune", params, timeout=timeout)["pruned"])
+
+
+    # -- causal questions -----------------------------------------------------------
+    def effect(
+        self,
+        model: FitResult | str,
+        target: str,
+        alternative: Sequence[Mapping[str, Any]],
+        reference: Sequence[Mapping[str, Any]] = (),
+        *,
+        observed: Any = None,
+        confidence: float | None = None,
+        timeout: Timeout = DEFAULT,
+        **knobs: Any,
+    ) -> EffectResult:
+        """Average causal effect of ``alternative`` vs ``reference`` interventions on ``target``."""
+        params = {"model_id": model_id_of(model), "target": target, "alternative": to_jsonable(list(alternative)),
+                  "reference": to_jsonable(list(reference)), "confidence": confidence, **knobs}
+        if observed is not None:
+            params["observed"] = traces_to_wire(observed, "observed")
+        return EffectResult.from_wire(self.call("effect", params, timeout=timeout))
+
+    def arrow_strength(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
+                       **knobs: Any) -> Attribution:
+        result = self.call("arrow_strength", {"model_id": model_id_of(model), "target": target, **knobs},
+                           timeout=timeout)
+        return Attribution(result["target"], result["strengths"], result)
+
+    def influence(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
+                  **knobs: Any) -> Attribution:
+        result = self.call("influence", {"model_id": model_id_of(model), "target": target, **knobs}, timeout=timeout)
+        return Attribution(result["target"], result["influence"], result)
+
+    def anomaly(self, model: FitResult | str, target: str, rows: Any, *, timeout: Timeout = DEFAULT,
+                **knobs: Any) -> AnomalyResult:
+        params = {"model_id": model_id_of(model), "target": target, "rows": traces_to_wire(rows, "rows"), **knobs}
+        result = self.call("anomaly", params, timeout=timeout)
+        return AnomalyResult(result["target"], result["scores"], result["attributions"], result)
+
+    def distribution_change(self, model: FitResult | str, target: str, old: Any, new: Any, *,
+                            timeout: Timeout = DEFAULT, **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target, "old": traces_to_wire(old, "old"),
+                  "new": traces_to_wire(new, "new"), **knobs}
+        result = self.call("distribution_change", params, timeout=timeout)
+        return Attribution(result["target"], result["attributions"], result)
 
 
 def model_id_of(model: FitResult | str) -> str:

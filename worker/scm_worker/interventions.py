@@ -38,14 +38,14 @@ class Intervention:
 
 
 def parse_interventions(
-    value: Any, kinds: dict[str, ColumnKind], categories: dict[str, list[Any]]
+    value: Any, kinds: dict[str, ColumnKind], categories: dict[str, list[Any]], field: str = "interventions"
 ) -> list[Intervention]:
-    items = require_list([] if value is None else value, "interventions")
-    parsed = [_parse_one(item, f"interventions[{i}]", kinds, categories) for i, item in enumerate(items)]
+    items = require_list([] if value is None else value, field)
+    parsed = [_parse_one(item, f"{field}[{i}]", kinds, categories) for i, item in enumerate(items)]
     seen: set[str] = set()
     for i, intervention in enumerate(parsed):
         if intervention.node in seen:
-            raise invalid_params(f"interventions[{i}].node", f"node {intervention.node!r} is intervened on twice")
+            raise invalid_params(f"{field}[{i}].node", f"node {intervention.node!r} is intervened on twice")
         seen.add(intervention.node)
     return parsed
 

@@ -81,6 +81,39 @@ def sample(
     )
 
 
+def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, reference: Any = None,
+           observed: Any = None, confidence: Any = None, num_samples: Any = None, num_bootstrap: Any = None,
+           seed: Any = None) -> dict[str, Any]:
+    return services(ctx).effect(  # type: ignore[no-any-return]
+        ctx, model_id, target, alternative, reference, observed, confidence, num_samples, num_bootstrap, seed
+    )
+
+
+def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_conditional: Any = None,
+                   seed: Any = None) -> dict[str, Any]:
+    return services(ctx).arrow_strength(ctx, model_id, target, num_samples_conditional, seed)  # type: ignore[no-any-return]
+
+
+def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_samples: Any = None,
+              num_samples_randomization: Any = None, num_samples_baseline: Any = None,
+              seed: Any = None) -> dict[str, Any]:
+    return services(ctx).influence(  # type: ignore[no-any-return]
+        ctx, model_id, target, num_training_samples, num_samples_randomization, num_samples_baseline, seed
+    )
+
+
+def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distribution_samples: Any = None,
+            seed: Any = None) -> dict[str, Any]:
+    return services(ctx).anomaly(ctx, model_id, target, rows, num_distribution_samples, seed)  # type: ignore[no-any-return]
+
+
+def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any, new: Any,
+                        num_samples: Any = None, measure: Any = "mean", seed: Any = None) -> dict[str, Any]:
+    return services(ctx).distribution_change(  # type: ignore[no-any-return]
+        ctx, model_id, target, old, new, num_samples, measure, seed
+    )
+
+
 def models_list(ctx: WorkerContext) -> dict[str, Any]:
     """Every model this worker can serve, and where it lives: memory, disk or both."""
     return {"models": to_json(ctx.store.listing()), **ctx.store.usage()}
@@ -156,6 +189,11 @@ _PUBLIC: dict[str, Callable[..., Any]] = {
     "fit": fit,
     "evaluate": evaluate,
     "sample": sample,
+    "effect": effect,
+    "arrow_strength": arrow_strength,
+    "influence": influence,
+    "anomaly": anomaly,
+    "distribution_change": distribution_change,
     "models.list": models_list,
     "models.drop": models_drop,
     "models.save": models_save,

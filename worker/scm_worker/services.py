@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from dowhy.graph import get_ordered_predecessors
 
-from . import requests, sampling, scoring
+from . import questions, requests, sampling, scoring
 from . import __version__
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
@@ -209,3 +209,104 @@ def _observed_rows(ctx: WorkerContext, model: FittedModel, observed: Any) -> pd.
     _require_known_categories(model, frame.data, "observed")
     return frame.data
 
+
+
+# -- causal questions (questions.py does the DoWhy work) -------------------------------
+
+
+def seeded(seed: Any) -> int:
+    """Seed DoWhy's global RNG from the request (or a fresh seed, reported back)."""
+    used = effective_seed(requests.optional_seed(seed, "seed"))
+    gcm_seed(used)
+    return used
+
+
+def gcm_seed(seed: int) -> None:
+    from dowhy.gcm.util.general import set_random_seed
+
+    set_random_seed(seed)
+
+
+def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) -> dict[str, Any]:
+    result["metadata"] = {"model_id": model_id, "seed": seed,
+                          "time_ms": int((time.perf_counter() - started) * 1000)}
+    return to_json(result)
+
+
+def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:
+    """Complete rows for a question (observed, anomalous, old/new), checked like traces."""
+    columns = requests.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
+    _require_kinds(model, columns, field)
+    frame = to_frame(columns)
+    if frame.dropped_rows:
+        raise invalid_params(field, f"{frame.dropped_rows} rows have missing values")
+    if frame.data.empty:
+        raise invalid_params(field, "needs at least one row")
+    _require_known_categories(model, frame.data, field)
+    return frame.data
+
+
+def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, reference: Any,
+           observed: Any, confidence: Any, num_samples: Any, num_bootstrap: Any, seed: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(requests.require_model_id(model_id))
+    target = questions.require_node(model, target)
+    alt = parse_interventions(alternative, model.kinds, model.categories, "alternative")
+    ref = parse_interventions(reference, model.kinds, model.categories, "reference")
+    if not alt:
+        raise invalid_params("alternative", "needs at least one intervention")
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+                                   or not 0 < confidence < 1):
+        raise invalid_params("confidence", f"must be null or strictly between 0 and 1, got {confidence!r}")
+    rows = _rows(ctx, model, observed, "observed") if observed is not None else None
+    count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
+    used = seeded(seed)
+    result = questions.effect(model, target, alt, ref, rows, count, confidence, boots)
+    return with_meta(result, model_id, used, started)
+
+
+def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_conditional: Any,
+                   seed: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(requests.require_model_id(model_id))
+    target = questions.require_node(model, target)
+    count = questions.knob(num_samples_conditional, "num_samples_conditional")
+    used = seeded(seed)
+    return with_meta(questions.arrow_strength(model, target, count, ctx.n_jobs), model_id, used, started)
+
+
+def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_samples: Any,
+              num_samples_randomization: Any, num_samples_baseline: Any, seed: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(requests.require_model_id(model_id))
+    target = questions.require_node(model, target)
+    knobs = (questions.knob(num_training_samples, "num_training_samples"),
+             questions.knob(num_samples_randomization, "num_samples_randomization"),
+             questions.knob(num_samples_baseline, "num_samples_baseline"))
+    used = seeded(seed)
+    return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
+
+
+def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distribution_samples: Any,
+            seed: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(requests.require_model_id(model_id))
+    target = questions.require_node(model, target)
+    data = _rows(ctx, model, rows, "rows")
+    count = questions.knob(num_distribution_samples, "num_distribution_samples")
+    used = seeded(seed)
+    return with_meta(questions.anomaly(model, target, data, count), model_id, used, started)
+
+
+def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any, new: Any,
+                        num_samples: Any, measure: Any, seed: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(requests.require_model_id(model_id))
+    target = questions.require_node(model, target)
+    old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
+    count = questions.knob(num_samples, "num_samples")
+    if measure not in questions.CHANGE_MEASURES:
+        raise invalid_params("measure", f"must be one of {sorted(questions.CHANGE_MEASURES)}, got {measure!r}")
+    used = seeded(seed)
+    result = questions.distribution_change(model, target, old_rows, new_rows, count, measure)
+    return with_meta(result, model_id, used, started)

@@ -1,0 +1,207 @@
+"""Causal questions on a fitted model: effects, arrow strengths, influence, anomalies, change.
+
+Each function takes a stored model and checked params, seeds DoWhy's global RNG from
+the request, and returns plain JSON. Sample-count knobs have defaults and limits here
+(``KNOBS``); DoWhy errors become -32005 and unsupported questions -32007, naming the node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dowhy import gcm
+
+from . import requests
+from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
+from .fitting import FittedModel, dowhy_errors
+from .frames import decode_values
+from .interventions import Intervention
+from .mechanisms import is_invertible
+
+#: knob → (default, maximum); every sample count a caller may set is bounded.
+KNOBS: dict[str, tuple[int, int]] = {
+    "num_samples": (2000, 200_000),
+    "num_bootstrap": (20, 200),
+    "num_samples_conditional": (2000, 50_000),
+    "num_training_samples": (10_000, 100_000),
+    "num_samples_randomization": (250, 5_000),
+    "num_samples_baseline": (1000, 20_000),
+    "num_distribution_samples": (3000, 50_000),
+}
+
+
+def knob(value: Any, name: str) -> int:
+    default, maximum = KNOBS[name]
+    return default if value is None else requests.count_param(value, name, 1, maximum)
+
+
+def require_node(model: FittedModel, node: Any, field: str = "target") -> str:
+    if node not in model.kinds:
+        raise invalid_params(field, f"unknown node {node!r}")
+    return str(node)
+
+
+def unsupported(node: str, message: str, query: str) -> WorkerError:
+    return WorkerError(UNSUPPORTED_QUERY, message, {"node": node, "query": query})
+
+
+# -- effect ------------------------------------------------------------------------
+
+
+def effect(
+    model: FittedModel,
+    target: str,
+    alternative: list[Intervention],
+    reference: list[Intervention],
+    observed: pd.DataFrame | None,
+    num_samples: int,
+    confidence: float | None,
+    num_bootstrap: int,
+) -> dict[str, Any]:
+    """Average causal effect E[target | alternative] − E[target | reference]."""
+    estimate, positive = _effect_estimator(model, target, alternative, reference, observed, num_samples)
+    with dowhy_errors("effect"):
+        value = float(estimate())
+        interval = None
+        if confidence is not None:
+            draws = np.array([estimate() for _ in range(num_bootstrap)])
+            tail = (1.0 - confidence) / 2.0
+            interval = [float(np.quantile(draws, tail)), float(np.quantile(draws, 1.0 - tail))]
+    result: dict[str, Any] = {"effect": value, "interval": interval, "target": target}
+    if positive is not None:
+        result["positive_class"] = positive
+    return result
+
+
+def _effect_estimator(
+    model: FittedModel,
+    target: str,
+    alternative: list[Intervention],
+    reference: list[Intervention],
+    observed: pd.DataFrame | None,
+    num_samples: int,
+) -> tuple[Any, Any]:
+    kind = model.kinds[target]
+    if kind != "numeric":
+        classes = model.categories.get(target, [])
+        if len(classes) != 2:
+            raise unsupported(
+                target,
+                f"An average effect needs a numeric or two-class target; {target!r} has {len(classes)} "
+                "classes (DoWhy's average_causal_effect averages numbers)",
+                "effect",
+            )
+        positive = classes[1]
+        return (lambda: _binary_effect(model, target, positive, alternative, reference, num_samples),
+                decode_values(np.array([positive], dtype=object), kind)[0])
+    to_dowhy = _interventions_for(model)
+    return (lambda: gcm.average_causal_effect(
+        model.scm, target, to_dowhy(alternative), to_dowhy(reference),
+        observed_data=observed, num_samples_to_draw=None if observed is not None else num_samples,
+    ), None)
+
+
+def _binary_effect(
+    model: FittedModel, target: str, positive: Any, alternative: list[Intervention],
+    reference: list[Intervention], num_samples: int,
+) -> float:
+    """P(target = positive | alternative) − P(target = positive | reference)."""
+    to_dowhy = _interventions_for(model)
+    rates = []
+    for interventions in (alternative, reference):
+        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions), num_samples_to_draw=num_samples)
+        rates.append(float(np.mean(drawn[target].to_numpy() == positive)))
+    return rates[0] - rates[1]
+
+
+def _interventions_for(model: FittedModel) -> Any:
+    return lambda interventions: {i.node: i.to_callable(model.kinds[i.node]) for i in interventions}
+
+
+# -- arrow strength and influence ----------------------------------------------------
+
+
+def arrow_strength(model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int) -> dict[str, Any]:
+    if not model.graph.parents(target):
+        raise invalid_params("target", f"{target!r} is a root node: it has no incoming arrows")
+    with dowhy_errors("arrow_strength"):
+        strengths = gcm.arrow_strength(
+            model.scm, target, num_samples_conditional=num_samples_conditional, n_jobs=n_jobs
+        )
+    return {"target": target, "strengths": {str(parent): float(v) for (parent, _), v in strengths.items()}}
+
+
+def influence(
+    model: FittedModel, target: str, num_training_samples: int, num_samples_randomization: int,
+    num_samples_baseline: int,
+) -> dict[str, Any]:
+    require_invertible_upstream(model, target, "influence")
+    with dowhy_errors("influence"):
+        contributions = gcm.intrinsic_causal_influence(
+            model.scm, target,
+            num_training_samples=num_training_samples,
+            num_samples_randomization=num_samples_randomization,
+            num_samples_baseline=num_samples_baseline,
+        )
+    return {"target": target, "influence": {str(node): float(v) for node, v in contributions.items()}}
+
+
+# -- anomalies and distribution change -----------------------------------------------
+
+
+def anomaly(model: FittedModel, target: str, rows: pd.DataFrame, num_distribution_samples: int) -> dict[str, Any]:
+    require_invertible_upstream(model, target, "anomaly attribution")
+    with dowhy_errors("anomaly"):
+        scores = gcm.anomaly_scores(model.scm, rows)
+        attributions = gcm.attribute_anomalies(
+            model.scm, target, rows, num_distribution_samples=num_distribution_samples
+        )
+    return {
+        "target": target,
+        "scores": {str(node): np.ravel(v).astype(float).tolist() for node, v in scores.items()},
+        "attributions": {str(node): np.ravel(v).astype(float).tolist() for node, v in attributions.items()},
+    }
+
+
+#: how the change in the target's distribution is measured (``measure`` param)
+CHANGE_MEASURES = {
+    "mean": lambda old, new: float(np.mean(new) - np.mean(old)),
+    "std": lambda old, new: float(np.std(new) - np.std(old)),
+    "kl": None,  # DoWhy's default: auto-estimated KL divergence
+}
+
+
+def distribution_change(
+    model: FittedModel, target: str, old: pd.DataFrame, new: pd.DataFrame, num_samples: int, measure: str
+) -> dict[str, Any]:
+    """Refits each mechanism on old and new rows (DoWhy clones the model) and attributes the change.
+
+    With ``measure: "mean"`` the attributions add up to the change of the target's mean.
+    """
+    options: dict[str, Any] = {"num_samples": num_samples}
+    if CHANGE_MEASURES[measure] is not None:
+        options["difference_estimation_func"] = CHANGE_MEASURES[measure]
+    with dowhy_errors("distribution_change"):
+        attributions = gcm.distribution_change(model.scm, old, new, target, **options)
+    return {"target": target, "measure": measure,
+            "attributions": {str(node): float(v) for node, v in attributions.items()}}
+
+
+def require_invertible_upstream(model: FittedModel, target: str, query: str) -> None:
+    """Noise reconstruction needs invertible mechanisms on the target and its ancestors."""
+    import networkx as nx
+
+    nodes = nx.ancestors(model.scm.graph, target) | {target}
+    for node in sorted(nodes):
+        mechanism = model.scm.causal_mechanism(node)
+        if model.graph.parents(node) and not is_invertible(mechanism):
+            raise unsupported(
+                node,
+                f"{query} needs invertible (additive-noise) mechanisms on {target!r} and its ancestors; "
+                f"node {node!r} has a {type(mechanism).__name__} (categorical nodes get a classifier, "
+                "which is not invertible)",
+                query,
+            )
+
