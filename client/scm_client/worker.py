@@ -222,8 +222,11 @@ class Worker:
         params = {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces), "config": to_jsonable(config)}
         return FitResult.from_wire(self.call("fit", params, timeout=timeout))
 
-    def evaluate(self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT) -> EvaluateResult:
-        params = {"model_id": model_id_of(model), "traces": traces_to_wire(traces)}
+    def evaluate(
+        self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT, **diagnostics: Any
+    ) -> EvaluateResult:
+        """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add DoWhy's tests."""
+        params = {"model_id": model_id_of(model), "traces": traces_to_wire(traces), **diagnostics}
         return EvaluateResult.from_wire(self.call("evaluate", params, timeout=timeout))
 
     def sample(

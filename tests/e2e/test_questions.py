@@ -131,3 +131,18 @@ def test_bad_question_input_gets_its_error_and_worker_keeps_serving(
     if field is not None:
         assert caught.value.field == field
     assert worker.ping() == "pong"
+
+
+def test_evaluate_diagnostics_on_request(worker: Worker, model: Any) -> None:
+    rows = generate(150, seed=12)
+    plain = worker.call("evaluate", {"model_id": model.model_id, "traces": rows})
+    assert "invertibility" not in plain and "falsification" not in plain
+    report = worker.call("evaluate", {"model_id": model.model_id, "traces": rows, "invertibility": True,
+                                      "falsify_graph": True, "max_permutations": 10, "seed": 1})
+    assert set(report["invertibility"]) == {"Y", "Z"}
+    assert all(entry["rejected"] is False for entry in report["invertibility"].values())
+    assert report["falsification"]["permutations"] == 10
+    assert report["falsification"]["falsified"] is False
+    with pytest.raises(LimitExceeded):
+        worker.call("evaluate", {"model_id": model.model_id, "traces": rows, "falsify_graph": True,
+                                 "max_permutations": 100000})

@@ -61,8 +61,11 @@ def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict
     return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
 
 
-def evaluate(ctx: WorkerContext, model_id: Any, traces: Any) -> dict[str, Any]:
-    return services(ctx).evaluate(ctx, model_id, traces)  # type: ignore[no-any-return]
+def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
+             falsify_graph: Any = False, max_permutations: Any = 50, seed: Any = None) -> dict[str, Any]:
+    return services(ctx).evaluate(  # type: ignore[no-any-return]
+        ctx, model_id, traces, invertibility, falsify_graph, max_permutations, seed
+    )
 
 
 def sample(

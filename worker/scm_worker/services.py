@@ -98,7 +98,8 @@ def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
     return frame
 
 
-def evaluate(ctx: WorkerContext, model_id: Any, traces: Any) -> dict[str, Any]:
+def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
+             falsify_graph: Any = False, max_permutations: Any = 50, seed: Any = None) -> dict[str, Any]:
     model = ctx.store.get(requests.require_model_id(model_id))
     columns = requests.parse_traces(traces, model.graph.nodes, ctx.limits)
     _require_kinds(model, columns, "traces")
@@ -114,7 +115,9 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any) -> dict[str, Any]:
     nodes, accuracy = _evaluate_nodes(model, data)
     r2_scores = {node: scores["r2"] for node, scores in nodes.items()}
     verdict = scoring.judge(r2_scores, model.config.r2_threshold, model.config.r2_rule)
+    extra = _diagnostics(ctx, model, data, invertibility, falsify_graph, max_permutations, seed)
     return to_json({
+        **extra,
         "model_id": model_id,
         "nodes": nodes,
         "r2_scores": r2_scores,
@@ -126,6 +129,20 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any) -> dict[str, Any]:
         "failed_nodes": verdict.failed_nodes,
         "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows},
     })
+
+
+def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: Any,
+                 falsify_graph: Any, max_permutations: Any, seed: Any) -> dict[str, Any]:
+    for field, flag in (("invertibility", invertibility), ("falsify_graph", falsify_graph)):
+        if not isinstance(flag, bool):
+            raise invalid_params(field, "must be true or false")
+    permutations = requests.count_param(max_permutations, "max_permutations", 1, questions.MAX_PERMUTATIONS)
+    if not (invertibility or falsify_graph):
+        return {}
+    seeded(seed)
+    if ctx.current_request_id is not None:
+        ctx.progress("diagnostics", 0, 1)
+    return questions.diagnostics(model, data, invertibility, falsify_graph, permutations, ctx.n_jobs)
 
 
 def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, Any], dict[str, float]]:
