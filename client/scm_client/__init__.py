@@ -22,17 +22,24 @@ from .errors import (
     WorkerTimeout,
 )
 from .pool import BatchItem, WorkerPool
-from .results import AnomalyResult, Attribution, EffectResult, EvaluateResult, FitResult, SampleResult
+from .results import (
+    AnomalyResult,
+    Attribution,
+    EffectResult,
+    EvaluateResult,
+    FitResult,
+    SampleResult,
+)
 from .worker import DEFAULT, State, Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT",
     "AnomalyResult",
     "Attribution",
-    "EffectResult",
     "BatchItem",
-    "DEFAULT",
+    "EffectResult",
     "EvaluateResult",
     "FitFailed",
     "FitResult",

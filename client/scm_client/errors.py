@@ -89,6 +89,18 @@ class RemoteError(WorkerError):
     def _data(self, key: str) -> Any:
         return self.data.get(key) if isinstance(self.data, dict) else None
 
+    def _text(self, key: str) -> str | None:
+        value = self._data(key)
+        return value if isinstance(value, str) else None
+
+    def _number(self, key: str) -> float | None:
+        value = self._data(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def _count(self, key: str) -> int | None:
+        value = self._data(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 class ParseError(RemoteError):
     code = -32700
@@ -107,11 +119,11 @@ class InvalidParams(RemoteError):
 
     @property
     def field(self) -> str | None:
-        return self._data("field")
+        return self._text("field")
 
     @property
     def reason(self) -> str | None:
-        return self._data("reason")
+        return self._text("reason")
 
 
 class InternalError(RemoteError):
@@ -127,11 +139,11 @@ class ValidationFailed(RemoteError):
 
     @property
     def mean_r2(self) -> float | None:
-        return self._data("mean_r2")
+        return self._number("mean_r2")
 
     @property
     def threshold(self) -> float | None:
-        return self._data("threshold")
+        return self._number("threshold")
 
     @property
     def failed_nodes(self) -> list[str]:
@@ -139,7 +151,7 @@ class ValidationFailed(RemoteError):
 
     @property
     def model_id(self) -> str | None:
-        return self._data("model_id")
+        return self._text("model_id")
 
 
 class InsufficientData(RemoteError):
@@ -147,11 +159,11 @@ class InsufficientData(RemoteError):
 
     @property
     def num_samples(self) -> int | None:
-        return self._data("num_samples")
+        return self._count("num_samples")
 
     @property
     def min_samples(self) -> int | None:
-        return self._data("min_samples")
+        return self._count("min_samples")
 
 
 class ModelNotFound(RemoteError):
@@ -159,11 +171,11 @@ class ModelNotFound(RemoteError):
 
     @property
     def model_id(self) -> str | None:
-        return self._data("model_id")
+        return self._text("model_id")
 
     @property
     def reason(self) -> str | None:
-        return self._data("reason")
+        return self._text("reason")
 
 
 class LimitExceeded(RemoteError):
@@ -183,7 +195,7 @@ class UnsupportedQuery(RemoteError):
 
     @property
     def node(self) -> str | None:
-        return self._data("node")
+        return self._text("node")
 
 
 def invalid_argument(field: str, reason: str) -> InvalidParams:

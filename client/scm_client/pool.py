@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from .errors import WorkerCrashed, WorkerError
 from .results import FitResult
@@ -98,7 +98,7 @@ class WorkerPool:
         for worker in self.workers:
             worker.close()
 
-    def __enter__(self) -> WorkerPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -92,7 +92,8 @@ class EffectResult:
     @classmethod
     def from_wire(cls, result: dict[str, Any]) -> EffectResult:
         interval = result.get("interval")
-        return cls(result["effect"], tuple(interval) if interval else None, result["target"], result)  # type: ignore[arg-type]
+        bounds = (float(interval[0]), float(interval[1])) if interval else None
+        return cls(result["effect"], bounds, result["target"], result)
 
 
 @dataclass(frozen=True)

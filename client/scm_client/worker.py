@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from . import _process
 from ._channel import Channel
@@ -30,7 +30,14 @@ from .errors import (
     WorkerStartError,
     WorkerTimeout,
 )
-from .results import AnomalyResult, Attribution, EffectResult, EvaluateResult, FitResult, SampleResult
+from .results import (
+    AnomalyResult,
+    Attribution,
+    EffectResult,
+    EvaluateResult,
+    FitResult,
+    SampleResult,
+)
 
 log = logging.getLogger("scm_client.worker")
 
@@ -180,7 +187,7 @@ class Worker:
             return False
         return True
 
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -333,5 +340,5 @@ def _close_live_workers() -> None:
     for worker in list(_live_workers):
         try:
             worker.close()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
+        except Exception:  # best effort at exit: report, never raise from atexit
+            log.debug("closing worker at exit failed", exc_info=True)

@@ -42,7 +42,7 @@ ERROR_NAMES: Final[dict[int, str]] = {
 }
 
 
-class WorkerError(JsonRpcError):
+class WorkerError(JsonRpcError):  # type: ignore[misc]  # jsonrpcserver ships no stubs
     """A failure that becomes one JSON-RPC error response; the worker keeps serving."""
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:

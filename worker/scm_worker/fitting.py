@@ -220,9 +220,9 @@ class dowhy_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, WorkerError) or not isinstance(exc, Exception):
-            return False
+            return
         log.warning("DoWhy %s failed: %s: %s", self.stage, type(exc).__name__, exc)
         raise WorkerError(
             FIT_FAILED,

@@ -68,7 +68,7 @@ def _parse_one(item: Any, field: str, kinds: dict[str, ColumnKind], categories: 
 def _require_keys(spec: dict[str, Any], field: str, allowed: set[str]) -> None:
     unknown = set(spec) - allowed
     if unknown:
-        raise invalid_params(f"{field}.{sorted(unknown)[0]}", "unknown member")
+        raise invalid_params(f"{field}.{min(unknown)}", "unknown member")
 
 
 def _hard_value(spec: dict[str, Any], field: str, kind: ColumnKind, known: list[Any] | None) -> Any:

@@ -33,6 +33,13 @@ def dumps_strict(value: Any) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
+def json_object(value: dict[str, Any]) -> dict[str, Any]:
+    """``to_json`` for a result object (a dict stays a dict)."""
+    converted = to_json(value)
+    assert isinstance(converted, dict)
+    return converted
+
+
 def to_json(value: Any) -> Any:
     """Convert numpy/pandas scalars and arrays to plain JSON values; non-finite → None."""
     if isinstance(value, float):

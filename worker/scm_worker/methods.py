@@ -16,7 +16,7 @@ from typing import Any
 
 from . import PROTOCOL_VERSION, __version__
 from .context import WorkerContext
-from .errors import WorkerError, internal_error, invalid_params
+from .errors import internal_error, invalid_params
 from .jsonio import to_json
 from .params import rpc_method
 from .requests import json_type
@@ -178,7 +178,7 @@ def debug_print(ctx: WorkerContext, text: Any, target: Any = "sys.stdout") -> st
         print(text, file=sys.stderr, flush=True)
     else:
         raise invalid_params("target", "must be 'sys.stdout', 'fd1' or 'stderr'")
-    return target
+    return str(target)
 
 
 def debug_raise(ctx: WorkerContext, message: Any = "boom") -> None:
@@ -220,5 +220,3 @@ def method_table(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
 def build_methods(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
     return {name: rpc_method(handler) for name, handler in method_table(ctx).items()}
 
-
-__all__ = ["build_methods", "WorkerError"]

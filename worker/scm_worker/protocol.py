@@ -117,7 +117,7 @@ class Dispatcher:
         )
         if response is None:  # a notification
             return None
-        reply: Reply = to_serializable_one(response)  # type: ignore[assignment]
+        reply: Reply = to_serializable_one(response)
         return reply
 
 

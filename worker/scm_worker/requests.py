@@ -80,7 +80,13 @@ def json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 def parse_graph(value: Any, limits: Limits) -> Graph:
@@ -89,7 +95,7 @@ def parse_graph(value: Any, limits: Limits) -> Graph:
     edges = _parse_edges(graph.get("edges", []), set(nodes), limits)
     unknown = set(graph) - {"nodes", "edges"}
     if unknown:
-        raise invalid_params(f"graph.{sorted(unknown)[0]}", "unknown member")
+        raise invalid_params(f"graph.{min(unknown)}", "unknown member")
     _require_acyclic(nodes, edges)
     return Graph(tuple(nodes), tuple(edges))
 
@@ -205,7 +211,7 @@ def parse_fit_config(value: Any) -> FitConfig:
     config = {} if value is None else dict(require_dict(value, "config"))
     unknown = set(config) - set(FitConfig.__dataclass_fields__)
     if unknown:
-        raise invalid_params(f"config.{sorted(unknown)[0]}", "unknown config key")
+        raise invalid_params(f"config.{min(unknown)}", "unknown config key")
     defaults = FitConfig()
     return FitConfig(
         quality=_quality(config.get("quality", defaults.quality)),

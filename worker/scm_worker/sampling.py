@@ -63,7 +63,7 @@ def check_kind(kind: Any, interventions: list[Intervention], observed: Any) -> s
         raise invalid_params("observed", "counterfactual sampling needs observed rows")
     if kind != "counterfactual" and observed is not None:
         raise invalid_params("observed", "observed rows are only used for counterfactual sampling")
-    return kind
+    return str(kind)
 
 
 def summarise_samples(

@@ -14,14 +14,13 @@ from typing import Any
 import pandas as pd
 from dowhy.graph import get_ordered_predecessors
 
-from . import questions, requests, sampling, scoring
-from . import __version__
+from . import __version__, questions, requests, sampling, scoring
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict
 from .frames import Frame, to_frame
 from .interventions import parse_interventions
-from .jsonio import to_json
+from .jsonio import json_object
 from .versions import dowhy_version
 
 
@@ -65,7 +64,7 @@ def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config
 
 
 def fit_outcome(model_id: str, model: FittedModel, fit_config: requests.FitConfig, cache_hit: bool) -> dict[str, Any]:
-    result = to_json({"model_id": model_id, **model.summary})
+    result = json_object({"model_id": model_id, **model.summary})
     result["metadata"]["cache_hit"] = cache_hit
     validation = result["validation"]
     if fit_config.validate_r2 and not validation["passed"]:
@@ -116,7 +115,7 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any 
     r2_scores = {node: scores["r2"] for node, scores in nodes.items()}
     verdict = scoring.judge(r2_scores, model.config.r2_threshold, model.config.r2_rule)
     extra = _diagnostics(ctx, model, data, invertibility, falsify_graph, max_permutations, seed)
-    return to_json({
+    return json_object({
         **extra,
         "model_id": model_id,
         "nodes": nodes,
@@ -212,7 +211,7 @@ def sample(
         "seed": seed_used,
         "sampling_time_ms": int((time.perf_counter() - started) * 1000),
     }
-    return to_json(result)
+    return json_object(result)
 
 
 def _observed_rows(ctx: WorkerContext, model: FittedModel, observed: Any) -> pd.DataFrame:
@@ -247,7 +246,7 @@ def gcm_seed(seed: int) -> None:
 def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) -> dict[str, Any]:
     result["metadata"] = {"model_id": model_id, "seed": seed,
                           "time_ms": int((time.perf_counter() - started) * 1000)}
-    return to_json(result)
+    return json_object(result)
 
 
 def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:

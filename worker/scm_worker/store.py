@@ -85,7 +85,7 @@ class ModelStore:
             return self._memory[model_id].model
         if self.files is None or not self.files.exists(model_id):
             raise self._not_found(model_id)
-        model = self.files.read(model_id)
+        model: FittedModel = self.files.read(model_id)
         self._memory[model_id] = Entry(model, self.files.stat(model_id).st_size)
         self._enforce_budget(keep=model_id)
         return model
@@ -185,7 +185,7 @@ class ModelStore:
     def _disk_row(self, model_id: str) -> dict[str, Any]:
         assert self.files is not None
         try:
-            row = json.loads(self._sidecar(model_id).read_text())
+            row: dict[str, Any] = json.loads(self._sidecar(model_id).read_text())
         except (OSError, ValueError):
             row = {"model_id": model_id}
         row["size_bytes"] = self.files.stat(model_id).st_size

@@ -28,7 +28,7 @@ def _warm(ctx: WorkerContext, enabled: bool) -> None:
         configure_dowhy(ctx.threads)
         if enabled:
             _tiny_fit(ctx.n_jobs)
-    except BaseException as exc:  # noqa: BLE001 - recorded and reported by every fit
+    except BaseException as exc:
         log.exception("warm-up failed")
         ctx.warmup.finish(started, exc)
         return
