@@ -43,8 +43,9 @@ class Channel:
         self._closed_reason: WorkerError | None = None
         self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}", daemon=True)
         self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}", daemon=True)
-        self._reader.start()
+        # The drainer first: a worker that dies at once makes the reader join it.
         self._drainer.start()
+        self._reader.start()
 
     # -- requests ---------------------------------------------------------------
     def request(self, method: str, params: Any = None) -> tuple[int, Future[Any]]:
