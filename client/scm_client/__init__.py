@@ -1,5 +1,7 @@
 """scm_client: a standard-library client for the scm-worker DoWhy daemon."""
 
+import logging
+
 from .errors import (
     FitFailed,
     InsufficientData,
@@ -33,6 +35,10 @@ from .results import (
 from .worker import DEFAULT, State, Worker
 
 __version__ = "0.1.0"
+
+# A library does not configure logging; without this, Python's last-resort handler
+# would print the worker's warnings on the caller's stderr.
+logging.getLogger("scm_client").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT",

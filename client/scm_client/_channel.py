@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError
+from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError, invalid_argument
 
 log = logging.getLogger("scm_client.worker")
 
@@ -61,6 +61,10 @@ class Channel:
             message["params"] = params
         try:
             self.send_line(encode(message))
+        except ValueError as exc:  # NaN/Infinity, refused by encode before anything is sent
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise invalid_argument("params", "NaN and Infinity cannot be sent as JSON (use null)") from exc
         except BaseException:
             with self._lock:
                 self._pending.pop(request_id, None)

@@ -14,7 +14,7 @@ VENV = ".venv-worker"
 def candidate_venvs() -> list[Path]:
     """The project checkout this client runs from, then the current directory."""
     project_root = Path(__file__).resolve().parents[2]
-    return [project_root / VENV, Path.cwd() / VENV]
+    return list(dict.fromkeys([project_root / VENV, Path.cwd().resolve() / VENV]))
 
 
 def find_worker_python(explicit: str | os.PathLike[str] | None = None) -> str:
@@ -28,7 +28,7 @@ def find_worker_python(explicit: str | os.PathLike[str] | None = None) -> str:
             return str(python)
     searched = ", ".join(str(v) for v in candidate_venvs())
     raise WorkerStartError(
-        f"no worker interpreter found: pass python=..., set {ENV_VAR}, or create {VENV}/ "
+        f"no worker interpreter found: name one (Worker(python=...), scm --python), set {ENV_VAR}, or create {VENV}/ "
         f"with 'make venvs' (looked in {searched})"
     )
 

@@ -18,16 +18,25 @@ Graph = dict[str, list[Any]]
 
 
 def graph_to_wire(graph: Any) -> Graph:
+    """Shape only; the worker checks the graph and names the field that is wrong."""
     if isinstance(graph, Mapping):
-        nodes = [plain(n) for n in graph.get("nodes", [])]
-        edges = [[plain(a), plain(b)] for a, b in graph.get("edges", [])]
-        return {"nodes": nodes or _nodes_of(edges), "edges": edges}
+        wire: Graph = to_jsonable(dict(graph))
+        if "nodes" not in wire and isinstance(wire.get("edges"), list):
+            wire["nodes"] = _nodes_of(_edge_pairs(wire["edges"]))
+        return wire
     if hasattr(graph, "nodes") and hasattr(graph, "edges"):  # networkx DiGraph
         return {"nodes": [plain(n) for n in graph.nodes], "edges": [[plain(a), plain(b)] for a, b in graph.edges]}
     if isinstance(graph, Iterable) and not isinstance(graph, (str, bytes)):
-        edges = [[plain(a), plain(b)] for a, b in graph]
+        edges = _edge_pairs(to_jsonable(list(graph)))
         return {"nodes": _nodes_of(edges), "edges": edges}
     raise TypeError(f"graph must be a {{'nodes','edges'}} dict, an edge list or a DiGraph, got {type(graph).__name__}")
+
+
+def _edge_pairs(edges: list[Any]) -> list[list[Any]]:
+    for i, edge in enumerate(edges):
+        if not isinstance(edge, (list, tuple)) or len(edge) != 2:
+            raise invalid_argument(f"graph.edges[{i}]", "an edge must be a [parent, child] pair")
+    return [list(edge) for edge in edges]
 
 
 def _nodes_of(edges: list[list[Any]]) -> list[Any]:

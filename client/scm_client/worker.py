@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any, Final, Self
 
 from . import _process
@@ -221,6 +222,11 @@ class Worker:
             self.on_progress(params)
 
     # -- typed API ----------------------------------------------------------------
+    def wait_until_warm(self, timeout: float | None = None) -> bool:
+        """Block until the worker has imported DoWhy and started its pools (True if warm)."""
+        wait = None if timeout is None else timeout + 5.0
+        return bool(self.call("warmup", {"timeout": timeout}, timeout=wait)["warm"])
+
     def ping(self, timeout: Timeout = DEFAULT) -> str:
         return str(self.call("ping", timeout=timeout))
 
@@ -281,6 +287,38 @@ class Worker:
         params = {"older_than_s": older_than_s, "max_total_mb": max_total_mb}
         return list(self.call("models.prune", params, timeout=timeout)["pruned"])
 
+    def report(
+        self,
+        model: FitResult | str,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        samples: Mapping[str, Any] | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> Path:
+        """Render a model as a self-contained HTML or SVG document and write it to ``path``.
+
+        ``format`` defaults to the path's suffix (.html/.htm → html, .svg → svg).
+        ``samples`` is a sample request (kind, interventions, num_samples, query_nodes,
+        seed, observed): its histograms are drawn beside an observational sample.
+        """
+        target = Path(path)
+        if format is None:
+            format = REPORT_FORMATS.get(target.suffix.lower())
+            if format is None:
+                raise ValueError(f"cannot tell the report format from {target.name!r}: "
+                                 f"use a .html or .svg file name, or pass format='html'|'svg'")
+        params: dict[str, Any] = {"model_id": model_id_of(model), "format": format}
+        if samples is not None:
+            spec = dict(samples)
+            observed = spec.pop("observed", None)
+            params["samples"] = to_jsonable(spec)
+            if observed is not None:
+                params["samples"]["observed"] = traces_to_wire(observed, "samples.observed")
+        result = self.call("report", params, timeout=timeout)
+        target.write_text(result["content"], encoding="utf-8", newline="")
+        return target
+
 
     # -- causal questions -----------------------------------------------------------
     def effect(
@@ -325,6 +363,10 @@ class Worker:
                   "new": traces_to_wire(new, "new"), **knobs}
         result = self.call("distribution_change", params, timeout=timeout)
         return Attribution(result["target"], result["attributions"], result)
+
+
+#: Report file suffix → the worker's report format.
+REPORT_FORMATS: Final = {".html": "html", ".htm": "html", ".svg": "svg"}
 
 
 def model_id_of(model: FitResult | str) -> str:

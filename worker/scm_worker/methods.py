@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import PROTOCOL_VERSION, __version__
+from . import PROTOCOL_VERSION, __version__, requests
 from .context import WorkerContext
 from .errors import internal_error, invalid_params
 from .jsonio import to_json
@@ -58,7 +58,24 @@ def shutdown(ctx: WorkerContext) -> None:
 
 
 def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict[str, Any]:
-    return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
+    # Checks are pure Python: a bad request is refused at once, even during warm-up.
+    parsed_graph = requests.parse_graph(graph, ctx.limits)
+    columns = requests.parse_traces(traces, parsed_graph.nodes, ctx.limits)
+    fit_config = requests.parse_fit_config(config)
+    return services(ctx).fit(ctx, parsed_graph, columns, fit_config)  # type: ignore[no-any-return]
+
+
+def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
+    """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise invalid_params("timeout", "must be null or a number of seconds >= 0")
+    ctx.warmup.done.wait(timeout)
+    error = ctx.warmup.error
+    return {
+        "warm": ctx.warmup.done.is_set() and error is None,
+        "seconds": ctx.warmup.seconds,
+        "error": None if error is None else f"{type(error).__name__}: {error}",
+    }
 
 
 def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
@@ -115,6 +132,14 @@ def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any
     return services(ctx).distribution_change(  # type: ignore[no-any-return]
         ctx, model_id, target, old, new, num_samples, measure, seed
     )
+
+
+def report(ctx: WorkerContext, model_id: Any, format: Any = "html", samples: Any = None) -> dict[str, Any]:
+    """The fitted model as a self-contained HTML or SVG document (report.py draws it)."""
+    loaded = services(ctx)
+    from .report import report as render
+
+    return render(ctx, loaded, model_id, format, samples)
 
 
 def models_list(ctx: WorkerContext) -> dict[str, Any]:
@@ -188,6 +213,7 @@ def debug_raise(ctx: WorkerContext, message: Any = "boom") -> None:
 _PUBLIC: dict[str, Callable[..., Any]] = {
     "initialize": initialize,
     "ping": ping,
+    "warmup": warmup,
     "shutdown": shutdown,
     "fit": fit,
     "evaluate": evaluate,
@@ -197,6 +223,7 @@ _PUBLIC: dict[str, Callable[..., Any]] = {
     "influence": influence,
     "anomaly": anomaly,
     "distribution_change": distribution_change,
+    "report": report,
     "models.list": models_list,
     "models.drop": models_drop,
     "models.save": models_save,

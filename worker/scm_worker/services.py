@@ -24,10 +24,11 @@ from .jsonio import json_object
 from .versions import dowhy_version
 
 
-def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any) -> dict[str, Any]:
-    parsed_graph = requests.parse_graph(graph, ctx.limits)
-    columns = requests.parse_traces(traces, parsed_graph.nodes, ctx.limits)
-    fit_config = requests.parse_fit_config(config)
+def fit(
+    ctx: WorkerContext, parsed_graph: requests.Graph, columns: dict[str, requests.Column],
+    fit_config: requests.FitConfig,
+) -> dict[str, Any]:
+    """Fit checked params (methods.fit checks them before waiting for the warm-up)."""
     if fit_config.persist and ctx.store.files is None:
         raise invalid_params("config.persist", "this worker runs without a store (--no-store)")
     key = cache_key(parsed_graph, columns, fit_config)
