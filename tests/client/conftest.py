@@ -1,0 +1,59 @@
+"""Client tests without DoWhy: the real client driving tests/client/fake_worker.py.
+
+``Worker`` always runs ``[python, "-m", "scm_worker", *worker_args]``. A temporary
+directory holding a package named ``scm_worker`` whose ``__main__`` is the fake goes
+first on PYTHONPATH, so that command runs the fake with this very interpreter.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scm_client import Worker
+
+FAKE = Path(__file__).resolve().with_name("fake_worker.py")
+
+
+@pytest.fixture(scope="session")
+def fake_pythonpath(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("fake-worker-path")
+    package = root / "scm_worker"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""The fake worker, shadowing the real one."""\n')
+    shutil.copyfile(FAKE, package / "__main__.py")
+    return str(root)
+
+
+@pytest.fixture
+def pid_file(tmp_path: Path) -> Path:
+    """Every fake started by the test appends its pid here (FAKE_PID_FILE)."""
+    return tmp_path / "fake-pids"
+
+
+@pytest.fixture
+def make_fake(fake_pythonpath: str, pid_file: Path) -> Iterator[Callable[..., Worker]]:
+    """``make_fake(FAKE_X="1", ..., **worker_kwargs)``: a Worker running the fake.
+
+    Upper-case keyword arguments become the fake's environment; the rest go to Worker.
+    Every Worker is closed after the test.
+    """
+    made: list[Worker] = []
+
+    def make(**kwargs: Any) -> Worker:
+        fake_env = {k: str(v) for k, v in kwargs.items() if k.isupper()}
+        options = {k: v for k, v in kwargs.items() if not k.isupper()}
+        env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file), **fake_env}
+        options.setdefault("start_timeout", 10.0)
+        options.setdefault("shutdown_timeout", 2.0)
+        worker = Worker(python=sys.executable, env=env, **options)
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.close()
