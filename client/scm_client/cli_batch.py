@@ -1,0 +1,149 @@
+"""`scm batch`: fit a folder (or JSONL file) of requests on a WorkerPool, with progress.
+
+Each result is one JSON line in ``--out`` (input order): ``{"index", "name", "ok",
+"result"}`` or ``{"index", "name", "ok": false, "error": {"type", "code", "message",
+"data"}}``. A terminal gets a live bar (done/total, rate, ETA); anything else gets plain
+lines. The summary counts fitted, failed validation and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import _format
+from .errors import RemoteError, ValidationFailed
+from .pool import BatchItem, WorkerPool
+
+Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+class BatchInputError(ValueError):
+    """The batch input cannot be read (exit code 2)."""
+
+
+def add_parser(command: Command) -> None:
+    parser = command("batch", run, "fit many requests (a folder of *.json or a JSONL file) on a worker pool")
+    parser.add_argument("input", type=Path, metavar="INPUT", help="folder of request files, or a .jsonl file")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes (default: one per core; each gets cores // N threads)")
+    parser.add_argument("--out", type=Path, default=Path("results.jsonl"), metavar="FILE",
+                        help="results, one JSON line per request in input order (default results.jsonl)")
+
+
+def read_requests(source: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(name, request) pairs from a folder of *.json files or a JSONL file."""
+    if source.is_dir():
+        files = sorted(source.glob("*.json"))
+        return [(path.stem, _load(path.read_text(), str(path))) for path in files]
+    if not source.exists():
+        raise BatchInputError(f"{source} does not exist")
+    lines = [line for line in source.read_text().splitlines() if line.strip()]
+    return [(_name(_load(line, f"{source}:{i}"), i), _load(line, f"{source}:{i}"))
+            for i, line in enumerate(lines, 1)]
+
+
+def _load(text: str, where: str) -> dict[str, Any]:
+    try:
+        request = json.loads(text)
+    except ValueError as exc:
+        raise BatchInputError(f"{where}: not JSON ({exc})") from exc
+    if not isinstance(request, dict):
+        raise BatchInputError(f"{where}: a request must be an object with graph and traces")
+    return request
+
+
+def _name(request: dict[str, Any], line: int) -> str:
+    return str(request.get("name") or f"line {line}")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        named = read_requests(args.input)
+    except (BatchInputError, OSError) as exc:
+        print(f"scm batch: {exc}", file=sys.stderr)
+        return 2
+    if not named:
+        print(f"scm batch: no requests in {args.input}", file=sys.stderr)
+        return 2
+    progress = Progress(len(named), sys.stderr)
+    started = time.perf_counter()
+    with WorkerPool(args.workers, python=args.python, request_timeout=args.timeout) as pool:
+        items = pool.fit_many([request for _, request in named], on_progress=progress.update)
+    progress.finish()
+    write_results(args.out, named, items)
+    print(summary(items, time.perf_counter() - started, args.out))
+    return 0 if all(item.ok for item in items) else 1
+
+
+def write_results(path: Path, named: list[tuple[str, dict[str, Any]]], items: list[BatchItem]) -> None:
+    with path.open("w") as out:
+        for (name, _), item in zip(named, items, strict=True):
+            out.write(json.dumps(result_line(name, item), allow_nan=False) + "\n")
+
+
+def result_line(name: str, item: BatchItem) -> dict[str, Any]:
+    line: dict[str, Any] = {"index": item.index, "name": name, "ok": item.ok, "attempts": item.attempts}
+    if item.result is not None:
+        line["result"] = item.result.raw
+    if item.error is not None:
+        error = item.error
+        line["error"] = {
+            "type": type(error).__name__,
+            "code": error.code if isinstance(error, RemoteError) else None,
+            "message": error.message if isinstance(error, RemoteError) else str(error),
+            "data": error.data if isinstance(error, RemoteError) else None,
+        }
+    return line
+
+
+def outcome(item: BatchItem) -> str:
+    if item.ok:
+        return "fitted"
+    return "failed validation" if isinstance(item.error, ValidationFailed) else "error"
+
+
+def summary(items: list[BatchItem], seconds: float, out: Path) -> str:
+    counts = {kind: sum(outcome(i) == kind for i in items) for kind in ("fitted", "failed validation", "error")}
+    rows = [[kind, count] for kind, count in counts.items()] + [["total", len(items)]]
+    rate = len(items) / seconds if seconds > 0 else 0.0
+    return (_format.table(["outcome", "requests"], rows)
+            + f"\n\n{len(items)} requests in {seconds:.1f} s ({rate:.2f}/s); results in {out}")
+
+
+class Progress:
+    """A bar on a terminal (rewritten in place), plain lines elsewhere (at most one a second)."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = time.perf_counter()
+        self.last_line = 0.0
+
+    def update(self, done: int, total: int, item: BatchItem) -> None:
+        now = time.perf_counter()
+        if not self.tty and done < total and now - self.last_line < 1.0:
+            return
+        self.last_line = now
+        text = progress_text(done, total, now - self.started)
+        self.stream.write(f"\r{text}" if self.tty else f"scm batch: {text}\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str:
+    filled = int(width * done / total) if total else width
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 else float("inf")
+    eta_text = f"{eta:.0f}s" if eta != float("inf") else "?"
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.2f}/s ETA {eta_text}"
+
