@@ -303,12 +303,6 @@ def test_id_of_an_illegal_type_is_invalid_request_with_null_id(
     error_of(worker.read_json(), INVALID_REQUEST, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG protocol.encode_reply: an id too large for a float (1e400 → inf) makes the "
-    "reply unserializable; the fallback reuses the same id and raises again, escaping serve(): "
-    "the worker exits 1 instead of answering",
-)
 def test_id_too_large_for_a_float_gets_a_reply_and_the_worker_keeps_serving(
     spawn_worker: Spawn,
 ) -> None:
@@ -319,12 +313,6 @@ def test_id_too_large_for_a_float_gets_a_reply_and_the_worker_keeps_serving(
     assert_next_line_is_ping_reply(worker)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG protocol.encode_reply: a lone surrogate escape (\\ud800) in an echoed string "
-    "(id, method name) cannot be encoded as UTF-8; UnicodeEncodeError escapes serve() and the "
-    "worker exits 1",
-)
 @pytest.mark.parametrize(
     "line",
     [
@@ -507,13 +495,6 @@ def test_line_exactly_at_the_limit_is_accepted_and_one_byte_more_is_not(
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc per-thread io")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG __main__.guard_stdout opens the protocol stdin unbuffered (buffering=0) and "
-    "protocol.read_line calls readline() on it: a raw FileIO readline reads ONE BYTE PER read() "
-    "syscall, so a request line costs one syscall per byte (~1.7 s per MB measured; the default "
-    "--max-line-bytes is 256 MB)",
-)
 def test_request_line_is_read_in_chunks_not_byte_by_byte(worker: WorkerProcess) -> None:
     def main_thread_read_syscalls() -> int:
         # /proc/<pid>/task/<pid>/io: the main (serving) thread only, not the warm-up thread
@@ -571,12 +552,6 @@ def test_invalid_params_names_the_field(
     assert_next_line_is_ping_reply(worker)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG params.rpc_method: the wrapper's own first parameter is named `context` and is not "
-    "positional-only, so jsonrpcserver's argument check fails on a named param `context` and "
-    "answers -32602 with data = a bare string, not the documented {field, reason} object",
-)
 def test_named_param_called_context_is_an_unknown_param_naming_it(worker: WorkerProcess) -> None:
     reply = worker.call("ping", {"context": 1})
     error = error_of(reply, INVALID_PARAMS, reply["id"])
@@ -584,12 +559,6 @@ def test_named_param_called_context_is_an_unknown_param_naming_it(worker: Worker
     assert error["data"]["field"] == "context"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG params.rpc_method binds params together with the handler's own `ctx` argument: "
-    "a named param `ctx` is reported as field 'params' ('multiple values for argument') instead of "
-    "the unknown parameter 'ctx'",
-)
 def test_named_param_called_ctx_is_an_unknown_param_naming_it(worker: WorkerProcess) -> None:
     reply = worker.call("debug.sleep", {"seconds": 0, "ctx": 1})
     error = error_of(reply, INVALID_PARAMS, reply["id"])

@@ -28,9 +28,9 @@ def loads_strict(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def dumps_strict(value: Any) -> str:
+def dumps_strict(value: Any, ascii_only: bool = False) -> str:
     """Serialize compactly on one line; raises ValueError on anything non-finite."""
-    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, allow_nan=False, ensure_ascii=ascii_only, separators=(",", ":"))
 
 
 def json_object(value: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,11 @@ def rpc_method(handler: Callable[..., Any]) -> Callable[..., Result]:
     """Wrap ``handler(ctx, **params)`` as a jsonrpcserver method."""
     signature = inspect.signature(handler)
 
-    def method(context: Any, *args: Any, **kwargs: Any) -> Result:
+    context_name = next(iter(signature.parameters))
+
+    def method(context: Any, /, *args: Any, **kwargs: Any) -> Result:
+        if context_name in kwargs:  # the handler's own context slot is not a wire parameter
+            raise invalid_params(context_name, "unknown parameter")
         try:
             bound = signature.bind(context, *args, **kwargs)
         except TypeError as exc:

@@ -9,6 +9,7 @@ where the specification wants one error per entry.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
@@ -58,12 +59,17 @@ def error_reply(code: int, message: str, data: Any = None, id_: Any = None) -> R
     return {"jsonrpc": "2.0", "error": error, "id": id_}
 
 
+def _legal_id(id_: Any) -> bool:
+    """A string, an integer, a finite float or null (1e400 parses to inf: not echoable)."""
+    if isinstance(id_, float):
+        return math.isfinite(id_)
+    return id_ is None or (isinstance(id_, (str, int)) and not isinstance(id_, bool))
+
+
 def _echoable_id(message: Any) -> Any:
     """The id to put on an Invalid Request reply: the request's own, when it is legal."""
-    if isinstance(message, dict):
-        id_ = message.get("id")
-        if isinstance(id_, (str, int, float)) and not isinstance(id_, bool):
-            return id_
+    if isinstance(message, dict) and _legal_id(message.get("id")):
+        return message.get("id")
     return None
 
 
@@ -77,10 +83,8 @@ def _request_problem(message: Any) -> str | None:
         return 'member "method" must be a string'
     if "params" in message and not isinstance(message["params"], (dict, list)):
         return 'member "params" must be an object or an array'
-    if "id" in message:
-        id_ = message["id"]
-        if isinstance(id_, bool) or not isinstance(id_, (str, int, float, type(None))):
-            return 'member "id" must be a string, a number or null'
+    if "id" in message and not _legal_id(message["id"]):
+        return 'member "id" must be a string, a finite number or null'
     extra = set(message) - {"jsonrpc", "method", "params", "id"}
     if extra:
         return f"unknown members: {sorted(extra)}"
@@ -135,9 +139,13 @@ def handle_line(raw: bytes, dispatcher: Dispatcher) -> Reply | list[Reply] | Non
 
 
 def encode_reply(reply: Reply | list[Reply]) -> bytes:
-    """Serialize a reply; a result that is not strict JSON becomes an internal error."""
+    """Serialize a reply; a result that is not strict JSON becomes an internal error.
+
+    ASCII output: a lone surrogate echoed from a request (``"\\ud800"`` is legal JSON)
+    cannot be encoded as UTF-8 but can be written as an escape.
+    """
     try:
-        return jsonio.dumps_strict(reply).encode("utf-8") + b"\n"
+        return _encode(reply)
     except (ValueError, TypeError, RecursionError) as exc:
         log.error("reply could not be serialized: %s", exc)
         replies = reply if isinstance(reply, list) else [reply]
@@ -151,12 +159,19 @@ def encode_reply(reply: Reply | list[Reply]) -> bytes:
             for r in replies
         ]
         out = fallback if isinstance(reply, list) else fallback[0]
-        return jsonio.dumps_strict(out).encode("utf-8") + b"\n"
+        try:
+            return _encode(out)
+        except (ValueError, TypeError, RecursionError):  # the id itself cannot be written
+            return _encode(error_reply(errors.INTERNAL_ERROR, "Internal error: reply is not valid JSON"))
+
+
+def _encode(reply: Reply | list[Reply]) -> bytes:
+    return jsonio.dumps_strict(reply, ascii_only=True).encode("ascii") + b"\n"
 
 
 def _serializable(reply: Reply) -> bool:
     try:
-        jsonio.dumps_strict(reply)
+        _encode(reply)
     except (ValueError, TypeError, RecursionError):
         return False
     return True
@@ -177,7 +192,7 @@ class LineWriter:
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a server→client notification (no id), e.g. ``progress``."""
         message = {"jsonrpc": "2.0", "method": method, "params": params}
-        self.write(jsonio.dumps_strict(jsonio.to_json(message)).encode("utf-8") + b"\n")
+        self.write(_encode(jsonio.to_json(message)))
 
 
 def serve(
