@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _format, cli_batch, cli_models, demo
+from . import _format, cli_batch, cli_models, cli_questions, demo
 from ._locate import ENV_VAR, VENV, find_worker_python
 from .errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed, WorkerError
 from .results import FitResult
@@ -556,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser = command("demo", cmd_demo, "fit every request in DIR with one worker and summarise")
     demo_parser.add_argument("directory", nargs="?", default="tests/fixtures", metavar="DIR",
                              help="directory of *.json requests (default: tests/fixtures)")
-    for extension in (cli_batch, cli_models):
+    for extension in (cli_batch, cli_models, cli_questions):
         extension.add_parser(command)
     return parser
 

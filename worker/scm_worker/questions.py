@@ -63,11 +63,12 @@ def effect(
     """Average causal effect E[target | alternative] − E[target | reference]."""
     estimate, positive = _effect_estimator(model, target, alternative, reference, observed, num_samples)
     with dowhy_errors("effect"):
-        value = float(estimate())
-        interval = None
-        if confidence is not None:
+        if confidence is None:
+            value, interval = float(estimate()), None
+        else:  # as DoWhy's confidence_intervals: the point is the draws' median, so it lies inside
             draws = np.array([estimate() for _ in range(num_bootstrap)])
             tail = (1.0 - confidence) / 2.0
+            value = float(np.median(draws))
             interval = [float(np.quantile(draws, tail)), float(np.quantile(draws, 1.0 - tail))]
     result: dict[str, Any] = {"effect": value, "interval": interval, "target": target}
     if positive is not None:

@@ -1,0 +1,62 @@
+"""`scm effect|strength|influence|anomaly|change` as real subprocesses on the real worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CHAIN = str(FIXTURES / "linear_chain.json")
+
+
+def scm(*args: str) -> subprocess.CompletedProcess[str]:
+    if not os.environ.get("SCM_WORKER_PYTHON"):
+        pytest.fail("SCM_WORKER_PYTHON must name the worker's Python 3.11 interpreter")
+    return subprocess.run([sys.executable, "-m", "scm_client.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_effect_prints_the_chain_product_with_an_interval() -> None:
+    done = scm("effect", CHAIN, "--target", "Z", "--do", "X=1", "--ref", "X=0", "--confidence", "0.9",
+               "--seed", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["effect"] == pytest.approx(6.0, rel=0.05)
+    assert result["interval"][0] <= result["effect"] <= result["interval"][1]
+
+
+def test_strength_ranks_parents_in_a_table() -> None:
+    done = scm("strength", str(FIXTURES / "multi_parent.json"), "--target", "Z", "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines() if line.strip().startswith(("X", "Y"))]
+    assert [line[0] for line in lines] == ["Y", "X"]  # Z = 1.5 X + 2.5 Y with equal spreads
+
+
+def test_anomaly_and_change_tables(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("X,Y,Z\n4.0,8.0,24.0\n")
+    anomaly = scm("anomaly", CHAIN, "--target", "Z", "--rows", str(rows), "--seed", "1")
+    assert anomaly.returncode == 0, anomaly.stderr
+    assert "main cause" in anomaly.stdout and " X " in anomaly.stdout.splitlines()[-1]
+    chain = json.loads(Path(CHAIN).read_text())["traces"]
+    old = {k: v[:300] for k, v in chain.items()}
+    new = {**{k: v[300:600] for k, v in chain.items()}}
+    new["Z"] = [z + 2.0 for z in new["Z"]]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    change = scm("change", CHAIN, "--target", "Z", "--old", str(tmp_path / "old.json"),
+                 "--new", str(tmp_path / "new.json"), "--seed", "1")
+    assert change.returncode == 0, change.stderr
+    first_row = [line for line in change.stdout.splitlines() if line.strip()[:1] in {"X", "Y", "Z"}][0]
+    assert first_row.split()[0] == "Z"
+
+
+def test_unknown_target_exits_with_usage_code() -> None:
+    done = scm("influence", CHAIN, "--target", "Q")
+    assert done.returncode == 2
+    assert "target" in done.stderr
