@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _format, cli_batch, cli_models, cli_questions, demo
+from . import _format, cli_batch, cli_models, cli_questions, cli_report, demo
 from ._locate import ENV_VAR, VENV, find_worker_python
 from .errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed, WorkerError
 from .results import FitResult
@@ -558,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="directory of *.json requests (default: tests/fixtures)")
     for extension in (cli_batch, cli_models, cli_questions):
         extension.add_parser(command)
+    cli_report.add_parser(commands)
     return parser
 
 

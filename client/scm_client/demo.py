@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import _format
+from . import _format, cli_report
 from .errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
 from .results import FitResult, SampleResult
 from .worker import Worker
@@ -32,6 +32,11 @@ NUM_SAMPLES = 1000
 DO_VALUE = 5
 # Fixtures whose data is built to be refused; their errors are the expected outcome.
 EXPECTED_ERRORS = {"noisy_data": "ValidationFailed", "insufficient_data": "InsufficientData"}
+
+
+#: the fixture whose fitted model `scm demo` also draws as an HTML report, and where
+REPORT_FIXTURE = "linear_chain"
+REPORT_DIR = Path("reports")
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,9 @@ def fixture(worker: Worker, path: Path, out: TextIO) -> Outcome:
     fit_ms = (time.perf_counter() - started) * 1000
     show_fit(fit, fit_ms, graph, out)
     broken = not show_samples(worker, fit, out)
+    if name == REPORT_FIXTURE:
+        report = cli_report.write_demo_report(worker, fit, REPORT_DIR, name=name)
+        print(f"report      {report.resolve()}  (open it in a browser)", file=out)
     return Outcome(name, f"fitted ({fit.status})", fit.mean_r2, fit_ms, broken=broken)
 
 
