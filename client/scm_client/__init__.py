@@ -3,6 +3,7 @@
 import logging
 
 from .errors import (
+    ClusterUnavailable,
     FitFailed,
     InsufficientData,
     InternalError,
@@ -45,6 +46,7 @@ __all__ = [
     "AnomalyResult",
     "Attribution",
     "BatchItem",
+    "ClusterUnavailable",
     "EffectResult",
     "EvaluateResult",
     "FitFailed",

@@ -34,6 +34,9 @@ def add_parser(command: Command) -> None:
                         help="worker processes (default: one per core; each gets cores // N threads)")
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"), metavar="FILE",
                         help="results, one JSON line per request in input order (default results.jsonl)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="fit on the Dask cluster at ADDRESS (e.g. tcp://host:8786) through one local "
+                             "worker, the gateway; see README 'Running on a cluster'")
 
 
 def read_requests(source: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -73,9 +76,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     progress = Progress(len(named), sys.stderr)
     started = time.perf_counter()
-    with WorkerPool(args.workers, python=args.python, request_timeout=args.timeout) as pool:
-        items = pool.fit_many([request for _, request in named], on_progress=progress.update)
-    progress.finish()
+    with WorkerPool(args.workers, python=args.python, request_timeout=args.timeout,
+                    scheduler=args.scheduler) as pool:
+        try:
+            items = pool.fit_many([request for _, request in named], on_progress=progress.update)
+        finally:
+            progress.finish()
+        cluster = pool.last_batch
+    if cluster is not None and cluster.get("rescheduled"):
+        print(f"scm batch: Dask rescheduled items {cluster['rescheduled_items']} after losing "
+              f"{', '.join(cluster['lost_workers'])}", file=sys.stderr)
     write_results(args.out, named, items)
     print(summary(items, time.perf_counter() - started, args.out))
     return 0 if all(item.ok for item in items) else 1

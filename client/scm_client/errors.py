@@ -18,7 +18,8 @@
         ├── LimitExceeded       -32004
         ├── FitFailed           -32005
         ├── StoreCorrupt        -32006
-        └── UnsupportedQuery    -32007  .node
+        ├── UnsupportedQuery    -32007  .node
+        └── ClusterUnavailable  -32008  .scheduler, .reason
 
 Lower-level errors (OSError, BrokenPipeError, …) are re-raised from these with ``from``.
 """
@@ -196,6 +197,20 @@ class UnsupportedQuery(RemoteError):
     @property
     def node(self) -> str | None:
         return self._text("node")
+
+
+class ClusterUnavailable(RemoteError):
+    """The Dask cluster of a batch could not be reached or could not run an item."""
+
+    code = -32008
+
+    @property
+    def scheduler(self) -> str | None:
+        return self._text("scheduler")
+
+    @property
+    def reason(self) -> str | None:
+        return self._text("reason")
 
 
 def invalid_argument(field: str, reason: str) -> InvalidParams:

@@ -6,6 +6,10 @@ round-robin, so one slow graph never holds back the rest. Each worker gets
 oversubscribed DoWhy (joblib plus OpenMP in every process) runs many times slower.
 One bad request gives that item an error, never a failed batch; a worker that dies
 mid-item is restarted and the item retried once.
+
+With ``scheduler="tcp://host:8786"`` the same ``fit_many`` runs on a Dask cluster
+instead: one ``batch.fit`` to the pool's first worker, which is the Dask client
+(``_cluster.py``; the worker side is ``scm_worker.cluster``).
 """
 
 from __future__ import annotations
@@ -51,10 +55,15 @@ class WorkerPool:
         python: str | None = None,
         threads: int | None = None,
         worker_args: Sequence[str] = (),
+        scheduler: str | None = None,
         **worker_options: Any,
     ) -> None:
-        self.size = size or os.cpu_count() or 1
-        self.threads = threads or threads_per_worker(self.size)
+        #: a Dask scheduler address: fit_many then runs on that cluster, through the first
+        #: worker (the gateway, which fits nothing itself: one worker, one thread by default)
+        self.scheduler = scheduler
+        self.last_batch: dict[str, Any] | None = None
+        self.size = size or (1 if scheduler else os.cpu_count() or 1)
+        self.threads = threads or (1 if scheduler else threads_per_worker(self.size))
         args = ("--threads", str(self.threads), *worker_args)
         self.workers = [Worker(python, worker_args=args, **worker_options) for _ in range(self.size)]
 
@@ -74,6 +83,11 @@ class WorkerPool:
     ) -> list[BatchItem]:
         """Fit every ``{"graph", "traces", "config"?}`` request; results in input order."""
         items = list(requests)
+        if self.scheduler is not None:
+            from ._cluster import fit_on_cluster
+
+            done, self.last_batch = fit_on_cluster(self.workers[0], self.scheduler, items, on_progress)
+            return done
         todo: queue.SimpleQueue[tuple[int, Mapping[str, Any]]] = queue.SimpleQueue()
         for index, request in enumerate(items):
             todo.put((index, request))

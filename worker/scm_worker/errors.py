@@ -24,6 +24,7 @@ LIMIT_EXCEEDED: Final = -32004
 FIT_FAILED: Final = -32005
 STORE_CORRUPT: Final = -32006
 UNSUPPORTED_QUERY: Final = -32007
+CLUSTER_UNAVAILABLE: Final = -32008
 
 #: Code → short name; the README and the client's exception classes mirror this table.
 ERROR_NAMES: Final[dict[int, str]] = {
@@ -39,6 +40,7 @@ ERROR_NAMES: Final[dict[int, str]] = {
     FIT_FAILED: "fit_failed",
     STORE_CORRUPT: "store_corrupt",
     UNSUPPORTED_QUERY: "unsupported_query",
+    CLUSTER_UNAVAILABLE: "cluster_unavailable",
 }
 
 

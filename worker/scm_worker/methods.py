@@ -65,6 +65,14 @@ def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict
     return services(ctx).fit(ctx, parsed_graph, columns, fit_config)  # type: ignore[no-any-return]
 
 
+def batch_fit(ctx: WorkerContext, requests: Any, scheduler: Any, persist: Any = False,
+              connect_timeout: Any = None) -> dict[str, Any]:
+    """Fit many requests on a Dask cluster; this worker is its Dask client (cluster.py)."""
+    from . import cluster
+
+    return cluster.batch_fit(ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout)
+
+
 def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
     """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
@@ -216,6 +224,7 @@ _PUBLIC: dict[str, Callable[..., Any]] = {
     "warmup": warmup,
     "shutdown": shutdown,
     "fit": fit,
+    "batch.fit": batch_fit,
     "evaluate": evaluate,
     "sample": sample,
     "effect": effect,

@@ -29,19 +29,38 @@ def fit(
     fit_config: requests.FitConfig,
 ) -> dict[str, Any]:
     """Fit checked params (methods.fit checks them before waiting for the warm-up)."""
+    key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
+    if cached is not None:
+        return cached
+    model = fit_columns(parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx))
+    model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
+    return fit_outcome(model_id, model, fit_config, cache_hit=False)
+
+
+def fit_cache(
+    ctx: WorkerContext, parsed_graph: requests.Graph, columns: dict[str, requests.Column],
+    fit_config: requests.FitConfig,
+) -> tuple[str, dict[str, Any] | None]:
+    """The request's cache key, and the outcome of an identical earlier fit if one is kept."""
     if fit_config.persist and ctx.store.files is None:
         raise invalid_params("config.persist", "this worker runs without a store (--no-store)")
     key = cache_key(parsed_graph, columns, fit_config)
     cached_id = ctx.store.cached(key) if fit_config.cache else None
-    if cached_id is not None:
-        model_id, model = cached_id, ctx.store.get(cached_id)
-        if fit_config.persist:
-            ctx.store.save(model_id)
-    else:
-        frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
-        model = fit_model(parsed_graph, frame, fit_config, ctx.n_jobs, progress_reporter(ctx))
-        model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
-    return fit_outcome(model_id, model, fit_config, cache_hit=cached_id is not None)
+    if cached_id is None:
+        return key, None
+    model = ctx.store.get(cached_id)
+    if fit_config.persist:
+        ctx.store.save(cached_id)
+    return key, fit_outcome(cached_id, model, fit_config, cache_hit=True)
+
+
+def fit_columns(
+    parsed_graph: requests.Graph, columns: dict[str, requests.Column], fit_config: requests.FitConfig,
+    n_jobs: int, progress: Any = None,
+) -> FittedModel:
+    """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py)."""
+    frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
+    return fit_model(parsed_graph, frame, fit_config, n_jobs, progress)
 
 
 def progress_reporter(ctx: WorkerContext) -> Any:

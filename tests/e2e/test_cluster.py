@@ -1,0 +1,293 @@
+"""Batch fitting on a real Dask cluster: a ``dask scheduler`` and ``dask worker --preload
+scm_worker.cluster`` processes on 127.0.0.1, started from the worker interpreter (3.11),
+driven by the 3.13 client through its gateway worker (``WorkerPool(scheduler=...)``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scm_client import (
+    BatchItem,
+    ClusterUnavailable,
+    InsufficientData,
+    InvalidParams,
+    ValidationFailed,
+    Worker,
+    WorkerPool,
+)
+
+START_TIMEOUT = 240.0
+
+
+def small_request(seed: int, rows: int = 300) -> dict[str, Any]:
+    """A random 3–6 node DAG with linear-Gaussian traces; node names carry the seed."""
+    rng = random.Random(seed)
+    nodes = [f"g{seed}_n{j}" for j in range(rng.randint(3, 6))]
+    edges = [[nodes[a], nodes[b]] for a in range(len(nodes)) for b in range(a + 1, len(nodes)) if rng.random() < 0.5]
+    columns: dict[str, list[float]] = {}
+    for node in nodes:
+        parents = [a for a, b in edges if b == node]
+        columns[node] = [sum(1.5 * columns[p][r] for p in parents) + rng.gauss(0, 1) for r in range(rows)]
+    return {"graph": {"nodes": nodes, "edges": edges}, "traces": columns,
+            "config": {"seed": seed, "validate_r2": False, "cache": False}}
+
+
+# -- a Dask cluster of real processes on loopback ----------------------------------------
+
+
+@dataclass
+class DaskCluster:
+    python: str
+    directory: Path
+    address: str = ""
+    scheduler: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def scheduler_file(self) -> Path:
+        return self.directory / "scheduler.json"
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.directory / f"{name}.log").open("wb")
+        env = {**os.environ, "XDG_CACHE_HOME": str(self.directory / "cache")}
+        return subprocess.Popen([self.python, *argv], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True, cwd=self.directory)
+
+    def start(self, n_workers: int) -> None:
+        self.scheduler = self.spawn("scheduler", [
+            "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            "--scheduler-file", str(self.scheduler_file)])
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.scheduler_file.exists():
+            if time.monotonic() > deadline or self.scheduler.poll() is not None:
+                raise RuntimeError(f"the Dask scheduler did not start:\n{self.logs()}")
+            time.sleep(0.2)
+        self.address = json.loads(self.scheduler_file.read_text())["address"]
+        assert self.address.startswith("tcp://127.0.0.1:")
+        self.workers = [self.spawn(f"worker{i}", [
+            "-m", "distributed.cli.dask_worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1",
+            "--preload", "scm_worker.cluster", "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
+            "--local-directory", str(self.directory / "dask")]) for i in range(n_workers)]
+        if not n_workers:
+            return
+        wait = ("import sys; from distributed import Client; c = Client(scheduler_file=sys.argv[1], timeout='30s'); "
+                "c.wait_for_workers(int(sys.argv[2]), timeout=float(sys.argv[3])); c.close()")
+        done = subprocess.run([self.python, "-c", wait, str(self.scheduler_file), str(n_workers),
+                               str(START_TIMEOUT)], check=False, capture_output=True, text=True, timeout=START_TIMEOUT + 30)
+        if done.returncode != 0:
+            raise RuntimeError(f"Dask workers did not register: {done.stderr[-2000:]}\n{self.logs()}")
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL a whole ``dask worker`` (nanny and worker process): it is gone for good."""
+        os.killpg(self.workers[index].pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        procs = [*self.workers, *([self.scheduler] if self.scheduler else [])]
+        for proc in procs:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-1500:]}"
+                         for p in sorted(self.directory.glob("*.log")))
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@pytest.fixture(scope="module")
+def cluster_factory(worker_python: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[int], DaskCluster]]:
+    started: list[DaskCluster] = []
+
+    def start(n_workers: int = 2) -> DaskCluster:
+        cluster = DaskCluster(worker_python, tmp_path_factory.mktemp("dask"))
+        started.append(cluster)
+        cluster.start(n_workers)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_factory: Callable[[int], DaskCluster]) -> DaskCluster:
+    return cluster_factory(2)
+
+
+def cluster_pool(cluster: DaskCluster, *worker_args: str) -> WorkerPool:
+    return WorkerPool(scheduler=cluster.address, worker_args=worker_args or ("--no-store",), start_timeout=START_TIMEOUT)
+
+
+# -- tests ------------------------------------------------------------------------------
+
+
+def test_forty_graphs_on_the_cluster_equal_the_local_pool_seed_for_seed(cluster: DaskCluster) -> None:
+    requests = [small_request(i) for i in range(40)]
+    with WorkerPool(2, worker_args=("--no-store",)) as local:
+        expected = local.fit_many(requests)
+    seen: list[tuple[int, int]] = []
+    with cluster_pool(cluster) as pool:
+        items = pool.fit_many(requests, on_progress=lambda done, total, item: seen.append((done, total)))
+        assert [item.index for item in items] == list(range(40))
+        assert sorted(seen) == [(i, 40) for i in range(1, 41)]
+        for got, want in zip(items, expected, strict=True):
+            assert got.ok and want.ok, (got.error, want.error)
+            assert got.result is not None and want.result is not None
+            assert got.result.scm == want.result.scm
+            assert got.result.validation == want.result.validation
+            assert got.result.metadata["seed"] == want.result.metadata["seed"] == got.index
+        assert pool.last_batch is not None
+        assert pool.last_batch["workers"] == 2 and pool.last_batch["rescheduled"] is False
+        assert len({item.result.metadata["dask_worker"] for item in items if item.result}) == 2
+        # without persist the model came home to the gateway: sample-able at once
+        first = items[0].result
+        assert first is not None and first.model_id.startswith("m-")
+        drawn = pool.workers[0].sample(first, "interventional",
+                                       [{"type": "hard", "node": first.scm["graph"]["nodes"][0], "value": 1.0}],
+                                       num_samples=200, seed=3)
+        assert drawn.statistics[first.scm["graph"]["nodes"][0]]["mean"] == 1.0
+
+
+def test_bad_requests_come_back_as_item_errors_with_the_local_fit_s_error(
+    cluster: DaskCluster, make_worker: Callable[..., Worker]
+) -> None:
+    good = small_request(7)
+    self_loop = {"graph": {"nodes": ["a"], "edges": [["a", "a"]]}, "traces": {"a": [1.0]}}
+    too_short = small_request(8, rows=20)  # checked fine, refused inside the Dask task (min_samples)
+    strict = {**small_request(9), "config": {"seed": 9, "r2_threshold": 0.9999, "cache": False}}
+    requests = [good, self_loop, too_short, strict, small_request(10)]
+    with cluster_pool(cluster) as pool:
+        items = pool.fit_many(requests)
+        assert [item.ok for item in items] == [True, False, False, False, True]
+        local = make_worker()
+        for index, kind in ((1, InvalidParams), (2, InsufficientData), (3, ValidationFailed)):
+            error = items[index].error
+            assert isinstance(error, kind), repr(error)
+            request = requests[index]
+            with pytest.raises(kind) as raised:
+                local.fit(request["graph"], request["traces"], **request.get("config", {}))
+            assert (error.code, error.message) == (raised.value.code, raised.value.message)
+            if kind is not ValidationFailed:  # its data names the model, stored on each side
+                assert error.data == raised.value.data
+        assert isinstance(items[1].error, InvalidParams) and items[1].error.field == "graph.edges[0]"
+        failed = items[3].error
+        assert isinstance(failed, ValidationFailed) and failed.model_id is not None
+        assert pool.workers[0].sample(failed.model_id, num_samples=10, seed=1).statistics  # stored all the same
+
+
+def test_persisted_cluster_fits_can_be_sampled_by_any_worker(
+    cluster: DaskCluster, tmp_path: Path, make_worker: Callable[..., Worker]
+) -> None:
+    store = tmp_path / "store"
+    request = {**small_request(11), "config": {"seed": 11, "validate_r2": False, "persist": True}}
+    with cluster_pool(cluster, "--no-warmup", "--store", str(store)) as pool:
+        [item] = pool.fit_many([request])
+        assert item.ok and item.result is not None, item.error
+        model_id = item.result.model_id
+        assert item.result.metadata["dask_worker"].startswith("tcp://127.0.0.1:")
+        assert (store / f"{model_id}.model").exists()  # written by the Dask worker
+        [again] = pool.fit_many([request])  # the fit cache's entry came through the store too
+        assert again.result is not None and again.result.model_id == model_id
+        assert again.result.metadata["cache_hit"] is True
+    other = make_worker(worker_args=("--no-warmup", "--store", str(store)))
+    node = item.result.scm["graph"]["nodes"][-1]
+    assert other.sample(model_id, num_samples=50, seed=2).statistics[node]["count"] == 50
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_naming_the_address_fast() -> None:
+    with socket.socket() as probe:  # a free loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    with WorkerPool(scheduler=address, worker_args=("--no-warmup", "--no-store"), start_timeout=START_TIMEOUT) as pool:
+        pool.start()
+        started = time.monotonic()
+        with pytest.raises(ClusterUnavailable) as raised:
+            pool.fit_many([small_request(1)])
+        elapsed = time.monotonic() - started
+    assert address in str(raised.value)
+    assert raised.value.scheduler == address and raised.value.reason == "unreachable"
+    assert elapsed < 20, f"took {elapsed:.1f}s"
+
+
+def test_a_scheduler_without_workers_and_bad_params_are_refused_fast(
+    cluster_factory: Callable[[int], DaskCluster], make_worker: Callable[..., Worker]
+) -> None:
+    bare = cluster_factory(0)
+    worker = make_worker()
+    request = small_request(1)
+    started = time.monotonic()
+    with pytest.raises(ClusterUnavailable) as raised:
+        worker.call("batch.fit", {"requests": [request], "scheduler": bare.address, "connect_timeout": 2})
+    assert time.monotonic() - started < 15
+    assert raised.value.reason == "no_workers" and bare.address in raised.value.message
+    for params, field_name in (({"requests": [request], "scheduler": 8786}, "scheduler"),
+                               ({"requests": {}, "scheduler": bare.address}, "requests"),
+                               ({"requests": [], "scheduler": bare.address, "connect_timeout": 0}, "connect_timeout"),
+                               ({"requests": [], "scheduler": bare.address, "persist": True}, "persist")):
+        with pytest.raises(InvalidParams) as refused:
+            worker.call("batch.fit", params)
+        assert refused.value.field == field_name
+
+
+def test_scm_batch_with_a_scheduler(cluster: DaskCluster, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"req{i}.json").write_text(json.dumps(small_request(20 + i)))
+    out = tmp_path / "results.jsonl"
+    done = subprocess.run([sys.executable, "-m", "scm_client.cli", "batch", str(folder), "--scheduler",
+                           cluster.address, "--out", str(out)], check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["name"] for line in lines] == ["req0", "req1", "req2"] and all(line["ok"] for line in lines)
+    assert all(line["result"]["metadata"]["dask_worker"].startswith("tcp://") for line in lines)
+
+
+def test_a_dask_worker_killed_mid_batch_still_yields_every_result(
+    cluster_factory: Callable[[int], DaskCluster],
+) -> None:
+    cluster = cluster_factory(2)
+    requests = [small_request(100 + i) for i in range(40)]
+    first_done = threading.Event()
+
+    def on_progress(done: int, total: int, item: BatchItem) -> None:
+        if not first_done.is_set():
+            first_done.set()
+            cluster.kill_worker(0)
+
+    with cluster_pool(cluster) as pool:
+        items = pool.fit_many(requests, on_progress=on_progress)
+        batch = pool.last_batch
+    assert first_done.is_set()
+    assert [item.index for item in items] == list(range(40))
+    assert all(item.ok for item in items), [repr(item.error) for item in items if not item.ok]
+    assert batch is not None and batch["rescheduled"] is True, batch
+    assert len(batch["lost_workers"]) == 1 and batch["rescheduled_items"]
+    assert all(items[i].attempts == 2 for i in batch["rescheduled_items"])
