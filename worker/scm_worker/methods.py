@@ -23,6 +23,11 @@ from .requests import json_type
 from .versions import dowhy_version, python_version
 
 
+#: bounds on numeric knobs that are not sample counts: past these, floats overflow
+MAX_KNOB = 1e12
+MAX_WAIT_S = 86_400
+
+
 def services(ctx: WorkerContext) -> ModuleType:
     ctx.warmup.wait()
     if ctx.warmup.error is not None:
@@ -75,8 +80,9 @@ def batch_fit(ctx: WorkerContext, requests: Any, scheduler: Any, persist: Any = 
 
 def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
     """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
-        raise invalid_params("timeout", "must be null or a number of seconds >= 0")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 <= timeout <= MAX_WAIT_S):
+        raise invalid_params("timeout", f"must be null or a number of seconds in [0, {MAX_WAIT_S}]")
     ctx.warmup.done.wait(timeout)
     error = ctx.warmup.error
     return {
@@ -181,8 +187,8 @@ def models_prune(ctx: WorkerContext, older_than_s: Any = None, max_total_mb: Any
 def _optional_non_negative(value: Any, field: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise invalid_params(field, f"must be a number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_KNOB:
+        raise invalid_params(field, f"must be a number in [0, {MAX_KNOB:g}], got {value!r}")
     return float(value)
 
 

@@ -48,7 +48,9 @@ class ModelFiles:
         return self.path(model_id).exists()
 
     def ids(self) -> list[str]:
-        return sorted(p.name.removesuffix(SUFFIX) for p in self.directory.glob(f"*{SUFFIX}"))
+        # not the hidden ".tmp-*" files a kill between write and rename leaves behind
+        return sorted(p.name.removesuffix(SUFFIX) for p in self.directory.glob(f"*{SUFFIX}")
+                      if not p.name.startswith("."))
 
     def write(self, model_id: str, obj: Any) -> int:
         payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)

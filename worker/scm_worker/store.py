@@ -36,7 +36,7 @@ def new_model_id() -> str:
 
 
 def check_model_id(model_id: Any) -> str:
-    if not isinstance(model_id, str) or not MODEL_ID.match(model_id):
+    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
         raise invalid_params("model_id", "not a model id (expected 'm-' and 16 hex digits)")
     return model_id
 
@@ -125,13 +125,13 @@ class ModelStore:
             atomic_write(self._ref(cache_key), model_id.encode())
 
     def _read_ref(self, cache_key: str) -> str | None:
-        if self.files is None or not CACHE_KEY.match(cache_key):
+        if self.files is None or not CACHE_KEY.fullmatch(cache_key):
             return None
         try:
             model_id = self._ref(cache_key).read_text().strip()
         except OSError:
             return None
-        return model_id if MODEL_ID.match(model_id) else None
+        return model_id if MODEL_ID.fullmatch(model_id) else None
 
     def _ref(self, cache_key: str) -> Path:
         assert self.files is not None
