@@ -22,7 +22,6 @@ from .params import rpc_method
 from .requests import json_type
 from .versions import dowhy_version, python_version
 
-
 #: bounds on numeric knobs that are not sample counts: past these, floats overflow
 MAX_KNOB = 1e12
 MAX_WAIT_S = 86_400
