@@ -4,6 +4,7 @@
 #   make demo    run `scm demo tests/fixtures` with the client driving the worker
 #   make test    the whole suite through tox: worker (3.11), client (3.13), e2e
 #   make lint    ruff + mypy (tox -e lint)
+#   make bench   side-by-side benchmarks → benchmarks/RESULTS.md (about 20 min)
 #   make clean   remove venvs, tox envs and caches
 #
 # Interpreters are found by scripts/find-python.sh (PYTHON311/PYTHON313, then
@@ -52,7 +53,7 @@ endef
 RESOLVE_PYTHONS = PYTHON311="$$($(FIND_PYTHON) 3.11)" && PYTHON313="$$($(FIND_PYTHON) 3.13)" \
 	&& export PYTHON311 PYTHON313
 
-.PHONY: help venvs demo test lint clean
+.PHONY: help venvs demo test lint clean bench
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -74,6 +75,9 @@ $(TOX_STAMP): requirements-test.txt
 	$(call venv,$(TOX_VENV),3.11)
 	$(call pip,$(TOX_VENV),-c requirements-test.txt tox)
 	@touch $@
+
+bench: venvs
+	$(CLIENT_VENV)/bin/python benchmarks/run.py --worker-python $(WORKER_VENV)/bin/python
 
 demo: venvs
 	SCM_WORKER_PYTHON=$(CURDIR)/$(WORKER_VENV)/bin/python $(CLIENT_VENV)/bin/scm demo tests/fixtures

@@ -260,7 +260,9 @@ def main() -> int:
                 loads.append(load_average())
                 sequential = sequential_baseline(python, tmp, checksum)
                 sequential_s.append(sequential["seconds"])
-                progress(f"round {round_}: sequential in-process DoWhy {sequential['seconds']:.1f} s")
+                progress(
+                    f"round {round_}: sequential in-process DoWhy {sequential['seconds']:.1f} s"
+                )
                 seconds, local_items = timed_batch(pool, requests)
                 pool_s.append(seconds)
                 progress(f"round {round_}: WorkerPool(2) {seconds:.1f} s")
@@ -274,7 +276,15 @@ def main() -> int:
                 same = same and same_results(local_items, cluster_items)
             loads.append(load_average())
     write_report(
-        args.out, checksum, sequential_s, pool_s, cluster_s, same, cluster.start_s, loads, len(requests)
+        args.out,
+        checksum,
+        sequential_s,
+        pool_s,
+        cluster_s,
+        same,
+        cluster.start_s,
+        loads,
+        len(requests),
     )
     progress(f"wrote {args.out}")
     return 0
