@@ -571,12 +571,16 @@ class Bench:
         dowhy_runs, worker_runs = [], []
         reference = None
         for n, seed in enumerate(seeds):
+            before = cpu_snapshot()
             run = self.helper("dowhy-fit", "--seeds", str(seed), data="dag")["runs"][0]
+            run["others_cpu"] = others_share(before, cpu_snapshot())
+            before = cpu_snapshot()
             dowhy_runs.append(run)
             last = n == len(seeds) - 1  # the last one goes through the cache so it can be hit next
             self.stages = [("request", time.perf_counter())]
             seconds, result = self.fit(main, dag, seed=seed, cache=last)
             stages = self.stage_seconds(time.perf_counter())
+            others = others_share(before, cpu_snapshot())
             self.stages = None
             worker_runs.append(
                 {
@@ -585,6 +589,7 @@ class Bench:
                     "mean_r2": result.mean_r2,
                     "fitting_time_ms": result.metadata["fitting_time_ms"],
                     "stages": stages,
+                    "others_cpu": others,
                     "models": {
                         node: m.get("model", "empirical")
                         for node, m in result.scm["mechanisms"].items()
@@ -1082,6 +1087,12 @@ def write_results(
             f"{_stages([r['stages'] for r in c2['dowhy']])}; worker (from its progress notifications) "
             f"{_stages([r['stages'] for r in c2['worker']])}. Mean R² DoWhy "
             f"{_list([r['mean_r2'] for r in c2['dowhy']], 4)}, worker {_list([r['mean_r2'] for r in c2['worker']], 4)}. "
+            "Share of the CPU other processes used during each run, DoWhy / worker: "
+            + ", ".join(
+                f"seed {d_['seed']} {_pct(d_.get('others_cpu'))} / {_pct(w_.get('others_cpu'))}"
+                for d_, w_ in zip(c2["dowhy"], c2["worker"], strict=True)
+            )
+            + ". "
             f"Models chosen (seed {c2['dowhy'][0]['seed']}): DoWhy {d['case2_model_counts']['dowhy']}, worker "
             f"{d['case2_model_counts']['worker']}; same model on {d['case2_model_counts']['same_choice_nodes']} of 100 "
             "nodes (the worker keeps a linear model within 0.001 of the best cross-validated R²)."
