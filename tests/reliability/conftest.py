@@ -1,0 +1,64 @@
+"""Fixtures for the reliability suite: real workers, raw or through the 3.13 client.
+
+SCM_WORKER_PYTHON names the worker's Python 3.11 (tox's reliability env sets it); without
+it the suite fails loudly instead of skipping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from scm_client import Worker
+
+from reliability_support import FAST_ARGS, RawWorker, StrayReplies, worker_python
+
+
+@pytest.fixture(scope="session")
+def python311() -> str:
+    return worker_python()
+
+
+@pytest.fixture
+def make_worker(python311: str) -> Iterator[Callable[..., Worker]]:
+    """``make_worker(**Worker kwargs)``; every Worker made is closed after the test."""
+    made: list[Worker] = []
+
+    def make(**kwargs: Any) -> Worker:
+        kwargs.setdefault("worker_args", FAST_ARGS)
+        kwargs.setdefault("start_timeout", 120.0)
+        worker = Worker(python311, **kwargs)
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.close()
+
+
+@pytest.fixture
+def raw_worker(python311: str) -> Iterator[Callable[..., RawWorker]]:
+    """``raw_worker(*flags)``: a worker on raw pipes; all are stopped after the test."""
+    started: list[RawWorker] = []
+
+    def spawn(*args: str, **kwargs: Any) -> RawWorker:
+        worker = RawWorker(*args, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def stray_replies() -> Iterator[StrayReplies]:
+    handler = StrayReplies()
+    logger = logging.getLogger("scm_client.worker")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)

@@ -1,0 +1,314 @@
+"""Helpers for the reliability suite: a raw-pipe worker driver, /proc inspection, data.
+
+The suite runs on the client's Python 3.13 and starts the real 3.11 worker named by
+SCM_WORKER_PYTHON. ``RawWorker`` bypasses the client so a test can write any bytes to
+the worker's stdin; the client-level tests use ``scm_client.Worker`` itself.
+
+Everything waits on a condition with a generous deadline (the CI machine has two
+cores and may be busy); nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import random
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: The fast worker: no warm-up fit, the debug.* methods, models in memory only.
+FAST_ARGS = ("--no-warmup", "--test-methods", "--no-store")
+
+#: A reply that does not come within this many seconds fails the test (never hangs it).
+READ_TIMEOUT = 30.0
+
+_EOF = object()
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def worker_python() -> str:
+    """The worker's interpreter; a missing one fails loudly (never a silent skip)."""
+    path = os.environ.get("SCM_WORKER_PYTHON")
+    if not path:
+        pytest.fail(
+            "SCM_WORKER_PYTHON is not set: point it at the worker's Python 3.11 with DoWhy "
+            "installed (tox's reliability env does)",
+            pytrace=False,
+        )
+    if not Path(path).exists():
+        pytest.fail(f"SCM_WORKER_PYTHON={path} does not exist", pytrace=False)
+    return path
+
+
+class RawWorker:
+    """One ``python -m scm_worker`` child driven over raw pipes: bytes in, lines out."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+        self.argv = [worker_python(), "-m", "scm_worker", *args]
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+        self.pid = self.proc.pid
+        self._lines: queue.Queue[Any] = queue.Queue()
+        self._stderr: list[bytes] = []
+        self._stderr_lock = threading.Lock()
+        self._ids = 0
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, b""):
+            self._lines.put(line)
+        self._lines.put(_EOF)
+
+    def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
+            with self._stderr_lock:
+                self._stderr.append(chunk)
+
+    def stderr_text(self) -> str:
+        with self._stderr_lock:
+            return b"".join(self._stderr).decode("utf-8", "replace")
+
+    def send_raw(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send(self, message: Any) -> None:
+        self.send_raw(json.dumps(message).encode() + b"\n")
+
+    def next_id(self) -> str:
+        self._ids += 1
+        return f"raw-{self._ids}"
+
+    def read_line(self, timeout: float = READ_TIMEOUT) -> bytes:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no line from the worker within {timeout}s\n--- stderr ---\n{self.stderr_text()[-3000:]}")
+        if line is _EOF:
+            self._lines.put(_EOF)
+            pytest.fail(f"the worker closed stdout (exit {self.proc.poll()})\n--- stderr ---\n{self.stderr_text()[-3000:]}")
+        assert isinstance(line, bytes)
+        return line
+
+    def read_json(self, timeout: float = READ_TIMEOUT) -> Any:
+        line = self.read_line(timeout)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1, line[:200]
+        line.decode("ascii")  # the worker writes ASCII only
+        return json.loads(line)
+
+    def call(self, method: str, params: Any = None, timeout: float = READ_TIMEOUT) -> dict[str, Any]:
+        """One request; its reply, checked to answer this very id."""
+        id_ = self.next_id()
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id_}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        reply = self.read_reply(timeout)
+        assert isinstance(reply, dict) and reply.get("id") == id_, reply
+        return reply
+
+    def read_reply(self, timeout: float = READ_TIMEOUT) -> Any:
+        """The next line that is not a server notification (``progress``)."""
+        while True:
+            message = self.read_json(timeout)
+            if not (isinstance(message, dict) and "method" in message and "id" not in message):
+                return message
+
+    def result(self, method: str, params: Any = None, timeout: float = READ_TIMEOUT) -> Any:
+        reply = self.call(method, params, timeout)
+        assert "error" not in reply, reply
+        return reply["result"]
+
+    def assert_serving(self) -> None:
+        assert self.result("ping") == "pong"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(self.proc.pid)
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class StrayReplies(logging.Handler):
+    """Collects the client's "reply for no pending request" warnings (a duplicated reply)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "no pending request" in message:
+            self.records.append(message)
+
+
+# -- /proc --------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def descendants(root: int) -> list[int]:
+    """Pids of every live process below ``root`` (from /proc ppid links)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+
+
+def rss_kb(pid: int) -> int:
+    return int(proc_status(pid)["VmRSS"].split()[0])
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of every socket ``pid`` holds open (its fd links read ``socket:[N]``)."""
+    inodes: set[int] = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:["):-1]))
+    return inodes
+
+
+INET_TABLES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6")
+
+
+def inet_socket_table(pid: int) -> dict[int, str]:
+    """inode → "proto local remote" for every INET socket in ``pid``'s network namespace."""
+    table: dict[int, str] = {}
+    for proto in INET_TABLES:
+        try:
+            with open(f"/proc/{pid}/net/{proto}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9:
+                table[int(cols[9])] = f"{proto} {cols[1]} -> {cols[2]}"
+    return table
+
+
+def unix_socket_inodes(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/net/unix") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return set()
+    return {int(cols[6]) for cols in (row.split() for row in rows) if len(cols) > 6}
+
+
+# -- waiting ------------------------------------------------------------------------
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def join_all(threads: Iterable[threading.Thread], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        assert not thread.is_alive(), f"{thread.name} did not finish within {timeout}s"
+
+
+# -- data ---------------------------------------------------------------------------
+
+CHAIN_GRAPH = {"nodes": ["X", "Y", "Z"], "edges": [["X", "Y"], ["Y", "Z"]]}
+
+
+def chain_traces(seed: int = 0, rows: int = 200) -> dict[str, list[float]]:
+    """X → Y → Z, linear-Gaussian: fits in well under a second once DoWhy is loaded."""
+    rng = random.Random(seed)
+    xs = [rng.gauss(0, 1) for _ in range(rows)]
+    ys = [2 * x + rng.gauss(0, 0.1) for x in xs]
+    zs = [3 * y + rng.gauss(0, 0.1) for y in ys]
+    return {"X": xs, "Y": ys, "Z": zs}
+
+
+def fit_params(seed: int = 0, rows: int = 200, **config: Any) -> dict[str, Any]:
+    return {"graph": CHAIN_GRAPH, "traces": chain_traces(seed, rows), "config": {"seed": seed, **config}}

@@ -1,0 +1,276 @@
+"""Faults: the worker killed mid-fit, a hung request, a stderr flood, a kill while saving.
+
+Already proven elsewhere and not repeated: a crash fails every pending call and the next
+call restarts (tests/e2e/test_lifecycle.py::test_every_pending_call_gets_worker_crashed_
+when_the_worker_is_killed, with debug.sleep), a timeout kills and restarts
+(…::test_timeout_kills_and_next_call_restarts), the restart limit, and a fake worker's
+stderr flood (tests/client/test_fake_worker.py::test_stderr_flood_does_not_deadlock).
+Here the same guarantees are exercised with the real worker doing real work, several
+callers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scm_client import StoreCorrupt, Worker, WorkerCrashed, WorkerError, WorkerTimeout
+
+from reliability_support import (
+    RawWorker,
+    chain_traces,
+    descendants,
+    join_all,
+    pid_alive,
+    wait_until,
+    worker_python,
+)
+
+MakeWorker = Callable[..., Worker]
+CHAIN = {"nodes": ["X", "Y", "Z"], "edges": [["X", "Y"], ["Y", "Z"]]}
+
+
+def pending_calls(worker: Worker) -> int:
+    channel = worker._channel
+    return 0 if channel is None else len(channel._pending)
+
+
+def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+# -- kill -9 during a fit -------------------------------------------------------------------
+
+
+def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and_the_next_call_works(
+    make_worker: MakeWorker,
+) -> None:
+    fitting = threading.Event()
+    worker = make_worker(on_progress=lambda params: fitting.set())
+    worker.start()
+    marker = f"last-words-{uuid.uuid4().hex}"
+    worker.call("debug.print", {"text": marker, "target": "stderr"})
+    traces = chain_traces(3, rows=3000)
+    fit_thread, fit_outcome = in_thread(lambda: worker.fit(CHAIN, traces, seed=3, quality="BETTER"))
+    assert fitting.wait(120), "the fit never reported progress"
+    others = [in_thread(lambda: worker.ping()), in_thread(lambda: worker.call("debug.sleep", {"seconds": 0.01})),
+              in_thread(lambda: worker.call("models.list"))]
+    wait_until(lambda: pending_calls(worker) == 4, 30, "the fit and three more calls in flight")
+    victim = worker.pid
+    assert victim is not None
+    family = descendants(victim)
+    os.kill(victim, signal.SIGKILL)
+    join_all([fit_thread, *(t for t, _ in others)], timeout=30)
+    for outcome in [fit_outcome, *(o for _, o in others)]:
+        assert len(outcome) == 1 and isinstance(outcome[0], WorkerCrashed), outcome
+        assert outcome[0].exit_code == -signal.SIGKILL
+        assert marker in outcome[0].stderr_tail
+    fitted = worker.fit(CHAIN, chain_traces(4), seed=4)  # the next call restarts and works
+    assert fitted.scm["graph"]["nodes"] == ["X", "Y", "Z"]
+    assert worker.starts == 2 and worker.pid != victim
+    wait_until(lambda: not any(pid_alive(p) for p in family), 10, "the killed worker's joblib children to go")
+
+
+# -- a hung request -------------------------------------------------------------------------
+
+
+def test_hung_request_times_out_and_other_callers_carry_on_after_the_restart(make_worker: MakeWorker) -> None:
+    worker = make_worker()
+    worker.start()
+    first = worker.pid
+    stop = threading.Event()
+    hung_at: list[float] = []
+    records: dict[int, list[tuple[float, str]]] = {t: [] for t in range(4)}
+
+    def bystander(t: int) -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            value = round(t + k / 1e6, 7)
+            try:
+                got = worker.call("debug.sleep", {"seconds": value / 1e4}, timeout=60)
+                records[t].append((time.monotonic(), "ok" if got == value / 1e4 else f"wrong {got!r}"))
+            except WorkerCrashed:
+                records[t].append((time.monotonic(), "crashed"))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                records[t].append((time.monotonic(), repr(exc)))
+
+    threads = [threading.Thread(target=bystander, args=(t,), daemon=True) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: all(len(r) >= 20 for r in records.values()), 60, "the bystanders to get going")
+    hung_at.append(time.monotonic())
+    with pytest.raises(WorkerTimeout):
+        worker.call("debug.sleep", {"seconds": 600}, timeout=1.0)
+    timed_out = time.monotonic()
+    assert timed_out - hung_at[0] < 15
+    assert not pid_alive(first)  # killed, not left sleeping
+    wait_until(lambda: all(sum(1 for when, what in r if when > timed_out and what == "ok") >= 20 for r in records.values()),
+               90, "20 good calls per bystander after the restart")
+    stop.set()
+    join_all(threads, timeout=60)
+    for t, record in records.items():
+        outcomes = [what for _, what in record]
+        assert set(outcomes) <= {"ok", "crashed"}, (t, [o for o in outcomes if o not in ("ok", "crashed")])
+        crashes = [when for when, what in record if what == "crashed"]
+        assert len(crashes) <= 2 and all(when >= hung_at[0] for when in crashes), (t, crashes)
+        last = outcomes[-20:]
+        assert last == ["ok"] * 20, (t, last)
+    assert worker.starts == 2
+
+
+# -- stderr flood -----------------------------------------------------------------------------
+
+
+def test_stderr_flood_blocks_neither_the_worker_nor_the_client(make_worker: MakeWorker) -> None:
+    worker = make_worker()
+    worker.start()
+    block = "x" * 1_000_000
+    targets = ["stderr", "fd1", "sys.stdout"]  # all three land on stderr
+    flood_thread, flood = in_thread(lambda: [worker.call("debug.print", {"text": f"{block} flood-{i}", "target": targets[i % 3]},
+                                                         timeout=120) for i in range(40)])
+    ping_thread, pings = in_thread(lambda: [worker.call("debug.sleep", {"seconds": i / 1e5}, timeout=120) for i in range(300)])
+    started = time.monotonic()
+    join_all([flood_thread, ping_thread], timeout=180)
+    assert flood[0] == [targets[i % 3] for i in range(40)], str(flood)[:300]
+    assert pings[0] == [i / 1e5 for i in range(300)], str(pings)[:300]
+    channel = worker._channel
+    assert channel is not None
+    wait_until(lambda: "flood-39" in channel.stderr_tail(), 30, "the flood's last line in the stderr tail")
+    assert len(channel.stderr_tail().splitlines()) <= 200
+    assert worker.starts == 1 and time.monotonic() - started < 180
+
+
+# -- killed while saving ----------------------------------------------------------------------
+
+SAVER = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from scm_worker.persistence import ModelFiles
+    files = ModelFiles(Path(sys.argv[1]))
+    blob = os.urandom(4_000_000)
+    ids = ["m-%016x" % i for i in range(3)]
+    print("ready", flush=True)
+    i = 0
+    while True:
+        files.write(ids[i % 3], {"i": i, "blob": blob})
+        i += 1
+""")
+
+CHECKER = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from scm_worker.errors import WorkerError
+    from scm_worker.persistence import ModelFiles
+    files = ModelFiles(Path(sys.argv[1]))
+    report = {}
+    for model_id in files.ids():
+        try:
+            obj = files.read(model_id)
+            report[model_id] = "ok" if len(obj["blob"]) == 4_000_000 else "wrong"
+        except WorkerError as exc:
+            report[model_id] = exc.code
+    print(json.dumps(report))
+""")
+
+
+def test_model_files_killed_mid_write_are_whole_or_absent(tmp_path: Path) -> None:
+    """The store's write path (temp file, fsync, rename) killed at random moments, many times."""
+    store = tmp_path / "store"
+    rng = random.Random(int(os.environ.get("SCM_FAULT_SEED", "0")) or None)
+    kills = int(os.environ.get("SCM_SAVE_KILLS", "25"))
+    for _ in range(kills):
+        saver = subprocess.Popen([worker_python(), "-c", SAVER, str(store)], stdout=subprocess.PIPE)
+        assert saver.stdout is not None and saver.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0.0, 0.4))  # the fault's timing, drawn at random: nothing waits on it
+        saver.kill()
+        saver.wait()
+        saver.stdout.close()
+    checked = subprocess.run([worker_python(), "-c", CHECKER, str(store)], capture_output=True, check=True)
+    report = json.loads(checked.stdout)
+    models = {k: v for k, v in report.items() if not k.startswith(".tmp-")}
+    leftovers = sorted(p.name for p in store.glob(".tmp-*"))
+    print(f"{kills} kills: {len(models)} model files, {len(leftovers)} temporary leftovers")
+    assert models and set(models.values()) == {"ok"}, report
+    # a leftover temporary file (a kill between write and rename) never verifies as a model
+    assert all(v == -32006 for k, v in report.items() if k.startswith(".tmp-")), report
+
+
+def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, make_worker: MakeWorker) -> None:
+    store = tmp_path / "store"
+    args = ("--no-warmup", "--test-methods", "--store", str(store))
+    worker = make_worker(worker_args=args, max_restarts=100)
+    models = [worker.fit(CHAIN, chain_traces(seed, rows=4000), seed=seed, persist=True, validate_r2=False).model_id
+              for seed in (1, 2)]
+    rng = random.Random()
+    rounds = int(os.environ.get("SCM_SAVE_ROUNDS", "4"))
+    for _ in range(rounds):
+        for model in models:  # back in memory (after HMAC verification) before the savers start
+            worker.call("models.load", {"model_id": model}, timeout=120)
+        stop = threading.Event()
+
+        def save(model: str, stop: threading.Event) -> None:
+            while not stop.is_set():
+                try:
+                    worker.save(model, timeout=60)
+                except WorkerCrashed:
+                    return
+
+        savers = [threading.Thread(target=save, args=(m, stop), daemon=True) for m in models]
+        for saver in savers:
+            saver.start()
+        time.sleep(rng.uniform(0.05, 0.5))  # the fault's timing, drawn at random
+        victim = worker.pid
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        stop.set()  # a saver between two calls may restart the worker: it stops after that save
+        join_all(savers, timeout=120)
+    worker.close()
+    leftovers = sorted(p.name for p in store.glob(".tmp-*"))
+    print(f"{rounds} kills while saving: {len(leftovers)} temporary leftovers (kills between write and rename)")
+    # a fresh worker on the store: every model file loads or is refused, nothing else
+    fresh = make_worker(worker_args=args)
+    for path in store.glob("*.model"):
+        model_id = path.name.removesuffix(".model")
+        if path.name.startswith(".tmp-"):
+            with pytest.raises(WorkerError):  # not an id: never opened
+                fresh.call("models.load", {"model_id": model_id})
+            continue
+        try:
+            fresh.call("models.load", {"model_id": model_id}, timeout=120)
+        except StoreCorrupt:
+            continue
+        assert fresh.sample(model_id, num_samples=10, seed=1).metadata["num_samples"] == 10
+    for model in models:  # both were persisted at fit time: an atomic rewrite never loses one
+        assert fresh.sample(model, num_samples=10, seed=1).metadata["num_samples"] == 10
+    assert fresh.ping() == "pong"
+
+
+def test_leftover_temporary_files_are_not_listed_as_models(tmp_path: Path, raw_worker: Any) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / ".tmp-k1ll3d.model").write_bytes(b"SCMW1\n" + b"\0" * 40)  # what a kill mid-write leaves
+    worker: RawWorker = raw_worker("--no-warmup", "--store", str(store))
+    listing = worker.result("models.list")
+    assert listing["models_on_disk"] == 0 and listing["models"] == [], listing

@@ -1,0 +1,133 @@
+"""The client process killed with SIGKILL: no worker and no joblib child may outlive it.
+
+A small 3.13 client script starts a Worker, waits for its warm-up (so joblib's loky
+processes exist) and prints the worker's pid; the test kills the script with SIGKILL
+(no atexit, no close) and then watches the worker and every descendant. The worker
+sees EOF on its stdin, stops its loky pool and exits; the guarantee is that the whole
+family is gone within 2 s. A closed Worker leaving no child is
+tests/e2e/test_lifecycle.py::test_close_leaves_no_child_process_behind; a worker whose
+stdin closes is tests/worker/test_protocol_spec.py::test_stdin_eof_after_warmup_leaves_no_joblib_child.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from reliability_support import cmdline, descendants, kill_group, pid_alive, worker_python
+
+DEADLINE = 2.0
+
+CLIENT = textwrap.dedent("""
+    import random, sys
+    from scm_client import Worker
+
+    busy = sys.argv[1] == "fit"
+    flags = ("--no-store", "--no-warmup") if busy else ("--no-store",)  # a fit starts loky itself
+    worker = Worker(sys.argv[2], worker_args=flags, start_timeout=300,
+                    on_progress=lambda p: print("progress", flush=True))
+    worker.start()
+    if not busy:
+        assert worker.wait_until_warm(timeout=300)
+    print("worker", worker.pid, flush=True)
+    if busy:  # a fit that runs for minutes: the client dies in the middle of it
+        rng = random.Random(0)
+        nodes = [f"N{i}" for i in range(8)]
+        columns = {}
+        for i, node in enumerate(nodes):
+            parent = columns[nodes[i - 1]] if i else [0.0] * 20000
+            columns[node] = [1.5 * p + rng.gauss(0, 1) for p in parent]
+        edges = [[nodes[i - 1], nodes[i]] for i in range(1, len(nodes))]
+        worker.fit({"nodes": nodes, "edges": edges}, columns, quality="BEST", validate_r2=False)
+    sys.stdin.read()  # until killed
+""")
+
+
+class Family:
+    """The client script, and the worker and descendants it reports."""
+
+    def __init__(self, mode: str) -> None:
+        self.client = subprocess.Popen([sys.executable, "-c", CLIENT, mode, worker_python()],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.worker: int | None = None
+        self.mode = mode
+
+    def wait_ready(self) -> list[int]:
+        """Read the client's lines until it is warm (or mid-fit); the worker's family then."""
+        assert self.client.stdout is not None
+        wanted = "progress" if self.mode == "fit" else "worker"
+        for line in self.client.stdout:
+            if line.startswith("worker"):
+                self.worker = int(line.split()[1])
+            if line.startswith(wanted) and self.worker is not None:
+                break
+        else:
+            pytest.fail(f"the client script exited early ({self.client.wait()})")
+        assert self.worker is not None
+        deadline = time.monotonic() + 60
+        while not (children := descendants(self.worker)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert children, "the worker should have joblib processes by now"
+        return [self.worker, *children]
+
+    def cleanup(self) -> None:
+        self.client.kill()
+        self.client.wait()
+        if self.worker is not None:
+            kill_group(self.worker)  # the worker leads its own process group
+
+
+@pytest.fixture
+def family_of() -> Iterator[list[Family]]:
+    made: list[Family] = []
+    yield made
+    for family in made:
+        family.cleanup()
+
+
+def kill_client_and_watch(family: Family, pids: list[int]) -> tuple[float | None, dict[int, tuple[str, float]]]:
+    """SIGKILL the client; when every pid is gone (None if not by DEADLINE) and who lived how long."""
+    killed = time.monotonic()
+    os.kill(family.client.pid, signal.SIGKILL)
+    family.client.wait()
+    names = {pid: cmdline(pid) for pid in pids}
+    gone_at: dict[int, float] = {}
+    while time.monotonic() - killed < DEADLINE + 1.0:
+        for pid in pids:
+            if pid not in gone_at and not pid_alive(pid):
+                gone_at[pid] = time.monotonic() - killed
+        if len(gone_at) == len(pids):
+            break
+        time.sleep(0.01)
+    survivors = {pid: (names[pid][:90], time.monotonic() - killed) for pid in pids if pid not in gone_at}
+    all_gone = max(gone_at.values()) if not survivors else None
+    return all_gone, survivors
+
+
+def test_client_killed_leaves_no_worker_and_no_joblib_child_after_2s(family_of: list[Family]) -> None:
+    family = Family("idle")
+    family_of.append(family)
+    pids = family.wait_ready()
+    all_gone, survivors = kill_client_and_watch(family, pids)
+    assert not survivors, f"alive {DEADLINE}s after the client was killed: {survivors}"
+    assert all_gone is not None and all_gone <= DEADLINE
+    print(f"worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
+
+
+@pytest.mark.xfail(strict=False, reason=(  # not strict: a fit that ends within 2 s makes it pass
+    "worker gap: the worker notices a dead client only when it next reads stdin (EOF) or writes a reply; "
+    "a client killed during a long fit leaves the worker and its loky processes computing until the fit "
+    "ends (measured: 25 s for an 8-node, 20,000-row fit)"))
+def test_client_killed_during_a_fit_leaves_no_worker_and_no_joblib_child_after_2s(family_of: list[Family]) -> None:
+    family = Family("fit")
+    family_of.append(family)
+    pids = family.wait_ready()
+    all_gone, survivors = kill_client_and_watch(family, pids)
+    assert not survivors, f"alive {DEADLINE}s after the client was killed mid-fit: {survivors}"
