@@ -17,9 +17,13 @@ LEAKAGE_R2 = 0.9999
 def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true = np.asarray(y_true, dtype=float).ravel()
     y_pred = np.asarray(y_pred, dtype=float).ravel()
+    constant = bool(np.all(y_true == y_true[0])) if y_true.size else True
+    scale = float(max(np.max(np.abs(y_true), initial=0.0), np.max(np.abs(y_pred), initial=0.0)))
+    if scale > 0.0 and np.isfinite(scale):  # R² is scale-free; squaring 1e200 would overflow
+        y_true, y_pred = y_true / scale, y_pred / scale
     ss_res = float(np.sum((y_true - y_pred) ** 2))
     ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
-    if ss_tot == 0.0:
+    if constant or ss_tot == 0.0:
         return 1.0 if ss_res == 0.0 else 0.0
     return 1.0 - ss_res / ss_tot
 
