@@ -343,13 +343,12 @@ def test_no_network_socket_after_fit_sample_and_effect(warm: Worker) -> None:
     print(f"no INET socket in {len(family(warm))} processes ({unix} unix sockets)")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "unfinished: the /proc probe did not see the connection to the stand-in scheduler in the last run; "
-    "the first half (no INET socket before such a request) is asserted and passes"))
 def test_only_a_request_naming_a_dask_scheduler_opens_a_connection_and_only_to_it(warm: Worker) -> None:
     assert "batch.fit" in warm.info["methods"]
     assert not any(socket_inodes(pid) & set(inet_socket_table(pid)) for pid in family(warm))
-    dialled: list[bool] = []  # per connection: did it come from a process of the worker's family?
+    # per accepted connection: (was its other end a socket of the worker's family?, the family's
+    # INET sockets connected anywhere else)
+    seen: list[tuple[bool, list[str]]] = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
@@ -358,15 +357,17 @@ def test_only_a_request_naming_a_dask_scheduler_opens_a_connection_and_only_to_i
         address = f"tcp://127.0.0.1:{port}"
         done = threading.Event()
 
-        def answer() -> None:  # accept and hang up: not a Dask scheduler
+        def answer() -> None:  # accept, look, hang up: not a Dask scheduler
             while not done.is_set():
                 try:
                     connection, peer = listener.accept()
                 except TimeoutError:
                     continue
-                ours = {f"{peer[1]:04X}" for pid in family(warm) for inode in socket_inodes(pid)
-                        if (row := inet_socket_table(pid).get(inode)) and row.split()[1].endswith(f":{peer[1]:04X}")}
-                dialled.append(bool(ours))
+                rows = [row for pid in family(warm) for inode in socket_inodes(pid)
+                        if (row := inet_socket_table(pid).get(inode))]  # "proto local -> remote"
+                ours = any(row.split()[1].endswith(f":{peer[1]:04X}") for row in rows)
+                elsewhere = [row for row in rows if not row.split()[3].endswith(f":{port:04X}")]
+                seen.append((ours, elsewhere))
                 connection.close()
 
         acceptor = threading.Thread(target=answer, daemon=True)
@@ -378,7 +379,10 @@ def test_only_a_request_naming_a_dask_scheduler_opens_a_connection_and_only_to_i
             done.set()
             acceptor.join(10)
     assert caught.value.code == -32008 and caught.value.data["scheduler"] == address, caught.value
-    assert dialled and all(dialled), dialled  # it dialled the named address, from the worker's own process
+    # the worker dialled the named address from its own process (a retry may be gone by the time it is
+    # accepted, so at least one), and held no connection to anywhere else
+    assert any(ours for ours, _ in seen), seen
+    assert all(elsewhere == [] for _, elsewhere in seen), seen
     assert warm.ping() == "pong"
 
 

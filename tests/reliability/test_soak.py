@@ -1,7 +1,8 @@
 """Soak: thousands of mixed requests from four threads with faults injected at random.
 
 Short by default (CI): SCM_SOAK_REQUESTS (default 300). The full run, 2,000 requests,
-on demand: ``SCM_SOAK_FULL=1 make test TOX_ARGS='-e worker,reliability' PYTEST_ARGS='-m soak -s'``.
+on demand, once the worker env exists: ``SCM_SOAK_FULL=1 make test TOX_ARGS='-e reliability'
+PYTEST_ARGS='-m soak -s'``.
 SCM_SOAK_SEED replays a run; SCM_SOAK_REPORT=path writes the figures as JSON.
 
 Requests: pings, sleeps echoing their seconds, handshakes, samples (compared with a

@@ -271,8 +271,8 @@ def graph_values(draw: st.DrawFn) -> Any:
             nodes[draw(st.integers(0, len(nodes) - 1))] = draw(st.one_of(st.just(""), json_scalars))
         elif how == "bad-edge":
             edges.append(draw(st.one_of(st.lists(names, max_size=3), json_scalars)))
-        elif how == "repeat-edge" and edges:
-            edges.append(list(draw(st.sampled_from(edges))) if isinstance(edges[0], list) else edges[0])
+        elif how == "repeat-edge" and (pairs := [e for e in edges if isinstance(e, list)]):
+            edges.append(list(draw(st.sampled_from(pairs))))
         elif how == "member":
             graph[draw(st.text(max_size=3))] = draw(json_scalars)
         elif how == "drop":
