@@ -220,7 +220,7 @@ def sample(
     if not isinstance(return_samples, bool):
         raise invalid_params("return_samples", "must be true or false")
     seed_used = effective_seed(requests.optional_seed(seed, "seed"))
-    observed_rows = _observed_rows(ctx, model, observed) if kind == "counterfactual" else None
+    observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
     result["metadata"] = {
@@ -232,19 +232,6 @@ def sample(
         "sampling_time_ms": int((time.perf_counter() - started) * 1000),
     }
     return json_object(result)
-
-
-def _observed_rows(ctx: WorkerContext, model: FittedModel, observed: Any) -> pd.DataFrame:
-    columns = requests.parse_traces(observed, model.graph.nodes, ctx.limits, field="observed")
-    _require_kinds(model, columns, "observed")
-    frame = to_frame(columns)
-    if frame.dropped_rows:
-        raise invalid_params("observed", f"{frame.dropped_rows} observed rows have missing values")
-    if frame.data.empty:
-        raise invalid_params("observed", "needs at least one row")
-    _require_known_categories(model, frame.data, "observed")
-    return frame.data
-
 
 
 # -- causal questions (questions.py does the DoWhy work) -------------------------------
