@@ -1,8 +1,9 @@
 """The fit pipeline: split, select mechanisms, fit, score on held-out rows, refit on all.
 
-Model selection (``assign_causal_mechanisms``) runs once, on the training rows; the
-chosen mechanisms are then refitted on every row for the stored model, so a fit
-request pays for selection exactly once.
+Model selection runs once, on the training rows; the chosen mechanisms are fitted on
+the training rows for the held-out scores, then refitted on every row for the stored
+model, so a fit request pays for selection exactly once. Non-root nodes go through all
+of that node-parallel (``node_fitting``); roots are empirical distributions of all rows.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
+from dowhy.gcm.causal_models import PARENTS_DURING_FIT, validate_causal_model_assignment
+from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
 from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from .frames import Frame
-from .mechanisms import describe
+from .mechanisms import describe, predict
+from .node_fitting import NodeTask, fit_nodes
 from .requests import ColumnKind, FitConfig, Graph
-from .selection import select_mechanisms
+from .selection import node_seed, scored_candidates
 from .versions import dowhy_version
 
 log = logging.getLogger(__name__)
@@ -78,24 +82,28 @@ def fit_model(
     data = frame.data
     seed = effective_seed(config.seed)
     train, val = split_rows(data, config, seed)
-    gcm.util.general.set_random_seed(seed)
     scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
+    tasks = node_tasks(scm.graph, train, val, data, seed)
+    candidates: dict[str, list[dict[str, Any]]] = {}
+    predictions: dict[str, np.ndarray] = {}
     with dowhy_errors("fit"):
-        report("selecting", 0, sum(1 for node in graph.nodes if graph.parents(node)))
-        candidates = select_mechanisms(
-            scm, train, QUALITY[config.quality], seed, n_jobs, config.linear_tolerance,
-            lambda node, done, total: report("selecting", done, total, node),
-        )
-        report("fitting", 0, 1)
-        gcm.fit(scm, train)
-        report("scoring", 0, 1)
-        scores = score_nodes(scm, val, frame.kinds)
-        report("refitting", 0, 1)
-        gcm.util.general.set_random_seed(seed)
-        gcm.fit(scm, data)
+        report("fitting", 0, len(tasks))
+        fits = fit_nodes(tasks, QUALITY[config.quality], config.linear_tolerance, n_jobs)
+        for done, node_fit in enumerate(fits, start=1):
+            install(scm, node_fit.node, node_fit.mechanism)
+            candidates[node_fit.node] = scored_candidates(node_fit.candidates)
+            predictions[node_fit.node] = node_fit.val_predicted
+            report("fitting", done, len(tasks), node_fit.node)
+        for node in graph.nodes:
+            if not graph.parents(node):
+                scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
+                fit_causal_model_of_target(scm, node, data)
+    in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
+    scores = score_predictions(in_graph_order, val, frame.kinds)
     summary = summarise(scm, graph, frame, config, scores)
-    for node, scored in candidates.items():
-        summary["scm"]["mechanisms"][node]["candidates"] = scored
+    for node in graph.nodes:
+        if candidates.get(node):
+            summary["scm"]["mechanisms"][node]["candidates"] = candidates[node]
     summary["metadata"].update(
         fitting_time_ms=int((time.perf_counter() - started) * 1000),
         num_train=len(train),
@@ -133,30 +141,52 @@ def split_rows(data: pd.DataFrame, config: FitConfig, seed: int) -> tuple[pd.Dat
     return data.iloc[order[n_val:]], data.iloc[order[:n_val]]
 
 
+def node_tasks(
+    digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int
+) -> list[NodeTask]:
+    """One task per non-root node, seeded by its place in topological order."""
+    tasks = []
+    for index, node in enumerate(nx.topological_sort(digraph)):
+        parents = get_ordered_predecessors(digraph, node)
+        if parents:
+            tasks.append(NodeTask(
+                node, node_seed(seed, index),
+                train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
+                data[parents].to_numpy(), data[node].to_numpy(),
+            ))
+    return tasks
+
+
+def install(scm: gcm.StructuralCausalModel, node: str, mechanism: Any) -> None:
+    """Put a mechanism fitted elsewhere on the model, with the bookkeeping ``gcm.fit`` does.
+
+    DoWhy records each node's parents at fit time and checks them before every query.
+    """
+    scm.set_causal_mechanism(node, mechanism)
+    validate_causal_model_assignment(scm.graph, node)
+    scm.graph.nodes[node][PARENTS_DURING_FIT] = get_ordered_predecessors(scm.graph, node)
+
+
 def score_nodes(scm: gcm.StructuralCausalModel, val: pd.DataFrame, kinds: dict[str, ColumnKind]) -> Scores:
-    """R² per numeric non-root node, accuracy per categorical one, from the mechanism's own prediction."""
+    """Scores of a model fitted in one piece (``gcm.fit``), from each mechanism's own prediction."""
+    predictions = {
+        node: predict(scm.causal_mechanism(node), val[parents].to_numpy())
+        for node in scm.graph.nodes
+        if (parents := get_ordered_predecessors(scm.graph, node))
+    }
+    return score_predictions(predictions, val, kinds)
+
+
+def score_predictions(predictions: dict[str, np.ndarray], val: pd.DataFrame, kinds: dict[str, ColumnKind]) -> Scores:
+    """R² per numeric non-root node, accuracy per categorical one, on the held-out rows."""
     r2: dict[str, float] = {}
     acc: dict[str, float] = {}
-    for node in scm.graph.nodes:
-        parents = get_ordered_predecessors(scm.graph, node)
-        if not parents:
-            continue
-        predicted = predict(scm.causal_mechanism(node), val[parents].to_numpy())
+    for node, predicted in predictions.items():
         if kinds[node] == "numeric":
             r2[node] = scoring.r2(val[node].to_numpy(), predicted)
         else:
             acc[node] = scoring.accuracy(val[node].to_numpy(), predicted)
     return Scores(r2, acc)
-
-
-def predict(mechanism: Any, parent_values: np.ndarray) -> np.ndarray:
-    """The mechanism's point prediction: noise at zero, or the most likely class."""
-    if isinstance(mechanism, gcm.ClassifierFCM):
-        model = mechanism.classifier_model
-        probabilities = model.predict_probabilities(parent_values)
-        return np.asarray(model.classes, dtype=object)[np.argmax(probabilities, axis=1)]
-    zero_noise = np.zeros((parent_values.shape[0], 1))
-    return np.ravel(mechanism.evaluate(parent_values, zero_noise))
 
 
 def summarise(

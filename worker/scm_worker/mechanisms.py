@@ -1,4 +1,4 @@
-"""Describing fitted DoWhy mechanisms as JSON: empirical, linear, nonlinear, classifier."""
+"""Fitted DoWhy mechanisms: described as JSON (empirical, linear, nonlinear, classifier), point predictions."""
 
 from __future__ import annotations
 
@@ -55,6 +55,16 @@ def model_name(model: Any) -> str:
     if steps:
         return "+".join(type(step).__name__ for _, step in steps)
     return type(model).__name__
+
+
+def predict(mechanism: Any, parent_values: np.ndarray) -> np.ndarray:
+    """The mechanism's point prediction: noise at zero, or the most likely class."""
+    if isinstance(mechanism, gcm.ClassifierFCM):
+        model = mechanism.classifier_model
+        probabilities = model.predict_probabilities(parent_values)
+        return np.asarray(model.classes, dtype=object)[np.argmax(probabilities, axis=1)]
+    zero_noise = np.zeros((parent_values.shape[0], 1))
+    return np.ravel(mechanism.evaluate(parent_values, zero_noise))
 
 
 def is_invertible(mechanism: Any) -> bool:

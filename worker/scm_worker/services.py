@@ -17,10 +17,11 @@ from dowhy.graph import get_ordered_predecessors
 from . import __version__, questions, requests, sampling, scoring
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
-from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict
+from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model
 from .frames import Frame, to_frame
 from .interventions import parse_interventions
 from .jsonio import json_object
+from .mechanisms import predict
 from .versions import dowhy_version
 
 

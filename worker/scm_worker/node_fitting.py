@@ -1,0 +1,95 @@
+"""Each non-root node's whole fit as one task, run node-parallel.
+
+Given the data, nodes are independent: a node's mechanism is chosen from its own
+parents' columns, fitted on the training rows, scored on the held-out rows and refitted
+on all rows without looking at any other node. ``gcm.auto.assign_causal_mechanisms`` and
+``gcm.fit`` walk the nodes one after another and keep about one core busy; here every
+non-root node is one joblib task (loky processes, one thread each, so processes ×
+threads stays within the worker's budget), and the tasks are balanced by joblib's queue
+with no barrier between selection and fitting.
+
+Each task seeds the global RNG from its own node seed before every step, so a seeded
+fit makes the same choices and the same fits at any concurrency.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from dowhy import gcm
+from dowhy.gcm.auto import AssignmentQuality
+from dowhy.gcm.util.general import set_random_seed
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+from .candidates import Candidate
+from .mechanisms import predict
+from .selection import choose_mechanism
+
+
+@dataclass(frozen=True)
+class NodeTask:
+    """What one node's fit needs: its parents' columns and its own, per split."""
+
+    node: str
+    seed: int
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    X_all: np.ndarray
+    y_all: np.ndarray
+
+
+@dataclass(frozen=True)
+class NodeFit:
+    node: str
+    mechanism: Any  # fitted on all rows: what the stored model keeps
+    candidates: list[Candidate]
+    val_predicted: np.ndarray  # from the mechanism fitted on the training rows
+
+
+def fit_nodes(tasks: list[NodeTask], quality: AssignmentQuality, linear_tolerance: float,
+              n_jobs: int) -> Iterator[NodeFit]:
+    """Yields each node's fit as it finishes (any order)."""
+    if n_jobs <= 1 or len(tasks) <= 1:
+        return (fit_node(task, quality, linear_tolerance) for task in tasks)
+    runs: Iterable[NodeFit] = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(fit_node)(task, quality, linear_tolerance) for task in tasks
+    )
+    return iter(runs)
+
+
+def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float) -> NodeFit:
+    """Select, fit on train, predict the held-out rows, refit on all rows: one thread."""
+    with single_threaded():
+        set_random_seed(task.seed)
+        choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
+        on_all_rows = copy.deepcopy(choice.mechanism)
+        on_train_rows = choice.mechanism
+        set_random_seed(task.seed)
+        on_train_rows.fit(X=task.X_train, Y=task.y_train)
+        val_predicted = predict(on_train_rows, task.X_val)
+        set_random_seed(task.seed)
+        on_all_rows.fit(X=task.X_all, Y=task.y_all)
+    return NodeFit(task.node, on_all_rows, choice.candidates, val_predicted)
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """One thread for DoWhy's joblib and for BLAS/OpenMP, restored afterwards.
+
+    Restoring matters when the task runs in the worker's own process (``--threads 1``, or
+    a single node): later requests keep the worker's configured ``n_jobs``.
+    """
+    previous = gcm.config.default_n_jobs
+    gcm.config.set_default_n_jobs(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        gcm.config.set_default_n_jobs(previous)
