@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
+from dowhy.gcm.causal_models import validate_causal_dag
+from dowhy.gcm.whatif import _evaluate_intervention
+from dowhy.graph import get_ordered_predecessors
 
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
@@ -34,9 +39,38 @@ def draw(
         if kind == "observational":
             return gcm.draw_samples(model.scm, num_samples)
         if kind == "interventional":
-            return gcm.interventional_samples(model.scm, as_dowhy, num_samples_to_draw=num_samples)
+            return interventional_samples(model.scm, as_dowhy, num_samples)
         require_invertible(model)
         return gcm.counterfactual_samples(model.scm, as_dowhy, observed_data=observed)
+
+
+def interventional_samples(
+    scm: gcm.StructuralCausalModel, interventions: dict[str, Callable[[Any], Any]], num_samples: int
+) -> pd.DataFrame:
+    """DoWhy's interventional distribution, drawing each node once.
+
+    ``gcm.interventional_samples`` first samples the whole model observationally, then
+    redraws every node downstream of an intervention (fresh noise, intervened parents),
+    discarding the first draw of those nodes: intervening on a root samples the model
+    twice. Here each node is drawn once, in topological order, from its mechanism given
+    the parent values drawn so far, and the intervention is applied to the draw as DoWhy
+    applies it (``_evaluate_intervention``). Nodes the interventions do not reach are
+    drawn as DoWhy's observational pass draws them, so the joint distribution is the
+    same; the random stream is not (a seed reproduces this function, not DoWhy's).
+    """
+    validate_causal_dag(scm.graph)
+    order = list(nx.topological_sort(scm.graph))
+    samples = pd.DataFrame(index=pd.RangeIndex(num_samples))
+    for node in order:
+        mechanism = scm.causal_mechanism(node)
+        parents = get_ordered_predecessors(scm.graph, node)
+        if parents:
+            drawn = mechanism.draw_samples(samples[parents].to_numpy())
+        else:
+            drawn = mechanism.draw_samples(num_samples)
+        # DataFrame columns, as DoWhy keeps them: mixed parent kinds stay an object matrix.
+        samples[node] = _evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
+    return samples[order]
 
 
 def require_invertible(model: FittedModel) -> None:
