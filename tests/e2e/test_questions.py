@@ -108,6 +108,24 @@ def test_attribution_through_a_classifier_names_the_node(worker: Worker) -> None
     assert caught.value.node == "colour"
 
 
+def test_anomaly_ignores_categorical_nodes_off_the_targets_ancestry(worker: Worker) -> None:
+    model = categorical_model(worker)  # x -> colour (classifier) -> size
+    result = worker.anomaly(model, "x", {"x": [0.1, 4.0], "colour": ["red", "red"], "size": [2.0, 2.0]}, seed=1)
+    assert set(result.scores) == {"x"} and set(result.attributions) == {"x"}
+    assert result.scores["x"][1] > result.scores["x"][0]
+
+
+def test_anomaly_below_a_categorical_root_attributes_to_the_right_node(worker: Worker) -> None:
+    rng = random.Random(4)
+    colour = [rng.choice(["red", "blue"]) for _ in range(600)]
+    size = [(2.0 if c == "red" else -2.0) + rng.gauss(0, 0.2) for c in colour]
+    graph = {"nodes": ["colour", "size"], "edges": [["colour", "size"]]}
+    model = worker.fit(graph, {"colour": colour, "size": size}, seed=1)
+    result = worker.anomaly(model, "size", {"colour": ["red"], "size": [9.0]}, seed=2)  # red should be ~2
+    assert set(result.scores) == {"size"}  # a categorical root gets no numeric score
+    assert result.main_cause(0) == "size"
+
+
 @pytest.mark.parametrize(
     ("method", "params", "error", "field"),
     [

@@ -150,11 +150,30 @@ def test_models_beyond_max_models_are_evicted_least_recently_used_first(raw_work
     assert {m["model_id"] for m in worker.result("models.list")["models"]} == {second, third}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "missing limit: sample's output (num_samples x nodes cells) is bounded only by --max-num-samples, not by "
-    "--max-cells or any memory budget: with the defaults (1,000,000 samples, 1,000 nodes) one request may "
-    "build 10^9 cells (8 GB as float64, far more as JSON) and is attempted, not refused"))
 def test_sample_whose_output_exceeds_the_cell_budget_is_refused(limited: RawWorker, model_id: str) -> None:
-    # 3 nodes x 100 samples = 300 cells > --max-cells 120, every other limit kept
-    reply = limited.call("sample", {"model_id": model_id, "num_samples": LIMITS["max_num_samples"]})
-    assert "error" in reply and reply["error"]["code"] == -32004, json.dumps(reply)[:300]
+    # 3 nodes x 100 samples = 300 cells > --max-cells 120, every other limit kept. Was attempted, not
+    # refused: with the defaults (1,000,000 samples, 1,000 nodes) one request could build 10^9 cells.
+    refusal = refused_at_once(limited, "sample", {"model_id": model_id, "num_samples": LIMITS["max_num_samples"]},
+                              "max_cells", "num_samples")
+    assert refusal["error"]["data"]["value"] == 3 * LIMITS["max_num_samples"]
+    assert limited.result("sample", {"model_id": model_id, "num_samples": 40})["metadata"]["num_samples"] == 40
+
+
+@pytest.mark.parametrize(("method", "knob"), [
+    ("effect", "num_samples"), ("arrow_strength", "num_samples_conditional"),
+    ("influence", "num_training_samples"), ("anomaly", "num_distribution_samples"),
+    ("distribution_change", "num_samples"),
+])
+def test_question_draws_over_the_cell_budget_are_refused(
+    limited: RawWorker, model_id: str, method: str, knob: str
+) -> None:
+    rows = columns(["X", "Y", "Z"], 5)
+    base = {
+        "effect": {"target": "Z", "alternative": [{"type": "hard", "node": "X", "value": 1.0}]},
+        "arrow_strength": {"target": "Z"},
+        "influence": {"target": "Z"},
+        "anomaly": {"target": "Z", "rows": rows},
+        "distribution_change": {"target": "Z", "old": rows, "new": rows},
+    }[method]
+    refused_at_once(limited, method, {"model_id": model_id, **base, knob: 41}, "max_cells", knob)  # 123 cells
+    limited.assert_serving()

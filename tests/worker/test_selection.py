@@ -74,7 +74,7 @@ def test_linear_slack_keeps_the_linear_score_exact_when_parsimony_needs_it() -> 
     _, ours = select_model(X, y, AssignmentQuality.GOOD, linear_slack=slack)
     linear = next(c for c in ours if c.factory is create_linear_regressor)
     assert not linear.pruned
-    assert linear.score == dict((f, s) for f, s, _ in dowhy)[create_linear_regressor]
+    assert linear.score == {f: s for f, s, _ in dowhy}[create_linear_regressor]
 
 
 def test_categorical_target_goes_to_dowhy_unchanged() -> None:

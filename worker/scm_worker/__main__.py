@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     limit_threads(args.threads)
     protocol_in, protocol_out = guard_stdout()
 
-    from . import methods, protocol, warmup
+    from . import lifeline, methods, protocol, warmup
+
+    lifeline.watch(protocol_out.fileno())
     from .persistence import default_store_dir
     from .store import ModelStore
 

@@ -291,10 +291,11 @@ def cluster_unavailable(address: str, message: str, reason: str, **details: Any)
 
 
 def _connect(address: str, timeout: float) -> Any:
-    """A Dask client for ``address``, or -32008 naming it within about ``timeout`` seconds."""
+    """A Dask client for ``address``, or -32008 naming it within about twice ``timeout`` seconds."""
     import distributed
 
     try:
+        _require_scheduler(address, timeout)
         return distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise cluster_unavailable(
@@ -302,6 +303,40 @@ def _connect(address: str, timeout: float) -> Any:
             f"within {timeout:g} s ({exc})", "unreachable") from exc
     except (ValueError, TypeError) as exc:
         raise invalid_params("scheduler", f"not a Dask scheduler address: {exc}") from exc
+
+
+def _require_scheduler(address: str, timeout: float) -> None:
+    """Connect to ``address`` and ask who it is, each step under a deadline.
+
+    ``distributed.Client(address, timeout=...)`` and ``distributed.comm.connect`` bound
+    the TCP connect but not the handshake after it, so an address that accepts
+    connections and never answers (a wrong or wedged service) held them for minutes.
+    A refused connection fails inside ``connect``'s own timeout (its retries), so the
+    outer deadline is twice that: what ends there is a peer that accepted and went silent.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.core import send_recv
+
+    async def identity() -> Any:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), 2 * timeout)
+        try:
+            return await asyncio.wait_for(send_recv(comm, op="identity", reply=True), timeout)
+        finally:
+            comm.abort()
+
+    try:
+        info = asyncio.run(identity())
+    except TimeoutError as exc:
+        raise cluster_unavailable(
+            address, f"Cluster unavailable: {address} accepted a connection but did not answer as a Dask "
+            f"scheduler within {timeout:g} s", "no_answer") from exc
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind != "Scheduler":
+        raise cluster_unavailable(
+            address, f"Cluster unavailable: {address} is not a Dask scheduler (it says it is {kind!r})",
+            "not_a_scheduler")
 
 
 def _check_workers(client: Any, address: str, timeout: float) -> int:

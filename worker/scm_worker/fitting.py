@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,17 +83,18 @@ def fit_model(
     seed = effective_seed(config.seed)
     train, val = split_rows(data, config, seed)
     scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
-    tasks = node_tasks(scm.graph, train, val, data, seed)
+    total = sum(1 for node in graph.nodes if graph.parents(node))
     candidates: dict[str, list[dict[str, Any]]] = {}
     predictions: dict[str, np.ndarray] = {}
     with dowhy_errors("fit"):
-        report("fitting", 0, len(tasks))
-        fits = fit_nodes(tasks, QUALITY[config.quality], config.linear_tolerance, n_jobs)
+        report("fitting", 0, total)
+        tasks = node_tasks(scm.graph, train, val, data, seed)
+        fits = fit_nodes(tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs)
         for done, node_fit in enumerate(fits, start=1):
             install(scm, node_fit.node, node_fit.mechanism)
             candidates[node_fit.node] = scored_candidates(node_fit.candidates)
             predictions[node_fit.node] = node_fit.val_predicted
-            report("fitting", done, len(tasks), node_fit.node)
+            report("fitting", done, total, node_fit.node)
         for node in graph.nodes:
             if not graph.parents(node):
                 scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
@@ -143,18 +144,21 @@ def split_rows(data: pd.DataFrame, config: FitConfig, seed: int) -> tuple[pd.Dat
 
 def node_tasks(
     digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int
-) -> list[NodeTask]:
-    """One task per non-root node, seeded by its place in topological order."""
-    tasks = []
+) -> Iterator[NodeTask]:
+    """One task per non-root node, seeded by its place in topological order.
+
+    A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
+    their parents' columns exist at a time (all of them at once would be several times
+    the data on a wide graph).
+    """
     for index, node in enumerate(nx.topological_sort(digraph)):
         parents = get_ordered_predecessors(digraph, node)
         if parents:
-            tasks.append(NodeTask(
+            yield NodeTask(
                 node, node_seed(seed, index),
                 train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
                 data[parents].to_numpy(), data[node].to_numpy(),
-            ))
-    return tasks
+            )
 
 
 def install(scm: gcm.StructuralCausalModel, node: str, mechanism: Any) -> None:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
+from dowhy.gcm.anomaly import conditional_anomaly_scores
+from dowhy.gcm.anomaly_scorers import RescaledMedianCDFQuantileScorer
+from dowhy.graph import get_ordered_predecessors
 
 from . import requests
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
@@ -19,6 +23,9 @@ from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
 from .interventions import Intervention
 from .mechanisms import is_invertible
+
+#: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and unconditional)
+ANOMALY_REFERENCE_SAMPLES = 10_000
 
 #: knob → (default, maximum); every sample count a caller may set is bounded.
 KNOBS: dict[str, tuple[int, int]] = {
@@ -154,16 +161,49 @@ def influence(
 
 def anomaly(model: FittedModel, target: str, rows: pd.DataFrame, num_distribution_samples: int) -> dict[str, Any]:
     require_invertible_upstream(model, target, "anomaly attribution")
+    upstream = upstream_model(model, target)
+    scored = [node for node in model.graph.nodes if node in upstream.graph and model.kinds[node] == "numeric"]
     with dowhy_errors("anomaly"):
-        scores = gcm.anomaly_scores(model.scm, rows)
+        scores = {node: node_anomaly_scores(upstream, node, rows) for node in scored}
         attributions = gcm.attribute_anomalies(
-            model.scm, target, rows, num_distribution_samples=num_distribution_samples
+            upstream, target, rows[list(upstream.graph.nodes)], num_distribution_samples=num_distribution_samples
         )
     return {
         "target": target,
         "scores": {str(node): np.ravel(v).astype(float).tolist() for node, v in scores.items()},
         "attributions": {str(node): np.ravel(v).astype(float).tolist() for node, v in attributions.items()},
     }
+
+
+def upstream_model(model: FittedModel, target: str) -> gcm.InvertibleStructuralCausalModel:
+    """The target and its ancestors, sharing the fitted mechanisms (nothing is refitted).
+
+    DoWhy's anomaly functions reconstruct the noise of, and score, every node of the
+    model they are given, and a classifier node has neither noise nor a numeric score,
+    however unrelated to the target. Ancestors' parents are ancestors, so this
+    sub-model is complete: the target's anomaly depends on nothing else.
+    """
+    nodes = nx.ancestors(model.scm.graph, target) | {target}
+    return gcm.InvertibleStructuralCausalModel(model.scm.graph.subgraph(nodes).copy())
+
+
+def node_anomaly_scores(scm: gcm.StructuralCausalModel, node: str, rows: pd.DataFrame) -> np.ndarray:
+    """One node's part of ``gcm.anomaly_scores``, with DoWhy's scorer and sample counts.
+
+    ``gcm.anomaly_scores`` scores every node of the graph, and its quantile scorer
+    fails on a categorical node (a categorical root may be among the ancestors): the
+    worker scores the numeric nodes among the target and its ancestors.
+    """
+    mechanism = scm.causal_mechanism(node)
+    parents = get_ordered_predecessors(scm.graph, node)
+    if not parents:
+        scorer = RescaledMedianCDFQuantileScorer()
+        scorer.fit(mechanism.draw_samples(ANOMALY_REFERENCE_SAMPLES))
+        return np.asarray(scorer.score(rows[node].to_numpy()))
+    return np.asarray(conditional_anomaly_scores(
+        rows[parents].to_numpy(), rows[node].to_numpy(), mechanism,
+        RescaledMedianCDFQuantileScorer, ANOMALY_REFERENCE_SAMPLES,
+    ))
 
 
 #: how the change in the target's distribution is measured (``measure`` param)
@@ -192,8 +232,6 @@ def distribution_change(
 
 def require_invertible_upstream(model: FittedModel, target: str, query: str) -> None:
     """Noise reconstruction needs invertible mechanisms on the target and its ancestors."""
-    import networkx as nx
-
     nodes = nx.ancestors(model.scm.graph, target) | {target}
     for node in sorted(nodes):
         mechanism = model.scm.causal_mechanism(node)

@@ -168,9 +168,15 @@ def parse_traces(
     rows = next(iter(lengths.values()))
     if rows > limits.max_rows:
         raise limit_exceeded("max_rows", rows, limits.max_rows, field)
-    if rows * len(nodes) > limits.max_cells:
-        raise limit_exceeded("max_cells", rows * len(nodes), limits.max_cells, field)
+    require_cells(rows, len(nodes), limits, field)
     return {name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes}
+
+
+def require_cells(rows: int, nodes: int, limits: Limits, field: str) -> None:
+    """Rows × nodes within ``max_cells``: for traces sent, and for samples a request asks
+    the worker to draw (DoWhy draws every node of the model, however few are queried)."""
+    if rows * nodes > limits.max_cells:
+        raise limit_exceeded("max_cells", rows * nodes, limits.max_cells, field)
 
 
 def _require_same_names(traces: dict[str, Any], nodes: tuple[str, ...], field: str) -> None:

@@ -217,6 +217,7 @@ def sample(
     parsed = parse_interventions(interventions, model.kinds, model.categories)
     kind = sampling.check_kind(kind, parsed, observed)
     count = requests.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
+    _require_draw_cells(ctx, model, count, "num_samples")
     nodes = requests.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
     if not isinstance(return_samples, bool):
         raise invalid_params("return_samples", "must be true or false")
@@ -257,6 +258,11 @@ def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) 
     return json_object(result)
 
 
+def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, field: str) -> None:
+    """A draw of ``count`` samples holds count × every node of the model at once."""
+    requests.require_cells(count, len(model.graph.nodes), ctx.limits, field)
+
+
 def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:
     """Complete rows for a question (observed, anomalous, old/new), checked like traces."""
     columns = requests.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
@@ -284,6 +290,7 @@ def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, ref
         raise invalid_params("confidence", f"must be null or strictly between 0 and 1, got {confidence!r}")
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
     count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
+    _require_draw_cells(ctx, model, count, "num_samples")
     used = seeded(seed)
     result = questions.effect(model, target, alt, ref, rows, count, confidence, boots)
     return with_meta(result, model_id, used, started)
@@ -295,6 +302,7 @@ def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_c
     model = ctx.store.get(requests.require_model_id(model_id))
     target = questions.require_node(model, target)
     count = questions.knob(num_samples_conditional, "num_samples_conditional")
+    _require_draw_cells(ctx, model, count, "num_samples_conditional")
     used = seeded(seed)
     return with_meta(questions.arrow_strength(model, target, count, ctx.n_jobs), model_id, used, started)
 
@@ -307,6 +315,7 @@ def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_sampl
     knobs = (questions.knob(num_training_samples, "num_training_samples"),
              questions.knob(num_samples_randomization, "num_samples_randomization"),
              questions.knob(num_samples_baseline, "num_samples_baseline"))
+    _require_draw_cells(ctx, model, knobs[0], "num_training_samples")
     used = seeded(seed)
     return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
 
@@ -318,6 +327,7 @@ def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distr
     target = questions.require_node(model, target)
     data = _rows(ctx, model, rows, "rows")
     count = questions.knob(num_distribution_samples, "num_distribution_samples")
+    _require_draw_cells(ctx, model, count, "num_distribution_samples")
     used = seeded(seed)
     return with_meta(questions.anomaly(model, target, data, count), model_id, used, started)
 
@@ -329,6 +339,7 @@ def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any
     target = questions.require_node(model, target)
     old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
     count = questions.knob(num_samples, "num_samples")
+    _require_draw_cells(ctx, model, count, "num_samples")
     if measure not in questions.CHANGE_MEASURES:
         raise invalid_params("measure", f"must be one of {sorted(questions.CHANGE_MEASURES)}, got {measure!r}")
     used = seeded(seed)
