@@ -7,8 +7,9 @@ Commands (each writes one JSON object to ``--out``; progress goes to stderr):
 ``dowhy-fit --data dag --seeds 101 102``
     DoWhy's own pipeline on each seed: split, ``gcm.auto.assign_causal_mechanisms``
     (quality GOOD) and ``gcm.fit`` on the training rows, held-out scoring, refit on all
-    rows. The split, the scoring and the refit are scm_worker's own functions, so the
-    only difference from a worker fit is the mechanism selection.
+    rows. The split and the scoring are scm_worker's own functions; the worker runs the
+    same stages node by node in parallel tasks, with DoWhy's selection cut short for
+    candidates that cannot win.
 ``worker-fit --data dag --seeds 101 102``
     ``scm_worker.fitting.fit_model`` called in this process (no protocol): the
     in-process time of exactly what the worker runs.

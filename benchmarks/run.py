@@ -274,7 +274,7 @@ class Bench:
         )
 
     def record_stage(self, params: dict[str, Any]) -> None:
-        """Progress notifications: when each stage of a fit started (selecting, fitting, …)."""
+        """Progress notifications: when each stage of a fit started (request, fitting, …)."""
         stage = params.get("stage")
         if self.stages is not None and (not self.stages or self.stages[-1][0] != stage):
             self.stages.append((stage, time.perf_counter()))
@@ -843,8 +843,8 @@ class Bench:
         """Case 3: 40 small graphs, sequential in-process DoWhy vs WorkerPool(2).fit_many.
 
         The same pool with 2 threads per worker (a worker's default on 2 cores) runs only
-        the first few graphs: it is there to show why the pool budgets threads, and
-        oversubscribed it is too slow to run all 40 within the benchmark's time.
+        the first few graphs: it shows what oversubscription costs, which was once too much
+        to run all 40 within the benchmark's time.
         """
         graphs = self.data["small"]
         cores = os.cpu_count() or 1
@@ -1079,7 +1079,10 @@ def write_results(
             "`benchmarks/inprocess.py dowhy-fit` (a warm process: one untimed fit first) runs DoWhy's pipeline — "
             "scm_worker's own split, `gcm.auto.assign_causal_mechanisms(quality=GOOD)` and `gcm.fit` on the training "
             "rows, scm_worker's held-out scoring, refit on all rows — then the worker fits the same request with the "
-            "same seed. Only the mechanism selection differs. "
+            "same seed. The worker computes the same stages differently: each non-root node's selection, fit on the "
+            "training rows, held-out prediction and refit on all rows run as one task, node-parallel (one thread "
+            "each), and a candidate model stops cross-validating once it provably cannot win (the choice and every "
+            "completed score are `select_model`'s). "
             f"DoWhy runs (s): {_list([r['seconds'] for r in c2['dowhy']])} (of which assign "
             f"{_list([r['stages']['assign'] for r in c2['dowhy']])}); worker runs (s): "
             f"{_list([r['seconds'] for r in c2['worker']])}, `fitting_time_ms` "
@@ -1111,7 +1114,9 @@ def write_results(
             f"4. **Round trips**: {d['ping']['count']} `ping` calls after 50 untimed ones (mean "
             f"{d['ping']['mean_ms']:.3f} ms, max {d['ping']['max_ms']:.2f} ms); {len(d['sample']['worker_s'])} "
             "interventional samples do(X := 1), 1000 rows, samples returned; the baseline is "
-            "`gcm.interventional_samples` in-process on the same model. Median `sampling_time_ms` inside the worker: "
+            "`gcm.interventional_samples` in-process on the same model (it samples the model observationally, then "
+            "redraws every node downstream of X; the worker draws each node once, from the same distribution). "
+            "Median `sampling_time_ms` inside the worker: "
             f"{median(d['sample']['worker_sampling_time_ms']):.0f} ms. Protocol overhead: client wall time of a "
             "100-node fit minus the worker's own `fitting_time_ms` (JSON encoding of 100,000 values, the pipe, "
             "parsing and checking, the cache key hash, the reply)."
@@ -1134,16 +1139,20 @@ def write_results(
         "",
         f"This machine has {os.cpu_count()} cores. In-process DoWhy runs with its defaults (`n_jobs=-1`: model "
         "candidates in parallel joblib processes; BLAS/OpenMP default). A single worker without `--threads` "
-        f"selects mechanisms node-parallel with `os.cpu_count()` = {os.cpu_count()} joblib processes of one thread "
-        "each. `WorkerPool(2)` gives each worker `cores // 2` threads: "
+        f"fits non-root nodes node-parallel (selection, fit, held-out prediction, refit) with `os.cpu_count()` = "
+        f"{os.cpu_count()} joblib processes of one thread each. `WorkerPool(2)` gives each worker `cores // 2` threads: "
         + "; ".join(
             f"{label}: 2 processes × `--threads {p['threads']}` = {2 * p['threads']} threads, "
             f"{fmt_s(p['seconds'])} for {p['graphs']} graphs"
             for label, p in c3["pools"].items()
         )
-        + ". The oversubscribed row is there to show why the pool budgets threads; it has no target. "
-        "Without `--threads`, the worker's own process (fitting the chosen mechanisms, scoring, refitting) and "
-        "in-process DoWhy use the BLAS/OpenMP default of one thread per core.",
+        + ". The oversubscribed row (no target) shows what the budget guards against: 2 workers × 2 threads "
+        "on 2 cores. Since each node's fit runs single-threaded in a joblib process, a `--threads 2` worker "
+        "means 2 busy single-thread processes, and oversubscription costs little here; when the worker's own "
+        "process fitted with every core's OpenMP threads it cost 27× (0.04× the sequential throughput, "
+        "174 s for 8 graphs, RESULTS.md of commit ada845e). "
+        "In-process DoWhy's `gcm.fit` and the worker's own process (assembling the model, sampling) use the "
+        "BLAS/OpenMP default of one thread per core.",
         "",
         "## Machine load during the run",
         "",
