@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.calls import call_in_thread, join, pending_calls
+from support.procs import pid_alive, wait_until
 from scm_client import (
     InvalidParams,
     MethodNotFound,
@@ -38,58 +40,6 @@ MakeFake = Callable[..., Worker]
 
 def read_pids(pid_file: Path) -> list[int]:
     return [int(line) for line in pid_file.read_text().split()] if pid_file.exists() else []
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.01
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def pending_calls(worker: Worker) -> int:
-    channel = worker._channel
-    return 0 if channel is None else len(channel._pending)
-
-
-def call_in_thread(
-    worker: Worker, method: str, params: Any = None, **kwargs: Any
-) -> tuple[threading.Thread, list[Any]]:
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(worker.call(method, params, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def join(thread: threading.Thread, timeout: float = 10.0) -> None:
-    thread.join(timeout)
-    assert not thread.is_alive(), f"a call did not return within {timeout}s"
 
 
 # -- starting ------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
+from support.calls import call_in_thread, join, pending_calls
+from support.procs import descendants, pid_alive, wait_until
 from scm_client import (
     InternalError,
     InvalidParams,
@@ -29,74 +30,6 @@ from scm_client import (
 )
 
 MakeWorker = Callable[..., Worker]
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def descendants(root: int) -> list[int]:
-    """Pids of every process below ``root`` (from /proc ppid links)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found: list[int] = []
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def pending_calls(worker: Worker) -> int:
-    channel = worker._channel
-    return 0 if channel is None else len(channel._pending)
-
-
-def call_in_thread(
-    worker: Worker, method: str, params: Any = None
-) -> tuple[threading.Thread, list[Any]]:
-    """Start ``worker.call`` in a thread; its result or exception lands in the list."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(worker.call(method, params))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def join(thread: threading.Thread, timeout: float = 10.0) -> None:
-    thread.join(timeout)
-    assert not thread.is_alive(), f"a call did not return within {timeout}s"
 
 
 # -- handshake and calls -------------------------------------------------------------------

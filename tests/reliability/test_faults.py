@@ -27,15 +27,8 @@ from typing import Any
 import pytest
 from scm_client import StoreCorrupt, Worker, WorkerCrashed, WorkerError, WorkerTimeout
 
-from reliability_support import (
-    RawWorker,
-    chain_traces,
-    descendants,
-    join_all,
-    pid_alive,
-    wait_until,
-    worker_python,
-)
+from reliability_support import RawWorker, chain_traces, join_all, worker_python
+from support.procs import descendants, pid_alive, wait_until
 
 MakeWorker = Callable[..., Worker]
 CHAIN = {"nodes": ["X", "Y", "Z"], "edges": [["X", "Y"], ["Y", "Z"]]}

@@ -21,7 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from reliability_support import cmdline, descendants, kill_group, pid_alive, worker_python
+from reliability_support import kill_group, worker_python
+from support.procs import cmdline, descendants, pid_alive
 
 DEADLINE = 2.0
 

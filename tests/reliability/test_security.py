@@ -24,16 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scm_client import RemoteError, Worker, WorkerStartError
 
-from reliability_support import (
-    CHAIN_GRAPH,
-    RawWorker,
-    chain_traces,
-    descendants,
-    inet_socket_table,
-    proc_status,
-    socket_inodes,
-    unix_socket_inodes,
-)
+from reliability_support import CHAIN_GRAPH, RawWorker, chain_traces, inet_socket_table, proc_status, socket_inodes, unix_socket_inodes
+from support.procs import descendants
 
 MODEL_ID_METHODS = ["sample", "evaluate", "effect", "arrow_strength", "influence", "anomaly",
                     "distribution_change", "report", "models.save", "models.load", "models.drop"]

@@ -48,7 +48,8 @@ from scm_client import (
     WorkerTimeout,
 )
 
-from reliability_support import CHAIN_GRAPH, chain_traces, join_all, rss_kb, wait_until
+from reliability_support import CHAIN_GRAPH, chain_traces, join_all, rss_kb
+from support.procs import wait_until
 
 FULL = os.environ.get("SCM_SOAK_FULL") == "1"
 REQUESTS = int(os.environ.get("SCM_SOAK_REQUESTS", "2000" if FULL else "300"))
