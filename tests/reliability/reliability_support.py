@@ -10,12 +10,9 @@ cores and may be busy); nothing sleeps and hopes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import queue
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Iterable
@@ -23,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.pipes import WorkerPipes
 
 #: The fast worker: no warm-up fit, the debug.* methods, models in memory only.
 FAST_ARGS = ("--no-warmup", "--test-methods", "--no-store")
 
 #: A reply that does not come within this many seconds fails the test (never hangs it).
 READ_TIMEOUT = 30.0
-
-_EOF = object()
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -49,72 +45,18 @@ def worker_python() -> str:
     return path
 
 
-class RawWorker:
-    """One ``python -m scm_worker`` child driven over raw pipes: bytes in, lines out."""
+class RawWorker(WorkerPipes):
+    """``python -m scm_worker`` from the worker env, leading its own process group."""
+
+    read_timeout = READ_TIMEOUT
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
-        self.argv = [worker_python(), "-m", "scm_worker", *args]
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **(env or {})},
-            cwd=cwd,
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
-        self._lines: queue.Queue[Any] = queue.Queue()
-        self._stderr: list[bytes] = []
-        self._stderr_lock = threading.Lock()
+        super().__init__([worker_python(), "-m", "scm_worker", *args], env=env, cwd=cwd, new_session=True)
         self._ids = 0
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
-
-    def _pump_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in iter(self.proc.stdout.readline, b""):
-            self._lines.put(line)
-        self._lines.put(_EOF)
-
-    def _pump_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for chunk in iter(lambda: self.proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
-            with self._stderr_lock:
-                self._stderr.append(chunk)
-
-    def stderr_text(self) -> str:
-        with self._stderr_lock:
-            return b"".join(self._stderr).decode("utf-8", "replace")
-
-    def send_raw(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def send(self, message: Any) -> None:
-        self.send_raw(json.dumps(message).encode() + b"\n")
 
     def next_id(self) -> str:
         self._ids += 1
         return f"raw-{self._ids}"
-
-    def read_line(self, timeout: float = READ_TIMEOUT) -> bytes:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"no line from the worker within {timeout}s\n--- stderr ---\n{self.stderr_text()[-3000:]}")
-        if line is _EOF:
-            self._lines.put(_EOF)
-            pytest.fail(f"the worker closed stdout (exit {self.proc.poll()})\n--- stderr ---\n{self.stderr_text()[-3000:]}")
-        assert isinstance(line, bytes)
-        return line
-
-    def read_json(self, timeout: float = READ_TIMEOUT) -> Any:
-        line = self.read_line(timeout)
-        assert line.endswith(b"\n") and line.count(b"\n") == 1, line[:200]
-        line.decode("ascii")  # the worker writes ASCII only
-        return json.loads(line)
 
     def call(self, method: str, params: Any = None, timeout: float = READ_TIMEOUT) -> dict[str, Any]:
         """One request; its reply, checked to answer this very id."""
@@ -141,33 +83,6 @@ class RawWorker:
 
     def assert_serving(self) -> None:
         assert self.result("ping") == "pong"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_group(self.proc.pid)
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-
-
-def kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class StrayReplies(logging.Handler):

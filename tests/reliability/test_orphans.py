@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from reliability_support import kill_group, worker_python
+from reliability_support import worker_python
+from support.pipes import kill_group
 from support.procs import cmdline, descendants, pid_alive
 
 DEADLINE = 2.0
