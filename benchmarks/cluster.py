@@ -41,6 +41,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import datagen
+from machine import cpu_model, load_average
 from scm_client import BatchItem, WorkerPool
 
 T0 = time.perf_counter()
@@ -50,23 +51,6 @@ def progress(message: str) -> None:
     print(
         f"[cluster-bench {time.perf_counter() - T0:6.1f}s] {message}", file=sys.stderr, flush=True
     )
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class LoopbackCluster:

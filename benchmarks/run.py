@@ -39,6 +39,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import datagen
+from machine import cpu_model, load_average
 from scm_client import Worker, WorkerPool
 
 T0 = time.perf_counter()
@@ -162,23 +163,6 @@ def others_share(
         return None
     others = (end[0] - start[0]) - (end[2] - start[2])
     return max(0.0, others / (end[1] - start[1]))
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # -- the table ----------------------------------------------------------------------
