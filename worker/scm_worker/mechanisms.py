@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from dowhy import gcm
 from dowhy.gcm.causal_mechanisms import PostNonlinearModel
 
+from .errors import UNSUPPORTED_QUERY, WorkerError
 from .frames import decode_classes
 from .requests import ColumnKind
 
@@ -69,3 +71,18 @@ def predict(mechanism: Any, parent_values: np.ndarray) -> np.ndarray:
 
 def is_invertible(mechanism: Any) -> bool:
     return isinstance(mechanism, gcm.causal_mechanisms.InvertibleFunctionalCausalModel)
+
+
+def require_invertible(scm: gcm.StructuralCausalModel, nodes: Iterable[str], query: str, scope: str) -> None:
+    """Queries that reconstruct noise (counterfactuals, influence, attribution) need
+    invertible mechanisms on the non-root ``nodes``; -32007 names the first that is not."""
+    for node in nodes:
+        mechanism = scm.causal_mechanism(node)
+        if scm.graph.in_degree(node) and not is_invertible(mechanism):
+            name = type(mechanism).__name__
+            raise WorkerError(
+                UNSUPPORTED_QUERY,
+                f"{query} needs invertible (additive-noise) mechanisms on {scope}; node {node!r} has a "
+                f"{name}, which is not invertible (categorical nodes get a classifier mechanism)",
+                {"node": node, "mechanism": name, "query": query},
+            )

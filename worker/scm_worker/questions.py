@@ -22,7 +22,7 @@ from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
 from .interventions import Intervention
-from .mechanisms import is_invertible
+from .mechanisms import require_invertible
 
 #: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and unconditional)
 ANOMALY_REFERENCE_SAMPLES = 10_000
@@ -232,18 +232,8 @@ def distribution_change(
 
 def require_invertible_upstream(model: FittedModel, target: str, query: str) -> None:
     """Noise reconstruction needs invertible mechanisms on the target and its ancestors."""
-    nodes = nx.ancestors(model.scm.graph, target) | {target}
-    for node in sorted(nodes):
-        mechanism = model.scm.causal_mechanism(node)
-        if model.graph.parents(node) and not is_invertible(mechanism):
-            raise unsupported(
-                node,
-                f"{query} needs invertible (additive-noise) mechanisms on {target!r} and its ancestors; "
-                f"node {node!r} has a {type(mechanism).__name__} (categorical nodes get a classifier, "
-                "which is not invertible)",
-                query,
-            )
-
+    upstream = sorted(nx.ancestors(model.scm.graph, target) | {target})
+    require_invertible(model.scm, upstream, query, f"{target!r} and its ancestors")
 
 
 # -- evaluate's opt-in diagnostics --------------------------------------------------------

@@ -14,11 +14,11 @@ from dowhy.gcm.causal_models import validate_causal_dag
 from dowhy.gcm.whatif import _evaluate_intervention
 from dowhy.graph import get_ordered_predecessors
 
-from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
+from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
 from .interventions import Intervention
-from .mechanisms import is_invertible
+from .mechanisms import require_invertible
 from .requests import ColumnKind
 
 KINDS = ("observational", "interventional", "counterfactual")
@@ -40,7 +40,7 @@ def draw(
             return gcm.draw_samples(model.scm, num_samples)
         if kind == "interventional":
             return interventional_samples(model.scm, as_dowhy, num_samples)
-        require_invertible(model)
+        require_invertible(model.scm, model.graph.nodes, "counterfactual", "every non-root node")
         return gcm.counterfactual_samples(model.scm, as_dowhy, observed_data=observed)
 
 
@@ -71,19 +71,6 @@ def interventional_samples(
         # DataFrame columns, as DoWhy keeps them: mixed parent kinds stay an object matrix.
         samples[node] = _evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
     return samples[order]
-
-
-def require_invertible(model: FittedModel) -> None:
-    for node in model.graph.nodes:
-        if model.graph.parents(node) and not is_invertible(model.scm.causal_mechanism(node)):
-            mechanism = type(model.scm.causal_mechanism(node)).__name__
-            raise WorkerError(
-                UNSUPPORTED_QUERY,
-                f"Counterfactuals need invertible (additive-noise) mechanisms on every non-root node; "
-                f"node {node!r} has a {mechanism}, which is not invertible "
-                f"(categorical nodes get a classifier mechanism)",
-                {"node": node, "mechanism": mechanism, "query": "counterfactual"},
-            )
 
 
 def check_kind(kind: Any, interventions: list[Intervention], observed: Any) -> str:
