@@ -61,7 +61,13 @@ def dowhy_pipeline(graph: Any, frame: Any, seed: int, quality: str = "GOOD") -> 
     from dowhy import gcm
     from dowhy.graph import get_ordered_predecessors
     from scm_worker import scoring
-    from scm_worker.fitting import QUALITY, score_nodes, split_rows, to_networkx
+    from scm_worker.fitting import (
+        QUALITY,
+        predict_non_roots,
+        score_predictions,
+        split_rows,
+        to_networkx,
+    )
     from scm_worker.mechanisms import describe
     from scm_worker.requests import FitConfig
 
@@ -75,7 +81,7 @@ def dowhy_pipeline(graph: Any, frame: Any, seed: int, quality: str = "GOOD") -> 
     t2 = time.perf_counter()
     gcm.fit(scm, train)
     t3 = time.perf_counter()
-    scores = score_nodes(scm, val, frame.kinds)
+    scores = score_predictions(predict_non_roots(scm, val), val, frame.kinds)
     t4 = time.perf_counter()
     gcm.util.general.set_random_seed(seed)
     gcm.fit(scm, frame.data)

@@ -83,7 +83,8 @@ def fit_model(
     seed = effective_seed(config.seed)
     train, val = split_rows(data, config, seed)
     scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
-    total = sum(1 for node in graph.nodes if graph.parents(node))
+    roots = [node for node in graph.nodes if scm.graph.in_degree(node) == 0]
+    total = len(graph.nodes) - len(roots)
     candidates: dict[str, list[dict[str, Any]]] = {}
     predictions: dict[str, np.ndarray] = {}
     with dowhy_errors("fit"):
@@ -95,10 +96,9 @@ def fit_model(
             candidates[node_fit.node] = scored_candidates(node_fit.candidates)
             predictions[node_fit.node] = node_fit.val_predicted
             report("fitting", done, total, node_fit.node)
-        for node in graph.nodes:
-            if not graph.parents(node):
-                scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
-                fit_causal_model_of_target(scm, node, data)
+        for node in roots:
+            scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
+            fit_causal_model_of_target(scm, node, data)
     in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
     scores = score_predictions(in_graph_order, val, frame.kinds)
     summary = summarise(scm, graph, frame, config, scores)
@@ -171,14 +171,13 @@ def install(scm: gcm.StructuralCausalModel, node: str, mechanism: Any) -> None:
     scm.graph.nodes[node][PARENTS_DURING_FIT] = get_ordered_predecessors(scm.graph, node)
 
 
-def score_nodes(scm: gcm.StructuralCausalModel, val: pd.DataFrame, kinds: dict[str, ColumnKind]) -> Scores:
-    """Scores of a model fitted in one piece (``gcm.fit``), from each mechanism's own prediction."""
-    predictions = {
-        node: predict(scm.causal_mechanism(node), val[parents].to_numpy())
+def predict_non_roots(scm: gcm.StructuralCausalModel, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each non-root node's point prediction for ``rows``, from its mechanism and its parents' values."""
+    return {
+        node: predict(scm.causal_mechanism(node), rows[parents].to_numpy())
         for node in scm.graph.nodes
         if (parents := get_ordered_predecessors(scm.graph, node))
     }
-    return score_predictions(predictions, val, kinds)
 
 
 def score_predictions(predictions: dict[str, np.ndarray], val: pd.DataFrame, kinds: dict[str, ColumnKind]) -> Scores:

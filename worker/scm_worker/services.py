@@ -12,16 +12,14 @@ import time
 from typing import Any
 
 import pandas as pd
-from dowhy.graph import get_ordered_predecessors
 
 from . import __version__, questions, requests, sampling, scoring
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
-from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model
+from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
 from .frames import Frame, to_frame
 from .interventions import parse_interventions
 from .jsonio import json_object
-from .mechanisms import predict
 from .versions import dowhy_version
 
 
@@ -169,20 +167,17 @@ def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, A
     nodes: dict[str, Any] = {}
     accuracy: dict[str, float] = {}
     with dowhy_errors("evaluation"):
-        for node in model.graph.nodes:
-            parents = get_ordered_predecessors(model.scm.graph, node)
-            if not parents:
-                continue
-            predicted = predict(model.scm.causal_mechanism(node), data[parents].to_numpy())
-            actual = data[node].to_numpy()
-            if model.kinds[node] == "numeric":
-                nodes[node] = {
-                    "r2": scoring.r2(actual, predicted),
-                    "mse": scoring.mse(actual, predicted),
-                    "nmse": scoring.nmse(actual, predicted),
-                }
-            else:
-                accuracy[node] = scoring.accuracy(actual, predicted)
+        predictions = predict_non_roots(model.scm, data)
+    for node, predicted in predictions.items():
+        actual = data[node].to_numpy()
+        if model.kinds[node] == "numeric":
+            nodes[node] = {
+                "r2": scoring.r2(actual, predicted),
+                "mse": scoring.mse(actual, predicted),
+                "nmse": scoring.nmse(actual, predicted),
+            }
+        else:
+            accuracy[node] = scoring.accuracy(actual, predicted)
     return nodes, accuracy
 
 
