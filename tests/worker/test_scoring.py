@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -34,6 +35,11 @@ def test_r2_on_a_constant_target_is_1_when_perfect_and_0_otherwise() -> None:
     assert r2(y, np.full(5, 3.0)) == 1.0
     assert r2(y, np.array([3.0, 3.0, 3.0, 3.0, 3.1])) == 0.0
     assert not math.isnan(r2(y, y + 1))
+
+
+def test_r2_beyond_the_float_range_is_the_lowest_float_not_minus_infinity() -> None:
+    # Found by Hypothesis: SS_res / SS_tot overflowed (a tiny target, a large prediction).
+    assert r2(np.array([0.0, 7.955760861500266e-152]), np.array([0.0, 755.0])) == -sys.float_info.max
 
 
 def test_r2_accepts_lists_and_column_vectors() -> None:

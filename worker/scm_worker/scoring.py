@@ -7,6 +7,7 @@ so a constant node neither vanishes from the mean nor sends NaN over the wire.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,8 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
     if constant or ss_tot == 0.0:
         return 1.0 if ss_res == 0.0 else 0.0
-    return 1.0 - ss_res / ss_tot
+    # A prediction off by more than 10^308 target variances is beyond float: the lowest float.
+    return max(1.0 - ss_res / ss_tot, -sys.float_info.max)
 
 
 def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
