@@ -233,8 +233,7 @@ def batch_fit(
     """``batch.fit``: fan ``batch`` out over the Dask cluster at ``scheduler``."""
     raw_items = requests.require_list(batch, "requests")
     address = _check_scheduler(scheduler)
-    if not isinstance(persist, bool):
-        raise invalid_params("persist", "must be true or false")
+    requests.require_bool(persist, "persist")
     timeout = _check_timeout(connect_timeout)
     if persist and ctx.store.files is None:
         raise invalid_params("persist", "this worker runs without a store (--no-store); persisted cluster "

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from .errors import invalid_params
 from .frames import encode_value
-from .requests import ColumnKind, json_type, require_dict, require_list
+from .requests import ColumnKind, finite_number, json_type, require_dict, require_list
 
 TRANSFORMS = ("shift", "scale")
 
@@ -92,7 +92,5 @@ def _soft(spec: dict[str, Any], field: str, node: str, kind: ColumnKind) -> Inte
     transform = spec.get("transform")
     if transform not in TRANSFORMS:
         raise invalid_params(f"{field}.transform", f"must be one of {list(TRANSFORMS)}, got {transform!r}")
-    param = spec.get("param")
-    if isinstance(param, bool) or not isinstance(param, (int, float)) or not math.isfinite(param):
-        raise invalid_params(f"{field}.param", f"must be a finite number, got {param!r}")
-    return Intervention(node, "soft", transform=transform, param=float(param))
+    param = finite_number(spec.get("param"), f"{field}.param")
+    return Intervention(node, "soft", transform=transform, param=param)

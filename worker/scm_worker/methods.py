@@ -79,10 +79,8 @@ def batch_fit(ctx: WorkerContext, requests: Any, scheduler: Any, persist: Any = 
 
 def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
     """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not 0 <= timeout <= MAX_WAIT_S):
-        raise invalid_params("timeout", f"must be null or a number of seconds in [0, {MAX_WAIT_S}]")
-    ctx.warmup.done.wait(timeout)
+    seconds = None if timeout is None else requests.bounded_number(timeout, "timeout", 0, MAX_WAIT_S)
+    ctx.warmup.done.wait(seconds)
     error = ctx.warmup.error
     return {
         "warm": ctx.warmup.done.is_set() and error is None,
@@ -175,27 +173,18 @@ def models_load(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
 
 def models_prune(ctx: WorkerContext, older_than_s: Any = None, max_total_mb: Any = None) -> dict[str, Any]:
     """Delete persisted models older than an age, then oldest first down to a total size."""
-    age = _optional_non_negative(older_than_s, "older_than_s")
-    size = _optional_non_negative(max_total_mb, "max_total_mb")
+    age = None if older_than_s is None else requests.bounded_number(older_than_s, "older_than_s", 0, MAX_KNOB)
+    size = None if max_total_mb is None else requests.bounded_number(max_total_mb, "max_total_mb", 0, MAX_KNOB)
     if age is None and size is None:
         raise invalid_params("older_than_s", "give older_than_s, max_total_mb or both")
     pruned = ctx.store.prune(age, None if size is None else int(size * 1024 * 1024))
     return {"pruned": pruned, **ctx.store.usage()}
 
 
-def _optional_non_negative(value: Any, field: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_KNOB:
-        raise invalid_params(field, f"must be a number in [0, {MAX_KNOB:g}], got {value!r}")
-    return float(value)
-
-
 def debug_sleep(ctx: WorkerContext, seconds: Any) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
-        raise invalid_params("seconds", "must be a number of seconds in [0, 3600]")
-    time.sleep(seconds)
-    return float(seconds)
+    slept = requests.bounded_number(seconds, "seconds", 0, 3600)
+    time.sleep(slept)
+    return slept
 
 
 def debug_exit(ctx: WorkerContext, code: Any = 1) -> None:

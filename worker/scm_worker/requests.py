@@ -221,16 +221,16 @@ def parse_fit_config(value: Any) -> FitConfig:
     defaults = FitConfig()
     return FitConfig(
         quality=_quality(config.get("quality", defaults.quality)),
-        validate_r2=_boolean(config.get("validate_r2", defaults.validate_r2), "config.validate_r2"),
-        r2_threshold=_number(config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"),
+        validate_r2=require_bool(config.get("validate_r2", defaults.validate_r2), "config.validate_r2"),
+        r2_threshold=finite_number(config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"),
         r2_rule=_choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
         test_size=_fraction(config.get("test_size", defaults.test_size), "config.test_size"),
         seed=optional_seed(config.get("seed"), "config.seed"),
         min_samples=_count(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
         missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
         linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
-        persist=_boolean(config.get("persist", defaults.persist), "config.persist"),
-        cache=_boolean(config.get("cache", defaults.cache), "config.cache"),
+        persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
+        cache=require_bool(config.get("cache", defaults.cache), "config.cache"),
     )
 
 
@@ -240,29 +240,41 @@ def _quality(value: Any) -> str:
     raise invalid_params("config.quality", f"must be one of {list(QUALITIES)}, got {value!r}")
 
 
-def _boolean(value: Any, field: str) -> bool:
+def require_bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise invalid_params(field, f"must be true or false, got {json_type(value)}")
     return value
 
 
-def _number(value: Any, field: str) -> float:
+def finite_number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise invalid_params(field, f"must be a finite number, got {value!r}")
     return float(value)
 
 
 def _non_negative(value: Any, field: str) -> float:
-    number = _number(value, field)
+    number = finite_number(value, field)
     if number < 0:
         raise invalid_params(field, f"must be >= 0, got {number}")
     return number
 
 
 def _fraction(value: Any, field: str) -> float:
-    number = _number(value, field)
+    number = finite_number(value, field)
     if not 0.0 < number < 1.0:
         raise invalid_params(field, f"must be strictly between 0 and 1, got {number}")
+    return number
+
+
+def optional_fraction(value: Any, field: str) -> float | None:
+    return None if value is None else _fraction(value, field)
+
+
+def bounded_number(value: Any, field: str, low: float, high: float) -> float:
+    """A finite number in [low, high]: knobs past whose bounds floats overflow or waits never end."""
+    number = finite_number(value, field)
+    if not low <= number <= high:
+        raise invalid_params(field, f"must be a number in [{low:g}, {high:g}], got {value!r}")
     return number
 
 

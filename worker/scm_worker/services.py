@@ -151,9 +151,8 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any 
 
 def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: Any,
                  falsify_graph: Any, max_permutations: Any, seed: Any) -> dict[str, Any]:
-    for field, flag in (("invertibility", invertibility), ("falsify_graph", falsify_graph)):
-        if not isinstance(flag, bool):
-            raise invalid_params(field, "must be true or false")
+    requests.require_bool(invertibility, "invertibility")
+    requests.require_bool(falsify_graph, "falsify_graph")
     permutations = requests.count_param(max_permutations, "max_permutations", 1, questions.MAX_PERMUTATIONS)
     if not (invertibility or falsify_graph):
         return {}
@@ -214,8 +213,7 @@ def sample(
     count = requests.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
     _require_draw_cells(ctx, model, count, "num_samples")
     nodes = requests.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
-    if not isinstance(return_samples, bool):
-        raise invalid_params("return_samples", "must be true or false")
+    requests.require_bool(return_samples, "return_samples")
     seed_used = effective_seed(requests.optional_seed(seed, "seed"))
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
@@ -254,7 +252,10 @@ def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) 
 
 
 def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, field: str) -> None:
-    """A draw of ``count`` samples holds count × every node of the model at once."""
+    """A draw of ``count`` samples holds count × every node of the model at once.
+
+    Checked after every knob's own limit, so a knob over its maximum is named as such.
+    """
     requests.require_cells(count, len(model.graph.nodes), ctx.limits, field)
 
 
@@ -280,9 +281,7 @@ def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, ref
     ref = parse_interventions(reference, model.kinds, model.categories, "reference")
     if not alt:
         raise invalid_params("alternative", "needs at least one intervention")
-    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
-                                   or not 0 < confidence < 1):
-        raise invalid_params("confidence", f"must be null or strictly between 0 and 1, got {confidence!r}")
+    confidence = requests.optional_fraction(confidence, "confidence")
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
     count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
     _require_draw_cells(ctx, model, count, "num_samples")
