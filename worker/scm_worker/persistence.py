@@ -53,7 +53,10 @@ class ModelFiles:
                       if not p.name.startswith("."))
 
     def write(self, model_id: str, obj: Any) -> int:
-        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.write_payload(model_id, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def write_payload(self, model_id: str, payload: bytes) -> int:
+        """Write an object already pickled (the store pickles a new model once, to size it)."""
         atomic_write(self.path(model_id), MAGIC + self._tag(model_id, payload) + payload)
         return len(payload)
 

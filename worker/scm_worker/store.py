@@ -62,9 +62,10 @@ class ModelStore:
     # -- adding and finding ---------------------------------------------------------
     def add(self, model: FittedModel, persist: bool = False, cache_key: str | None = None) -> str:
         model_id = new_model_id()
-        self._memory[model_id] = Entry(model, len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)))
+        payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        self._memory[model_id] = Entry(model, len(payload))
         if persist:
-            self.save(model_id)
+            self._persist(model_id, model, payload)
         if cache_key is not None:
             self._remember(cache_key, model_id, persist)
         self._enforce_budget(keep=model_id)
@@ -92,18 +93,32 @@ class ModelStore:
 
     def save(self, model_id: Any) -> dict[str, Any]:
         model = self.get(model_id)
-        if self.files is None:
+        if self.files is None:  # before pickling: refused at once
             raise invalid_params("model_id", "this worker runs without a store (--no-store); nothing can be saved")
-        size = self.files.write(model_id, model)
+        return self._persist(model_id, model, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _persist(self, model_id: str, model: FittedModel, payload: bytes) -> dict[str, Any]:
+        """The model file (authenticated) and its JSON sidecar, which models.list reads.
+
+        Callers refuse a store-less worker first (``save`` here, ``fit``'s and ``batch.fit``'s
+        config checks before any work).
+        """
+        assert self.files is not None
+        size = self.files.write_payload(model_id, payload)
         atomic_write(self._sidecar(model_id), json.dumps(describe(model_id, model)).encode())
         return {"model_id": model_id, "persisted": True, "size_bytes": size}
+
+    def _delete_files(self, model_id: str) -> bool:
+        """The model file and its sidecar; whether there was a model file."""
+        if self.files is None:
+            return False
+        self._sidecar(model_id).unlink(missing_ok=True)
+        return self.files.delete(model_id)
 
     def drop(self, model_id: Any) -> dict[str, Any]:
         model_id = check_model_id(model_id)
         in_memory = self._memory.pop(model_id, None) is not None
-        on_disk = self.files is not None and self.files.delete(model_id)
-        if self.files is not None:
-            self._sidecar(model_id).unlink(missing_ok=True)
+        on_disk = self._delete_files(model_id)
         if not (in_memory or on_disk):
             raise self._not_found(model_id)
         return {"model_id": model_id, "dropped": True, "from_memory": in_memory, "from_disk": on_disk}
@@ -202,8 +217,7 @@ class ModelStore:
             too_old = older_than_s is not None and now - st.st_mtime > older_than_s
             too_big = max_total_bytes is not None and total > max_total_bytes
             if too_old or too_big:
-                self.files.delete(model_id)
-                self._sidecar(model_id).unlink(missing_ok=True)
+                self._delete_files(model_id)
                 self._memory.pop(model_id, None)
                 total -= st.st_size
                 pruned.append(model_id)
