@@ -63,6 +63,5 @@ def decode_values(values: np.ndarray | pd.Series, kind: ColumnKind) -> list[Any]
 
 
 def decode_classes(classes: Any, kind: ColumnKind) -> list[Any]:
-    return decode_values(np.asarray(classes, dtype=object), kind) if kind != "numeric" else [
-        float(c) for c in classes
-    ]
+    """A classifier's classes, as ``decode_values`` turns values back to JSON."""
+    return decode_values(np.asarray(classes, dtype=object), kind)
