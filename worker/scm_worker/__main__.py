@@ -11,10 +11,9 @@ from typing import BinaryIO
 
 from . import __version__
 from .context import Limits, WorkerContext
+from .warmup import limit_threads
 
 log = logging.getLogger("scm_worker")
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,13 +52,6 @@ def guard_stdout() -> tuple[BinaryIO, BinaryIO]:
     return protocol_in, protocol_out
 
 
-def limit_threads(threads: int | None) -> None:
-    """Must run before numpy is imported for OpenBLAS/OpenMP to honour it."""
-    if threads is not None:
-        for var in _THREAD_VARS:
-            os.environ[var] = str(threads)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -67,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="scm-worker[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
-    limit_threads(args.threads)
+    if args.threads is not None:
+        limit_threads(args.threads)
     protocol_in, protocol_out = guard_stdout()
 
     from . import lifeline, methods, protocol, warmup

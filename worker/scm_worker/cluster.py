@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -55,7 +54,6 @@ from .versions import dowhy_version, python_version
 
 log = logging.getLogger(__name__)
 
-THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 REQUEST_KEYS: Final = ("graph", "traces", "config")
 
@@ -86,11 +84,11 @@ def configure(warm: bool = False) -> None:
     with _setup_lock:
         if _configured:
             return
-        for var in THREAD_VARS:
-            os.environ[var] = "1"
         from threadpoolctl import threadpool_limits
 
-        from .warmup import _tiny_fit, configure_dowhy
+        from .warmup import _tiny_fit, configure_dowhy, limit_threads
+
+        limit_threads(1)
 
         threadpool_limits(limits=1)  # for the process, not a context: numpy is loaded already
         configure_dowhy(1)

@@ -8,12 +8,24 @@ the protocol loop already answers the handshake.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from typing import Final
 
 from .context import WorkerContext
 
 log = logging.getLogger(__name__)
+
+#: what BLAS, OpenMP and joblib read for their thread counts
+THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
+
+
+def limit_threads(threads: int) -> None:
+    """The thread budget, through the environment: must run before numpy is imported
+    for OpenBLAS/OpenMP to honour it (and joblib's processes inherit it)."""
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
 
 
 def start_warmup(ctx: WorkerContext, enabled: bool) -> threading.Thread:
