@@ -181,10 +181,7 @@ class _Batch:
         self.items[index] = item
         self.done += 1
         if self.ctx.current_request_id is not None:
-            self.ctx.writer.notify("progress", {
-                "request_id": self.ctx.current_request_id, "stage": "batch", "done": self.done,
-                "total": len(self.items), "item": item,
-            })
+            self.ctx.progress("batch", self.done, len(self.items), item=item)
 
 
 class _Reschedules:
