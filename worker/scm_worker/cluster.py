@@ -37,6 +37,7 @@ that kills ``distributed.scheduler.allowed-failures`` workers is given up by Das
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import threading
@@ -50,12 +51,12 @@ from typing import Any, Final
 from . import __version__, requests
 from .context import WorkerContext
 from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error, invalid_params
+from .params import bind
 from .versions import dowhy_version, python_version
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
-REQUEST_KEYS: Final = ("graph", "traces", "config")
 
 _setup_lock = threading.Lock()
 _configured = False
@@ -362,16 +363,11 @@ def _check_workers(client: Any, address: str, timeout: float) -> int:
 def _prepare(ctx: WorkerContext, services: ModuleType, index: int, raw: Any,
              persist: bool) -> tuple[_Job, dict[str, Any] | None]:
     """The checks and the cache lookup of ``fit``, in the same order, with the same errors."""
+    from .methods import fit
+
     request = requests.require_dict(raw, f"requests[{index}]")
-    for name in request:
-        if name not in REQUEST_KEYS:
-            raise invalid_params(str(name), "unknown parameter")
-    for name in ("graph", "traces"):
-        if name not in request:
-            raise invalid_params(name, "required parameter is missing")
-    graph = requests.parse_graph(request["graph"], ctx.limits)
-    columns = requests.parse_traces(request["traces"], graph.nodes, ctx.limits)
-    config = requests.parse_fit_config(request.get("config"))
+    given = bind(inspect.signature(fit), ctx, **request).arguments
+    graph, columns, config = requests.parse_fit_request(given["graph"], given["traces"], given.get("config"), ctx.limits)
     if persist:
         config = dataclasses.replace(config, persist=True)
     key, cached = services.fit_cache(ctx, graph, columns, config)

@@ -63,9 +63,7 @@ def shutdown(ctx: WorkerContext) -> None:
 
 def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict[str, Any]:
     # Checks are pure Python: a bad request is refused at once, even during warm-up.
-    parsed_graph = requests.parse_graph(graph, ctx.limits)
-    columns = requests.parse_traces(traces, parsed_graph.nodes, ctx.limits)
-    fit_config = requests.parse_fit_config(config)
+    parsed_graph, columns, fit_config = requests.parse_fit_request(graph, traces, config, ctx.limits)
     return services(ctx).fit(ctx, parsed_graph, columns, fit_config)  # type: ignore[no-any-return]
 
 

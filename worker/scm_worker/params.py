@@ -33,19 +33,27 @@ def _bind_error(exc: TypeError) -> WorkerError:
     return invalid_params("params", text)
 
 
+def bind(signature: inspect.Signature, context: Any, /, *args: Any, **kwargs: Any) -> inspect.BoundArguments:
+    """A handler's arguments (``context`` first, then the params), or -32602 naming the param.
+
+    Also for params that arrive inside another request (``batch.fit``'s items are
+    ``fit``'s params): they are refused exactly as on the wire.
+    """
+    context_name = next(iter(signature.parameters))
+    if context_name in kwargs:  # the handler's own context slot is not a wire parameter
+        raise invalid_params(context_name, "unknown parameter")
+    try:
+        return signature.bind(context, *args, **kwargs)
+    except TypeError as exc:
+        raise _bind_error(exc) from None
+
+
 def rpc_method(handler: Callable[..., Any]) -> Callable[..., Result]:
     """Wrap ``handler(ctx, **params)`` as a jsonrpcserver method."""
     signature = inspect.signature(handler)
 
-    context_name = next(iter(signature.parameters))
-
     def method(context: Any, /, *args: Any, **kwargs: Any) -> Result:
-        if context_name in kwargs:  # the handler's own context slot is not a wire parameter
-            raise invalid_params(context_name, "unknown parameter")
-        try:
-            bound = signature.bind(context, *args, **kwargs)
-        except TypeError as exc:
-            raise _bind_error(exc) from None
+        bound = bind(signature, context, *args, **kwargs)
         try:
             return Success(handler(*bound.args, **bound.kwargs))
         except WorkerError:

@@ -172,6 +172,14 @@ def parse_traces(
     return {name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes}
 
 
+def parse_fit_request(
+    graph: Any, traces: Any, config: Any, limits: Limits
+) -> tuple[Graph, dict[str, Column], FitConfig]:
+    """``fit``'s params, checked: the graph, then its trace columns, then the config."""
+    parsed_graph = parse_graph(graph, limits)
+    return parsed_graph, parse_traces(traces, parsed_graph.nodes, limits), parse_fit_config(config)
+
+
 def require_cells(rows: int, nodes: int, limits: Limits, field: str) -> None:
     """Rows × nodes within ``max_cells``: for traces sent, and for samples a request asks
     the worker to draw (DoWhy draws every node of the model, however few are queried)."""
