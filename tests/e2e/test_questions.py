@@ -101,6 +101,19 @@ def test_effect_on_two_class_target_is_a_probability_difference(worker: Worker) 
     assert result.effect > 0.8
 
 
+def test_two_class_effect_on_observed_rows_uses_those_rows(worker: Worker) -> None:
+    # Shifting x by +0.5 barely changes P(red) on rows far from the class boundary (x = 3)
+    # and changes it a lot on rows at it (x = -0.25). Before the fix a two-class target
+    # ignored the observed rows and both answers were the same.
+    model = categorical_model(worker)
+    far = {"x": [3.0] * 50, "colour": ["red"] * 50, "size": [2.0] * 50}
+    near = {"x": [-0.25] * 50, "colour": ["blue"] * 50, "size": [-2.0] * 50}
+    shift = [{"type": "soft", "node": "x", "transform": "shift", "param": 0.5}]
+    on_far = worker.effect(model, "colour", shift, [], observed=far, seed=1).effect
+    on_near = worker.effect(model, "colour", shift, [], observed=near, seed=1).effect
+    assert abs(on_far) < 0.1 < on_near
+
+
 def test_attribution_through_a_classifier_names_the_node(worker: Worker) -> None:
     model = categorical_model(worker)
     with pytest.raises(UnsupportedQuery) as caught:

@@ -102,7 +102,7 @@ def _effect_estimator(
                 "effect",
             )
         positive = classes[1]
-        return (lambda: _binary_effect(model, target, positive, alternative, reference, num_samples),
+        return (lambda: _binary_effect(model, target, positive, alternative, reference, observed, num_samples),
                 decode_values(np.array([positive], dtype=object), kind)[0])
     to_dowhy = _interventions_for(model)
     return (lambda: gcm.average_causal_effect(
@@ -113,13 +113,15 @@ def _effect_estimator(
 
 def _binary_effect(
     model: FittedModel, target: str, positive: Any, alternative: list[Intervention],
-    reference: list[Intervention], num_samples: int,
+    reference: list[Intervention], observed: pd.DataFrame | None, num_samples: int,
 ) -> float:
-    """P(target = positive | alternative) − P(target = positive | reference)."""
+    """P(target = positive | alternative) − P(target = positive | reference), on the
+    observed rows when given (as ``average_causal_effect`` uses them), else on new draws."""
     to_dowhy = _interventions_for(model)
+    draw: dict[str, Any] = {"observed_data": observed} if observed is not None else {"num_samples_to_draw": num_samples}
     rates = []
     for interventions in (alternative, reference):
-        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions), num_samples_to_draw=num_samples)
+        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions), **draw)
         rates.append(float(np.mean(drawn[target].to_numpy() == positive)))
     return rates[0] - rates[1]
 
