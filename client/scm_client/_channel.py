@@ -62,12 +62,10 @@ class Channel:
         try:
             self.send_line(encode(message))
         except ValueError as exc:  # NaN/Infinity, refused by encode before anything is sent
-            with self._lock:
-                self._pending.pop(request_id, None)
+            self.forget(request_id)
             raise invalid_argument("params", "NaN and Infinity cannot be sent as JSON (use null)") from exc
         except BaseException:
-            with self._lock:
-                self._pending.pop(request_id, None)
+            self.forget(request_id)
             raise
         return request_id, future
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ._wire import graph_to_wire, to_jsonable, traces_to_wire
+from ._wire import fit_params
 from .errors import RemoteError, WorkerError
 from .pool import BatchItem, BatchProgress
 from .results import FitResult
@@ -89,6 +89,4 @@ def fit_on_cluster(
 
 def request_to_wire(request: Mapping[str, Any]) -> dict[str, Any]:
     """``{"graph", "traces", "config"?}`` shaped as ``Worker.fit`` sends it."""
-    config = dict(request.get("config") or {})
-    return {"graph": graph_to_wire(request["graph"]), "traces": traces_to_wire(request["traces"]),
-            "config": to_jsonable(config)}
+    return fit_params(request["graph"], request["traces"], request.get("config") or {})

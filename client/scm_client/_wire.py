@@ -87,3 +87,8 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         return to_jsonable(value.tolist())
     return plain(value)
+
+
+def fit_params(graph: Any, traces: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """``fit``'s params on the wire, from what ``Worker.fit`` and a batch request accept."""
+    return {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces), "config": to_jsonable(dict(config))}

@@ -22,7 +22,7 @@ from . import _process
 from ._channel import Channel
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
-from ._wire import graph_to_wire, to_jsonable, traces_to_wire
+from ._wire import fit_params, to_jsonable, traces_to_wire
 from .errors import (
     RemoteError,
     WorkerClosed,
@@ -146,13 +146,11 @@ class Worker:
             _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION})
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
-            _process.kill(proc)
-            channel.join()
+            self._reap(channel)
             reason = "timed out" if isinstance(exc, FutureTimeout) else str(exc).splitlines()[0]
             raise WorkerStartError(f"worker handshake failed: {reason}", channel.stderr_tail()) from exc
         if info.get("protocol_version") != PROTOCOL_VERSION:
-            _process.kill(proc)
-            channel.join()
+            self._reap(channel)
             raise WorkerStartError(
                 f"protocol mismatch: client speaks {PROTOCOL_VERSION}, worker {info.get('protocol_version')}"
             )
@@ -232,8 +230,7 @@ class Worker:
 
     def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT, **config: Any) -> FitResult:
         """Fit an SCM; config keys as the wire's (quality, seed, r2_threshold, …)."""
-        params = {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces), "config": to_jsonable(config)}
-        return FitResult.from_wire(self.call("fit", params, timeout=timeout))
+        return FitResult.from_wire(self.call("fit", fit_params(graph, traces, config), timeout=timeout))
 
     def evaluate(
         self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT, **diagnostics: Any
@@ -318,7 +315,6 @@ class Worker:
         result = self.call("report", params, timeout=timeout)
         target.write_text(result["content"], encoding="utf-8", newline="")
         return target
-
 
     # -- causal questions -----------------------------------------------------------
     def effect(
