@@ -93,11 +93,14 @@ class WorkerPool:
             todo.put((index, request))
         results: list[BatchItem | None] = [None] * len(items)
         lock = threading.Lock()
+        finished = 0
 
         def record(item: BatchItem) -> None:
+            nonlocal finished
             with lock:
                 results[item.index] = item
-                done = sum(r is not None for r in results)
+                finished += 1
+                done = finished
             if on_progress is not None:
                 on_progress(done, len(items), item)
 
