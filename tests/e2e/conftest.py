@@ -7,30 +7,18 @@ never pass by testing nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from scm_client import Worker
-
-#: The fast worker: no warm-up fit, the debug.* methods, models in memory only.
-FAST_ARGS = ("--no-warmup", "--test-methods", "--no-store")
+from support.worker_env import FAST_ARGS
+from support.worker_env import worker_python as find_worker_python
 
 
 @pytest.fixture(scope="session")
 def worker_python() -> str:
-    path = os.environ.get("SCM_WORKER_PYTHON")
-    if not path:
-        pytest.fail(
-            "SCM_WORKER_PYTHON is not set: point it at the worker's Python 3.11 with DoWhy installed "
-            "(e.g. .venv-worker/bin/python after `make venvs`)",
-            pytrace=False,
-        )
-    if not Path(path).exists():
-        pytest.fail(f"SCM_WORKER_PYTHON={path} does not exist", pytrace=False)
-    return path
+    return find_worker_python()
 
 
 @pytest.fixture

@@ -22,17 +22,6 @@ FIXTURE_NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
-def worker_python() -> str:
-    path = os.environ.get("SCM_WORKER_PYTHON")
-    if not path:
-        pytest.fail("SCM_WORKER_PYTHON is not set: point it at the worker's Python 3.11 with DoWhy installed "
-                    "(e.g. .venv-worker/bin/python after `make venvs`)", pytrace=False)
-    if not Path(path).exists():
-        pytest.fail(f"SCM_WORKER_PYTHON={path} does not exist", pytrace=False)
-    return path
-
-
-@pytest.fixture(scope="module")
 def env(worker_python: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The CLI's environment: the worker interpreter, UTF-8 output, a private model store."""
     return {**os.environ, "SCM_WORKER_PYTHON": worker_python, "PYTHONIOENCODING": "utf-8",

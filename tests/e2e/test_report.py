@@ -45,17 +45,6 @@ FAIL_FILL = (0xF9, 0xD6, 0xD5)
 
 
 @pytest.fixture(scope="module")
-def worker_python() -> str:
-    path = os.environ.get("SCM_WORKER_PYTHON")
-    if not path:
-        pytest.fail("SCM_WORKER_PYTHON is not set: point it at the worker's Python 3.11 with DoWhy installed "
-                    "(e.g. .venv-worker/bin/python after `make venvs`)", pytrace=False)
-    if not Path(path).exists():
-        pytest.fail(f"SCM_WORKER_PYTHON={path} does not exist", pytrace=False)
-    return path
-
-
-@pytest.fixture(scope="module")
 def worker(worker_python: str) -> Iterator[Worker]:
     """One worker for the module: the fits below are reused by several tests."""
     with Worker(worker_python, worker_args=("--no-warmup", "--no-store")) as started:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from reliability_support import RawWorker, StrayReplies
 from scm_client import Worker
-
-from reliability_support import FAST_ARGS, RawWorker, StrayReplies, worker_python
+from support.worker_env import FAST_ARGS, worker_python
 
 
 @pytest.fixture(scope="session")

@@ -19,30 +19,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from support.pipes import WorkerPipes
-
-#: The fast worker: no warm-up fit, the debug.* methods, models in memory only.
-FAST_ARGS = ("--no-warmup", "--test-methods", "--no-store")
+from support.worker_env import worker_python
 
 #: A reply that does not come within this many seconds fails the test (never hangs it).
 READ_TIMEOUT = 30.0
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def worker_python() -> str:
-    """The worker's interpreter; a missing one fails loudly (never a silent skip)."""
-    path = os.environ.get("SCM_WORKER_PYTHON")
-    if not path:
-        pytest.fail(
-            "SCM_WORKER_PYTHON is not set: point it at the worker's Python 3.11 with DoWhy "
-            "installed (tox's reliability env does)",
-            pytrace=False,
-        )
-    if not Path(path).exists():
-        pytest.fail(f"SCM_WORKER_PYTHON={path} does not exist", pytrace=False)
-    return path
 
 
 class RawWorker(WorkerPipes):

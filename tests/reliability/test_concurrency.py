@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from reliability_support import CHAIN_GRAPH, StrayReplies, chain_traces, join_all
 from scm_client import InternalError, InvalidParams, MethodNotFound, Worker, WorkerPool
-
-from reliability_support import CHAIN_GRAPH, FAST_ARGS, StrayReplies, chain_traces, join_all
+from support.worker_env import FAST_ARGS
 
 THREADS, CALLS = 8, 200
 

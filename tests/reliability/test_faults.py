@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability_support import RawWorker, chain_traces, join_all
 from scm_client import StoreCorrupt, Worker, WorkerCrashed, WorkerError, WorkerTimeout
-
-from reliability_support import RawWorker, chain_traces, join_all, worker_python
 from support.procs import descendants, pid_alive, wait_until
+from support.worker_env import worker_python
 
 MakeWorker = Callable[..., Worker]
 CHAIN = {"nodes": ["X", "Y", "Z"], "edges": [["X", "Y"], ["Y", "Z"]]}

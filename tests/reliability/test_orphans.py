@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from reliability_support import worker_python
 from support.pipes import kill_group
 from support.procs import cmdline, descendants, pid_alive
+from support.worker_env import worker_python
 
 DEADLINE = 2.0
 
