@@ -2,7 +2,8 @@
 #
 #   make venvs   .venv-worker/ (3.11, pinned DoWhy stack) and .venv-client/ (3.13)
 #   make demo    run `scm demo tests/fixtures` with the client driving the worker
-#   make test    the whole suite through tox: worker (3.11), client (3.13), e2e
+#   make test    the whole suite through tox: worker (3.11), client (3.13), e2e, reliability;
+#                installs Debian's chromium first when it is missing (the report tests need it)
 #   make lint    ruff + mypy (tox -e lint)
 #   make bench   side-by-side benchmarks → benchmarks/RESULTS.md (about 20 min)
 #   make clean   remove venvs, tox envs and caches
@@ -16,6 +17,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 FIND_PYTHON := bash scripts/find-python.sh
+# Prints the path of a Chromium that runs, installing Debian's package if needed.
+ENSURE_CHROMIUM := bash scripts/ensure-chromium.sh
 
 WORKER_VENV := .venv-worker
 CLIENT_VENV := .venv-client
@@ -53,7 +56,7 @@ endef
 RESOLVE_PYTHONS = PYTHON311="$$($(FIND_PYTHON) 3.11)" && PYTHON313="$$($(FIND_PYTHON) 3.13)" \
 	&& export PYTHON311 PYTHON313
 
-.PHONY: help venvs demo test lint clean bench
+.PHONY: help venvs demo test lint clean bench chromium
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -82,8 +85,14 @@ bench: venvs
 demo: venvs
 	SCM_WORKER_PYTHON=$(CURDIR)/$(WORKER_VENV)/bin/python $(CLIENT_VENV)/bin/scm demo tests/fixtures
 
-test: $(TOX_STAMP)
-	@$(RESOLVE_PYTHONS) && set -x && $(TOX_VENV)/bin/tox run $(TOX_ARGS) -- $(PYTEST_ARGS)
+# The report tests render in a real headless Chromium: find or install one first,
+# and hand its path to them (tox passes SCM_* through).
+chromium:
+	@$(ENSURE_CHROMIUM) >/dev/null
+
+test: $(TOX_STAMP) chromium
+	@SCM_CHROMIUM="$$($(ENSURE_CHROMIUM))" && export SCM_CHROMIUM && $(RESOLVE_PYTHONS) \
+	    && set -x && $(TOX_VENV)/bin/tox run $(TOX_ARGS) -- $(PYTEST_ARGS)
 
 lint: $(TOX_STAMP)
 	@$(RESOLVE_PYTHONS) && set -x && $(TOX_VENV)/bin/tox run -e lint $(TOX_ARGS)

@@ -2,8 +2,9 @@
 
 The Python 3.13 client drives the real worker (SCM_WORKER_PYTHON); the documents are
 opened in a real headless Chromium: screenshots must not be blank and the node labels
-must be in the DOM. Chromium is required — `.ci/run` installs Debian's `chromium` when
-it is missing — so without it these tests fail rather than skip. The PNG screenshots
+must be in the DOM. Chromium is required — `make test` finds one or installs Debian's
+`chromium` (scripts/ensure-chromium.sh) and passes its path as SCM_CHROMIUM — so without
+it these tests fail rather than skip. The PNG screenshots
 are decoded with zlib only (this env has nothing but the standard library).
 """
 
@@ -160,7 +161,7 @@ def chromium() -> str:
         if candidate and (found := shutil.which(candidate)):
             return found
     pytest.fail("Chromium is required for the report tests and was not found (chromium on PATH, or "
-                "SCM_CHROMIUM=/path/to/chromium). `.ci/run` installs it; locally: apt-get install chromium",
+                "SCM_CHROMIUM=/path/to/chromium). `make test` installs it (scripts/ensure-chromium.sh)",
                 pytrace=False)
 
 
