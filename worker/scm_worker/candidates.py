@@ -46,6 +46,8 @@ from sklearn import metrics
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 
+from .dowhy_private import REGRESSORS
+
 Factory = Callable[[], PredictionModel]
 
 METRIC = "mean squared error (MSE)"
@@ -57,10 +59,6 @@ _EXPENSIVE = frozenset({
     create_extra_trees_regressor,
     create_support_vector_regressor,
 })
-_REGRESSORS = {
-    auto.AssignmentQuality.GOOD: auto._LIST_OF_POTENTIAL_REGRESSORS_GOOD,
-    auto.AssignmentQuality.BETTER: auto._LIST_OF_POTENTIAL_REGRESSORS_BETTER,
-}
 
 
 @dataclass(frozen=True)
@@ -77,10 +75,10 @@ def select_model(
     X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_slack: float = 0.0
 ) -> tuple[Any, list[Candidate]]:
     """DoWhy's choice for this node and its candidates, best first (pruned ones last)."""
-    if quality not in _REGRESSORS or is_categorical(y) or bool(pd.isna(X).any()) or bool(pd.isna(y).any()):
+    if quality not in REGRESSORS or is_categorical(y) or bool(pd.isna(X).any()) or bool(pd.isna(y).any()):
         model, performances = auto.select_model(X, y, quality)
         return model, [Candidate(f, float(s), m) for f, s, m in performances]
-    factories = list(_REGRESSORS[quality])
+    factories = list(REGRESSORS[quality])
     if auto_apply_encoders(X, auto_fit_encoders(X)).shape[1] <= 5:
         factories.append(create_polynom_regressor)
     scored = find_best_regressor(factories, X, y, linear_slack)

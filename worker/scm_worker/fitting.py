@@ -19,11 +19,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
-from dowhy.gcm.causal_models import PARENTS_DURING_FIT, validate_causal_model_assignment
-from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
+from .dowhy_private import (
+    PARENTS_DURING_FIT,
+    fit_causal_model_of_target,
+    validate_causal_model_assignment,
+)
 from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from .frames import Frame
 from .mechanisms import describe, predict

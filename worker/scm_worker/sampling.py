@@ -10,10 +10,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
-from dowhy.gcm.causal_models import validate_causal_dag
-from dowhy.gcm.whatif import _evaluate_intervention
 from dowhy.graph import get_ordered_predecessors
 
+from .dowhy_private import evaluate_intervention, validate_causal_dag
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
@@ -54,7 +53,7 @@ def interventional_samples(
     discarding the first draw of those nodes: intervening on a root samples the model
     twice. Here each node is drawn once, in topological order, from its mechanism given
     the parent values drawn so far, and the intervention is applied to the draw as DoWhy
-    applies it (``_evaluate_intervention``). Nodes the interventions do not reach are
+    applies it (``dowhy_private.evaluate_intervention``). Nodes the interventions do not reach are
     drawn as DoWhy's observational pass draws them, so the joint distribution is the
     same; the random stream is not (a seed reproduces this function, not DoWhy's).
     """
@@ -69,7 +68,7 @@ def interventional_samples(
         else:
             drawn = mechanism.draw_samples(num_samples)
         # DataFrame columns, as DoWhy keeps them: mixed parent kinds stay an object matrix.
-        samples[node] = _evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
+        samples[node] = evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
     return samples[order]
 
 
