@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import __version__
-from .context import Limits, WorkerContext
+from .context import WorkerContext
+from .limits import Limits
 from .warmup import limit_threads
 
 log = logging.getLogger("scm_worker")

@@ -48,10 +48,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-from . import __version__, requests
+from . import __version__, checks
+from .binding import bind
 from .context import WorkerContext
 from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error, invalid_params
-from .params import bind
 from .versions import dowhy_version, python_version
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,9 @@ def worker_info() -> dict[str, Any]:
 
 
 def fit_task(
-    graph: requests.Graph,
-    columns: dict[str, requests.Column],
-    config: requests.FitConfig,
+    graph: checks.Graph,
+    columns: dict[str, checks.Column],
+    config: checks.FitConfig,
     key: str,
     store_dir: str | None,
 ) -> dict[str, Any]:
@@ -163,9 +163,9 @@ def _dask_worker_address() -> str | None:
 @dataclasses.dataclass
 class _Job:
     index: int
-    graph: requests.Graph
-    columns: dict[str, requests.Column]
-    config: requests.FitConfig
+    graph: checks.Graph
+    columns: dict[str, checks.Column]
+    config: checks.FitConfig
     cache_key: str
 
 
@@ -227,9 +227,9 @@ def batch_fit(
     connect_timeout: Any = None,
 ) -> dict[str, Any]:
     """``batch.fit``: fan ``batch`` out over the Dask cluster at ``scheduler``."""
-    raw_items = requests.require_list(batch, "requests")
+    raw_items = checks.require_list(batch, "requests")
     address = _check_scheduler(scheduler)
-    requests.require_bool(persist, "persist")
+    checks.require_bool(persist, "persist")
     timeout = _check_timeout(connect_timeout)
     if persist and ctx.store.files is None:
         raise invalid_params("persist", "this worker runs without a store (--no-store); persisted cluster "
@@ -365,9 +365,9 @@ def _prepare(ctx: WorkerContext, services: ModuleType, index: int, raw: Any,
     """The checks and the cache lookup of ``fit``, in the same order, with the same errors."""
     from .methods import fit
 
-    request = requests.require_dict(raw, f"requests[{index}]")
+    request = checks.require_dict(raw, f"requests[{index}]")
     given = bind(inspect.signature(fit), ctx, **request).arguments
-    graph, columns, config = requests.parse_fit_request(given["graph"], given["traces"], given.get("config"), ctx.limits)
+    graph, columns, config = checks.parse_fit_request(given["graph"], given["traces"], given.get("config"), ctx.limits)
     if persist:
         config = dataclasses.replace(config, persist=True)
     key, cached = services.fit_cache(ctx, graph, columns, config)

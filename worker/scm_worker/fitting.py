@@ -22,6 +22,7 @@ from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
+from .checks import ColumnKind, FitConfig, Graph
 from .dowhy_private import (
     PARENTS_DURING_FIT,
     fit_causal_model_of_target,
@@ -29,10 +30,9 @@ from .dowhy_private import (
 )
 from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from .frames import Frame
+from .mechanism_choice import scored_candidates
 from .mechanisms import describe, predict
-from .node_fitting import NodeTask, fit_nodes
-from .requests import ColumnKind, FitConfig, Graph
-from .selection import node_seed, scored_candidates
+from .node_fitting import NodeTask, fit_nodes, node_seed
 from .versions import dowhy_version
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .requests import Column, ColumnKind
+from .checks import Column, ColumnKind
 
 _BOOL_TO_STR = {True: "True", False: "False"}
 _STR_TO_BOOL = {"True": True, "False": False}

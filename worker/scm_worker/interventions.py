@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .checks import ColumnKind, finite_number, json_type, require_dict, require_list
 from .errors import invalid_params
 from .frames import encode_value
-from .requests import ColumnKind, finite_number, json_type, require_dict, require_list
 
 TRANSFORMS = ("shift", "scale")
 

@@ -9,9 +9,9 @@ import numpy as np
 from dowhy import gcm
 from dowhy.gcm.causal_mechanisms import PostNonlinearModel
 
+from .checks import ColumnKind
 from .errors import UNSUPPORTED_QUERY, WorkerError
 from .frames import decode_classes
-from .requests import ColumnKind
 
 
 def describe(mechanism: Any, parents: list[str], kinds: dict[str, ColumnKind], node: str) -> dict[str, Any]:

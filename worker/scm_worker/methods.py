@@ -14,12 +14,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import PROTOCOL_VERSION, __version__, requests
+from . import PROTOCOL_VERSION, __version__, checks
+from .binding import rpc_method
+from .checks import json_type
 from .context import WorkerContext
 from .errors import internal_error, invalid_params
 from .jsonio import to_json
-from .params import rpc_method
-from .requests import json_type
 from .versions import dowhy_version, python_version
 
 #: bounds on numeric knobs that are not sample counts: past these, floats overflow
@@ -63,7 +63,7 @@ def shutdown(ctx: WorkerContext) -> None:
 
 def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict[str, Any]:
     # Checks are pure Python: a bad request is refused at once, even during warm-up.
-    parsed_graph, columns, fit_config = requests.parse_fit_request(graph, traces, config, ctx.limits)
+    parsed_graph, columns, fit_config = checks.parse_fit_request(graph, traces, config, ctx.limits)
     return services(ctx).fit(ctx, parsed_graph, columns, fit_config)  # type: ignore[no-any-return]
 
 
@@ -77,7 +77,7 @@ def batch_fit(ctx: WorkerContext, requests: Any, scheduler: Any, persist: Any = 
 
 def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
     """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
-    seconds = None if timeout is None else requests.bounded_number(timeout, "timeout", 0, MAX_WAIT_S)
+    seconds = None if timeout is None else checks.bounded_number(timeout, "timeout", 0, MAX_WAIT_S)
     ctx.warmup.done.wait(seconds)
     error = ctx.warmup.error
     return {
@@ -171,8 +171,8 @@ def models_load(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
 
 def models_prune(ctx: WorkerContext, older_than_s: Any = None, max_total_mb: Any = None) -> dict[str, Any]:
     """Delete persisted models older than an age, then oldest first down to a total size."""
-    age = None if older_than_s is None else requests.bounded_number(older_than_s, "older_than_s", 0, MAX_KNOB)
-    size = None if max_total_mb is None else requests.bounded_number(max_total_mb, "max_total_mb", 0, MAX_KNOB)
+    age = None if older_than_s is None else checks.bounded_number(older_than_s, "older_than_s", 0, MAX_KNOB)
+    size = None if max_total_mb is None else checks.bounded_number(max_total_mb, "max_total_mb", 0, MAX_KNOB)
     if age is None and size is None:
         raise invalid_params("older_than_s", "give older_than_s, max_total_mb or both")
     pruned = ctx.store.prune(age, None if size is None else int(size * 1024 * 1024))
@@ -180,7 +180,7 @@ def models_prune(ctx: WorkerContext, older_than_s: Any = None, max_total_mb: Any
 
 
 def debug_sleep(ctx: WorkerContext, seconds: Any) -> float:
-    slept = requests.bounded_number(seconds, "seconds", 0, 3600)
+    slept = checks.bounded_number(seconds, "seconds", 0, 3600)
     time.sleep(slept)
     return slept
 

@@ -27,9 +27,14 @@ from dowhy.gcm.util.general import set_random_seed
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from .candidates import Candidate
+from .mechanism_choice import choose_mechanism
 from .mechanisms import predict
-from .selection import choose_mechanism
+from .selection import Candidate
+
+
+def node_seed(seed: int, index: int) -> int:
+    """The seed of the node at ``index`` in topological order: the same at any concurrency."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)

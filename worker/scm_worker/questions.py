@@ -17,7 +17,7 @@ from dowhy.gcm.anomaly import conditional_anomaly_scores
 from dowhy.gcm.anomaly_scorers import RescaledMedianCDFQuantileScorer
 from dowhy.graph import get_ordered_predecessors
 
-from . import requests
+from . import checks
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
@@ -41,7 +41,7 @@ KNOBS: dict[str, tuple[int, int]] = {
 
 def knob(value: Any, name: str) -> int:
     default, maximum = KNOBS[name]
-    return default if value is None else requests.count_param(value, name, 1, maximum)
+    return default if value is None else checks.count_param(value, name, 1, maximum)
 
 
 def require_node(model: FittedModel, node: Any, field: str = "target") -> str:

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from . import __version__
+from .checks import require_dict, require_model_id
 from .context import WorkerContext
 from .errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError, invalid_params
-from .requests import require_dict, require_model_id
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure

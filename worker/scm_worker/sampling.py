@@ -12,13 +12,13 @@ import pandas as pd
 from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
+from .checks import ColumnKind
 from .dowhy_private import evaluate_intervention, validate_causal_dag
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
 from .interventions import Intervention
 from .mechanisms import require_invertible
-from .requests import ColumnKind
 
 KINDS = ("observational", "interventional", "counterfactual")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, questions, requests, sampling, scoring
+from . import __version__, checks, questions, sampling, scoring
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
@@ -24,8 +24,8 @@ from .versions import dowhy_version
 
 
 def fit(
-    ctx: WorkerContext, parsed_graph: requests.Graph, columns: dict[str, requests.Column],
-    fit_config: requests.FitConfig,
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
+    fit_config: checks.FitConfig,
 ) -> dict[str, Any]:
     """Fit checked params (methods.fit checks them before waiting for the warm-up)."""
     key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
@@ -37,8 +37,8 @@ def fit(
 
 
 def fit_cache(
-    ctx: WorkerContext, parsed_graph: requests.Graph, columns: dict[str, requests.Column],
-    fit_config: requests.FitConfig,
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
+    fit_config: checks.FitConfig,
 ) -> tuple[str, dict[str, Any] | None]:
     """The request's cache key, and the outcome of an identical earlier fit if one is kept."""
     if fit_config.persist and ctx.store.files is None:
@@ -54,7 +54,7 @@ def fit_cache(
 
 
 def fit_columns(
-    parsed_graph: requests.Graph, columns: dict[str, requests.Column], fit_config: requests.FitConfig,
+    parsed_graph: checks.Graph, columns: dict[str, checks.Column], fit_config: checks.FitConfig,
     n_jobs: int, progress: Any = None,
 ) -> FittedModel:
     """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py)."""
@@ -67,7 +67,7 @@ def progress_reporter(ctx: WorkerContext) -> Any:
     return ctx.progress if ctx.current_request_id is not None else None
 
 
-def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config: requests.FitConfig) -> str:
+def cache_key(graph: checks.Graph, columns: dict[str, checks.Column], config: checks.FitConfig) -> str:
     """Content hash of the canonical request: same graph, traces and config → same key."""
     canonical = json.dumps(
         {
@@ -82,7 +82,7 @@ def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def fit_outcome(model_id: str, model: FittedModel, fit_config: requests.FitConfig, cache_hit: bool) -> dict[str, Any]:
+def fit_outcome(model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool) -> dict[str, Any]:
     result = json_object({"model_id": model_id, **model.summary})
     result["metadata"]["cache_hit"] = cache_hit
     validation = result["validation"]
@@ -118,8 +118,8 @@ def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
 
 def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
              falsify_graph: Any = False, max_permutations: Any = 50, seed: Any = None) -> dict[str, Any]:
-    model = ctx.store.get(requests.require_model_id(model_id))
-    columns = requests.parse_traces(traces, model.graph.nodes, ctx.limits)
+    model = ctx.store.get(checks.require_model_id(model_id))
+    columns = checks.parse_traces(traces, model.graph.nodes, ctx.limits)
     _require_kinds(model, columns, "traces")
     frame = complete_rows(to_frame(columns), model.config.missing, "traces")
     data = frame.data
@@ -151,9 +151,9 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any 
 
 def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: Any,
                  falsify_graph: Any, max_permutations: Any, seed: Any) -> dict[str, Any]:
-    requests.require_bool(invertibility, "invertibility")
-    requests.require_bool(falsify_graph, "falsify_graph")
-    permutations = requests.count_param(max_permutations, "max_permutations", 1, questions.MAX_PERMUTATIONS)
+    checks.require_bool(invertibility, "invertibility")
+    checks.require_bool(falsify_graph, "falsify_graph")
+    permutations = checks.count_param(max_permutations, "max_permutations", 1, questions.MAX_PERMUTATIONS)
     if not (invertibility or falsify_graph):
         return {}
     seeded(seed)
@@ -180,7 +180,7 @@ def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, A
     return nodes, accuracy
 
 
-def _require_kinds(model: FittedModel, columns: dict[str, requests.Column], field: str) -> None:
+def _require_kinds(model: FittedModel, columns: dict[str, checks.Column], field: str) -> None:
     for node, column in columns.items():
         if column.kind != model.kinds[node] and any(v is not None for v in column.values):
             raise invalid_params(
@@ -207,14 +207,14 @@ def sample(
     return_samples: Any,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(checks.require_model_id(model_id))
     parsed = parse_interventions(interventions, model.kinds, model.categories)
     kind = sampling.check_kind(kind, parsed, observed)
-    count = requests.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
+    count = checks.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
     _require_draw_cells(ctx, model, count, "num_samples")
-    nodes = requests.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
-    requests.require_bool(return_samples, "return_samples")
-    seed_used = effective_seed(requests.optional_seed(seed, "seed"))
+    nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
+    checks.require_bool(return_samples, "return_samples")
+    seed_used = effective_seed(checks.optional_seed(seed, "seed"))
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
@@ -234,7 +234,7 @@ def sample(
 
 def seeded(seed: Any) -> int:
     """Seed DoWhy's global RNG from the request (or a fresh seed, reported back)."""
-    used = effective_seed(requests.optional_seed(seed, "seed"))
+    used = effective_seed(checks.optional_seed(seed, "seed"))
     gcm_seed(used)
     return used
 
@@ -256,12 +256,12 @@ def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, fiel
 
     Checked after every knob's own limit, so a knob over its maximum is named as such.
     """
-    requests.require_cells(count, len(model.graph.nodes), ctx.limits, field)
+    checks.require_cells(count, len(model.graph.nodes), ctx.limits, field)
 
 
 def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:
     """Complete rows for a question (observed, anomalous, old/new), checked like traces."""
-    columns = requests.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
+    columns = checks.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
     _require_kinds(model, columns, field)
     frame = to_frame(columns)
     if frame.dropped_rows:
@@ -275,13 +275,13 @@ def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.
 def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, reference: Any,
            observed: Any, confidence: Any, num_samples: Any, num_bootstrap: Any, seed: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(checks.require_model_id(model_id))
     target = questions.require_node(model, target)
     alt = parse_interventions(alternative, model.kinds, model.categories, "alternative")
     ref = parse_interventions(reference, model.kinds, model.categories, "reference")
     if not alt:
         raise invalid_params("alternative", "needs at least one intervention")
-    confidence = requests.optional_fraction(confidence, "confidence")
+    confidence = checks.optional_fraction(confidence, "confidence")
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
     count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
     _require_draw_cells(ctx, model, count, "num_samples")
@@ -293,7 +293,7 @@ def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, ref
 def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_conditional: Any,
                    seed: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(checks.require_model_id(model_id))
     target = questions.require_node(model, target)
     count = questions.knob(num_samples_conditional, "num_samples_conditional")
     _require_draw_cells(ctx, model, count, "num_samples_conditional")
@@ -304,7 +304,7 @@ def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_c
 def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_samples: Any,
               num_samples_randomization: Any, num_samples_baseline: Any, seed: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(checks.require_model_id(model_id))
     target = questions.require_node(model, target)
     knobs = (questions.knob(num_training_samples, "num_training_samples"),
              questions.knob(num_samples_randomization, "num_samples_randomization"),
@@ -317,7 +317,7 @@ def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_sampl
 def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distribution_samples: Any,
             seed: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(checks.require_model_id(model_id))
     target = questions.require_node(model, target)
     data = _rows(ctx, model, rows, "rows")
     count = questions.knob(num_distribution_samples, "num_distribution_samples")
@@ -329,7 +329,7 @@ def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distr
 def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any, new: Any,
                         num_samples: Any, measure: Any, seed: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(checks.require_model_id(model_id))
     target = questions.require_node(model, target)
     old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
     count = questions.knob(num_samples, "num_samples")

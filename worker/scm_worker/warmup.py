@@ -61,9 +61,9 @@ def configure_dowhy(threads: int | None) -> None:
 def _tiny_fit(n_jobs: int) -> None:
     import numpy as np
 
+    from .checks import Column, FitConfig, Graph
     from .fitting import fit_model
     from .frames import to_frame
-    from .requests import Column, FitConfig, Graph
 
     rng = np.random.RandomState(0)
     x = rng.normal(size=200)

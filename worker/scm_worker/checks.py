@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from .context import Limits
 from .errors import invalid_params, limit_exceeded
+from .limits import Limits
 
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
