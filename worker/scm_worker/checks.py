@@ -234,7 +234,7 @@ def parse_fit_config(value: Any) -> FitConfig:
         r2_rule=_choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
         test_size=_fraction(config.get("test_size", defaults.test_size), "config.test_size"),
         seed=optional_seed(config.get("seed"), "config.seed"),
-        min_samples=_count(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
+        min_samples=count_param(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
         missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
         linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
@@ -292,7 +292,8 @@ def _choice(value: Any, field: str, options: tuple[str, ...]) -> Any:
     return value
 
 
-def _count(value: Any, field: str, minimum: int, maximum: int | None = None) -> int:
+def count_param(value: Any, field: str, minimum: int, maximum: int | None = None) -> int:
+    """An integer knob of at least ``minimum``; past ``maximum`` (when given) a -32004."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise invalid_params(field, f"must be an integer >= {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
@@ -306,11 +307,6 @@ def optional_seed(value: Any, field: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise invalid_params(field, f"must be null or an integer in [0, {MAX_SEED}], got {value!r}")
     return value
-
-
-def count_param(value: Any, field: str, minimum: int, maximum: int) -> int:
-    """An integer knob with a limit (num_samples, …)."""
-    return _count(value, field, minimum, maximum)
 
 
 def optional_node_list(value: Any, nodes: tuple[str, ...], field: str) -> list[str] | None:

@@ -46,7 +46,6 @@ class WorkerContext:
     stop_requested: bool = False
     #: id of the request being handled (one at a time), for progress notifications
     current_request_id: Any = None
-    started_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
 
     @property

@@ -37,6 +37,11 @@ class Intervention:
         return lambda x: x * param
 
 
+def to_dowhy(interventions: list[Intervention], kinds: dict[str, ColumnKind]) -> dict[str, Callable[[Any], Any]]:
+    """The interventions as DoWhy takes them: node → the callable it maps over that node."""
+    return {i.node: i.to_callable(kinds[i.node]) for i in interventions}
+
+
 def parse_interventions(
     value: Any, kinds: dict[str, ColumnKind], categories: dict[str, list[Any]], field: str = "interventions"
 ) -> list[Intervention]:

@@ -21,7 +21,7 @@ from . import checks
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
-from .interventions import Intervention
+from .interventions import Intervention, to_dowhy
 from .mechanisms import require_invertible
 
 #: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and unconditional)
@@ -104,9 +104,9 @@ def _effect_estimator(
         positive = classes[1]
         return (lambda: _binary_effect(model, target, positive, alternative, reference, observed, num_samples),
                 decode_values(np.array([positive], dtype=object), kind)[0])
-    to_dowhy = _interventions_for(model)
+    kinds = model.kinds
     return (lambda: gcm.average_causal_effect(
-        model.scm, target, to_dowhy(alternative), to_dowhy(reference),
+        model.scm, target, to_dowhy(alternative, kinds), to_dowhy(reference, kinds),
         observed_data=observed, num_samples_to_draw=None if observed is not None else num_samples,
     ), None)
 
@@ -117,17 +117,12 @@ def _binary_effect(
 ) -> float:
     """P(target = positive | alternative) − P(target = positive | reference), on the
     observed rows when given (as ``average_causal_effect`` uses them), else on new draws."""
-    to_dowhy = _interventions_for(model)
     draw: dict[str, Any] = {"observed_data": observed} if observed is not None else {"num_samples_to_draw": num_samples}
     rates = []
     for interventions in (alternative, reference):
-        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions), **draw)
+        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions, model.kinds), **draw)
         rates.append(float(np.mean(drawn[target].to_numpy() == positive)))
     return rates[0] - rates[1]
-
-
-def _interventions_for(model: FittedModel) -> Any:
-    return lambda interventions: {i.node: i.to_callable(model.kinds[i.node]) for i in interventions}
 
 
 # -- arrow strength and influence ----------------------------------------------------

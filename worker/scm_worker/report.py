@@ -43,6 +43,7 @@ from . import __version__
 from .checks import require_dict, require_model_id
 from .context import WorkerContext
 from .errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError, invalid_params
+from .scoring import verdict_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure
@@ -587,19 +588,6 @@ def frequency_bars(ax: Any, queried: list[Any], observed: list[Any] | None) -> N
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def verdict_text(validation: dict[str, Any]) -> str:
-    mean, threshold = validation["mean_r2"], validation["threshold"]
-    verdict = "passed" if validation["passed"] else "failed"
-    if validation["rule"] == "each":
-        failed = ", ".join(validation["failed_nodes"])
-        detail = f"every node's R² ≥ {threshold:g}" + (f"; below: {failed}" if failed else "")
-    elif mean is None:
-        detail = "no numeric node to score"
-    else:
-        detail = f"mean R² {score_text(mean)} {'≥' if mean >= threshold else '<'} {threshold:g}"
-    return f"validation {verdict}: {detail}"
 
 
 def facts_text(summary: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from .dowhy_private import evaluate_intervention, validate_causal_dag
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
-from .interventions import Intervention
+from .interventions import Intervention, to_dowhy
 from .mechanisms import require_invertible
 
 KINDS = ("observational", "interventional", "counterfactual")
@@ -33,7 +33,7 @@ def draw(
 ) -> pd.DataFrame:
     """Run the DoWhy query for ``kind``; all randomness comes from ``seed``."""
     gcm.util.general.set_random_seed(seed)
-    as_dowhy = {i.node: i.to_callable(model.kinds[i.node]) for i in interventions}
+    as_dowhy = to_dowhy(interventions, model.kinds)
     with dowhy_errors("sampling"):
         if kind == "observational":
             return gcm.draw_samples(model.scm, num_samples)

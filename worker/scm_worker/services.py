@@ -89,7 +89,7 @@ def fit_outcome(model_id: str, model: FittedModel, fit_config: checks.FitConfig,
     if fit_config.validate_r2 and not validation["passed"]:
         raise WorkerError(
             VALIDATION_FAILED,
-            f"Validation failed: {_verdict_text(validation)}",
+            _upper_first(scoring.verdict_text(validation)),
             {
                 "r2_scores": validation["r2_scores"],
                 "mean_r2": validation["mean_r2"],
@@ -102,10 +102,8 @@ def fit_outcome(model_id: str, model: FittedModel, fit_config: checks.FitConfig,
     return result
 
 
-def _verdict_text(validation: dict[str, Any]) -> str:
-    if validation["rule"] == "each":
-        return f"nodes below R² {validation['threshold']}: {validation['failed_nodes']}"
-    return f"mean R² {validation['mean_r2']:.4f} is below the threshold {validation['threshold']}"
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def complete_rows(frame: Frame, missing: str, field: str) -> Frame:

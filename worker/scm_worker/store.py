@@ -56,9 +56,6 @@ class ModelStore:
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._cache: dict[str, str] = {}
 
-    def __len__(self) -> int:
-        return len(self._memory)
-
     # -- adding and finding ---------------------------------------------------------
     def add(self, model: FittedModel, persist: bool = False, cache_key: str | None = None) -> str:
         model_id = new_model_id()
