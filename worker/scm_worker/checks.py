@@ -8,6 +8,7 @@ problem is a -32602 that names the field (``graph.edges[3]``, ``traces.X[17]``,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -17,6 +18,8 @@ from .limits import Limits
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
 MAX_SEED: Final = 2**32 - 1
+#: model ids are made by the store (``m-`` + 16 hex digits) and checked against this
+MODEL_ID: Final = re.compile(r"^m-[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -231,11 +234,11 @@ def parse_fit_config(value: Any) -> FitConfig:
         quality=_quality(config.get("quality", defaults.quality)),
         validate_r2=require_bool(config.get("validate_r2", defaults.validate_r2), "config.validate_r2"),
         r2_threshold=finite_number(config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"),
-        r2_rule=_choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
+        r2_rule=choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
         test_size=_fraction(config.get("test_size", defaults.test_size), "config.test_size"),
         seed=optional_seed(config.get("seed"), "config.seed"),
         min_samples=count_param(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
-        missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
+        missing=choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
         linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
         cache=require_bool(config.get("cache", defaults.cache), "config.cache"),
@@ -286,7 +289,7 @@ def bounded_number(value: Any, field: str, low: float, high: float) -> float:
     return number
 
 
-def _choice(value: Any, field: str, options: tuple[str, ...]) -> Any:
+def choice(value: Any, field: str, options: tuple[str, ...]) -> Any:
     if value not in options:
         raise invalid_params(field, f"must be one of {list(options)}, got {value!r}")
     return value
@@ -319,7 +322,8 @@ def optional_node_list(value: Any, nodes: tuple[str, ...], field: str) -> list[s
     return list(dict.fromkeys(names))
 
 
-def require_model_id(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise invalid_params("model_id", "must be a non-empty string")
-    return value
+def check_model_id(model_id: Any) -> str:
+    """A model id as the store makes them: a request can never name a path."""
+    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
+        raise invalid_params("model_id", "not a model id (expected 'm-' and 16 hex digits)")
+    return model_id

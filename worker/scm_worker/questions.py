@@ -1,8 +1,8 @@
 """Causal questions on a fitted model: effects, arrow strengths, influence, anomalies, change.
 
-Each function takes a stored model and checked params, seeds DoWhy's global RNG from
-the request, and returns plain JSON. Sample-count knobs have defaults and limits here
-(``KNOBS``); DoWhy errors become -32005 and unsupported questions -32007, naming the node.
+Each function takes a stored model and checked params (sample-count knobs have their
+defaults and limits in signatures.py) and returns plain JSON. DoWhy errors become -32005
+and unsupported questions -32007, naming the node.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dowhy.gcm.anomaly import conditional_anomaly_scores
 from dowhy.gcm.anomaly_scorers import RescaledMedianCDFQuantileScorer
 from dowhy.graph import get_ordered_predecessors
 
-from . import checks
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
@@ -26,23 +25,6 @@ from .mechanisms import require_invertible
 
 #: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and unconditional)
 ANOMALY_REFERENCE_SAMPLES = 10_000
-
-#: knob → (default, maximum); every sample count a caller may set is bounded.
-KNOBS: dict[str, tuple[int, int]] = {
-    "num_samples": (2000, 200_000),
-    "num_bootstrap": (20, 200),
-    "num_samples_conditional": (2000, 50_000),
-    "num_training_samples": (10_000, 100_000),
-    "num_samples_randomization": (250, 5_000),
-    "num_samples_baseline": (1000, 20_000),
-    "num_distribution_samples": (3000, 50_000),
-}
-
-
-def knob(value: Any, name: str) -> int:
-    default, maximum = KNOBS[name]
-    return default if value is None else checks.count_param(value, name, 1, maximum)
-
 
 def require_node(model: FittedModel, node: Any, field: str = "target") -> str:
     if node not in model.kinds:
@@ -203,7 +185,7 @@ def node_anomaly_scores(scm: gcm.StructuralCausalModel, node: str, rows: pd.Data
     ))
 
 
-#: how the change in the target's distribution is measured (``measure`` param)
+#: how the change in the target's distribution is measured (``measure``: signatures.CHANGE_MEASURES)
 CHANGE_MEASURES = {
     "mean": lambda old, new: float(np.mean(new) - np.mean(old)),
     "std": lambda old, new: float(np.std(new) - np.std(old)),
@@ -234,9 +216,6 @@ def require_invertible_upstream(model: FittedModel, target: str, query: str) -> 
 
 
 # -- evaluate's opt-in diagnostics --------------------------------------------------------
-
-MAX_PERMUTATIONS = 1000
-
 
 def diagnostics(model: FittedModel, data: pd.DataFrame, invertibility: bool, falsify: bool,
                 permutations: int, n_jobs: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def fit(
     ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
     fit_config: checks.FitConfig,
 ) -> dict[str, Any]:
-    """Fit checked params (methods.fit checks them before waiting for the warm-up)."""
+    """Fit checked params (checked against fit's declaration before waiting for the warm-up)."""
     key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
     if cached is not None:
         return cached
@@ -114,9 +114,9 @@ def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
     return frame
 
 
-def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
-             falsify_graph: Any = False, max_permutations: Any = 50, seed: Any = None) -> dict[str, Any]:
-    model = ctx.store.get(checks.require_model_id(model_id))
+def evaluate(ctx: WorkerContext, model_id: str, traces: Any, invertibility: bool,
+             falsify_graph: bool, max_permutations: int, seed: int | None) -> dict[str, Any]:
+    model = ctx.store.get(model_id)
     columns = checks.parse_traces(traces, model.graph.nodes, ctx.limits)
     _require_kinds(model, columns, "traces")
     frame = complete_rows(to_frame(columns), model.config.missing, "traces")
@@ -147,11 +147,8 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any 
     })
 
 
-def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: Any,
-                 falsify_graph: Any, max_permutations: Any, seed: Any) -> dict[str, Any]:
-    checks.require_bool(invertibility, "invertibility")
-    checks.require_bool(falsify_graph, "falsify_graph")
-    permutations = checks.count_param(max_permutations, "max_permutations", 1, questions.MAX_PERMUTATIONS)
+def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: bool,
+                 falsify_graph: bool, permutations: int, seed: int | None) -> dict[str, Any]:
     if not (invertibility or falsify_graph):
         return {}
     seeded(seed)
@@ -195,24 +192,23 @@ def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str
 
 def sample(
     ctx: WorkerContext,
-    model_id: Any,
-    kind: Any,
+    model_id: str,
+    kind: str,
     interventions: Any,
     observed: Any,
-    num_samples: Any,
-    query_nodes: Any,
-    seed: Any,
-    return_samples: Any,
+    num_samples: int,
+    query_nodes: list[Any] | None,
+    seed: int | None,
+    return_samples: bool,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(checks.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     parsed = parse_interventions(interventions, model.kinds, model.categories)
-    kind = sampling.check_kind(kind, parsed, observed)
-    count = checks.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
+    sampling.check_kind(kind, parsed, observed)
+    count = num_samples
     _require_draw_cells(ctx, model, count, "num_samples")
     nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
-    checks.require_bool(return_samples, "return_samples")
-    seed_used = effective_seed(checks.optional_seed(seed, "seed"))
+    seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
@@ -230,9 +226,9 @@ def sample(
 # -- causal questions (questions.py does the DoWhy work) -------------------------------
 
 
-def seeded(seed: Any) -> int:
+def seeded(seed: int | None) -> int:
     """Seed DoWhy's global RNG from the request (or a fresh seed, reported back)."""
-    used = effective_seed(checks.optional_seed(seed, "seed"))
+    used = effective_seed(seed)
     gcm_seed(used)
     return used
 
@@ -270,70 +266,64 @@ def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.
     return frame.data
 
 
-def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, reference: Any,
-           observed: Any, confidence: Any, num_samples: Any, num_bootstrap: Any, seed: Any) -> dict[str, Any]:
+def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, reference: Any,
+           observed: Any, confidence: float | None, num_samples: int, num_bootstrap: int,
+           seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(checks.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     alt = parse_interventions(alternative, model.kinds, model.categories, "alternative")
     ref = parse_interventions(reference, model.kinds, model.categories, "reference")
     if not alt:
         raise invalid_params("alternative", "needs at least one intervention")
-    confidence = checks.optional_fraction(confidence, "confidence")
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
-    count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
-    _require_draw_cells(ctx, model, count, "num_samples")
+    _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
-    result = questions.effect(model, target, alt, ref, rows, count, confidence, boots)
+    result = questions.effect(model, target, alt, ref, rows, num_samples, confidence, num_bootstrap)
     return with_meta(result, model_id, used, started)
 
 
-def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_conditional: Any,
-                   seed: Any) -> dict[str, Any]:
+def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_conditional: int,
+                   seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(checks.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
-    count = questions.knob(num_samples_conditional, "num_samples_conditional")
-    _require_draw_cells(ctx, model, count, "num_samples_conditional")
+    _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
     used = seeded(seed)
-    return with_meta(questions.arrow_strength(model, target, count, ctx.n_jobs), model_id, used, started)
+    result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
+    return with_meta(result, model_id, used, started)
 
 
-def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_samples: Any,
-              num_samples_randomization: Any, num_samples_baseline: Any, seed: Any) -> dict[str, Any]:
+def influence(ctx: WorkerContext, model_id: str, target: Any, num_training_samples: int,
+              num_samples_randomization: int, num_samples_baseline: int, seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(checks.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
-    knobs = (questions.knob(num_training_samples, "num_training_samples"),
-             questions.knob(num_samples_randomization, "num_samples_randomization"),
-             questions.knob(num_samples_baseline, "num_samples_baseline"))
-    _require_draw_cells(ctx, model, knobs[0], "num_training_samples")
+    knobs = (num_training_samples, num_samples_randomization, num_samples_baseline)
+    _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
     used = seeded(seed)
     return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
 
 
-def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distribution_samples: Any,
-            seed: Any) -> dict[str, Any]:
+def anomaly(ctx: WorkerContext, model_id: str, target: Any, rows: Any, num_distribution_samples: int,
+            seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(checks.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     data = _rows(ctx, model, rows, "rows")
-    count = questions.knob(num_distribution_samples, "num_distribution_samples")
-    _require_draw_cells(ctx, model, count, "num_distribution_samples")
+    _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
     used = seeded(seed)
-    return with_meta(questions.anomaly(model, target, data, count), model_id, used, started)
+    result = questions.anomaly(model, target, data, num_distribution_samples)
+    return with_meta(result, model_id, used, started)
 
 
-def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any, new: Any,
-                        num_samples: Any, measure: Any, seed: Any) -> dict[str, Any]:
+def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any, new: Any,
+                        num_samples: int, measure: str, seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(checks.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
-    count = questions.knob(num_samples, "num_samples")
-    _require_draw_cells(ctx, model, count, "num_samples")
-    if measure not in questions.CHANGE_MEASURES:
-        raise invalid_params("measure", f"must be one of {sorted(questions.CHANGE_MEASURES)}, got {measure!r}")
+    _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
-    result = questions.distribution_change(model, target, old_rows, new_rows, count, measure)
+    result = questions.distribution_change(model, target, old_rows, new_rows, num_samples, measure)
     return with_meta(result, model_id, used, started)

@@ -20,25 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checks import MODEL_ID, check_model_id
 from .errors import MODEL_NOT_FOUND, WorkerError, invalid_params
 from .persistence import ModelFiles, atomic_write
 
 if TYPE_CHECKING:
     from .fitting import FittedModel
 
-MODEL_ID = re.compile(r"^m-[0-9a-f]{16}$")
 CACHE_KEY = re.compile(r"^[0-9a-f]{64}$")
 _EVICTED_MEMORY = 10_000
 
 
 def new_model_id() -> str:
     return "m-" + secrets.token_hex(8)
-
-
-def check_model_id(model_id: Any) -> str:
-    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
-        raise invalid_params("model_id", "not a model id (expected 'm-' and 16 hex digits)")
-    return model_id
 
 
 @dataclass

@@ -39,7 +39,7 @@ def _warm(ctx: WorkerContext, enabled: bool) -> None:
     try:
         configure_dowhy(ctx.threads)
         if enabled:
-            _tiny_fit(ctx.n_jobs)
+            tiny_fit(ctx.n_jobs)
     except BaseException as exc:
         log.exception("warm-up failed")
         ctx.warmup.finish(started, exc)
@@ -58,7 +58,7 @@ def configure_dowhy(threads: int | None) -> None:
         gcm.config.set_default_n_jobs(threads)
 
 
-def _tiny_fit(n_jobs: int) -> None:
+def tiny_fit(n_jobs: int) -> None:
     import numpy as np
 
     from .checks import Column, FitConfig, Graph
