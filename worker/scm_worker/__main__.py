@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     warmup.start_warmup(ctx, enabled=not args.no_warmup)
     dispatcher = protocol.Dispatcher(methods.build_methods(ctx), ctx)
     log.info("serving (pid %d, version %s)", ctx.pid, __version__)
-    protocol.serve(protocol_in, writer, dispatcher, limits.max_line_bytes, lambda: ctx.stop_requested)
+    protocol.serve(
+        protocol_in, writer, dispatcher, limits.max_line_bytes, lambda: ctx.stop_requested
+    )
     shutdown_children()
     return 0
 

@@ -31,7 +31,9 @@ def declared_by(handler: Callable[..., Any]) -> Signature:
     ), open=any(p.kind is p.VAR_KEYWORD for p in params))
 
 
-def rpc_method(handler: Callable[..., Any], signature: Signature | None = None) -> Callable[..., Result]:
+def rpc_method(
+    handler: Callable[..., Any], signature: Signature | None = None
+) -> Callable[..., Result]:
     """Wrap ``handler(ctx, **checked)`` as a jsonrpcserver method checking ``signature`` first."""
     declared = signature if signature is not None else declared_by(handler)
     _require_same_names(handler, declared.params)
@@ -58,4 +60,6 @@ def _require_same_names(handler: Callable[..., Any], params: tuple[Param, ...]) 
         return
     names = [p.name for p in taken]
     if names != [p.name for p in params]:
-        raise TypeError(f"{handler.__name__} takes {names}, its declaration {[p.name for p in params]}")
+        raise TypeError(
+            f"{handler.__name__} takes {names}, its declaration {[p.name for p in params]}"
+        )

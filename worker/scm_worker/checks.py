@@ -172,7 +172,9 @@ def parse_traces(
     if rows > limits.max_rows:
         raise limit_exceeded("max_rows", rows, limits.max_rows, field)
     require_cells(rows, len(nodes), limits, field)
-    return {name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes}
+    return {
+        name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes
+    }
 
 
 def parse_fit_request(
@@ -213,12 +215,17 @@ def column_kind(values: list[Any], field: str) -> ColumnKind:
             kinds.add("boolean")
         elif isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):
-                raise invalid_params(f"{field}[{i}]", "number is not finite (too large for a float?)")
+                raise invalid_params(
+                    f"{field}[{i}]", "number is not finite (too large for a float?)"
+                )
             kinds.add("numeric")
         elif isinstance(value, str):
             kinds.add("categorical")
         else:
-            raise invalid_params(f"{field}[{i}]", f"values must be numbers, strings, booleans or null, got {json_type(value)}")
+            raise invalid_params(
+                f"{field}[{i}]",
+                f"values must be numbers, strings, booleans or null, got {json_type(value)}",
+            )
         if len(kinds) > 1:
             raise invalid_params(field, f"column mixes value types: {sorted(kinds)}")
     return kinds.pop() if kinds else "numeric"  # type: ignore[return-value]
@@ -232,14 +239,24 @@ def parse_fit_config(value: Any) -> FitConfig:
     defaults = FitConfig()
     return FitConfig(
         quality=_quality(config.get("quality", defaults.quality)),
-        validate_r2=require_bool(config.get("validate_r2", defaults.validate_r2), "config.validate_r2"),
-        r2_threshold=finite_number(config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"),
+        validate_r2=require_bool(
+            config.get("validate_r2", defaults.validate_r2), "config.validate_r2"
+        ),
+        r2_threshold=finite_number(
+            config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"
+        ),
         r2_rule=choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
         test_size=_fraction(config.get("test_size", defaults.test_size), "config.test_size"),
         seed=optional_seed(config.get("seed"), "config.seed"),
-        min_samples=count_param(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
-        missing=choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
-        linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
+        min_samples=count_param(
+            config.get("min_samples", defaults.min_samples), "config.min_samples", 2
+        ),
+        missing=choice(
+            config.get("missing", defaults.missing), "config.missing", ("drop", "error")
+        ),
+        linear_tolerance=_non_negative(
+            config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"
+        ),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
         cache=require_bool(config.get("cache", defaults.cache), "config.cache"),
     )
@@ -282,7 +299,7 @@ def optional_fraction(value: Any, field: str) -> float | None:
 
 
 def bounded_number(value: Any, field: str, low: float, high: float) -> float:
-    """A finite number in [low, high]: knobs past whose bounds floats overflow or waits never end."""
+    """A finite number in [low, high]: past the bounds, floats overflow or waits never end."""
     number = finite_number(value, field)
     if not low <= number <= high:
         raise invalid_params(field, f"must be a number in [{low:g}, {high:g}], got {value!r}")

@@ -43,8 +43,11 @@ def dask_setup(worker: Any) -> None:
     configure(warm=True)
     nthreads = getattr(getattr(worker, "state", None), "nthreads", 1)
     if nthreads != 1:
-        log.warning("this Dask worker has %s threads; fits run one at a time (start it with --nthreads 1 "
-                    "and more processes, e.g. --nworkers N, to use more cores)", nthreads)
+        log.warning(
+            "this Dask worker has %s threads; fits run one at a time (start it with --nthreads 1 "
+            "and more processes, e.g. --nworkers N, to use more cores)",
+            nthreads,
+        )
     log.info("scm_worker %s ready for Dask in %.1fs", __version__, time.monotonic() - started)
 
 
@@ -96,7 +99,10 @@ def fit_task(
         if store_dir is None:
             return {"model": model, "worker": where}
         model_id = _persist(model, key, Path(store_dir), where)
-        return {"result": services.fit_outcome(model_id, model, config, cache_hit=False), "worker": where}
+        return {
+            "result": services.fit_outcome(model_id, model, config, cache_hit=False),
+            "worker": where,
+        }
     except WorkerError as exc:
         return {"error": exc.to_error_object(), "worker": where}
     except Exception as exc:

@@ -53,9 +53,16 @@ class WorkerContext:
         """Processes for node-parallel model selection: the thread budget, else the cores."""
         return self.threads if self.threads is not None else (os.cpu_count() or 1)
 
-    def progress(self, stage: str, done: int, total: int, node: str | None = None, **detail: Any) -> None:
+    def progress(
+        self, stage: str, done: int, total: int, node: str | None = None, **detail: Any
+    ) -> None:
         """Send a ``progress`` notification about the current request (``node``, ``item``, …)."""
-        params: dict[str, Any] = {"request_id": self.current_request_id, "stage": stage, "done": done, "total": total}
+        params: dict[str, Any] = {
+            "request_id": self.current_request_id,
+            "stage": stage,
+            "done": done,
+            "total": total,
+        }
         if node is not None:
             params["node"] = node
         self.writer.notify("progress", {**params, **detail})

@@ -71,7 +71,9 @@ def limit_exceeded(limit: str, value: int, maximum: int, field: str | None = Non
     if field is not None:
         data["field"] = field
     where = f" ({field})" if field else ""
-    return WorkerError(LIMIT_EXCEEDED, f"Limit exceeded: {limit}{where} is {value}, max {maximum}", data)
+    return WorkerError(
+        LIMIT_EXCEEDED, f"Limit exceeded: {limit}{where} is {value}, max {maximum}", data
+    )
 
 
 def internal_error(exc: BaseException) -> WorkerError:

@@ -111,10 +111,15 @@ def batch_fit(
 ) -> dict[str, Any]:
     """``batch.fit``, its params checked: fan the items out over the Dask cluster at ``address``."""
     if persist and ctx.store.files is None:
-        raise invalid_params("persist", "this worker runs without a store (--no-store); persisted cluster "
-                             "fits need a store directory that every node can reach")
+        raise invalid_params(
+            "persist",
+            "this worker runs without a store (--no-store); persisted cluster "
+            "fits need a store directory that every node can reach",
+        )
     started = time.perf_counter()
-    client = _connect(address, timeout)  # before waiting for the warm-up: an unreachable cluster fails fast
+    client = _connect(
+        address, timeout
+    )  # before waiting for the warm-up: an unreachable cluster fails fast
     try:
         workers = _check_workers(client, address, timeout)
         services = load_services()
@@ -147,7 +152,9 @@ def batch_fit(
 
 
 def cluster_unavailable(address: str, message: str, reason: str, **details: Any) -> WorkerError:
-    return WorkerError(CLUSTER_UNAVAILABLE, message, {"scheduler": address, "reason": reason, **details})
+    return WorkerError(
+        CLUSTER_UNAVAILABLE, message, {"scheduler": address, "reason": reason, **details}
+    )
 
 
 def _connect(address: str, timeout: float) -> Any:
@@ -190,13 +197,18 @@ def _require_scheduler(address: str, timeout: float) -> None:
         info = asyncio.run(identity())
     except TimeoutError as exc:
         raise cluster_unavailable(
-            address, f"Cluster unavailable: {address} accepted a connection but did not answer as a Dask "
-            f"scheduler within {timeout:g} s", "no_answer") from exc
+            address,
+            f"Cluster unavailable: {address} accepted a connection but did not answer as a Dask "
+            f"scheduler within {timeout:g} s",
+            "no_answer",
+        ) from exc
     kind = info.get("type") if isinstance(info, dict) else None
     if kind != "Scheduler":
         raise cluster_unavailable(
-            address, f"Cluster unavailable: {address} is not a Dask scheduler (it says it is {kind!r})",
-            "not_a_scheduler")
+            address,
+            f"Cluster unavailable: {address} is not a Dask scheduler (it says it is {kind!r})",
+            "not_a_scheduler",
+        )
 
 
 def _check_workers(client: Any, address: str, timeout: float) -> int:
@@ -209,16 +221,30 @@ def _check_workers(client: Any, address: str, timeout: float) -> int:
             f"(waited {timeout:g} s)", "no_workers") from exc
     infos = client.run(worker_info, on_error="return")
     ours = worker_info()
-    broken = {w: f"{type(i).__name__}: {i}" for w, i in infos.items() if isinstance(i, BaseException)}
+    broken = {
+        w: f"{type(i).__name__}: {i}" for w, i in infos.items() if isinstance(i, BaseException)
+    }
     if broken:
         raise cluster_unavailable(
-            address, f"Cluster unavailable: Dask workers cannot run scm_worker ({broken}); start them from the "
-            "worker environment with --preload scm_worker.cluster", "worker_setup", workers=broken)
-    other = {w: i for w, i in infos.items() if (i["scm_worker"], i["dowhy"]) != (ours["scm_worker"], ours["dowhy"])}
+            address,
+            f"Cluster unavailable: Dask workers cannot run scm_worker ({broken}); start them "
+            "from the worker environment with --preload scm_worker.cluster",
+            "worker_setup",
+            workers=broken,
+        )
+    other = {
+        w: i
+        for w, i in infos.items()
+        if (i["scm_worker"], i["dowhy"]) != (ours["scm_worker"], ours["dowhy"])
+    }
     if other:
         raise cluster_unavailable(
-            address, f"Cluster unavailable: Dask workers run other versions than this worker "
-            f"(scm_worker {ours['scm_worker']}, DoWhy {ours['dowhy']}): {other}", "version_mismatch", workers=other)
+            address,
+            f"Cluster unavailable: Dask workers run other versions than this worker "
+            f"(scm_worker {ours['scm_worker']}, DoWhy {ours['dowhy']}): {other}",
+            "version_mismatch",
+            workers=other,
+        )
     cold = sorted(w for w, i in infos.items() if not i["preloaded"])
     if cold:
         log.warning("Dask workers without --preload scm_worker.cluster (cold first fit): %s", cold)
@@ -269,12 +295,19 @@ def _run(ctx: WorkerContext, services: ModuleType, client: Any, address: str, jo
     return reschedules.summary()
 
 
-def _item(ctx: WorkerContext, services: ModuleType, address: str, future: Any, job: _Job) -> dict[str, Any]:
+def _item(
+    ctx: WorkerContext, services: ModuleType, address: str, future: Any, job: _Job
+) -> dict[str, Any]:
     """One completed task as ``{"result"}`` or ``{"error"}``; a model comes home to this store."""
     if future.status == "cancelled":
-        return {"error": cluster_unavailable(
-            address, f"Cluster unavailable: the task of item {job.index} was cancelled (scheduler {address} lost?)",
-            "cancelled").to_error_object()}
+        return {
+            "error": cluster_unavailable(
+                address,
+                f"Cluster unavailable: the task of item {job.index} was cancelled "
+                f"(scheduler {address} lost?)",
+                "cancelled",
+            ).to_error_object()
+        }
     if future.status == "error":
         return {"error": _task_exception(address, job, future.exception()).to_error_object()}
     try:
@@ -301,8 +334,11 @@ def _task_exception(address: str, job: _Job, exc: BaseException) -> WorkerError:
 
     if isinstance(exc, KilledWorker):
         return cluster_unavailable(
-            address, f"Cluster unavailable: Dask gave up on item {job.index}: the workers running it died "
-            f"({exc})", "killed_worker")
+            address,
+            f"Cluster unavailable: Dask gave up on item {job.index}: the workers running it died "
+            f"({exc})",
+            "killed_worker",
+        )
     return internal_error(exc)
 
 

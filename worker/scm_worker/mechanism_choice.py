@@ -27,14 +27,18 @@ class Choice:
     candidates: list[Candidate]
 
 
-def choose_mechanism(X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float) -> Choice:
+def choose_mechanism(
+    X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float
+) -> Choice:
     variance = 0.0 if is_categorical(y) else float(np.var(y.astype(float)))
     model, candidates = select_model(X, y, quality, linear_slack=linear_tolerance * variance)
     if isinstance(model, ClassificationModel):
         return Choice(gcm.ClassifierFCM(model), candidates)
     if prefer_linear(candidates, variance, linear_tolerance):
         model = create_linear_regressor()
-    mechanism = gcm.DiscreteAdditiveNoiseModel(model) if is_discrete(y) else gcm.AdditiveNoiseModel(model)
+    mechanism = (
+        gcm.DiscreteAdditiveNoiseModel(model) if is_discrete(y) else gcm.AdditiveNoiseModel(model)
+    )
     return Choice(mechanism, candidates)
 
 

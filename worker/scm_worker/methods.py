@@ -57,7 +57,9 @@ def shutdown(ctx: WorkerContext) -> None:
     ctx.stop_requested = True
 
 
-def fit(ctx: WorkerContext, graph: Graph, traces: dict[str, Column], config: FitConfig) -> dict[str, Any]:
+def fit(
+    ctx: WorkerContext, graph: Graph, traces: dict[str, Column], config: FitConfig
+) -> dict[str, Any]:
     return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
 
 
@@ -66,7 +68,9 @@ def batch_fit(ctx: WorkerContext, requests: list[Any], scheduler: str, persist: 
     """Fit many requests on a Dask cluster; this worker is its Dask client (gateway.py)."""
     from . import gateway
 
-    return gateway.batch_fit(ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout)
+    return gateway.batch_fit(
+        ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout
+    )
 
 
 def warmup(ctx: WorkerContext, timeout: float | None) -> dict[str, Any]:
@@ -134,7 +138,9 @@ def models_load(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     return {"model_id": model_id, "loaded": True}
 
 
-def models_prune(ctx: WorkerContext, older_than_s: float | None, max_total_mb: float | None) -> dict[str, Any]:
+def models_prune(
+    ctx: WorkerContext, older_than_s: float | None, max_total_mb: float | None
+) -> dict[str, Any]:
     """Delete persisted models older than an age, then oldest first down to a total size."""
     size = None if max_total_mb is None else int(max_total_mb * 1024 * 1024)
     pruned = ctx.store.prune(older_than_s, size)
@@ -203,5 +209,6 @@ def method_table(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
 def build_methods(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
     """Each handler behind its declared params (signatures.py), checked before it runs."""
     declared = {**signatures.PUBLIC, **signatures.TEST_ONLY}
-    return {name: rpc_method(handler, declared[name]) for name, handler in method_table(ctx).items()}
-
+    return {
+        name: rpc_method(handler, declared[name]) for name, handler in method_table(ctx).items()
+    }

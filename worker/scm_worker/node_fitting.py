@@ -58,8 +58,13 @@ class NodeFit:
     val_predicted: np.ndarray  # from the mechanism fitted on the training rows
 
 
-def fit_nodes(tasks: Iterable[NodeTask], count: int, quality: AssignmentQuality, linear_tolerance: float,
-              n_jobs: int) -> Iterator[NodeFit]:
+def fit_nodes(
+    tasks: Iterable[NodeTask],
+    count: int,
+    quality: AssignmentQuality,
+    linear_tolerance: float,
+    n_jobs: int,
+) -> Iterator[NodeFit]:
     """Yields each of the ``count`` nodes' fits as it finishes (any order)."""
     if n_jobs <= 1 or count <= 1:
         return (fit_node(task, quality, linear_tolerance) for task in tasks)

@@ -65,7 +65,9 @@ class ModelFiles:
             raise corrupt(model_id, "not a model file or truncated")
         tag, payload = blob[len(MAGIC):header], blob[header:]
         if not hmac.compare_digest(tag, self._tag(model_id, payload)):
-            raise corrupt(model_id, "authentication failed (modified, truncated or from another store)")
+            raise corrupt(
+                model_id, "authentication failed (modified, truncated or from another store)"
+            )
         return pickle.loads(payload)
 
     def delete(self, model_id: str) -> bool:

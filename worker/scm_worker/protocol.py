@@ -153,7 +153,9 @@ def encode_reply(reply: Reply | list[Reply]) -> bytes:
         log.error("reply could not be serialized: %s", exc)
         replies = reply if isinstance(reply, list) else [reply]
         fallback = [
-            r if _serializable(r) else error_reply(
+            r
+            if _serializable(r)
+            else error_reply(
                 errors.INTERNAL_ERROR,
                 "Internal error: result is not valid JSON",
                 {"type": type(exc).__name__},
@@ -165,7 +167,9 @@ def encode_reply(reply: Reply | list[Reply]) -> bytes:
         try:
             return _encode(out)
         except (ValueError, TypeError, RecursionError):  # the id itself cannot be written
-            return _encode(error_reply(errors.INTERNAL_ERROR, "Internal error: reply is not valid JSON"))
+            return _encode(
+                error_reply(errors.INTERNAL_ERROR, "Internal error: reply is not valid JSON")
+            )
 
 
 def _encode(reply: Reply | list[Reply]) -> bytes:

@@ -23,7 +23,8 @@ from .frames import decode_values
 from .interventions import Intervention, to_dowhy
 from .mechanisms import require_invertible
 
-#: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and unconditional)
+#: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and
+#: unconditional)
 ANOMALY_REFERENCE_SAMPLES = 10_000
 
 def require_node(model: FittedModel, node: Any, field: str = "target") -> str:
@@ -50,7 +51,9 @@ def effect(
     num_bootstrap: int,
 ) -> dict[str, Any]:
     """Average causal effect E[target | alternative] − E[target | reference]."""
-    estimate, positive = _effect_estimator(model, target, alternative, reference, observed, num_samples)
+    estimate, positive = _effect_estimator(
+        model, target, alternative, reference, observed, num_samples
+    )
     with dowhy_errors("effect"):
         if confidence is None:
             value, interval = float(estimate()), None
@@ -79,13 +82,17 @@ def _effect_estimator(
         if len(classes) != 2:
             raise unsupported(
                 target,
-                f"An average effect needs a numeric or two-class target; {target!r} has {len(classes)} "
-                "classes (DoWhy's average_causal_effect averages numbers)",
+                f"An average effect needs a numeric or two-class target; {target!r} has "
+                f"{len(classes)} classes (DoWhy's average_causal_effect averages numbers)",
                 "effect",
             )
         positive = classes[1]
-        return (lambda: _binary_effect(model, target, positive, alternative, reference, observed, num_samples),
-                decode_values(np.array([positive], dtype=object), kind)[0])
+        return (
+            lambda: _binary_effect(
+                model, target, positive, alternative, reference, observed, num_samples
+            ),
+            decode_values(np.array([positive], dtype=object), kind)[0],
+        )
     kinds = model.kinds
     return (lambda: gcm.average_causal_effect(
         model.scm, target, to_dowhy(alternative, kinds), to_dowhy(reference, kinds),
@@ -99,7 +106,11 @@ def _binary_effect(
 ) -> float:
     """P(target = positive | alternative) − P(target = positive | reference), on the
     observed rows when given (as ``average_causal_effect`` uses them), else on new draws."""
-    draw: dict[str, Any] = {"observed_data": observed} if observed is not None else {"num_samples_to_draw": num_samples}
+    draw: dict[str, Any] = (
+        {"observed_data": observed}
+        if observed is not None
+        else {"num_samples_to_draw": num_samples}
+    )
     rates = []
     for interventions in (alternative, reference):
         drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions, model.kinds), **draw)
@@ -110,14 +121,19 @@ def _binary_effect(
 # -- arrow strength and influence ----------------------------------------------------
 
 
-def arrow_strength(model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int) -> dict[str, Any]:
+def arrow_strength(
+    model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int
+) -> dict[str, Any]:
     if not model.graph.parents(target):
         raise invalid_params("target", f"{target!r} is a root node: it has no incoming arrows")
     with dowhy_errors("arrow_strength"):
         strengths = gcm.arrow_strength(
             model.scm, target, num_samples_conditional=num_samples_conditional, n_jobs=n_jobs
         )
-    return {"target": target, "strengths": {str(parent): float(v) for (parent, _), v in strengths.items()}}
+    return {
+        "target": target,
+        "strengths": {str(parent): float(v) for (parent, _), v in strengths.items()},
+    }
 
 
 def influence(
@@ -132,25 +148,39 @@ def influence(
             num_samples_randomization=num_samples_randomization,
             num_samples_baseline=num_samples_baseline,
         )
-    return {"target": target, "influence": {str(node): float(v) for node, v in contributions.items()}}
+    return {
+        "target": target,
+        "influence": {str(node): float(v) for node, v in contributions.items()},
+    }
 
 
 # -- anomalies and distribution change -----------------------------------------------
 
 
-def anomaly(model: FittedModel, target: str, rows: pd.DataFrame, num_distribution_samples: int) -> dict[str, Any]:
+def anomaly(
+    model: FittedModel, target: str, rows: pd.DataFrame, num_distribution_samples: int
+) -> dict[str, Any]:
     require_invertible_upstream(model, target, "anomaly attribution")
     upstream = upstream_model(model, target)
-    scored = [node for node in model.graph.nodes if node in upstream.graph and model.kinds[node] == "numeric"]
+    scored = [
+        node
+        for node in model.graph.nodes
+        if node in upstream.graph and model.kinds[node] == "numeric"
+    ]
     with dowhy_errors("anomaly"):
         scores = {node: node_anomaly_scores(upstream, node, rows) for node in scored}
         attributions = gcm.attribute_anomalies(
-            upstream, target, rows[list(upstream.graph.nodes)], num_distribution_samples=num_distribution_samples
+            upstream,
+            target,
+            rows[list(upstream.graph.nodes)],
+            num_distribution_samples=num_distribution_samples,
         )
     return {
         "target": target,
         "scores": {str(node): np.ravel(v).astype(float).tolist() for node, v in scores.items()},
-        "attributions": {str(node): np.ravel(v).astype(float).tolist() for node, v in attributions.items()},
+        "attributions": {
+            str(node): np.ravel(v).astype(float).tolist() for node, v in attributions.items()
+        },
     }
 
 
@@ -166,7 +196,9 @@ def upstream_model(model: FittedModel, target: str) -> gcm.InvertibleStructuralC
     return gcm.InvertibleStructuralCausalModel(model.scm.graph.subgraph(nodes).copy())
 
 
-def node_anomaly_scores(scm: gcm.StructuralCausalModel, node: str, rows: pd.DataFrame) -> np.ndarray:
+def node_anomaly_scores(
+    scm: gcm.StructuralCausalModel, node: str, rows: pd.DataFrame
+) -> np.ndarray:
     """One node's part of ``gcm.anomaly_scores``, with DoWhy's scorer and sample counts.
 
     ``gcm.anomaly_scores`` scores every node of the graph, and its quantile scorer
@@ -194,7 +226,12 @@ CHANGE_MEASURES = {
 
 
 def distribution_change(
-    model: FittedModel, target: str, old: pd.DataFrame, new: pd.DataFrame, num_samples: int, measure: str
+    model: FittedModel,
+    target: str,
+    old: pd.DataFrame,
+    new: pd.DataFrame,
+    num_samples: int,
+    measure: str,
 ) -> dict[str, Any]:
     """Refits each mechanism on old and new rows (DoWhy clones the model) and attributes the change.
 
@@ -233,7 +270,11 @@ def diagnostics(model: FittedModel, data: pd.DataFrame, invertibility: bool, fal
     if invertibility:
         # DoWhy: node → (p-value after adjustment, rejected?, significance level)
         out["invertibility"] = {
-            str(node): {"p_value": float(p), "rejected": bool(rejected), "significance_level": float(level)}
+            str(node): {
+                "p_value": float(p),
+                "rejected": bool(rejected),
+                "significance_level": float(level),
+            }
             for node, (p, rejected, level) in (report.pnl_assumptions or {}).items()
         }
     if falsify and report.graph_falsification is not None:

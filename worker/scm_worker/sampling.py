@@ -86,7 +86,9 @@ def summarise_samples(
     samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str], return_samples: bool
 ) -> dict[str, Any]:
     decoded = {node: decode_values(samples[node].to_numpy(), kinds[node]) for node in nodes}
-    result: dict[str, Any] = {"statistics": {node: statistics(decoded[node], kinds[node]) for node in nodes}}
+    result: dict[str, Any] = {
+        "statistics": {node: statistics(decoded[node], kinds[node]) for node in nodes}
+    }
     if return_samples:
         result["samples"] = decoded
     return result

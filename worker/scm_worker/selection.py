@@ -75,7 +75,12 @@ def select_model(
     X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_slack: float = 0.0
 ) -> tuple[Any, list[Candidate]]:
     """DoWhy's choice for this node and its candidates, best first (pruned ones last)."""
-    if quality not in REGRESSORS or is_categorical(y) or bool(pd.isna(X).any()) or bool(pd.isna(y).any()):
+    if (
+        quality not in REGRESSORS
+        or is_categorical(y)
+        or bool(pd.isna(X).any())
+        or bool(pd.isna(y).any())
+    ):
         model, performances = auto.select_model(X, y, quality)
         return model, [Candidate(f, float(s), m) for f, s, m in performances]
     factories = list(REGRESSORS[quality])
@@ -98,7 +103,9 @@ def find_best_regressor(
     results: dict[int, Candidate] = {}
     for i in order:
         slack = linear_slack if factories[i] is create_linear_regressor else 0.0
-        results[i] = _cross_validate(factories[i], int(seeds[i]), X, Y, kfolds, stop_above=best + slack)
+        results[i] = _cross_validate(
+            factories[i], int(seeds[i]), X, Y, kfolds, stop_above=best + slack
+        )
         if not results[i].pruned:
             best = min(best, results[i].score)
     # Ties go to the earlier candidate in DoWhy's list, as its stable sort does.

@@ -67,7 +67,9 @@ def progress_reporter(ctx: WorkerContext) -> Any:
     return ctx.progress if ctx.current_request_id is not None else None
 
 
-def cache_key(graph: checks.Graph, columns: dict[str, checks.Column], config: checks.FitConfig) -> str:
+def cache_key(
+    graph: checks.Graph, columns: dict[str, checks.Column], config: checks.FitConfig
+) -> str:
     """Content hash of the canonical request: same graph, traces and config → same key."""
     canonical = json.dumps(
         {
@@ -82,7 +84,9 @@ def cache_key(graph: checks.Graph, columns: dict[str, checks.Column], config: ch
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def fit_outcome(model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool) -> dict[str, Any]:
+def fit_outcome(
+    model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool
+) -> dict[str, Any]:
     result = json_object({"model_id": model_id, **model.summary})
     result["metadata"]["cache_hit"] = cache_hit
     validation = result["validation"]
@@ -109,7 +113,8 @@ def _upper_first(text: str) -> str:
 def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
     if frame.dropped_rows and missing == "error":
         raise invalid_params(
-            field, f"{frame.dropped_rows} rows have missing values (null) and config.missing is 'error'"
+            field,
+            f"{frame.dropped_rows} rows have missing values (null) and config.missing is 'error'",
         )
     return frame
 
@@ -154,10 +159,14 @@ def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, inv
     seeded(seed)
     if ctx.current_request_id is not None:
         ctx.progress("diagnostics", 0, 1)
-    return questions.diagnostics(model, data, invertibility, falsify_graph, permutations, ctx.n_jobs)
+    return questions.diagnostics(
+        model, data, invertibility, falsify_graph, permutations, ctx.n_jobs
+    )
 
 
-def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, Any], dict[str, float]]:
+def _evaluate_nodes(
+    model: FittedModel, data: pd.DataFrame
+) -> tuple[dict[str, Any], dict[str, float]]:
     nodes: dict[str, Any] = {}
     accuracy: dict[str, float] = {}
     with dowhy_errors("evaluation"):
@@ -179,7 +188,8 @@ def _require_kinds(model: FittedModel, columns: dict[str, checks.Column], field:
     for node, column in columns.items():
         if column.kind != model.kinds[node] and any(v is not None for v in column.values):
             raise invalid_params(
-                f"{field}.{node}", f"the model was fitted on {model.kinds[node]} values, got {column.kind}"
+                f"{field}.{node}",
+                f"the model was fitted on {model.kinds[node]} values, got {column.kind}",
             )
 
 
@@ -187,7 +197,9 @@ def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str
     for node, known in model.categories.items():
         unknown = sorted(set(data[node]) - set(known))
         if unknown:
-            raise invalid_params(f"{field}.{node}", f"categories not seen when fitting: {unknown[:5]}")
+            raise invalid_params(
+                f"{field}.{node}", f"categories not seen when fitting: {unknown[:5]}"
+            )
 
 
 def sample(
@@ -207,7 +219,9 @@ def sample(
     sampling.check_kind(kind, parsed, observed)
     count = num_samples
     _require_draw_cells(ctx, model, count, "num_samples")
-    nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
+    nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(
+        model.graph.nodes
+    )
     seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
@@ -294,8 +308,15 @@ def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_c
     return with_meta(result, model_id, used, started)
 
 
-def influence(ctx: WorkerContext, model_id: str, target: Any, num_training_samples: int,
-              num_samples_randomization: int, num_samples_baseline: int, seed: int | None) -> dict[str, Any]:
+def influence(
+    ctx: WorkerContext,
+    model_id: str,
+    target: Any,
+    num_training_samples: int,
+    num_samples_randomization: int,
+    num_samples_baseline: int,
+    seed: int | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
@@ -305,8 +326,14 @@ def influence(ctx: WorkerContext, model_id: str, target: Any, num_training_sampl
     return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
 
 
-def anomaly(ctx: WorkerContext, model_id: str, target: Any, rows: Any, num_distribution_samples: int,
-            seed: int | None) -> dict[str, Any]:
+def anomaly(
+    ctx: WorkerContext,
+    model_id: str,
+    target: Any,
+    rows: Any,
+    num_distribution_samples: int,
+    seed: int | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     target = questions.require_node(model, target)

@@ -82,7 +82,8 @@ class Signature:
         if isinstance(params, list):
             if len(params) > len(self.params):
                 raise invalid_params(
-                    "params", f"too many positional params: {len(params)} given, {len(self.params)} taken"
+                    "params",
+                    f"too many positional params: {len(params)} given, {len(self.params)} taken",
                 )
             return dict(zip(self.names, params, strict=False))
         for name in params:
@@ -165,7 +166,12 @@ def _scheduler(value: Any, field: str, _limits: Limits) -> str:
 def _connect_timeout(value: Any, field: str, _limits: Limits) -> float:
     if value is None:
         return DEFAULT_CONNECT_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise invalid_params(field, f"must be null or a number of seconds > 0, got {value!r}")
     return float(value)
 
@@ -192,7 +198,9 @@ def _print_target(value: Any, field: str, _limits: Limits) -> str:
 
 
 def _fit_request(given: dict[str, Any], limits: Limits) -> dict[str, Any]:
-    graph, columns, config = checks.parse_fit_request(given["graph"], given["traces"], given["config"], limits)
+    graph, columns, config = checks.parse_fit_request(
+        given["graph"], given["traces"], given["config"], limits
+    )
     return {"graph": graph, "traces": columns, "config": config}
 
 
@@ -206,12 +214,23 @@ def _prune_bounds(given: dict[str, Any], _limits: Limits) -> dict[str, Any]:
 
 #: ``sample``'s params after ``model_id``; also ``report``'s ``samples``
 SAMPLE_QUERY: Final = (
-    choice("kind", SAMPLE_KINDS, "observational"), anything("interventions", None), anything("observed", None),
+    choice("kind", SAMPLE_KINDS, "observational"),
+    anything("interventions", None),
+    anything("observed", None),
     count("num_samples", 1000, 1, lambda limits: limits.max_num_samples),
-    Param("query_nodes", _optional_list, None), seed(), boolean("return_samples", True),
+    Param("query_nodes", _optional_list, None),
+    seed(),
+    boolean("return_samples", True),
 )
 #: what ``report``'s ``samples`` may hold (its samples are always returned to draw them)
-REPORT_SAMPLE_KEYS: Final = ("kind", "interventions", "observed", "num_samples", "query_nodes", "seed")
+REPORT_SAMPLE_KEYS: Final = (
+    "kind",
+    "interventions",
+    "observed",
+    "num_samples",
+    "query_nodes",
+    "seed",
+)
 
 
 def _sample_query(value: Any, field: str, limits: Limits) -> dict[str, Any] | None:
@@ -224,13 +243,17 @@ def _sample_query(value: Any, field: str, limits: Limits) -> dict[str, Any] | No
     spec = checks.require_dict(value, field)
     for key in spec:
         if key not in REPORT_SAMPLE_KEYS:
-            raise invalid_params(f"{field}.{key}", f"unknown parameter (expected one of {list(REPORT_SAMPLE_KEYS)})")
+            raise invalid_params(
+                f"{field}.{key}", f"unknown parameter (expected one of {list(REPORT_SAMPLE_KEYS)})"
+            )
     kind = spec.get("kind", "interventional" if spec.get("interventions") else "observational")
     with prefixed_fields(field):
         return Signature(SAMPLE_QUERY).bind({**spec, "kind": kind}, limits)
 
 
-FIT: Final = Signature((anything("graph"), anything("traces"), anything("config", None)), _fit_request)
+FIT: Final = Signature(
+    (anything("graph"), anything("traces"), anything("config", None)), _fit_request
+)
 
 PUBLIC: Final[dict[str, Signature]] = {
     "initialize": Signature((anything("client", None), anything("protocol_version", None))),
@@ -238,51 +261,103 @@ PUBLIC: Final[dict[str, Signature]] = {
     "warmup": Signature((optional_number("timeout", 0, MAX_WAIT_S),)),
     "shutdown": Signature(()),
     "fit": FIT,
-    "batch.fit": Signature((
-        Param("requests", _array), Param("scheduler", _scheduler), boolean("persist", False),
-        Param("connect_timeout", _connect_timeout, None),
-    )),
-    "evaluate": Signature((
-        model_id(), anything("traces"), boolean("invertibility", False), boolean("falsify_graph", False),
-        count("max_permutations", 50, 1, MAX_PERMUTATIONS), seed(),
-    )),
+    "batch.fit": Signature(
+        (
+            Param("requests", _array),
+            Param("scheduler", _scheduler),
+            boolean("persist", False),
+            Param("connect_timeout", _connect_timeout, None),
+        )
+    ),
+    "evaluate": Signature(
+        (
+            model_id(),
+            anything("traces"),
+            boolean("invertibility", False),
+            boolean("falsify_graph", False),
+            count("max_permutations", 50, 1, MAX_PERMUTATIONS),
+            seed(),
+        )
+    ),
     "sample": Signature((model_id(), *SAMPLE_QUERY)),
-    "effect": Signature((
-        model_id(), anything("target"), anything("alternative"), anything("reference", None),
-        anything("observed", None), Param("confidence", _optional_fraction, None),
-        knob("num_samples", 2000, 200_000), knob("num_bootstrap", 20, 200), seed(),
-    )),
-    "arrow_strength": Signature((
-        model_id(), anything("target"), knob("num_samples_conditional", 2000, 50_000), seed(),
-    )),
-    "influence": Signature((
-        model_id(), anything("target"), knob("num_training_samples", 10_000, 100_000),
-        knob("num_samples_randomization", 250, 5_000), knob("num_samples_baseline", 1000, 20_000), seed(),
-    )),
-    "anomaly": Signature((
-        model_id(), anything("target"), anything("rows"), knob("num_distribution_samples", 3000, 50_000),
-        seed(),
-    )),
-    "distribution_change": Signature((
-        model_id(), anything("target"), anything("old"), anything("new"), knob("num_samples", 2000, 200_000),
-        choice("measure", CHANGE_MEASURES, "mean"), seed(),
-    )),
-    "report": Signature((
-        model_id(), choice("format", REPORT_FORMATS, "html"), Param("samples", _sample_query, None),
-    )),
+    "effect": Signature(
+        (
+            model_id(),
+            anything("target"),
+            anything("alternative"),
+            anything("reference", None),
+            anything("observed", None),
+            Param("confidence", _optional_fraction, None),
+            knob("num_samples", 2000, 200_000),
+            knob("num_bootstrap", 20, 200),
+            seed(),
+        )
+    ),
+    "arrow_strength": Signature(
+        (
+            model_id(),
+            anything("target"),
+            knob("num_samples_conditional", 2000, 50_000),
+            seed(),
+        )
+    ),
+    "influence": Signature(
+        (
+            model_id(),
+            anything("target"),
+            knob("num_training_samples", 10_000, 100_000),
+            knob("num_samples_randomization", 250, 5_000),
+            knob("num_samples_baseline", 1000, 20_000),
+            seed(),
+        )
+    ),
+    "anomaly": Signature(
+        (
+            model_id(),
+            anything("target"),
+            anything("rows"),
+            knob("num_distribution_samples", 3000, 50_000),
+            seed(),
+        )
+    ),
+    "distribution_change": Signature(
+        (
+            model_id(),
+            anything("target"),
+            anything("old"),
+            anything("new"),
+            knob("num_samples", 2000, 200_000),
+            choice("measure", CHANGE_MEASURES, "mean"),
+            seed(),
+        )
+    ),
+    "report": Signature(
+        (
+            model_id(),
+            choice("format", REPORT_FORMATS, "html"),
+            Param("samples", _sample_query, None),
+        )
+    ),
     "models.list": Signature(()),
     "models.drop": Signature((model_id(),)),
     "models.save": Signature((model_id(),)),
     "models.load": Signature((model_id(),)),
     "models.prune": Signature(
-        (optional_number("older_than_s", 0, MAX_KNOB), optional_number("max_total_mb", 0, MAX_KNOB)),
+        (
+            optional_number("older_than_s", 0, MAX_KNOB),
+            optional_number("max_total_mb", 0, MAX_KNOB),
+        ),
         _prune_bounds,
     ),
 }
 
 TEST_ONLY: Final[dict[str, Signature]] = {
-    "debug.sleep": Signature((Param("seconds", lambda v, f, _l: checks.bounded_number(v, f, 0, MAX_SLEEP_S)),)),
+    "debug.sleep": Signature(
+        (Param("seconds", lambda v, f, _l: checks.bounded_number(v, f, 0, MAX_SLEEP_S)),)
+    ),
     "debug.exit": Signature((Param("code", _integer, 1),)),
-    "debug.print": Signature((Param("text", _string), Param("target", _print_target, "sys.stdout"))),
+    "debug.print": Signature(
+        (Param("text", _string), Param("target", _print_target, "sys.stdout"))
+    ),
     "debug.raise": Signature((anything("message", "boom"),)),
 }

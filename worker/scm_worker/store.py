@@ -42,7 +42,9 @@ class Entry:
 
 
 class ModelStore:
-    def __init__(self, max_models: int, max_memory_bytes: int | None = None, directory: Path | None = None) -> None:
+    def __init__(
+        self, max_models: int, max_memory_bytes: int | None = None, directory: Path | None = None
+    ) -> None:
         self.max_models = max_models
         self.max_memory_bytes = max_memory_bytes
         self.files = ModelFiles(directory) if directory is not None else None
@@ -85,7 +87,9 @@ class ModelStore:
     def save(self, model_id: Any) -> dict[str, Any]:
         model = self.get(model_id)
         if self.files is None:  # before pickling: refused at once
-            raise invalid_params("model_id", "this worker runs without a store (--no-store); nothing can be saved")
+            raise invalid_params(
+                "model_id", "this worker runs without a store (--no-store); nothing can be saved"
+            )
         return self._persist(model_id, model, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _persist(self, model_id: str, model: FittedModel, payload: bytes) -> dict[str, Any]:
@@ -112,7 +116,12 @@ class ModelStore:
         on_disk = self._delete_files(model_id)
         if not (in_memory or on_disk):
             raise self._not_found(model_id)
-        return {"model_id": model_id, "dropped": True, "from_memory": in_memory, "from_disk": on_disk}
+        return {
+            "model_id": model_id,
+            "dropped": True,
+            "from_memory": in_memory,
+            "from_disk": on_disk,
+        }
 
     # -- the fit cache --------------------------------------------------------------
     def cached(self, cache_key: str) -> str | None:
@@ -201,7 +210,9 @@ class ModelStore:
         """Delete persisted models: those older than the age, then oldest-first to the size."""
         if self.files is None:
             return []
-        files = sorted(((self.files.stat(i), i) for i in self.files.ids()), key=lambda x: x[0].st_mtime)
+        files = sorted(
+            ((self.files.stat(i), i) for i in self.files.ids()), key=lambda x: x[0].st_mtime
+        )
         now, pruned = time.time(), []
         total = sum(st.st_size for st, _ in files)
         for st, model_id in files:
@@ -221,7 +232,11 @@ class ModelStore:
                 f"Model {model_id} was evicted from memory and was not persisted; fit it again",
                 {"model_id": model_id, "reason": "evicted"},
             )
-        return WorkerError(MODEL_NOT_FOUND, f"Model {model_id} not found", {"model_id": model_id, "reason": "unknown"})
+        return WorkerError(
+            MODEL_NOT_FOUND,
+            f"Model {model_id} not found",
+            {"model_id": model_id, "reason": "unknown"},
+        )
 
 
 def where(in_memory: bool, on_disk: bool) -> str:

@@ -18,7 +18,12 @@ from .context import WorkerContext
 log = logging.getLogger(__name__)
 
 #: what BLAS, OpenMP and joblib read for their thread counts
-THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
+THREAD_VARS: Final = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "LOKY_MAX_CPU_COUNT",
+)
 
 
 def limit_threads(threads: int) -> None:

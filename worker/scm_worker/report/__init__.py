@@ -76,6 +76,15 @@ def draw_samples(ctx: WorkerContext, services: ModuleType, model_id: str,
         queried = services.sample(ctx, model_id, **spec)
         baseline = None
         if spec["kind"] != "observational":
-            baseline = services.sample(ctx, model_id, "observational", None, None, spec["num_samples"],
-                                       spec["query_nodes"], queried["metadata"]["seed"], True)
+            baseline = services.sample(
+                ctx,
+                model_id,
+                "observational",
+                None,
+                None,
+                spec["num_samples"],
+                spec["query_nodes"],
+                queried["metadata"]["seed"],
+                True,
+            )
     return Draws(queried, baseline, list(queried["statistics"]))

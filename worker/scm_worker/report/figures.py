@@ -66,8 +66,9 @@ RC = {
 class Figures:
     """The figures of one report (``svg()``: the standalone SVG document)."""
 
-
-    def __init__(self, model: FittedModel, model_id: str, views: list[NodeView], drawn: Draws | None) -> None:
+    def __init__(
+        self, model: FittedModel, model_id: str, views: list[NodeView], drawn: Draws | None
+    ) -> None:
         self.model = model
         self.model_id = model_id
         self.views = views
@@ -88,7 +89,9 @@ class Figures:
 
     def graph_svg(self, inline: bool) -> str:
         width, height = self.graph_size()
-        return figure_svg("graph", (width, height), lambda fig: self.draw_graph(fig, title=not inline), inline)
+        return figure_svg(
+            "graph", (width, height), lambda fig: self.draw_graph(fig, title=not inline), inline
+        )
 
     def histograms_svg(self, inline: bool) -> str:
         return figure_svg("samples", self.histogram_size(), self.draw_histograms, inline)
@@ -109,30 +112,74 @@ class Figures:
         for view in self.views:
             fill, edge = COLOURS[view.status]
             x, y = positions[view.name]
-            text = ax.text(x, y, "\n".join(view.lines(threshold)), ha="center", va="center", zorder=3, fontsize=10,
-                           multialignment="center", color="#1b1f24",
-                           bbox={"boxstyle": "round,pad=0.55", "facecolor": fill, "edgecolor": edge,
-                                 "linewidth": 2.2 if view.status == "fail" else 1.2})
+            text = ax.text(
+                x,
+                y,
+                "\n".join(view.lines(threshold)),
+                ha="center",
+                va="center",
+                zorder=3,
+                fontsize=10,
+                multialignment="center",
+                color="#1b1f24",
+                bbox={
+                    "boxstyle": "round,pad=0.55",
+                    "facecolor": fill,
+                    "edgecolor": edge,
+                    "linewidth": 2.2 if view.status == "fail" else 1.2,
+                },
+            )
             text.set_gid(f"node-{view.name}")
             boxes[view.name] = text
         coefficients = edge_coefficients(model)
         for parent, child in model.graph.edges:
             span = positions[child][0] - positions[parent][0]
-            rad = 0.0 if span <= 1 and positions[child][1] == positions[parent][1] else 0.12 * min(span, 3)
-            arrow = FancyArrowPatch(positions[parent], positions[child], arrowstyle="-|>", mutation_scale=14,
-                                    color="#4a5568", linewidth=1.3, zorder=2, shrinkA=2, shrinkB=2,
-                                    connectionstyle=f"arc3,rad={rad}",
-                                    patchA=boxes[parent].get_bbox_patch(), patchB=boxes[child].get_bbox_patch())
+            rad = (
+                0.0
+                if span <= 1 and positions[child][1] == positions[parent][1]
+                else 0.12 * min(span, 3)
+            )
+            arrow = FancyArrowPatch(
+                positions[parent],
+                positions[child],
+                arrowstyle="-|>",
+                mutation_scale=14,
+                color="#4a5568",
+                linewidth=1.3,
+                zorder=2,
+                shrinkA=2,
+                shrinkB=2,
+                connectionstyle=f"arc3,rad={rad}",
+                patchA=boxes[parent].get_bbox_patch(),
+                patchB=boxes[child].get_bbox_patch(),
+            )
             ax.add_patch(arrow)
             if (parent, child) in coefficients:
                 x, y = arc_midpoint(ax, positions[parent], positions[child], rad)
-                ax.text(x, y, number_text(coefficients[(parent, child)]), ha="center", va="center", zorder=5,
-                        fontsize=8, color="#1b1f24",
-                        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "#c3cad5",
-                              "linewidth": 0.6})
-        legend = [Patch(facecolor=COLOURS[s][0], edgecolor=COLOURS[s][1], label=label)
-                  for s, label in (("pass", f"held-out score ≥ {threshold:g}"),
-                                   ("fail", f"held-out score < {threshold:g}"), ("root", "root (not scored)"))]
+                ax.text(
+                    x,
+                    y,
+                    number_text(coefficients[(parent, child)]),
+                    ha="center",
+                    va="center",
+                    zorder=5,
+                    fontsize=8,
+                    color="#1b1f24",
+                    bbox={
+                        "boxstyle": "round,pad=0.2",
+                        "facecolor": "white",
+                        "edgecolor": "#c3cad5",
+                        "linewidth": 0.6,
+                    },
+                )
+        legend = [
+            Patch(facecolor=COLOURS[s][0], edgecolor=COLOURS[s][1], label=label)
+            for s, label in (
+                ("pass", f"held-out score ≥ {threshold:g}"),
+                ("fail", f"held-out score < {threshold:g}"),
+                ("root", "root (not scored)"),
+            )
+        ]
         fig.legend(handles=legend, loc="lower center", ncol=3, frameon=False, fontsize=8)
         if title:
             fig.text(0.5, 0.97, f"{self.model_id} · {verdict_text(model.summary['validation'])}",
@@ -150,14 +197,21 @@ class Figures:
         _, height = self.histogram_size()
         spacing = {"top": 1 - 0.6 / height, "bottom": 0.45 / height, "left": 0.08, "right": 0.98,
                    "hspace": 0.6, "wspace": 0.35}
-        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False, gridspec_kw=spacing)).ravel()
+        axes = np.atleast_1d(
+            fig.subplots(rows, columns, squeeze=False, gridspec_kw=spacing)
+        ).ravel()
         queried_label = query_label(drawn.queried["metadata"])
         for ax, node in zip(axes, nodes, strict=False):
             queried = drawn.queried["samples"][node]
-            observed = drawn.observational["samples"][node] if drawn.observational is not None else None
+            observed = (
+                drawn.observational["samples"][node] if drawn.observational is not None else None
+            )
             if self.model.kinds[node] == "numeric":
-                numeric_histogram(ax, [v for v in queried if v is not None],
-                                  None if observed is None else [v for v in observed if v is not None])
+                numeric_histogram(
+                    ax,
+                    [v for v in queried if v is not None],
+                    None if observed is None else [v for v in observed if v is not None],
+                )
             else:
                 frequency_bars(ax, queried, observed)
             ax.set_title(node)
@@ -176,7 +230,9 @@ class Figures:
 
         width, height = self.graph_size()
         if not self.histogram_nodes:
-            return figure_svg("report", (width, height), lambda fig: self.draw_graph(fig, title=True), False)
+            return figure_svg(
+                "report", (width, height), lambda fig: self.draw_graph(fig, title=True), False
+            )
         hist_width, hist_height = self.histogram_size()
         with mpl.rc_context({**RC, "svg.hashsalt": "report"}):
             fig = Figure(figsize=(max(width, hist_width), height + hist_height), dpi=SVG_DPI)
@@ -228,7 +284,9 @@ def clean_svg(svg: str, inline: bool) -> str:
     return svg.strip() + "\n"
 
 
-def arc_midpoint(ax: Any, start: tuple[float, float], end: tuple[float, float], rad: float) -> tuple[float, float]:
+def arc_midpoint(
+    ax: Any, start: tuple[float, float], end: tuple[float, float], rad: float
+) -> tuple[float, float]:
     """The middle of matplotlib's ``arc3`` curve (computed in display space, as it does)."""
     (x1, y1), (x2, y2) = ax.transData.transform([start, end])
     mx, my = (x1 + x2) / 2 + rad * (y2 - y1) / 2, (y1 + y2) / 2 - rad * (x2 - x1) / 2
@@ -248,11 +306,21 @@ def numeric_histogram(ax: Any, queried: list[float], observed: list[float] | Non
         low, high = low - 0.5, high + 0.5
     bins = np.linspace(low, high, HISTOGRAM_BINS + 1)
     if observed:
-        ax.hist(observed, bins=bins, weights=np.full(len(observed), 1 / len(observed)), color=OBSERVED_COLOUR,
-                alpha=0.75)
+        ax.hist(
+            observed,
+            bins=bins,
+            weights=np.full(len(observed), 1 / len(observed)),
+            color=OBSERVED_COLOUR,
+            alpha=0.75,
+        )
     if queried:
-        ax.hist(queried, bins=bins, weights=np.full(len(queried), 1 / len(queried)), color=QUERIED_COLOUR,
-                alpha=0.6 if observed else 0.85)
+        ax.hist(
+            queried,
+            bins=bins,
+            weights=np.full(len(queried), 1 / len(queried)),
+            color=QUERIED_COLOUR,
+            alpha=0.6 if observed else 0.85,
+        )
     ax.set_ylabel("fraction")
 
 

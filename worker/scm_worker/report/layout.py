@@ -27,7 +27,9 @@ def layers(nodes: Sequence[str], edges: Sequence[Sequence[str]]) -> list[list[st
     return [sorted(layer, key=order.__getitem__) for layer in nx.topological_generations(digraph)]
 
 
-def layered_layout(nodes: Sequence[str], edges: Sequence[Sequence[str]]) -> dict[str, tuple[float, float]]:
+def layered_layout(
+    nodes: Sequence[str], edges: Sequence[Sequence[str]]
+) -> dict[str, tuple[float, float]]:
     """Node → (x, y): x is the node's layer (0, 1, …); y spreads a layer's nodes 1 apart,
     centred on 0, first at the top. Within a layer, nodes whose parents sit higher come
     first (mean of the parents' y; ties keep the graph's node order), which keeps most
@@ -38,7 +40,9 @@ def layered_layout(nodes: Sequence[str], edges: Sequence[Sequence[str]]) -> dict
     positions: dict[str, tuple[float, float]] = {}
     for depth, layer in enumerate(layers(nodes, edges)):
         if depth:
-            layer = sorted(layer, key=lambda n: -sum(positions[p][1] for p in parents[n]) / len(parents[n]))
+            layer = sorted(
+                layer, key=lambda n: -sum(positions[p][1] for p in parents[n]) / len(parents[n])
+            )
         for i, node in enumerate(layer):
             positions[node] = (float(depth), (len(layer) - 1) / 2 - i)
     return positions
@@ -59,7 +63,10 @@ class NodeView:
 
     def lines(self, threshold: float) -> list[str]:
         # A pipeline's name (PolynomialFeatures+LinearRegression) goes on one line per step.
-        lines = [self.name, *mechanism_label(self.mechanism, self.model).replace("+", " +\n").split("\n")]
+        lines = [
+            self.name,
+            *mechanism_label(self.mechanism, self.model).replace("+", " +\n").split("\n"),
+        ]
         if self.score_name is not None:
             label = "R²" if self.score_name == "r2" else "accuracy"
             text = f"{label} {score_text(self.score)}"
@@ -90,7 +97,11 @@ def node_views(model: FittedModel) -> list[NodeView]:
     mechanisms = summary["scm"]["mechanisms"]
     validation = summary["validation"]
     threshold = model.config.r2_threshold
-    depth = {node: i for i, layer in enumerate(layers(model.graph.nodes, model.graph.edges)) for node in layer}
+    depth = {
+        node: i
+        for i, layer in enumerate(layers(model.graph.nodes, model.graph.edges))
+        for node in layer
+    }
     views = []
     for node in model.graph.nodes:
         mechanism = mechanisms[node]
