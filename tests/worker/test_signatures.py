@@ -107,6 +107,10 @@ def test_binding_fills_defaults_and_checks_each_param_before_any_work() -> None:
                                       Limits())
     assert checked["num_samples"] == 2000 and checked["num_bootstrap"] == 20 and checked["seed"] is None
     assert DECLARED["sample"].bind(["m-0123456789abcdef", "interventional"], Limits())["kind"] == "interventional"
+    batch = DECLARED["batch.fit"].bind({"requests": [], "scheduler": " tcp://h:1 "}, Limits())
+    assert batch == {"requests": [], "scheduler": "tcp://h:1", "persist": False, "connect_timeout": 5.0}
+    assert DECLARED["batch.fit"].bind({"requests": [], "scheduler": "tcp://h:1", "connect_timeout": None},
+                                      Limits())["connect_timeout"] == 5.0
     error = refused("effect", {"model_id": "m-0123456789abcdef", "target": "Y", "alternative": [],
                                "num_bootstrap": 201})
     assert error.code == LIMIT_EXCEEDED and error.data["field"] == "num_bootstrap"

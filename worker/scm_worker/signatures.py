@@ -266,7 +266,7 @@ PUBLIC: Final[dict[str, Signature]] = {
             Param("requests", _array),
             Param("scheduler", _scheduler),
             boolean("persist", False),
-            Param("connect_timeout", _connect_timeout, None),
+            Param("connect_timeout", _connect_timeout, DEFAULT_CONNECT_TIMEOUT),
         )
     ),
     "evaluate": Signature(
