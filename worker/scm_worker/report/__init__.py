@@ -23,6 +23,10 @@ from figures inlined in HTML (the HTML parser puts ``<svg>`` in it anyway), so a
 report holds no ``http`` string at all; a standalone ``svg`` report keeps
 ``xmlns="http://www.w3.org/2000/svg"``, which a browser needs to render the file — it
 is a namespace name, never fetched.
+
+The package: ``layout`` (what goes where, what each node says; no matplotlib),
+``figures`` (the SVG figures and the standalone SVG document), ``html`` (the page), and
+here the method itself, which draws the samples through ``services.sample``.
 """
 
 from __future__ import annotations
