@@ -48,9 +48,9 @@ def log(message: str) -> None:
 
 def load(request: dict[str, Any]) -> tuple[Any, Any]:
     """The request as the worker sees it after parsing: a Graph and a Frame."""
-    from scm_worker.context import Limits
+    from scm_worker.checks import parse_graph, parse_traces
     from scm_worker.frames import to_frame
-    from scm_worker.requests import parse_graph, parse_traces
+    from scm_worker.limits import Limits
 
     graph = parse_graph(request["graph"], Limits())
     return graph, to_frame(parse_traces(request["traces"], graph.nodes, Limits()))
@@ -61,6 +61,7 @@ def dowhy_pipeline(graph: Any, frame: Any, seed: int, quality: str = "GOOD") -> 
     from dowhy import gcm
     from dowhy.graph import get_ordered_predecessors
     from scm_worker import scoring
+    from scm_worker.checks import FitConfig
     from scm_worker.fitting import (
         QUALITY,
         predict_non_roots,
@@ -69,7 +70,6 @@ def dowhy_pipeline(graph: Any, frame: Any, seed: int, quality: str = "GOOD") -> 
         to_networkx,
     )
     from scm_worker.mechanisms import describe
-    from scm_worker.requests import FitConfig
 
     config = FitConfig(seed=seed, quality=quality)
     t0 = time.perf_counter()
@@ -134,8 +134,8 @@ def cmd_dowhy_fit(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_worker_fit(args: argparse.Namespace) -> dict[str, Any]:
+    from scm_worker.checks import FitConfig
     from scm_worker.fitting import fit_model
-    from scm_worker.requests import FitConfig
 
     request = datagen.case_data(args.data)
     graph, frame = load(request)
@@ -179,8 +179,8 @@ def cmd_sequential(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     from dowhy import gcm
+    from scm_worker.checks import FitConfig
     from scm_worker.fitting import fit_model
-    from scm_worker.requests import FitConfig
 
     request = datagen.case_data(args.data)
     graph, frame = load(request)

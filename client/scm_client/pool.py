@@ -9,7 +9,7 @@ mid-item is restarted and the item retried once.
 
 With ``scheduler="tcp://host:8786"`` the same ``fit_many`` runs on a Dask cluster
 instead: one ``batch.fit`` to the pool's first worker, which is the Dask client
-(``_cluster.py``; the worker side is ``scm_worker.cluster``).
+(``_cluster.py``; the worker side is ``scm_worker.gateway``).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SEED = 42
 DO_X = [{"type": "hard", "node": "X", "value": 5}]
 
-#: The graph's box fills (report.py's COLOURS): a rendered graph shows them.
+#: The graph's box fills (report/figures.py's COLOURS): a rendered graph shows them.
 PASS_FILL = (0xDC, 0xEF, 0xDC)
 FAIL_FILL = (0xF9, 0xD6, 0xD5)
 

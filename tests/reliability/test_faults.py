@@ -158,7 +158,7 @@ def test_stderr_flood_blocks_neither_the_worker_nor_the_client(make_worker: Make
 # -- killed while saving ----------------------------------------------------------------------
 
 SAVER = textwrap.dedent("""
-    import os, sys
+    import os, pickle, sys
     from pathlib import Path
     from scm_worker.persistence import ModelFiles
     files = ModelFiles(Path(sys.argv[1]))
@@ -166,8 +166,8 @@ SAVER = textwrap.dedent("""
     ids = ["m-%016x" % i for i in range(3)]
     print("ready", flush=True)
     i = 0
-    while True:
-        files.write(ids[i % 3], {"i": i, "blob": blob})
+    while True:  # the store's own write path: pickled once, then written (ModelStore._persist)
+        files.write_payload(ids[i % 3], pickle.dumps({"i": i, "blob": blob}))
         i += 1
 """)
 

@@ -5,7 +5,7 @@ One worker with small limits (flags as in docs/PROTOCOL.md). "Refused, not attem
 is proven, not assumed: a fit that is attempted announces itself with a ``progress``
 notification before anything else, so the very next line after a refused fit must be
 its error; and the store must hold no new model. Per-node checks are unit-tested in
-tests/worker/test_requests.py; memory eviction under ``--max-memory-mb`` in
+tests/worker/test_checks.py; memory eviction under ``--max-memory-mb`` in
 tests/e2e/test_store.py::test_eviction_keeps_memory_under_budget.
 """
 

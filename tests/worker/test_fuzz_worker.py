@@ -24,12 +24,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from scm_worker import methods
-from scm_worker.context import Limits, WorkerContext
-from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError, invalid_params
-from scm_worker.interventions import parse_interventions
-from scm_worker.params import rpc_method
-from scm_worker.protocol import Dispatcher, LineTooLong, LineWriter, encode_reply, handle_line, read_line
-from scm_worker.requests import (
+from scm_worker.binding import rpc_method
+from scm_worker.checks import (
     MAX_SEED,
     QUALITIES,
     count_param,
@@ -38,6 +34,18 @@ from scm_worker.requests import (
     parse_fit_config,
     parse_graph,
     parse_traces,
+)
+from scm_worker.context import WorkerContext
+from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError, invalid_params
+from scm_worker.interventions import parse_interventions
+from scm_worker.limits import Limits
+from scm_worker.protocol import (
+    Dispatcher,
+    LineTooLong,
+    LineWriter,
+    encode_reply,
+    handle_line,
+    read_line,
 )
 from scm_worker.store import ModelStore
 

@@ -15,8 +15,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from scm_worker import report
-from scm_worker.report import clean_svg, layered_layout, layers
+from scm_worker.report import html, layout
+from scm_worker.report.figures import clean_svg
+from scm_worker.report.layout import layered_layout, layers
 
 # -- layers and positions ----------------------------------------------------------------
 
@@ -211,7 +212,7 @@ def stand_in_model() -> Any:
     )
 
 
-def stand_in_draws() -> report.Draws:
+def stand_in_draws() -> layout.Draws:
     rng = random.Random(0)
     samples = {
         "X": [5.0] * 50,
@@ -235,7 +236,7 @@ def stand_in_draws() -> report.Draws:
         n: {"mean": 0.0, "std": 1.0} if n != "C" else {"frequencies": {"red": 0.5, "blue": 0.5}}
         for n in samples
     }
-    return report.Draws(
+    return layout.Draws(
         {"samples": samples, "statistics": stats, "metadata": meta},
         {"samples": baseline, "statistics": stats, "metadata": {**meta, "kind": "observational"}},
         list(samples),
@@ -251,14 +252,14 @@ def svg_texts(svg: str) -> list[str]:
 
 def test_the_graph_names_each_node_its_mechanism_and_its_score() -> None:
     model = stand_in_model()
-    views = report.node_views(model)
+    views = layout.node_views(model)
     assert [(v.name, v.status, v.score_name) for v in views] == [
         ("X", "root", None),
         ("C", "pass", "accuracy"),
         ("Y", "pass", "r2"),
         ("W", "fail", "r2"),
     ]
-    texts = svg_texts(report.Document(model, "m-0000000000000000", views, None).svg())
+    texts = svg_texts(html.Document(model, "m-0000000000000000", views, None).svg())
     for expected in (
         "X",
         "C",
@@ -279,8 +280,8 @@ def test_the_graph_names_each_node_its_mechanism_and_its_score() -> None:
 
 def test_the_html_report_is_self_contained_and_escapes_what_it_quotes() -> None:
     model = stand_in_model()
-    document = report.Document(
-        model, "m-0000000000000000", report.node_views(model), stand_in_draws()
+    document = html.Document(
+        model, "m-0000000000000000", layout.node_views(model), stand_in_draws()
     )
     page = document.html()
     assert "http" not in page and "<script" not in page and "<link" not in page
@@ -294,8 +295,8 @@ def test_the_html_report_is_self_contained_and_escapes_what_it_quotes() -> None:
 
 def test_a_standalone_svg_with_samples_holds_graph_and_histograms() -> None:
     model = stand_in_model()
-    svg = report.Document(
-        model, "m-0000000000000000", report.node_views(model), stand_in_draws()
+    svg = html.Document(
+        model, "m-0000000000000000", layout.node_views(model), stand_in_draws()
     ).svg()
     texts = svg_texts(svg)
     assert "do(X = 5)" in texts and "observational" in texts and "red" in texts and "blue" in texts

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import __version__
-from .context import Limits, WorkerContext
+from .context import WorkerContext
+from .limits import Limits
 from .warmup import limit_threads
 
 log = logging.getLogger("scm_worker")
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     warmup.start_warmup(ctx, enabled=not args.no_warmup)
     dispatcher = protocol.Dispatcher(methods.build_methods(ctx), ctx)
     log.info("serving (pid %d, version %s)", ctx.pid, __version__)
-    protocol.serve(protocol_in, writer, dispatcher, limits.max_line_bytes, lambda: ctx.stop_requested)
+    protocol.serve(
+        protocol_in, writer, dispatcher, limits.max_line_bytes, lambda: ctx.stop_requested
+    )
     shutdown_children()
     return 0
 

@@ -1,4 +1,4 @@
-"""Batch fitting on a Dask cluster: the Dask-worker preload, the fit task and the gateway.
+"""What runs on the Dask workers of a ``batch.fit``: the preload and the fit task.
 
 On every node, from the worker environment (Python 3.11, the same pins)::
 
@@ -9,54 +9,23 @@ thread budget (one BLAS/OpenMP thread, one joblib job), imports DoWhy and the mo
 stack and pays a tiny seeded fit, so no task lands on a cold process. ``fit_task`` is
 the task. It runs ``services.fit_columns``, the very function the worker's own ``fit``
 runs (split, select, fit, score, summarise), with ``n_jobs=1``; a seeded request
-therefore gives the same model on the cluster as on a local one-thread worker.
-
-The gateway is the ``batch.fit`` method: the scm worker that receives it becomes the
-Dask client. ``distributed`` is imported only then, so a worker opens no network socket
-unless a request names a scheduler. Each request is checked and looked up in the fit
-cache here, exactly as ``fit`` does (a bad request is that item's error, without a round
-trip); the rest become one task each. Results come back as they complete (a ``progress``
-notification per item) and are returned in input order.
-
-Where a model lives: without ``persist`` the task returns the fitted model, the gateway
-adds it to its own store and the result's ``model_id`` is sample-able at once (the same
-memory limits as a local fit). With ``persist`` the Dask worker writes the model into the
-gateway's store directory, which must be the same path on every node (a shared
-filesystem); the store key travels through that directory, and any worker with ``--store``
-on it can load the model later.
-
-A Dask worker lost mid-batch is Dask's to reschedule. The scheduler logs a
-``remove-worker`` event naming the tasks that worker was processing (or held results
-of); the gateway subscribes to those events for the batch and reads the event log once
-more at the end, so each item knows how many times it was started (``attempts``) and the
-batch's metadata says ``rescheduled: true`` with the items and workers concerned. A task
-that kills ``distributed.scheduler.allowed-failures`` workers is given up by Dask
-(``KilledWorker``): that item's error, -32008.
+therefore gives the same model on the cluster as on a local one-thread worker. The
+scm worker that sends the tasks is in gateway.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import logging
-import math
 import threading
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Final
+from typing import Any
 
-from . import __version__, requests
-from .context import WorkerContext
-from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error, invalid_params
-from .params import bind
+from . import __version__, checks
+from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error
 from .versions import dowhy_version, python_version
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 
 _setup_lock = threading.Lock()
 _configured = False
@@ -74,8 +43,11 @@ def dask_setup(worker: Any) -> None:
     configure(warm=True)
     nthreads = getattr(getattr(worker, "state", None), "nthreads", 1)
     if nthreads != 1:
-        log.warning("this Dask worker has %s threads; fits run one at a time (start it with --nthreads 1 "
-                    "and more processes, e.g. --nworkers N, to use more cores)", nthreads)
+        log.warning(
+            "this Dask worker has %s threads; fits run one at a time (start it with --nthreads 1 "
+            "and more processes, e.g. --nworkers N, to use more cores)",
+            nthreads,
+        )
     log.info("scm_worker %s ready for Dask in %.1fs", __version__, time.monotonic() - started)
 
 
@@ -87,14 +59,14 @@ def configure(warm: bool = False) -> None:
             return
         from threadpoolctl import threadpool_limits
 
-        from .warmup import _tiny_fit, configure_dowhy, limit_threads
+        from .warmup import configure_dowhy, limit_threads, tiny_fit
 
         limit_threads(1)
 
         threadpool_limits(limits=1)  # for the process, not a context: numpy is loaded already
         configure_dowhy(1)
         if warm:
-            _tiny_fit(1)
+            tiny_fit(1)
         _configured = True
 
 
@@ -105,9 +77,9 @@ def worker_info() -> dict[str, Any]:
 
 
 def fit_task(
-    graph: requests.Graph,
-    columns: dict[str, requests.Column],
-    config: requests.FitConfig,
+    graph: checks.Graph,
+    columns: dict[str, checks.Column],
+    config: checks.FitConfig,
     key: str,
     store_dir: str | None,
 ) -> dict[str, Any]:
@@ -127,7 +99,10 @@ def fit_task(
         if store_dir is None:
             return {"model": model, "worker": where}
         model_id = _persist(model, key, Path(store_dir), where)
-        return {"result": services.fit_outcome(model_id, model, config, cache_hit=False), "worker": where}
+        return {
+            "result": services.fit_outcome(model_id, model, config, cache_hit=False),
+            "worker": where,
+        }
     except WorkerError as exc:
         return {"error": exc.to_error_object(), "worker": where}
     except Exception as exc:
@@ -155,299 +130,3 @@ def _dask_worker_address() -> str | None:
         return str(get_worker().address)
     except (ImportError, ValueError):
         return None
-
-
-# -- the gateway: batch.fit -----------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Job:
-    index: int
-    graph: requests.Graph
-    columns: dict[str, requests.Column]
-    config: requests.FitConfig
-    cache_key: str
-
-
-class _Batch:
-    """Items in input order; each finished item is announced with a progress notification."""
-
-    def __init__(self, ctx: WorkerContext, total: int) -> None:
-        self.ctx = ctx
-        self.items: list[dict[str, Any] | None] = [None] * total
-        self.done = 0
-
-    def finish(self, index: int, outcome: dict[str, Any], attempts: int = 1) -> None:
-        item = {"index": index, "attempts": attempts, **outcome}
-        self.items[index] = item
-        self.done += 1
-        if self.ctx.current_request_id is not None:
-            self.ctx.progress("batch", self.done, len(self.items), item=item)
-
-
-class _Reschedules:
-    """Tasks of this batch that a lost Dask worker was processing or holding."""
-
-    def __init__(self, keys: dict[str, int]) -> None:
-        self.keys = keys
-        self.seen: dict[tuple[str, float], set[str]] = {}
-        self._lock = threading.Lock()
-
-    def event(self, event: Any) -> None:
-        """Handler for the scheduler's ``all`` topic: (timestamp, message)."""
-        try:
-            timestamp, message = event
-        except (TypeError, ValueError):
-            return
-        if not isinstance(message, dict) or message.get("action") != "remove-worker":
-            return
-        touched = {str(k) for field in ("processing-tasks", "lost-computed-tasks")
-                   for k in message.get(field) or ()} & set(self.keys)
-        with self._lock:
-            self.seen[(str(message.get("worker")), float(timestamp))] = touched
-
-    def attempts(self, key: str) -> int:
-        with self._lock:
-            return 1 + sum(key in touched for touched in self.seen.values())
-
-    def summary(self) -> dict[str, Any]:
-        with self._lock:
-            touched = [(worker, keys) for (worker, _), keys in self.seen.items() if keys]
-        items = sorted({self.keys[k] for _, keys in touched for k in keys})
-        return {"rescheduled": bool(items), "rescheduled_items": items,
-                "lost_workers": sorted({worker for worker, _ in touched})}
-
-
-def batch_fit(
-    ctx: WorkerContext,
-    load_services: Callable[[], ModuleType],
-    batch: Any,
-    scheduler: Any,
-    persist: Any = False,
-    connect_timeout: Any = None,
-) -> dict[str, Any]:
-    """``batch.fit``: fan ``batch`` out over the Dask cluster at ``scheduler``."""
-    raw_items = requests.require_list(batch, "requests")
-    address = _check_scheduler(scheduler)
-    requests.require_bool(persist, "persist")
-    timeout = _check_timeout(connect_timeout)
-    if persist and ctx.store.files is None:
-        raise invalid_params("persist", "this worker runs without a store (--no-store); persisted cluster "
-                             "fits need a store directory that every node can reach")
-    started = time.perf_counter()
-    client = _connect(address, timeout)  # before waiting for the warm-up: an unreachable cluster fails fast
-    try:
-        workers = _check_workers(client, address, timeout)
-        services = load_services()
-        outcome = _Batch(ctx, len(raw_items))
-        jobs: list[_Job] = []
-        for index, raw in enumerate(raw_items):
-            try:
-                job, cached = _prepare(ctx, services, index, raw, persist)
-            except WorkerError as exc:
-                outcome.finish(index, {"error": exc.to_error_object()})
-                continue
-            if cached is not None:
-                outcome.finish(index, {"result": cached})
-            else:
-                jobs.append(job)
-        meta = (_run(ctx, services, client, address, jobs, outcome) if jobs
-                else {"rescheduled": False, "rescheduled_items": [], "lost_workers": []})
-    finally:
-        client.close()
-    return {
-        "items": outcome.items,
-        "metadata": {
-            "scheduler": address,
-            "workers": workers,
-            "submitted": len(jobs),
-            **meta,
-            "seconds": round(time.perf_counter() - started, 3),
-        },
-    }
-
-
-def _check_scheduler(scheduler: Any) -> str:
-    if not isinstance(scheduler, str) or not scheduler.strip():
-        raise invalid_params("scheduler", "must be a Dask scheduler address, e.g. 'tcp://host:8786'")
-    return scheduler.strip()
-
-
-def _check_timeout(value: Any) -> float:
-    if value is None:
-        return DEFAULT_CONNECT_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise invalid_params("connect_timeout", f"must be null or a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def cluster_unavailable(address: str, message: str, reason: str, **details: Any) -> WorkerError:
-    return WorkerError(CLUSTER_UNAVAILABLE, message, {"scheduler": address, "reason": reason, **details})
-
-
-def _connect(address: str, timeout: float) -> Any:
-    """A Dask client for ``address``, or -32008 naming it within about twice ``timeout`` seconds."""
-    import distributed
-
-    try:
-        _require_scheduler(address, timeout)
-        return distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise cluster_unavailable(
-            address, f"Cluster unavailable: cannot reach the Dask scheduler at {address} "
-            f"within {timeout:g} s ({exc})", "unreachable") from exc
-    except (ValueError, TypeError) as exc:
-        raise invalid_params("scheduler", f"not a Dask scheduler address: {exc}") from exc
-
-
-def _require_scheduler(address: str, timeout: float) -> None:
-    """Connect to ``address`` and ask who it is, each step under a deadline.
-
-    ``distributed.Client(address, timeout=...)`` and ``distributed.comm.connect`` bound
-    the TCP connect but not the handshake after it, so an address that accepts
-    connections and never answers (a wrong or wedged service) held them for minutes.
-    A refused connection fails inside ``connect``'s own timeout (its retries), so the
-    outer deadline is twice that: what ends there is a peer that accepted and went silent.
-    """
-    import asyncio
-
-    from distributed.comm import connect
-    from distributed.core import send_recv
-
-    async def identity() -> Any:
-        comm = await asyncio.wait_for(connect(address, timeout=timeout), 2 * timeout)
-        try:
-            return await asyncio.wait_for(send_recv(comm, op="identity", reply=True), timeout)
-        finally:
-            comm.abort()
-
-    try:
-        info = asyncio.run(identity())
-    except TimeoutError as exc:
-        raise cluster_unavailable(
-            address, f"Cluster unavailable: {address} accepted a connection but did not answer as a Dask "
-            f"scheduler within {timeout:g} s", "no_answer") from exc
-    kind = info.get("type") if isinstance(info, dict) else None
-    if kind != "Scheduler":
-        raise cluster_unavailable(
-            address, f"Cluster unavailable: {address} is not a Dask scheduler (it says it is {kind!r})",
-            "not_a_scheduler")
-
-
-def _check_workers(client: Any, address: str, timeout: float) -> int:
-    """Wait for a first Dask worker; refuse workers that run other versions than this one."""
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except TimeoutError as exc:
-        raise cluster_unavailable(
-            address, f"Cluster unavailable: the Dask scheduler at {address} has no workers "
-            f"(waited {timeout:g} s)", "no_workers") from exc
-    infos = client.run(worker_info, on_error="return")
-    ours = worker_info()
-    broken = {w: f"{type(i).__name__}: {i}" for w, i in infos.items() if isinstance(i, BaseException)}
-    if broken:
-        raise cluster_unavailable(
-            address, f"Cluster unavailable: Dask workers cannot run scm_worker ({broken}); start them from the "
-            "worker environment with --preload scm_worker.cluster", "worker_setup", workers=broken)
-    other = {w: i for w, i in infos.items() if (i["scm_worker"], i["dowhy"]) != (ours["scm_worker"], ours["dowhy"])}
-    if other:
-        raise cluster_unavailable(
-            address, f"Cluster unavailable: Dask workers run other versions than this worker "
-            f"(scm_worker {ours['scm_worker']}, DoWhy {ours['dowhy']}): {other}", "version_mismatch", workers=other)
-    cold = sorted(w for w, i in infos.items() if not i["preloaded"])
-    if cold:
-        log.warning("Dask workers without --preload scm_worker.cluster (cold first fit): %s", cold)
-    return len(infos)
-
-
-def _prepare(ctx: WorkerContext, services: ModuleType, index: int, raw: Any,
-             persist: bool) -> tuple[_Job, dict[str, Any] | None]:
-    """The checks and the cache lookup of ``fit``, in the same order, with the same errors."""
-    from .methods import fit
-
-    request = requests.require_dict(raw, f"requests[{index}]")
-    given = bind(inspect.signature(fit), ctx, **request).arguments
-    graph, columns, config = requests.parse_fit_request(given["graph"], given["traces"], given.get("config"), ctx.limits)
-    if persist:
-        config = dataclasses.replace(config, persist=True)
-    key, cached = services.fit_cache(ctx, graph, columns, config)
-    return _Job(index, graph, columns, config, key), cached
-
-
-def _run(ctx: WorkerContext, services: ModuleType, client: Any, address: str, jobs: list[_Job],
-         outcome: _Batch) -> dict[str, Any]:
-    """Submit one task per job; finish items as they complete; report reschedules."""
-    import distributed
-
-    token = uuid.uuid4().hex[:12]
-    keys = {f"scm-fit-{token}-{job.index}": job.index for job in jobs}
-    reschedules = _Reschedules(keys)
-    client.subscribe_topic("all", reschedules.event)
-    store_dir = str(ctx.store.files.directory.resolve()) if ctx.store.files is not None else None
-    futures = {
-        client.submit(fit_task, job.graph, job.columns, job.config, job.cache_key,
-                      store_dir if job.config.persist else None, key=key, pure=False): job
-        for key, job in zip(keys, jobs, strict=True)
-    }
-    try:
-        for future in distributed.as_completed(list(futures), loop=client.loop):
-            job = futures.pop(future)
-            attempts = reschedules.attempts(str(future.key))
-            outcome.finish(job.index, _item(ctx, services, address, future, job), attempts)
-            future.release()
-    finally:
-        if futures:
-            client.cancel(list(futures))
-    _sweep_events(client, reschedules)
-    for key, index in keys.items():
-        item = outcome.items[index]
-        if item is not None:
-            item["attempts"] = reschedules.attempts(key)
-    return reschedules.summary()
-
-
-def _item(ctx: WorkerContext, services: ModuleType, address: str, future: Any, job: _Job) -> dict[str, Any]:
-    """One completed task as ``{"result"}`` or ``{"error"}``; a model comes home to this store."""
-    if future.status == "cancelled":
-        return {"error": cluster_unavailable(
-            address, f"Cluster unavailable: the task of item {job.index} was cancelled (scheduler {address} lost?)",
-            "cancelled").to_error_object()}
-    if future.status == "error":
-        return {"error": _task_exception(address, job, future.exception()).to_error_object()}
-    try:
-        done = future.result()
-    except Exception as exc:  # noqa: BLE001 - not fetched (lost with its worker, cancelled): an item error
-        return {"error": _task_exception(address, job, exc).to_error_object()}
-    where = done.get("worker")
-    if "error" in done:
-        return {"error": done["error"]}
-    try:
-        if "model" in done:
-            model_id = ctx.store.add(done["model"], cache_key=job.cache_key)
-            result = services.fit_outcome(model_id, done["model"], job.config, cache_hit=False)
-        else:
-            result = done["result"]
-    except WorkerError as exc:
-        return {"error": exc.to_error_object()}
-    result["metadata"]["dask_worker"] = where
-    return {"result": result}
-
-
-def _task_exception(address: str, job: _Job, exc: BaseException) -> WorkerError:
-    from distributed.scheduler import KilledWorker
-
-    if isinstance(exc, KilledWorker):
-        return cluster_unavailable(
-            address, f"Cluster unavailable: Dask gave up on item {job.index}: the workers running it died "
-            f"({exc})", "killed_worker")
-    return internal_error(exc)
-
-
-def _sweep_events(client: Any, reschedules: _Reschedules) -> None:
-    """Read the scheduler's event log once more: a subscription may lag behind the results."""
-    try:
-        client.unsubscribe_topic("all")
-        for event in client.get_events("all"):
-            reschedules.event(event)
-    except Exception:  # the results are in; this only refines the metadata
-        log.warning("could not read the Dask scheduler's event log", exc_info=True)

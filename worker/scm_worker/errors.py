@@ -7,6 +7,8 @@ response for that request only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from jsonrpcserver import JsonRpcError
@@ -69,8 +71,24 @@ def limit_exceeded(limit: str, value: int, maximum: int, field: str | None = Non
     if field is not None:
         data["field"] = field
     where = f" ({field})" if field else ""
-    return WorkerError(LIMIT_EXCEEDED, f"Limit exceeded: {limit}{where} is {value}, max {maximum}", data)
+    return WorkerError(
+        LIMIT_EXCEEDED, f"Limit exceeded: {limit}{where} is {value}, max {maximum}", data
+    )
 
 
 def internal_error(exc: BaseException) -> WorkerError:
     return WorkerError(INTERNAL_ERROR, f"Internal error: {exc}", {"type": type(exc).__name__})
+
+
+@contextmanager
+def prefixed_fields(prefix: str) -> Iterator[None]:
+    """Errors about a nested request name their field under ``prefix`` (samples.kind)."""
+    try:
+        yield
+    except WorkerError as exc:
+        data = exc.data if isinstance(exc.data, dict) else None
+        if exc.code not in (INVALID_PARAMS, LIMIT_EXCEEDED) or data is None or "field" not in data:
+            raise
+        field = str(data["field"])
+        raise WorkerError(exc.code, exc.message.replace(field, f"{prefix}.{field}", 1),
+                          {**data, "field": f"{prefix}.{field}"}) from exc

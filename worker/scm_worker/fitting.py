@@ -19,17 +19,20 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
-from dowhy.gcm.causal_models import PARENTS_DURING_FIT, validate_causal_model_assignment
-from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
+from .checks import ColumnKind, FitConfig, Graph
+from .dowhy_private import (
+    PARENTS_DURING_FIT,
+    fit_causal_model_of_target,
+    validate_causal_model_assignment,
+)
 from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from .frames import Frame
+from .mechanism_choice import scored_candidates
 from .mechanisms import describe, predict
-from .node_fitting import NodeTask, fit_nodes
-from .requests import ColumnKind, FitConfig, Graph
-from .selection import node_seed, scored_candidates
+from .node_fitting import NodeTask, fit_nodes, node_seed
 from .versions import dowhy_version
 
 log = logging.getLogger(__name__)
@@ -123,7 +126,9 @@ def to_networkx(graph: Graph) -> nx.DiGraph:
     return digraph
 
 
-def split_rows(data: pd.DataFrame, config: FitConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_rows(
+    data: pd.DataFrame, config: FitConfig, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     n = len(data)
     if n < config.min_samples:
         raise WorkerError(
@@ -135,7 +140,8 @@ def split_rows(data: pd.DataFrame, config: FitConfig, seed: int) -> tuple[pd.Dat
     if n_val < 2 or n - n_val < 2:
         raise WorkerError(
             INSUFFICIENT_DATA,
-            f"Insufficient data: test_size {config.test_size} of {n} rows leaves too few rows to train or validate",
+            f"Insufficient data: test_size {config.test_size} of {n} rows leaves too few rows "
+            "to train or validate",
             {"num_samples": n, "min_samples": config.min_samples, "num_val": n_val},
         )
     order = np.random.RandomState(seed).permutation(n)
@@ -172,7 +178,7 @@ def install(scm: gcm.StructuralCausalModel, node: str, mechanism: Any) -> None:
 
 
 def predict_non_roots(scm: gcm.StructuralCausalModel, rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Each non-root node's point prediction for ``rows``, from its mechanism and its parents' values."""
+    """Each non-root node's point prediction for ``rows``, from its mechanism and its parents."""
     return {
         node: predict(scm.causal_mechanism(node), rows[parents].to_numpy())
         for node in scm.graph.nodes
@@ -180,7 +186,9 @@ def predict_non_roots(scm: gcm.StructuralCausalModel, rows: pd.DataFrame) -> dic
     }
 
 
-def score_predictions(predictions: dict[str, np.ndarray], val: pd.DataFrame, kinds: dict[str, ColumnKind]) -> Scores:
+def score_predictions(
+    predictions: dict[str, np.ndarray], val: pd.DataFrame, kinds: dict[str, ColumnKind]
+) -> Scores:
     """R² per numeric non-root node, accuracy per categorical one, on the held-out rows."""
     r2: dict[str, float] = {}
     acc: dict[str, float] = {}
@@ -198,7 +206,9 @@ def summarise(
     verdict = scoring.judge(scores.r2, config.r2_threshold, config.r2_rule)
     warnings = fit_warnings(frame, scores)
     mechanisms = {
-        node: describe(scm.causal_mechanism(node), get_ordered_predecessors(scm.graph, node), frame.kinds, node)
+        node: describe(
+            scm.causal_mechanism(node), get_ordered_predecessors(scm.graph, node), frame.kinds, node
+        )
         for node in graph.nodes
     }
     return {

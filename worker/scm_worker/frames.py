@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .requests import Column, ColumnKind
+from .checks import Column, ColumnKind
 
 _BOOL_TO_STR = {True: "True", False: "False"}
 _STR_TO_BOOL = {"True": True, "False": False}
@@ -40,7 +40,9 @@ def _to_array(column: Column) -> np.ndarray:
     if column.kind == "numeric":
         return np.array([np.nan if v is None else v for v in column.values], dtype=float)
     if column.kind == "boolean":
-        return np.array([None if v is None else _BOOL_TO_STR[v] for v in column.values], dtype=object)
+        return np.array(
+            [None if v is None else _BOOL_TO_STR[v] for v in column.values], dtype=object
+        )
     return np.array(column.values, dtype=object)
 
 

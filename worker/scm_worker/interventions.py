@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .checks import ColumnKind, finite_number, json_type, require_dict, require_list
 from .errors import invalid_params
 from .frames import encode_value
-from .requests import ColumnKind, finite_number, json_type, require_dict, require_list
 
 TRANSFORMS = ("shift", "scale")
 
@@ -37,20 +37,34 @@ class Intervention:
         return lambda x: x * param
 
 
+def to_dowhy(
+    interventions: list[Intervention], kinds: dict[str, ColumnKind]
+) -> dict[str, Callable[[Any], Any]]:
+    """The interventions as DoWhy takes them: node → the callable it maps over that node."""
+    return {i.node: i.to_callable(kinds[i.node]) for i in interventions}
+
+
 def parse_interventions(
-    value: Any, kinds: dict[str, ColumnKind], categories: dict[str, list[Any]], field: str = "interventions"
+    value: Any,
+    kinds: dict[str, ColumnKind],
+    categories: dict[str, list[Any]],
+    field: str = "interventions",
 ) -> list[Intervention]:
     items = require_list([] if value is None else value, field)
     parsed = [_parse_one(item, f"{field}[{i}]", kinds, categories) for i, item in enumerate(items)]
     seen: set[str] = set()
     for i, intervention in enumerate(parsed):
         if intervention.node in seen:
-            raise invalid_params(f"{field}[{i}].node", f"node {intervention.node!r} is intervened on twice")
+            raise invalid_params(
+                f"{field}[{i}].node", f"node {intervention.node!r} is intervened on twice"
+            )
         seen.add(intervention.node)
     return parsed
 
 
-def _parse_one(item: Any, field: str, kinds: dict[str, ColumnKind], categories: dict[str, list[Any]]) -> Intervention:
+def _parse_one(
+    item: Any, field: str, kinds: dict[str, ColumnKind], categories: dict[str, list[Any]]
+) -> Intervention:
     spec = require_dict(item, field)
     node = spec.get("node")
     if node not in kinds:
@@ -58,7 +72,9 @@ def _parse_one(item: Any, field: str, kinds: dict[str, ColumnKind], categories: 
     kind = spec.get("type", "hard")
     if kind == "hard":
         _require_keys(spec, field, {"type", "node", "value"})
-        return Intervention(node, "hard", value=_hard_value(spec, field, kinds[node], categories.get(node)))
+        return Intervention(
+            node, "hard", value=_hard_value(spec, field, kinds[node], categories.get(node))
+        )
     if kind == "soft":
         _require_keys(spec, field, {"type", "node", "transform", "param"})
         return _soft(spec, field, node, kinds[node])
@@ -76,21 +92,35 @@ def _hard_value(spec: dict[str, Any], field: str, kind: ColumnKind, known: list[
         raise invalid_params(f"{field}.value", "a hard intervention needs a value")
     value = spec["value"]
     if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise invalid_params(f"{field}.value", f"node is numeric: value must be a finite number, got {json_type(value)}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise invalid_params(
+                f"{field}.value",
+                f"node is numeric: value must be a finite number, got {json_type(value)}",
+            )
         return value
     expected = bool if kind == "boolean" else str
     encoded = encode_value(value, kind) if isinstance(value, expected) else None
     if encoded is None or (known is not None and encoded not in known):
-        raise invalid_params(f"{field}.value", f"node is {kind}: value must be one of the observed categories, got {value!r}")
+        raise invalid_params(
+            f"{field}.value",
+            f"node is {kind}: value must be one of the observed categories, got {value!r}",
+        )
     return value
 
 
 def _soft(spec: dict[str, Any], field: str, node: str, kind: ColumnKind) -> Intervention:
     if kind != "numeric":
-        raise invalid_params(f"{field}.type", f"soft interventions need a numeric node; {node!r} is {kind}")
+        raise invalid_params(
+            f"{field}.type", f"soft interventions need a numeric node; {node!r} is {kind}"
+        )
     transform = spec.get("transform")
     if transform not in TRANSFORMS:
-        raise invalid_params(f"{field}.transform", f"must be one of {list(TRANSFORMS)}, got {transform!r}")
+        raise invalid_params(
+            f"{field}.transform", f"must be one of {list(TRANSFORMS)}, got {transform!r}"
+        )
     param = finite_number(spec.get("param"), f"{field}.param")
     return Intervention(node, "soft", transform=transform, param=param)

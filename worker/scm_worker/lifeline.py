@@ -28,14 +28,19 @@ EXIT_CLIENT_GONE = 3
 
 def watch(protocol_out_fd: int) -> threading.Thread:
     """Start the watcher on the worker's protocol stdout."""
-    thread = threading.Thread(target=_watch, args=(protocol_out_fd,), name="scm-lifeline", daemon=True)
+    thread = threading.Thread(
+        target=_watch, args=(protocol_out_fd,), name="scm-lifeline", daemon=True
+    )
     thread.start()
     return thread
 
 
 def _watch(fd: int) -> None:
     if reader_gone(fd):
-        log.warning("the client closed the worker's stdout (it died?): stopping joblib's processes and exiting")
+        log.warning(
+            "the client closed the worker's stdout (it died?): "
+            "stopping joblib's processes and exiting"
+        )
         abandon()
 
 

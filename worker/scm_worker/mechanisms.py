@@ -1,4 +1,5 @@
-"""Fitted DoWhy mechanisms: described as JSON (empirical, linear, nonlinear, classifier), point predictions."""
+"""Fitted DoWhy mechanisms: described as JSON (empirical, linear, nonlinear, classifier), and
+their point predictions."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import numpy as np
 from dowhy import gcm
 from dowhy.gcm.causal_mechanisms import PostNonlinearModel
 
+from .checks import ColumnKind
 from .errors import UNSUPPORTED_QUERY, WorkerError
 from .frames import decode_classes
-from .requests import ColumnKind
 
 
-def describe(mechanism: Any, parents: list[str], kinds: dict[str, ColumnKind], node: str) -> dict[str, Any]:
+def describe(
+    mechanism: Any, parents: list[str], kinds: dict[str, ColumnKind], node: str
+) -> dict[str, Any]:
     if not parents:
         if isinstance(mechanism, gcm.EmpiricalDistribution):
             return {"type": "empirical"}
@@ -40,7 +43,11 @@ def _describe_regression(
     if hasattr(sklearn_model, "coef_") and not hasattr(sklearn_model, "steps"):
         coefficients = np.ravel(sklearn_model.coef_).tolist()
         intercept = float(np.ravel(getattr(sklearn_model, "intercept_", 0.0))[0])
-        described = {"type": "linear", **described, "params": {"coefficients": coefficients, "intercept": intercept}}
+        described = {
+            "type": "linear",
+            **described,
+            "params": {"coefficients": coefficients, "intercept": intercept},
+        }
         if any(kinds[p] != "numeric" for p in parents):
             # One-hot encoded parents: one coefficient per encoded column, not per parent.
             described["params"]["encoded_parents"] = True
@@ -73,7 +80,9 @@ def is_invertible(mechanism: Any) -> bool:
     return isinstance(mechanism, gcm.causal_mechanisms.InvertibleFunctionalCausalModel)
 
 
-def require_invertible(scm: gcm.StructuralCausalModel, nodes: Iterable[str], query: str, scope: str) -> None:
+def require_invertible(
+    scm: gcm.StructuralCausalModel, nodes: Iterable[str], query: str, scope: str
+) -> None:
     """Queries that reconstruct noise (counterfactuals, influence, attribution) need
     invertible mechanisms on the non-root ``nodes``; -32007 names the first that is not."""
     for node in nodes:
@@ -82,7 +91,8 @@ def require_invertible(scm: gcm.StructuralCausalModel, nodes: Iterable[str], que
             name = type(mechanism).__name__
             raise WorkerError(
                 UNSUPPORTED_QUERY,
-                f"{query} needs invertible (additive-noise) mechanisms on {scope}; node {node!r} has a "
-                f"{name}, which is not invertible (categorical nodes get a classifier mechanism)",
+                f"{query} needs invertible (additive-noise) mechanisms on {scope}; node {node!r} "
+                f"has a {name}, which is not invertible (categorical nodes get a classifier "
+                "mechanism)",
                 {"node": node, "mechanism": name, "query": query},
             )

@@ -1,4 +1,4 @@
-"""One small function per RPC method: check params, call the services or the store.
+"""One small function per RPC method, given checked params: call the services or the store.
 
 Wire names match handler names (``models.list`` → ``models_list``). Methods that need
 DoWhy wait for the warm-up and import ``services`` then, so the handshake never waits
@@ -14,17 +14,13 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import PROTOCOL_VERSION, __version__, requests
+from . import PROTOCOL_VERSION, __version__, signatures
+from .binding import rpc_method
+from .checks import Column, FitConfig, Graph
 from .context import WorkerContext
-from .errors import internal_error, invalid_params
+from .errors import internal_error
 from .jsonio import to_json
-from .params import rpc_method
-from .requests import json_type
 from .versions import dowhy_version, python_version
-
-#: bounds on numeric knobs that are not sample counts: past these, floats overflow
-MAX_KNOB = 1e12
-MAX_WAIT_S = 86_400
 
 
 def services(ctx: WorkerContext) -> ModuleType:
@@ -36,7 +32,7 @@ def services(ctx: WorkerContext) -> ModuleType:
     return loaded
 
 
-def initialize(ctx: WorkerContext, client: Any = None, protocol_version: Any = None) -> dict[str, Any]:
+def initialize(ctx: WorkerContext, client: Any, protocol_version: Any) -> dict[str, Any]:
     """Handshake: who this worker is, what it serves, and its limits."""
     return {
         "protocol_version": PROTOCOL_VERSION,
@@ -61,24 +57,25 @@ def shutdown(ctx: WorkerContext) -> None:
     ctx.stop_requested = True
 
 
-def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict[str, Any]:
-    # Checks are pure Python: a bad request is refused at once, even during warm-up.
-    parsed_graph, columns, fit_config = requests.parse_fit_request(graph, traces, config, ctx.limits)
-    return services(ctx).fit(ctx, parsed_graph, columns, fit_config)  # type: ignore[no-any-return]
+def fit(
+    ctx: WorkerContext, graph: Graph, traces: dict[str, Column], config: FitConfig
+) -> dict[str, Any]:
+    return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
 
 
-def batch_fit(ctx: WorkerContext, requests: Any, scheduler: Any, persist: Any = False,
-              connect_timeout: Any = None) -> dict[str, Any]:
-    """Fit many requests on a Dask cluster; this worker is its Dask client (cluster.py)."""
-    from . import cluster
+def batch_fit(ctx: WorkerContext, requests: list[Any], scheduler: str, persist: bool,
+              connect_timeout: float) -> dict[str, Any]:
+    """Fit many requests on a Dask cluster; this worker is its Dask client (gateway.py)."""
+    from . import gateway
 
-    return cluster.batch_fit(ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout)
+    return gateway.batch_fit(
+        ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout
+    )
 
 
-def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
+def warmup(ctx: WorkerContext, timeout: float | None) -> dict[str, Any]:
     """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
-    seconds = None if timeout is None else requests.bounded_number(timeout, "timeout", 0, MAX_WAIT_S)
-    ctx.warmup.done.wait(seconds)
+    ctx.warmup.done.wait(timeout)
     error = ctx.warmup.error
     return {
         "warm": ctx.warmup.done.is_set() and error is None,
@@ -87,64 +84,36 @@ def warmup(ctx: WorkerContext, timeout: Any = None) -> dict[str, Any]:
     }
 
 
-def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
-             falsify_graph: Any = False, max_permutations: Any = 50, seed: Any = None) -> dict[str, Any]:
-    return services(ctx).evaluate(  # type: ignore[no-any-return]
-        ctx, model_id, traces, invertibility, falsify_graph, max_permutations, seed
-    )
+def evaluate(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).evaluate(ctx, **params)  # type: ignore[no-any-return]
 
 
-def sample(
-    ctx: WorkerContext,
-    model_id: Any,
-    kind: Any = "observational",
-    interventions: Any = None,
-    observed: Any = None,
-    num_samples: Any = 1000,
-    query_nodes: Any = None,
-    seed: Any = None,
-    return_samples: Any = True,
-) -> dict[str, Any]:
-    return services(ctx).sample(  # type: ignore[no-any-return]
-        ctx, model_id, kind, interventions, observed, num_samples, query_nodes, seed, return_samples
-    )
+def sample(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).sample(ctx, **params)  # type: ignore[no-any-return]
 
 
-def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, reference: Any = None,
-           observed: Any = None, confidence: Any = None, num_samples: Any = None, num_bootstrap: Any = None,
-           seed: Any = None) -> dict[str, Any]:
-    return services(ctx).effect(  # type: ignore[no-any-return]
-        ctx, model_id, target, alternative, reference, observed, confidence, num_samples, num_bootstrap, seed
-    )
+def effect(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).effect(ctx, **params)  # type: ignore[no-any-return]
 
 
-def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_conditional: Any = None,
-                   seed: Any = None) -> dict[str, Any]:
-    return services(ctx).arrow_strength(ctx, model_id, target, num_samples_conditional, seed)  # type: ignore[no-any-return]
+def arrow_strength(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).arrow_strength(ctx, **params)  # type: ignore[no-any-return]
 
 
-def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_samples: Any = None,
-              num_samples_randomization: Any = None, num_samples_baseline: Any = None,
-              seed: Any = None) -> dict[str, Any]:
-    return services(ctx).influence(  # type: ignore[no-any-return]
-        ctx, model_id, target, num_training_samples, num_samples_randomization, num_samples_baseline, seed
-    )
+def influence(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).influence(ctx, **params)  # type: ignore[no-any-return]
 
 
-def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distribution_samples: Any = None,
-            seed: Any = None) -> dict[str, Any]:
-    return services(ctx).anomaly(ctx, model_id, target, rows, num_distribution_samples, seed)  # type: ignore[no-any-return]
+def anomaly(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).anomaly(ctx, **params)  # type: ignore[no-any-return]
 
 
-def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any, new: Any,
-                        num_samples: Any = None, measure: Any = "mean", seed: Any = None) -> dict[str, Any]:
-    return services(ctx).distribution_change(  # type: ignore[no-any-return]
-        ctx, model_id, target, old, new, num_samples, measure, seed
-    )
+def distribution_change(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    return services(ctx).distribution_change(ctx, **params)  # type: ignore[no-any-return]
 
 
-def report(ctx: WorkerContext, model_id: Any, format: Any = "html", samples: Any = None) -> dict[str, Any]:
-    """The fitted model as a self-contained HTML or SVG document (report.py draws it)."""
+def report(ctx: WorkerContext, model_id: str, format: str, samples: Any) -> dict[str, Any]:
+    """The fitted model as a self-contained HTML or SVG document (the report package draws it)."""
     loaded = services(ctx)
     from .report import report as render
 
@@ -156,57 +125,49 @@ def models_list(ctx: WorkerContext) -> dict[str, Any]:
     return {"models": to_json(ctx.store.listing()), **ctx.store.usage()}
 
 
-def models_drop(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
+def models_drop(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     return ctx.store.drop(model_id)
 
 
-def models_save(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
+def models_save(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     return ctx.store.save(model_id)
 
 
-def models_load(ctx: WorkerContext, model_id: Any) -> dict[str, Any]:
+def models_load(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     ctx.store.load(model_id)
     return {"model_id": model_id, "loaded": True}
 
 
-def models_prune(ctx: WorkerContext, older_than_s: Any = None, max_total_mb: Any = None) -> dict[str, Any]:
+def models_prune(
+    ctx: WorkerContext, older_than_s: float | None, max_total_mb: float | None
+) -> dict[str, Any]:
     """Delete persisted models older than an age, then oldest first down to a total size."""
-    age = None if older_than_s is None else requests.bounded_number(older_than_s, "older_than_s", 0, MAX_KNOB)
-    size = None if max_total_mb is None else requests.bounded_number(max_total_mb, "max_total_mb", 0, MAX_KNOB)
-    if age is None and size is None:
-        raise invalid_params("older_than_s", "give older_than_s, max_total_mb or both")
-    pruned = ctx.store.prune(age, None if size is None else int(size * 1024 * 1024))
+    size = None if max_total_mb is None else int(max_total_mb * 1024 * 1024)
+    pruned = ctx.store.prune(older_than_s, size)
     return {"pruned": pruned, **ctx.store.usage()}
 
 
-def debug_sleep(ctx: WorkerContext, seconds: Any) -> float:
-    slept = requests.bounded_number(seconds, "seconds", 0, 3600)
-    time.sleep(slept)
-    return slept
+def debug_sleep(ctx: WorkerContext, seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
 
 
-def debug_exit(ctx: WorkerContext, code: Any = 1) -> None:
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise invalid_params("code", f"must be an integer, got {json_type(code)}")
+def debug_exit(ctx: WorkerContext, code: int) -> None:
     os._exit(code)
 
 
-def debug_print(ctx: WorkerContext, text: Any, target: Any = "sys.stdout") -> str:
+def debug_print(ctx: WorkerContext, text: str, target: str) -> str:
     """Print where a careless library would; none of it may reach the protocol."""
-    if not isinstance(text, str):
-        raise invalid_params("text", "must be a string")
     if target == "sys.stdout":
         print(text, flush=True)
     elif target == "fd1":
         os.write(1, text.encode() + b"\n")
-    elif target == "stderr":
-        print(text, file=sys.stderr, flush=True)
     else:
-        raise invalid_params("target", "must be 'sys.stdout', 'fd1' or 'stderr'")
-    return str(target)
+        print(text, file=sys.stderr, flush=True)
+    return target
 
 
-def debug_raise(ctx: WorkerContext, message: Any = "boom") -> None:
+def debug_raise(ctx: WorkerContext, message: Any) -> None:
     raise RuntimeError(str(message))
 
 
@@ -246,5 +207,8 @@ def method_table(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
 
 
 def build_methods(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
-    return {name: rpc_method(handler) for name, handler in method_table(ctx).items()}
-
+    """Each handler behind its declared params (signatures.py), checked before it runs."""
+    declared = {**signatures.PUBLIC, **signatures.TEST_ONLY}
+    return {
+        name: rpc_method(handler, declared[name]) for name, handler in method_table(ctx).items()
+    }

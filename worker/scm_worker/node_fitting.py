@@ -27,9 +27,14 @@ from dowhy.gcm.util.general import set_random_seed
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from .candidates import Candidate
+from .mechanism_choice import choose_mechanism
 from .mechanisms import predict
-from .selection import choose_mechanism
+from .selection import Candidate
+
+
+def node_seed(seed: int, index: int) -> int:
+    """The seed of the node at ``index`` in topological order: the same at any concurrency."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,13 @@ class NodeFit:
     val_predicted: np.ndarray  # from the mechanism fitted on the training rows
 
 
-def fit_nodes(tasks: Iterable[NodeTask], count: int, quality: AssignmentQuality, linear_tolerance: float,
-              n_jobs: int) -> Iterator[NodeFit]:
+def fit_nodes(
+    tasks: Iterable[NodeTask],
+    count: int,
+    quality: AssignmentQuality,
+    linear_tolerance: float,
+    n_jobs: int,
+) -> Iterator[NodeFit]:
     """Yields each of the ``count`` nodes' fits as it finishes (any order)."""
     if n_jobs <= 1 or count <= 1:
         return (fit_node(task, quality, linear_tolerance) for task in tasks)

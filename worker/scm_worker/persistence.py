@@ -52,9 +52,6 @@ class ModelFiles:
         return sorted(p.name.removesuffix(SUFFIX) for p in self.directory.glob(f"*{SUFFIX}")
                       if not p.name.startswith("."))
 
-    def write(self, model_id: str, obj: Any) -> int:
-        return self.write_payload(model_id, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-
     def write_payload(self, model_id: str, payload: bytes) -> int:
         """Write an object already pickled (the store pickles a new model once, to size it)."""
         atomic_write(self.path(model_id), MAGIC + self._tag(model_id, payload) + payload)
@@ -68,7 +65,9 @@ class ModelFiles:
             raise corrupt(model_id, "not a model file or truncated")
         tag, payload = blob[len(MAGIC):header], blob[header:]
         if not hmac.compare_digest(tag, self._tag(model_id, payload)):
-            raise corrupt(model_id, "authentication failed (modified, truncated or from another store)")
+            raise corrupt(
+                model_id, "authentication failed (modified, truncated or from another store)"
+            )
         return pickle.loads(payload)
 
     def delete(self, model_id: str) -> bool:

@@ -1,8 +1,8 @@
 """Causal questions on a fitted model: effects, arrow strengths, influence, anomalies, change.
 
-Each function takes a stored model and checked params, seeds DoWhy's global RNG from
-the request, and returns plain JSON. Sample-count knobs have defaults and limits here
-(``KNOBS``); DoWhy errors become -32005 and unsupported questions -32007, naming the node.
+Each function takes a stored model and checked params (sample-count knobs have their
+defaults and limits in signatures.py) and returns plain JSON. DoWhy errors become -32005
+and unsupported questions -32007, naming the node.
 """
 
 from __future__ import annotations
@@ -17,32 +17,15 @@ from dowhy.gcm.anomaly import conditional_anomaly_scores
 from dowhy.gcm.anomaly_scorers import RescaledMedianCDFQuantileScorer
 from dowhy.graph import get_ordered_predecessors
 
-from . import requests
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
-from .interventions import Intervention
+from .interventions import Intervention, to_dowhy
 from .mechanisms import require_invertible
 
-#: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and unconditional)
+#: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and
+#: unconditional)
 ANOMALY_REFERENCE_SAMPLES = 10_000
-
-#: knob → (default, maximum); every sample count a caller may set is bounded.
-KNOBS: dict[str, tuple[int, int]] = {
-    "num_samples": (2000, 200_000),
-    "num_bootstrap": (20, 200),
-    "num_samples_conditional": (2000, 50_000),
-    "num_training_samples": (10_000, 100_000),
-    "num_samples_randomization": (250, 5_000),
-    "num_samples_baseline": (1000, 20_000),
-    "num_distribution_samples": (3000, 50_000),
-}
-
-
-def knob(value: Any, name: str) -> int:
-    default, maximum = KNOBS[name]
-    return default if value is None else requests.count_param(value, name, 1, maximum)
-
 
 def require_node(model: FittedModel, node: Any, field: str = "target") -> str:
     if node not in model.kinds:
@@ -68,7 +51,9 @@ def effect(
     num_bootstrap: int,
 ) -> dict[str, Any]:
     """Average causal effect E[target | alternative] − E[target | reference]."""
-    estimate, positive = _effect_estimator(model, target, alternative, reference, observed, num_samples)
+    estimate, positive = _effect_estimator(
+        model, target, alternative, reference, observed, num_samples
+    )
     with dowhy_errors("effect"):
         if confidence is None:
             value, interval = float(estimate()), None
@@ -97,16 +82,20 @@ def _effect_estimator(
         if len(classes) != 2:
             raise unsupported(
                 target,
-                f"An average effect needs a numeric or two-class target; {target!r} has {len(classes)} "
-                "classes (DoWhy's average_causal_effect averages numbers)",
+                f"An average effect needs a numeric or two-class target; {target!r} has "
+                f"{len(classes)} classes (DoWhy's average_causal_effect averages numbers)",
                 "effect",
             )
         positive = classes[1]
-        return (lambda: _binary_effect(model, target, positive, alternative, reference, observed, num_samples),
-                decode_values(np.array([positive], dtype=object), kind)[0])
-    to_dowhy = _interventions_for(model)
+        return (
+            lambda: _binary_effect(
+                model, target, positive, alternative, reference, observed, num_samples
+            ),
+            decode_values(np.array([positive], dtype=object), kind)[0],
+        )
+    kinds = model.kinds
     return (lambda: gcm.average_causal_effect(
-        model.scm, target, to_dowhy(alternative), to_dowhy(reference),
+        model.scm, target, to_dowhy(alternative, kinds), to_dowhy(reference, kinds),
         observed_data=observed, num_samples_to_draw=None if observed is not None else num_samples,
     ), None)
 
@@ -117,30 +106,34 @@ def _binary_effect(
 ) -> float:
     """P(target = positive | alternative) − P(target = positive | reference), on the
     observed rows when given (as ``average_causal_effect`` uses them), else on new draws."""
-    to_dowhy = _interventions_for(model)
-    draw: dict[str, Any] = {"observed_data": observed} if observed is not None else {"num_samples_to_draw": num_samples}
+    draw: dict[str, Any] = (
+        {"observed_data": observed}
+        if observed is not None
+        else {"num_samples_to_draw": num_samples}
+    )
     rates = []
     for interventions in (alternative, reference):
-        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions), **draw)
+        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions, model.kinds), **draw)
         rates.append(float(np.mean(drawn[target].to_numpy() == positive)))
     return rates[0] - rates[1]
-
-
-def _interventions_for(model: FittedModel) -> Any:
-    return lambda interventions: {i.node: i.to_callable(model.kinds[i.node]) for i in interventions}
 
 
 # -- arrow strength and influence ----------------------------------------------------
 
 
-def arrow_strength(model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int) -> dict[str, Any]:
+def arrow_strength(
+    model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int
+) -> dict[str, Any]:
     if not model.graph.parents(target):
         raise invalid_params("target", f"{target!r} is a root node: it has no incoming arrows")
     with dowhy_errors("arrow_strength"):
         strengths = gcm.arrow_strength(
             model.scm, target, num_samples_conditional=num_samples_conditional, n_jobs=n_jobs
         )
-    return {"target": target, "strengths": {str(parent): float(v) for (parent, _), v in strengths.items()}}
+    return {
+        "target": target,
+        "strengths": {str(parent): float(v) for (parent, _), v in strengths.items()},
+    }
 
 
 def influence(
@@ -155,25 +148,39 @@ def influence(
             num_samples_randomization=num_samples_randomization,
             num_samples_baseline=num_samples_baseline,
         )
-    return {"target": target, "influence": {str(node): float(v) for node, v in contributions.items()}}
+    return {
+        "target": target,
+        "influence": {str(node): float(v) for node, v in contributions.items()},
+    }
 
 
 # -- anomalies and distribution change -----------------------------------------------
 
 
-def anomaly(model: FittedModel, target: str, rows: pd.DataFrame, num_distribution_samples: int) -> dict[str, Any]:
+def anomaly(
+    model: FittedModel, target: str, rows: pd.DataFrame, num_distribution_samples: int
+) -> dict[str, Any]:
     require_invertible_upstream(model, target, "anomaly attribution")
     upstream = upstream_model(model, target)
-    scored = [node for node in model.graph.nodes if node in upstream.graph and model.kinds[node] == "numeric"]
+    scored = [
+        node
+        for node in model.graph.nodes
+        if node in upstream.graph and model.kinds[node] == "numeric"
+    ]
     with dowhy_errors("anomaly"):
         scores = {node: node_anomaly_scores(upstream, node, rows) for node in scored}
         attributions = gcm.attribute_anomalies(
-            upstream, target, rows[list(upstream.graph.nodes)], num_distribution_samples=num_distribution_samples
+            upstream,
+            target,
+            rows[list(upstream.graph.nodes)],
+            num_distribution_samples=num_distribution_samples,
         )
     return {
         "target": target,
         "scores": {str(node): np.ravel(v).astype(float).tolist() for node, v in scores.items()},
-        "attributions": {str(node): np.ravel(v).astype(float).tolist() for node, v in attributions.items()},
+        "attributions": {
+            str(node): np.ravel(v).astype(float).tolist() for node, v in attributions.items()
+        },
     }
 
 
@@ -189,7 +196,9 @@ def upstream_model(model: FittedModel, target: str) -> gcm.InvertibleStructuralC
     return gcm.InvertibleStructuralCausalModel(model.scm.graph.subgraph(nodes).copy())
 
 
-def node_anomaly_scores(scm: gcm.StructuralCausalModel, node: str, rows: pd.DataFrame) -> np.ndarray:
+def node_anomaly_scores(
+    scm: gcm.StructuralCausalModel, node: str, rows: pd.DataFrame
+) -> np.ndarray:
     """One node's part of ``gcm.anomaly_scores``, with DoWhy's scorer and sample counts.
 
     ``gcm.anomaly_scores`` scores every node of the graph, and its quantile scorer
@@ -208,7 +217,7 @@ def node_anomaly_scores(scm: gcm.StructuralCausalModel, node: str, rows: pd.Data
     ))
 
 
-#: how the change in the target's distribution is measured (``measure`` param)
+#: how the change in the target's distribution is measured (``measure``: signatures.CHANGE_MEASURES)
 CHANGE_MEASURES = {
     "mean": lambda old, new: float(np.mean(new) - np.mean(old)),
     "std": lambda old, new: float(np.std(new) - np.std(old)),
@@ -217,7 +226,12 @@ CHANGE_MEASURES = {
 
 
 def distribution_change(
-    model: FittedModel, target: str, old: pd.DataFrame, new: pd.DataFrame, num_samples: int, measure: str
+    model: FittedModel,
+    target: str,
+    old: pd.DataFrame,
+    new: pd.DataFrame,
+    num_samples: int,
+    measure: str,
 ) -> dict[str, Any]:
     """Refits each mechanism on old and new rows (DoWhy clones the model) and attributes the change.
 
@@ -240,9 +254,6 @@ def require_invertible_upstream(model: FittedModel, target: str, query: str) -> 
 
 # -- evaluate's opt-in diagnostics --------------------------------------------------------
 
-MAX_PERMUTATIONS = 1000
-
-
 def diagnostics(model: FittedModel, data: pd.DataFrame, invertibility: bool, falsify: bool,
                 permutations: int, n_jobs: int) -> dict[str, Any]:
     """DoWhy's invertibility test of each additive-noise node and its graph falsification."""
@@ -259,7 +270,11 @@ def diagnostics(model: FittedModel, data: pd.DataFrame, invertibility: bool, fal
     if invertibility:
         # DoWhy: node → (p-value after adjustment, rejected?, significance level)
         out["invertibility"] = {
-            str(node): {"p_value": float(p), "rejected": bool(rejected), "significance_level": float(level)}
+            str(node): {
+                "p_value": float(p),
+                "rejected": bool(rejected),
+                "significance_level": float(level),
+            }
             for node, (p, rejected, level) in (report.pnl_assumptions or {}).items()
         }
     if falsify and report.graph_falsification is not None:

@@ -10,18 +10,15 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
-from dowhy.gcm.causal_models import validate_causal_dag
-from dowhy.gcm.whatif import _evaluate_intervention
 from dowhy.graph import get_ordered_predecessors
 
+from .checks import ColumnKind
+from .dowhy_private import evaluate_intervention, validate_causal_dag
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
-from .interventions import Intervention
+from .interventions import Intervention, to_dowhy
 from .mechanisms import require_invertible
-from .requests import ColumnKind
-
-KINDS = ("observational", "interventional", "counterfactual")
 
 
 def draw(
@@ -34,7 +31,7 @@ def draw(
 ) -> pd.DataFrame:
     """Run the DoWhy query for ``kind``; all randomness comes from ``seed``."""
     gcm.util.general.set_random_seed(seed)
-    as_dowhy = {i.node: i.to_callable(model.kinds[i.node]) for i in interventions}
+    as_dowhy = to_dowhy(interventions, model.kinds)
     with dowhy_errors("sampling"):
         if kind == "observational":
             return gcm.draw_samples(model.scm, num_samples)
@@ -54,7 +51,7 @@ def interventional_samples(
     discarding the first draw of those nodes: intervening on a root samples the model
     twice. Here each node is drawn once, in topological order, from its mechanism given
     the parent values drawn so far, and the intervention is applied to the draw as DoWhy
-    applies it (``_evaluate_intervention``). Nodes the interventions do not reach are
+    applies it (``dowhy_private.evaluate_intervention``). Nodes the interventions do not reach are
     drawn as DoWhy's observational pass draws them, so the joint distribution is the
     same; the random stream is not (a seed reproduces this function, not DoWhy's).
     """
@@ -69,13 +66,12 @@ def interventional_samples(
         else:
             drawn = mechanism.draw_samples(num_samples)
         # DataFrame columns, as DoWhy keeps them: mixed parent kinds stay an object matrix.
-        samples[node] = _evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
+        samples[node] = evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
     return samples[order]
 
 
-def check_kind(kind: Any, interventions: list[Intervention], observed: Any) -> str:
-    if kind not in KINDS:
-        raise invalid_params("kind", f"must be one of {list(KINDS)}, got {kind!r}")
+def check_kind(kind: str, interventions: list[Intervention], observed: Any) -> None:
+    """What each kind of sample needs (the kind itself is checked at the boundary)."""
     if kind == "observational" and interventions:
         raise invalid_params("interventions", "observational sampling takes no interventions")
     if kind != "observational" and not interventions:
@@ -84,14 +80,15 @@ def check_kind(kind: Any, interventions: list[Intervention], observed: Any) -> s
         raise invalid_params("observed", "counterfactual sampling needs observed rows")
     if kind != "counterfactual" and observed is not None:
         raise invalid_params("observed", "observed rows are only used for counterfactual sampling")
-    return str(kind)
 
 
 def summarise_samples(
     samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str], return_samples: bool
 ) -> dict[str, Any]:
     decoded = {node: decode_values(samples[node].to_numpy(), kinds[node]) for node in nodes}
-    result: dict[str, Any] = {"statistics": {node: statistics(decoded[node], kinds[node]) for node in nodes}}
+    result: dict[str, Any] = {
+        "statistics": {node: statistics(decoded[node], kinds[node]) for node in nodes}
+    }
     if return_samples:
         result["samples"] = decoded
     return result

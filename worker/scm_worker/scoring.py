@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,20 @@ def nmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true, dtype=object) == np.asarray(y_pred, dtype=object)))
+
+
+def verdict_text(validation: dict[str, Any]) -> str:
+    """A fit's validation in words (``fit``'s -32003 message, the report's headline)."""
+    mean, threshold = validation["mean_r2"], validation["threshold"]
+    verdict = "passed" if validation["passed"] else "failed"
+    if validation["rule"] == "each":
+        failed = ", ".join(validation["failed_nodes"])
+        detail = f"every node's R² ≥ {threshold:g}" + (f"; below: {failed}" if failed else "")
+    elif mean is None:
+        detail = "no numeric node to score"
+    else:
+        detail = f"mean R² {mean:.3f} {'≥' if mean >= threshold else '<'} {threshold:g}"
+    return f"validation {verdict}: {detail}"
 
 
 @dataclass(frozen=True)

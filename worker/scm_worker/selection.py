@@ -1,74 +1,133 @@
-"""Choosing one node's mechanism: DoWhy's model selection, then the parsimony rule.
+"""DoWhy's model selection for one regression node, with candidates that cannot win cut short.
 
-The mechanism a choice becomes is DoWhy's rule (``assign_causal_mechanism_node``):
-categorical target → ClassifierFCM, integer-valued target → DiscreteAdditiveNoiseModel,
-else AdditiveNoiseModel.
+``gcm.auto.select_model`` scores every candidate by 5-fold cross-validated MSE and keeps
+the lowest. Its cost is almost all in the expensive candidates (gradient boosting): the
+linear ones take milliseconds. Here the cheap candidates are scored first, and an
+expensive one stops as soon as the folds it has already scored prove it cannot win:
+MSE is never negative, so after ``j`` of ``k`` folds its mean is at least
+``sum_so_far / k``; once that bound exceeds the best complete score, the rest of its
+folds cannot change the choice. Everything else is DoWhy's exactly — the candidate
+lists, the polynomial rule, the folds and per-candidate seeds drawn from the global RNG
+in DoWhy's order — so the chosen model, and every score that is completed, equal
+``select_model``'s. The linear candidate is held to ``best + linear_slack`` instead,
+so the worker's parsimony rule (``mechanism_choice.prefer_linear``) still sees its exact score
+whenever it could matter.
+
+Classification targets, missing values and ``BEST`` go to DoWhy's own ``select_model``.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from dowhy import gcm
-from dowhy.gcm.auto import AssignmentQuality
-from dowhy.gcm.ml import ClassificationModel, create_linear_regressor
-from dowhy.gcm.util.general import is_categorical, is_discrete
+import pandas as pd
+from dowhy.gcm import auto
+from dowhy.gcm.ml import PredictionModel
+from dowhy.gcm.ml.regression import (
+    create_extra_trees_regressor,
+    create_hist_gradient_boost_regressor,
+    create_linear_regressor,
+    create_polynom_regressor,
+    create_random_forest_regressor,
+    create_support_vector_regressor,
+)
+from dowhy.gcm.util.general import (
+    auto_apply_encoders,
+    auto_fit_encoders,
+    is_categorical,
+    set_random_seed,
+    shape_into_2d,
+)
+from sklearn import metrics
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
 
-from .candidates import Candidate, select_model
+from .dowhy_private import REGRESSORS
+
+Factory = Callable[[], PredictionModel]
+
+METRIC = "mean squared error (MSE)"
+SPLITS = 5
+MAX_SAMPLES_PER_SPLIT = 20000  # find_best_model's default
+_EXPENSIVE = frozenset({
+    create_hist_gradient_boost_regressor,
+    create_random_forest_regressor,
+    create_extra_trees_regressor,
+    create_support_vector_regressor,
+})
 
 
 @dataclass(frozen=True)
-class Choice:
-    """An unfitted mechanism and the candidates it was chosen from, best first."""
+class Candidate:
+    """A scored candidate; ``pruned`` means ``score`` is a lower bound on its CV MSE."""
 
-    mechanism: Any
-    candidates: list[Candidate]
-
-
-def node_seed(seed: int, index: int) -> int:
-    """The seed of the node at ``index`` in topological order: the same at any concurrency."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    factory: Factory
+    score: float
+    metric: str
+    pruned: bool = False
 
 
-def choose_mechanism(X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float) -> Choice:
-    variance = 0.0 if is_categorical(y) else float(np.var(y.astype(float)))
-    model, candidates = select_model(X, y, quality, linear_slack=linear_tolerance * variance)
-    if isinstance(model, ClassificationModel):
-        return Choice(gcm.ClassifierFCM(model), candidates)
-    if prefer_linear(candidates, variance, linear_tolerance):
-        model = create_linear_regressor()
-    mechanism = gcm.DiscreteAdditiveNoiseModel(model) if is_discrete(y) else gcm.AdditiveNoiseModel(model)
-    return Choice(mechanism, candidates)
+def select_model(
+    X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_slack: float = 0.0
+) -> tuple[Any, list[Candidate]]:
+    """DoWhy's choice for this node and its candidates, best first (pruned ones last)."""
+    if (
+        quality not in REGRESSORS
+        or is_categorical(y)
+        or bool(pd.isna(X).any())
+        or bool(pd.isna(y).any())
+    ):
+        model, performances = auto.select_model(X, y, quality)
+        return model, [Candidate(f, float(s), m) for f, s, m in performances]
+    factories = list(REGRESSORS[quality])
+    if auto_apply_encoders(X, auto_fit_encoders(X)).shape[1] <= 5:
+        factories.append(create_polynom_regressor)
+    scored = find_best_regressor(factories, X, y, linear_slack)
+    return scored[0].factory(), scored
 
 
-def prefer_linear(candidates: list[Candidate], variance: float, tolerance: float) -> bool:
-    """Parsimony: choose the linear model when it costs at most ``tolerance`` in R².
+def find_best_regressor(
+    factories: list[Factory], X: np.ndarray, y: np.ndarray, linear_slack: float
+) -> list[Candidate]:
+    """``auto.find_best_model`` for regression, cheap candidates first, losers cut short."""
+    X, Y = shape_into_2d(X, y)
+    # The same draws from the global RNG, in the same order, as find_best_model.
+    kfolds = list(KFold(n_splits=SPLITS, shuffle=True).split(range(X.shape[0])))
+    seeds = np.random.randint(np.iinfo(np.int32).max, size=len(factories))
+    order = sorted(range(len(factories)), key=lambda i: factories[i] in _EXPENSIVE)
+    best = float("inf")
+    results: dict[int, Candidate] = {}
+    for i in order:
+        slack = linear_slack if factories[i] is create_linear_regressor else 0.0
+        results[i] = _cross_validate(
+            factories[i], int(seeds[i]), X, Y, kfolds, stop_above=best + slack
+        )
+        if not results[i].pruned:
+            best = min(best, results[i].score)
+    # Ties go to the earlier candidate in DoWhy's list, as its stable sort does.
+    ranked = sorted(range(len(factories)), key=lambda i: (results[i].pruned, results[i].score, i))
+    return [results[i] for i in ranked]
 
-    DoWhy picks the lowest 5-fold MSE, so on truly linear data a polynomial wins about
-    half the time by a hair (0.01022 vs 0.01021) and the coefficients are lost. Linear
-    is kept when its CV MSE exceeds the best by at most ``tolerance`` × Var(node), i.e.
-    when it loses at most ``tolerance`` of cross-validated R². A linear candidate cut
-    short by the selection was already further behind than that.
-    """
-    if not candidates or candidates[0].factory is create_linear_regressor:
-        return False
-    best = candidates[0].score
-    linear = [c.score for c in candidates if c.factory is create_linear_regressor and not c.pruned]
-    return bool(linear) and linear[0] <= best + tolerance * variance
 
-
-def scored_candidates(candidates: list[Candidate]) -> list[dict[str, Any]]:
-    """As the fit result lists them; a pruned candidate's score is a lower bound."""
-    described = []
-    for c in candidates:
-        entry: dict[str, Any] = {
-            "model": getattr(c.factory, "__name__", str(c.factory)).removeprefix("create_"),
-            "score": float(c.score),
-            "metric": c.metric,
-        }
-        if c.pruned:
-            entry["pruned"] = True
-        described.append(entry)
-    return described
+def _cross_validate(
+    factory: Factory, seed: int, X: np.ndarray, Y: np.ndarray,
+    kfolds: list[tuple[np.ndarray, np.ndarray]], stop_above: float,
+) -> Candidate:
+    set_random_seed(seed)
+    scores: list[float] = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        for done, (train, test) in enumerate(kfolds, start=1):
+            train, test = train[:MAX_SAMPLES_PER_SPLIT], test[:MAX_SAMPLES_PER_SPLIT]
+            model = factory()
+            model.fit(X[train], Y[train])
+            scores.append(float(metrics.mean_squared_error(Y[test], model.predict(X[test]))))
+            lower_bound = sum(scores) / len(kfolds)
+            if lower_bound > stop_above and done < len(kfolds):
+                return Candidate(factory, lower_bound, METRIC, pruned=True)
+    return Candidate(factory, float(np.mean(scores)), METRIC)

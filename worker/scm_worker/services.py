@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, questions, requests, sampling, scoring
+from . import __version__, checks, questions, sampling, scoring
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
@@ -24,10 +24,10 @@ from .versions import dowhy_version
 
 
 def fit(
-    ctx: WorkerContext, parsed_graph: requests.Graph, columns: dict[str, requests.Column],
-    fit_config: requests.FitConfig,
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
+    fit_config: checks.FitConfig,
 ) -> dict[str, Any]:
-    """Fit checked params (methods.fit checks them before waiting for the warm-up)."""
+    """Fit checked params (checked against fit's declaration before waiting for the warm-up)."""
     key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
     if cached is not None:
         return cached
@@ -37,8 +37,8 @@ def fit(
 
 
 def fit_cache(
-    ctx: WorkerContext, parsed_graph: requests.Graph, columns: dict[str, requests.Column],
-    fit_config: requests.FitConfig,
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
+    fit_config: checks.FitConfig,
 ) -> tuple[str, dict[str, Any] | None]:
     """The request's cache key, and the outcome of an identical earlier fit if one is kept."""
     if fit_config.persist and ctx.store.files is None:
@@ -54,7 +54,7 @@ def fit_cache(
 
 
 def fit_columns(
-    parsed_graph: requests.Graph, columns: dict[str, requests.Column], fit_config: requests.FitConfig,
+    parsed_graph: checks.Graph, columns: dict[str, checks.Column], fit_config: checks.FitConfig,
     n_jobs: int, progress: Any = None,
 ) -> FittedModel:
     """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py)."""
@@ -67,7 +67,9 @@ def progress_reporter(ctx: WorkerContext) -> Any:
     return ctx.progress if ctx.current_request_id is not None else None
 
 
-def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config: requests.FitConfig) -> str:
+def cache_key(
+    graph: checks.Graph, columns: dict[str, checks.Column], config: checks.FitConfig
+) -> str:
     """Content hash of the canonical request: same graph, traces and config → same key."""
     canonical = json.dumps(
         {
@@ -82,14 +84,16 @@ def cache_key(graph: requests.Graph, columns: dict[str, requests.Column], config
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def fit_outcome(model_id: str, model: FittedModel, fit_config: requests.FitConfig, cache_hit: bool) -> dict[str, Any]:
+def fit_outcome(
+    model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool
+) -> dict[str, Any]:
     result = json_object({"model_id": model_id, **model.summary})
     result["metadata"]["cache_hit"] = cache_hit
     validation = result["validation"]
     if fit_config.validate_r2 and not validation["passed"]:
         raise WorkerError(
             VALIDATION_FAILED,
-            f"Validation failed: {_verdict_text(validation)}",
+            _upper_first(scoring.verdict_text(validation)),
             {
                 "r2_scores": validation["r2_scores"],
                 "mean_r2": validation["mean_r2"],
@@ -102,24 +106,23 @@ def fit_outcome(model_id: str, model: FittedModel, fit_config: requests.FitConfi
     return result
 
 
-def _verdict_text(validation: dict[str, Any]) -> str:
-    if validation["rule"] == "each":
-        return f"nodes below R² {validation['threshold']}: {validation['failed_nodes']}"
-    return f"mean R² {validation['mean_r2']:.4f} is below the threshold {validation['threshold']}"
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
     if frame.dropped_rows and missing == "error":
         raise invalid_params(
-            field, f"{frame.dropped_rows} rows have missing values (null) and config.missing is 'error'"
+            field,
+            f"{frame.dropped_rows} rows have missing values (null) and config.missing is 'error'",
         )
     return frame
 
 
-def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any = False,
-             falsify_graph: Any = False, max_permutations: Any = 50, seed: Any = None) -> dict[str, Any]:
-    model = ctx.store.get(requests.require_model_id(model_id))
-    columns = requests.parse_traces(traces, model.graph.nodes, ctx.limits)
+def evaluate(ctx: WorkerContext, model_id: str, traces: Any, invertibility: bool,
+             falsify_graph: bool, max_permutations: int, seed: int | None) -> dict[str, Any]:
+    model = ctx.store.get(model_id)
+    columns = checks.parse_traces(traces, model.graph.nodes, ctx.limits)
     _require_kinds(model, columns, "traces")
     frame = complete_rows(to_frame(columns), model.config.missing, "traces")
     data = frame.data
@@ -149,20 +152,21 @@ def evaluate(ctx: WorkerContext, model_id: Any, traces: Any, invertibility: Any 
     })
 
 
-def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: Any,
-                 falsify_graph: Any, max_permutations: Any, seed: Any) -> dict[str, Any]:
-    requests.require_bool(invertibility, "invertibility")
-    requests.require_bool(falsify_graph, "falsify_graph")
-    permutations = requests.count_param(max_permutations, "max_permutations", 1, questions.MAX_PERMUTATIONS)
+def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: bool,
+                 falsify_graph: bool, permutations: int, seed: int | None) -> dict[str, Any]:
     if not (invertibility or falsify_graph):
         return {}
     seeded(seed)
     if ctx.current_request_id is not None:
         ctx.progress("diagnostics", 0, 1)
-    return questions.diagnostics(model, data, invertibility, falsify_graph, permutations, ctx.n_jobs)
+    return questions.diagnostics(
+        model, data, invertibility, falsify_graph, permutations, ctx.n_jobs
+    )
 
 
-def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, Any], dict[str, float]]:
+def _evaluate_nodes(
+    model: FittedModel, data: pd.DataFrame
+) -> tuple[dict[str, Any], dict[str, float]]:
     nodes: dict[str, Any] = {}
     accuracy: dict[str, float] = {}
     with dowhy_errors("evaluation"):
@@ -180,11 +184,12 @@ def _evaluate_nodes(model: FittedModel, data: pd.DataFrame) -> tuple[dict[str, A
     return nodes, accuracy
 
 
-def _require_kinds(model: FittedModel, columns: dict[str, requests.Column], field: str) -> None:
+def _require_kinds(model: FittedModel, columns: dict[str, checks.Column], field: str) -> None:
     for node, column in columns.items():
         if column.kind != model.kinds[node] and any(v is not None for v in column.values):
             raise invalid_params(
-                f"{field}.{node}", f"the model was fitted on {model.kinds[node]} values, got {column.kind}"
+                f"{field}.{node}",
+                f"the model was fitted on {model.kinds[node]} values, got {column.kind}",
             )
 
 
@@ -192,29 +197,32 @@ def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str
     for node, known in model.categories.items():
         unknown = sorted(set(data[node]) - set(known))
         if unknown:
-            raise invalid_params(f"{field}.{node}", f"categories not seen when fitting: {unknown[:5]}")
+            raise invalid_params(
+                f"{field}.{node}", f"categories not seen when fitting: {unknown[:5]}"
+            )
 
 
 def sample(
     ctx: WorkerContext,
-    model_id: Any,
-    kind: Any,
+    model_id: str,
+    kind: str,
     interventions: Any,
     observed: Any,
-    num_samples: Any,
-    query_nodes: Any,
-    seed: Any,
-    return_samples: Any,
+    num_samples: int,
+    query_nodes: list[Any] | None,
+    seed: int | None,
+    return_samples: bool,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     parsed = parse_interventions(interventions, model.kinds, model.categories)
-    kind = sampling.check_kind(kind, parsed, observed)
-    count = requests.count_param(num_samples, "num_samples", 1, ctx.limits.max_num_samples)
+    sampling.check_kind(kind, parsed, observed)
+    count = num_samples
     _require_draw_cells(ctx, model, count, "num_samples")
-    nodes = requests.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(model.graph.nodes)
-    requests.require_bool(return_samples, "return_samples")
-    seed_used = effective_seed(requests.optional_seed(seed, "seed"))
+    nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(
+        model.graph.nodes
+    )
+    seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
@@ -232,9 +240,9 @@ def sample(
 # -- causal questions (questions.py does the DoWhy work) -------------------------------
 
 
-def seeded(seed: Any) -> int:
+def seeded(seed: int | None) -> int:
     """Seed DoWhy's global RNG from the request (or a fresh seed, reported back)."""
-    used = effective_seed(requests.optional_seed(seed, "seed"))
+    used = effective_seed(seed)
     gcm_seed(used)
     return used
 
@@ -256,12 +264,12 @@ def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, fiel
 
     Checked after every knob's own limit, so a knob over its maximum is named as such.
     """
-    requests.require_cells(count, len(model.graph.nodes), ctx.limits, field)
+    checks.require_cells(count, len(model.graph.nodes), ctx.limits, field)
 
 
 def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:
     """Complete rows for a question (observed, anomalous, old/new), checked like traces."""
-    columns = requests.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
+    columns = checks.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
     _require_kinds(model, columns, field)
     frame = to_frame(columns)
     if frame.dropped_rows:
@@ -272,70 +280,77 @@ def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.
     return frame.data
 
 
-def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, reference: Any,
-           observed: Any, confidence: Any, num_samples: Any, num_bootstrap: Any, seed: Any) -> dict[str, Any]:
+def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, reference: Any,
+           observed: Any, confidence: float | None, num_samples: int, num_bootstrap: int,
+           seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     alt = parse_interventions(alternative, model.kinds, model.categories, "alternative")
     ref = parse_interventions(reference, model.kinds, model.categories, "reference")
     if not alt:
         raise invalid_params("alternative", "needs at least one intervention")
-    confidence = requests.optional_fraction(confidence, "confidence")
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
-    count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
-    _require_draw_cells(ctx, model, count, "num_samples")
+    _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
-    result = questions.effect(model, target, alt, ref, rows, count, confidence, boots)
+    result = questions.effect(model, target, alt, ref, rows, num_samples, confidence, num_bootstrap)
     return with_meta(result, model_id, used, started)
 
 
-def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_conditional: Any,
-                   seed: Any) -> dict[str, Any]:
+def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_conditional: int,
+                   seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
-    count = questions.knob(num_samples_conditional, "num_samples_conditional")
-    _require_draw_cells(ctx, model, count, "num_samples_conditional")
+    _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
     used = seeded(seed)
-    return with_meta(questions.arrow_strength(model, target, count, ctx.n_jobs), model_id, used, started)
+    result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
+    return with_meta(result, model_id, used, started)
 
 
-def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_samples: Any,
-              num_samples_randomization: Any, num_samples_baseline: Any, seed: Any) -> dict[str, Any]:
+def influence(
+    ctx: WorkerContext,
+    model_id: str,
+    target: Any,
+    num_training_samples: int,
+    num_samples_randomization: int,
+    num_samples_baseline: int,
+    seed: int | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
-    knobs = (questions.knob(num_training_samples, "num_training_samples"),
-             questions.knob(num_samples_randomization, "num_samples_randomization"),
-             questions.knob(num_samples_baseline, "num_samples_baseline"))
-    _require_draw_cells(ctx, model, knobs[0], "num_training_samples")
+    knobs = (num_training_samples, num_samples_randomization, num_samples_baseline)
+    _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
     used = seeded(seed)
     return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
 
 
-def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distribution_samples: Any,
-            seed: Any) -> dict[str, Any]:
+def anomaly(
+    ctx: WorkerContext,
+    model_id: str,
+    target: Any,
+    rows: Any,
+    num_distribution_samples: int,
+    seed: int | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     data = _rows(ctx, model, rows, "rows")
-    count = questions.knob(num_distribution_samples, "num_distribution_samples")
-    _require_draw_cells(ctx, model, count, "num_distribution_samples")
+    _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
     used = seeded(seed)
-    return with_meta(questions.anomaly(model, target, data, count), model_id, used, started)
+    result = questions.anomaly(model, target, data, num_distribution_samples)
+    return with_meta(result, model_id, used, started)
 
 
-def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any, new: Any,
-                        num_samples: Any, measure: Any, seed: Any) -> dict[str, Any]:
+def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any, new: Any,
+                        num_samples: int, measure: str, seed: int | None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = ctx.store.get(requests.require_model_id(model_id))
+    model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
-    count = questions.knob(num_samples, "num_samples")
-    _require_draw_cells(ctx, model, count, "num_samples")
-    if measure not in questions.CHANGE_MEASURES:
-        raise invalid_params("measure", f"must be one of {sorted(questions.CHANGE_MEASURES)}, got {measure!r}")
+    _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
-    result = questions.distribution_change(model, target, old_rows, new_rows, count, measure)
+    result = questions.distribution_change(model, target, old_rows, new_rows, num_samples, measure)
     return with_meta(result, model_id, used, started)

@@ -20,25 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checks import MODEL_ID, check_model_id
 from .errors import MODEL_NOT_FOUND, WorkerError, invalid_params
 from .persistence import ModelFiles, atomic_write
 
 if TYPE_CHECKING:
     from .fitting import FittedModel
 
-MODEL_ID = re.compile(r"^m-[0-9a-f]{16}$")
 CACHE_KEY = re.compile(r"^[0-9a-f]{64}$")
 _EVICTED_MEMORY = 10_000
 
 
 def new_model_id() -> str:
     return "m-" + secrets.token_hex(8)
-
-
-def check_model_id(model_id: Any) -> str:
-    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
-        raise invalid_params("model_id", "not a model id (expected 'm-' and 16 hex digits)")
-    return model_id
 
 
 @dataclass
@@ -48,16 +42,15 @@ class Entry:
 
 
 class ModelStore:
-    def __init__(self, max_models: int, max_memory_bytes: int | None = None, directory: Path | None = None) -> None:
+    def __init__(
+        self, max_models: int, max_memory_bytes: int | None = None, directory: Path | None = None
+    ) -> None:
         self.max_models = max_models
         self.max_memory_bytes = max_memory_bytes
         self.files = ModelFiles(directory) if directory is not None else None
         self._memory: OrderedDict[str, Entry] = OrderedDict()
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._cache: dict[str, str] = {}
-
-    def __len__(self) -> int:
-        return len(self._memory)
 
     # -- adding and finding ---------------------------------------------------------
     def add(self, model: FittedModel, persist: bool = False, cache_key: str | None = None) -> str:
@@ -94,7 +87,9 @@ class ModelStore:
     def save(self, model_id: Any) -> dict[str, Any]:
         model = self.get(model_id)
         if self.files is None:  # before pickling: refused at once
-            raise invalid_params("model_id", "this worker runs without a store (--no-store); nothing can be saved")
+            raise invalid_params(
+                "model_id", "this worker runs without a store (--no-store); nothing can be saved"
+            )
         return self._persist(model_id, model, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _persist(self, model_id: str, model: FittedModel, payload: bytes) -> dict[str, Any]:
@@ -121,7 +116,12 @@ class ModelStore:
         on_disk = self._delete_files(model_id)
         if not (in_memory or on_disk):
             raise self._not_found(model_id)
-        return {"model_id": model_id, "dropped": True, "from_memory": in_memory, "from_disk": on_disk}
+        return {
+            "model_id": model_id,
+            "dropped": True,
+            "from_memory": in_memory,
+            "from_disk": on_disk,
+        }
 
     # -- the fit cache --------------------------------------------------------------
     def cached(self, cache_key: str) -> str | None:
@@ -210,7 +210,9 @@ class ModelStore:
         """Delete persisted models: those older than the age, then oldest-first to the size."""
         if self.files is None:
             return []
-        files = sorted(((self.files.stat(i), i) for i in self.files.ids()), key=lambda x: x[0].st_mtime)
+        files = sorted(
+            ((self.files.stat(i), i) for i in self.files.ids()), key=lambda x: x[0].st_mtime
+        )
         now, pruned = time.time(), []
         total = sum(st.st_size for st, _ in files)
         for st, model_id in files:
@@ -230,7 +232,11 @@ class ModelStore:
                 f"Model {model_id} was evicted from memory and was not persisted; fit it again",
                 {"model_id": model_id, "reason": "evicted"},
             )
-        return WorkerError(MODEL_NOT_FOUND, f"Model {model_id} not found", {"model_id": model_id, "reason": "unknown"})
+        return WorkerError(
+            MODEL_NOT_FOUND,
+            f"Model {model_id} not found",
+            {"model_id": model_id, "reason": "unknown"},
+        )
 
 
 def where(in_memory: bool, on_disk: bool) -> str:

@@ -18,7 +18,12 @@ from .context import WorkerContext
 log = logging.getLogger(__name__)
 
 #: what BLAS, OpenMP and joblib read for their thread counts
-THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
+THREAD_VARS: Final = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "LOKY_MAX_CPU_COUNT",
+)
 
 
 def limit_threads(threads: int) -> None:
@@ -39,7 +44,7 @@ def _warm(ctx: WorkerContext, enabled: bool) -> None:
     try:
         configure_dowhy(ctx.threads)
         if enabled:
-            _tiny_fit(ctx.n_jobs)
+            tiny_fit(ctx.n_jobs)
     except BaseException as exc:
         log.exception("warm-up failed")
         ctx.warmup.finish(started, exc)
@@ -58,12 +63,12 @@ def configure_dowhy(threads: int | None) -> None:
         gcm.config.set_default_n_jobs(threads)
 
 
-def _tiny_fit(n_jobs: int) -> None:
+def tiny_fit(n_jobs: int) -> None:
     import numpy as np
 
+    from .checks import Column, FitConfig, Graph
     from .fitting import fit_model
     from .frames import to_frame
-    from .requests import Column, FitConfig, Graph
 
     rng = np.random.RandomState(0)
     x = rng.normal(size=200)

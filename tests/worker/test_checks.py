@@ -1,4 +1,4 @@
-"""scm_worker.requests: graph, trace and config checks, each error naming its field."""
+"""scm_worker.checks: graph, trace and config checks, each error naming its field."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scm_worker.context import Limits
-from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
-from scm_worker.requests import (
+from scm_worker.checks import (
     MAX_SEED,
     Column,
     FitConfig,
@@ -19,6 +17,8 @@ from scm_worker.requests import (
     parse_graph,
     parse_traces,
 )
+from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
+from scm_worker.limits import Limits
 
 LIMITS = Limits()
 

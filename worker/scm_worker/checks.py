@@ -8,15 +8,18 @@ problem is a -32602 that names the field (``graph.edges[3]``, ``traces.X[17]``,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from .context import Limits
 from .errors import invalid_params, limit_exceeded
+from .limits import Limits
 
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
 MAX_SEED: Final = 2**32 - 1
+#: model ids are made by the store (``m-`` + 16 hex digits) and checked against this
+MODEL_ID: Final = re.compile(r"^m-[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,9 @@ def parse_traces(
     if rows > limits.max_rows:
         raise limit_exceeded("max_rows", rows, limits.max_rows, field)
     require_cells(rows, len(nodes), limits, field)
-    return {name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes}
+    return {
+        name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes
+    }
 
 
 def parse_fit_request(
@@ -210,12 +215,17 @@ def column_kind(values: list[Any], field: str) -> ColumnKind:
             kinds.add("boolean")
         elif isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):
-                raise invalid_params(f"{field}[{i}]", "number is not finite (too large for a float?)")
+                raise invalid_params(
+                    f"{field}[{i}]", "number is not finite (too large for a float?)"
+                )
             kinds.add("numeric")
         elif isinstance(value, str):
             kinds.add("categorical")
         else:
-            raise invalid_params(f"{field}[{i}]", f"values must be numbers, strings, booleans or null, got {json_type(value)}")
+            raise invalid_params(
+                f"{field}[{i}]",
+                f"values must be numbers, strings, booleans or null, got {json_type(value)}",
+            )
         if len(kinds) > 1:
             raise invalid_params(field, f"column mixes value types: {sorted(kinds)}")
     return kinds.pop() if kinds else "numeric"  # type: ignore[return-value]
@@ -229,14 +239,24 @@ def parse_fit_config(value: Any) -> FitConfig:
     defaults = FitConfig()
     return FitConfig(
         quality=_quality(config.get("quality", defaults.quality)),
-        validate_r2=require_bool(config.get("validate_r2", defaults.validate_r2), "config.validate_r2"),
-        r2_threshold=finite_number(config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"),
-        r2_rule=_choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
+        validate_r2=require_bool(
+            config.get("validate_r2", defaults.validate_r2), "config.validate_r2"
+        ),
+        r2_threshold=finite_number(
+            config.get("r2_threshold", defaults.r2_threshold), "config.r2_threshold"
+        ),
+        r2_rule=choice(config.get("r2_rule", defaults.r2_rule), "config.r2_rule", ("mean", "each")),
         test_size=_fraction(config.get("test_size", defaults.test_size), "config.test_size"),
         seed=optional_seed(config.get("seed"), "config.seed"),
-        min_samples=_count(config.get("min_samples", defaults.min_samples), "config.min_samples", 2),
-        missing=_choice(config.get("missing", defaults.missing), "config.missing", ("drop", "error")),
-        linear_tolerance=_non_negative(config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"),
+        min_samples=count_param(
+            config.get("min_samples", defaults.min_samples), "config.min_samples", 2
+        ),
+        missing=choice(
+            config.get("missing", defaults.missing), "config.missing", ("drop", "error")
+        ),
+        linear_tolerance=_non_negative(
+            config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"
+        ),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
         cache=require_bool(config.get("cache", defaults.cache), "config.cache"),
     )
@@ -279,20 +299,21 @@ def optional_fraction(value: Any, field: str) -> float | None:
 
 
 def bounded_number(value: Any, field: str, low: float, high: float) -> float:
-    """A finite number in [low, high]: knobs past whose bounds floats overflow or waits never end."""
+    """A finite number in [low, high]: past the bounds, floats overflow or waits never end."""
     number = finite_number(value, field)
     if not low <= number <= high:
         raise invalid_params(field, f"must be a number in [{low:g}, {high:g}], got {value!r}")
     return number
 
 
-def _choice(value: Any, field: str, options: tuple[str, ...]) -> Any:
+def choice(value: Any, field: str, options: tuple[str, ...]) -> Any:
     if value not in options:
         raise invalid_params(field, f"must be one of {list(options)}, got {value!r}")
     return value
 
 
-def _count(value: Any, field: str, minimum: int, maximum: int | None = None) -> int:
+def count_param(value: Any, field: str, minimum: int, maximum: int | None = None) -> int:
+    """An integer knob of at least ``minimum``; past ``maximum`` (when given) a -32004."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise invalid_params(field, f"must be an integer >= {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
@@ -308,11 +329,6 @@ def optional_seed(value: Any, field: str) -> int | None:
     return value
 
 
-def count_param(value: Any, field: str, minimum: int, maximum: int) -> int:
-    """An integer knob with a limit (num_samples, …)."""
-    return _count(value, field, minimum, maximum)
-
-
 def optional_node_list(value: Any, nodes: tuple[str, ...], field: str) -> list[str] | None:
     if value is None:
         return None
@@ -323,7 +339,8 @@ def optional_node_list(value: Any, nodes: tuple[str, ...], field: str) -> list[s
     return list(dict.fromkeys(names))
 
 
-def require_model_id(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise invalid_params("model_id", "must be a non-empty string")
-    return value
+def check_model_id(model_id: Any) -> str:
+    """A model id as the store makes them: a request can never name a path."""
+    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
+        raise invalid_params("model_id", "not a model id (expected 'm-' and 16 hex digits)")
+    return model_id

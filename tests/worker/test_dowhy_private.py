@@ -1,0 +1,95 @@
+"""scm_worker.dowhy_private: each DoWhy name the worker uses that DoWhy does not export.
+
+One test per name, each checking what the worker relies on, so a DoWhy upgrade that
+moves, renames or changes one fails here, by name, rather than inside a request.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from dowhy import gcm
+from dowhy.gcm.auto import AssignmentQuality
+from dowhy.gcm.ml import PredictionModel, create_linear_regressor
+from dowhy.graph import get_ordered_predecessors
+from scm_worker import dowhy_private
+
+
+def chain() -> tuple[gcm.InvertibleStructuralCausalModel, pd.DataFrame]:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    data = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(scale=0.1, size=200)})
+    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "y")]))
+    scm.set_causal_mechanism("x", gcm.EmpiricalDistribution())
+    scm.set_causal_mechanism("y", gcm.AdditiveNoiseModel(create_linear_regressor()))
+    return scm, data
+
+
+@pytest.mark.parametrize("quality", [AssignmentQuality.GOOD, AssignmentQuality.BETTER])
+def test_regressors_are_dowhys_candidate_factories(quality: AssignmentQuality) -> None:
+    """``auto._LIST_OF_POTENTIAL_REGRESSORS_*``: factories of unfitted prediction models,
+    the linear one among them (the parsimony rule looks for it)."""
+    factories = dowhy_private.REGRESSORS[quality]
+    assert factories and create_linear_regressor in factories
+    for factory in factories:
+        assert isinstance(factory(), PredictionModel), factory
+
+
+def test_regressors_grow_with_quality() -> None:
+    good = dowhy_private.REGRESSORS[AssignmentQuality.GOOD]
+    better = dowhy_private.REGRESSORS[AssignmentQuality.BETTER]
+    assert set(good) <= set(better)
+    assert AssignmentQuality.BEST not in dowhy_private.REGRESSORS  # BEST is DoWhy's own selection
+
+
+def test_evaluate_intervention_applies_the_nodes_intervention_only() -> None:
+    """``whatif._evaluate_intervention``: the node's callable mapped over its values;
+    a node without one keeps its draw."""
+    drawn = np.array([1.0, 2.0, 3.0])
+    shifted = dowhy_private.evaluate_intervention("x", {"x": lambda v: v + 10}, drawn)
+    np.testing.assert_allclose(np.ravel(shifted), [11.0, 12.0, 13.0])
+    untouched = dowhy_private.evaluate_intervention("y", {"x": lambda v: v + 10}, drawn)
+    np.testing.assert_allclose(np.ravel(untouched), drawn)
+
+
+def test_parents_during_fit_is_where_gcm_fit_books_the_parents() -> None:
+    """``causal_models.PARENTS_DURING_FIT``: the node attribute ``gcm.fit`` sets and every
+    query checks; ``fitting.install`` sets it the same way."""
+    scm, data = chain()
+    gcm.fit(scm, data)
+    booked = scm.graph.nodes["y"][dowhy_private.PARENTS_DURING_FIT]
+    assert booked == get_ordered_predecessors(scm.graph, "y") == ["x"]
+
+
+def test_validate_causal_model_assignment_refuses_a_node_without_a_mechanism() -> None:
+    scm, _ = chain()
+    dowhy_private.validate_causal_model_assignment(scm.graph, "y")
+    bare = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "y")]))
+    with pytest.raises(ValueError):
+        dowhy_private.validate_causal_model_assignment(bare.graph, "y")
+
+
+def test_validate_causal_dag_refuses_unfitted_unassigned_and_cyclic_graphs() -> None:
+    """``causal_models.validate_causal_dag``: what ``gcm.interventional_samples`` checks first."""
+    scm, data = chain()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        dowhy_private.validate_causal_dag(scm.graph)
+    gcm.fit(scm, data)
+    dowhy_private.validate_causal_dag(scm.graph)
+    with pytest.raises(ValueError):
+        dowhy_private.validate_causal_dag(nx.DiGraph([("x", "y")]))
+    cyclic = scm.graph.copy()
+    cyclic.add_edge("y", "x")
+    with pytest.raises(RuntimeError):
+        dowhy_private.validate_causal_dag(cyclic)
+
+
+def test_fit_causal_model_of_target_fits_one_node() -> None:
+    """``fitting_sampling.fit_causal_model_of_target``: fits the node's mechanism on its
+    own (and its parents') columns, so a root drawn afterwards samples the data."""
+    scm, data = chain()
+    dowhy_private.fit_causal_model_of_target(scm, "x", data)
+    drawn = scm.causal_mechanism("x").draw_samples(50)
+    assert set(np.ravel(drawn)) <= set(data["x"])

@@ -1,0 +1,140 @@
+"""scm_worker.signatures: each RPC method's params, declared once, and the docs held to them.
+
+docs/PROTOCOL.md lists every method's params (``name {a, b?, c?}``, ``?`` = optional)
+and, for the causal questions, each sample-count knob's default and limit: both must
+say what the declarations say. The handlers (and the services behind them) must take
+exactly the declared params, so no signature is written twice with different names.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scm_worker import methods, signatures
+from scm_worker.context import WorkerContext
+from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
+from scm_worker.limits import Limits
+from scm_worker.protocol import LineWriter
+from scm_worker.store import ModelStore
+
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
+DECLARED = {**signatures.PUBLIC, **signatures.TEST_ONLY}
+QUESTIONS = ("effect", "arrow_strength", "influence", "anomaly", "distribution_change")
+
+
+def documented_lists() -> dict[str, list[tuple[str, bool]]]:
+    """``name {a, b?: ..., c}`` in PROTOCOL.md → [(param, optional)], in written order."""
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for name, body in re.findall(r"`([a-z_.]+) \{([^}`]*)\}`", PROTOCOL.read_text(), flags=re.S):
+        items = [item.strip() for item in body.split(",")]
+        parsed = [re.match(r"(\w+)(\??)", item) for item in items]
+        found[name] = [(m.group(1), bool(m.group(2))) for m in parsed if m is not None]
+    return found
+
+
+def question_rows() -> dict[str, tuple[str, str]]:
+    """The causal-question table: method → (params cell, knobs cell)."""
+    rows = {}
+    for line in PROTOCOL.read_text().splitlines():
+        match = re.match(r"\| `(\w+)` \| (.*?) \| .*? \| (.*?) \|$", line)
+        if match and match.group(1) in QUESTIONS:
+            rows[match.group(1)] = (match.group(2), match.group(3))
+    return rows
+
+
+@pytest.mark.parametrize("name", sorted(set(DECLARED) - set(QUESTIONS)))
+def test_each_methods_documented_params_are_its_declared_params(name: str) -> None:
+    declared = [(p.name, not p.required) for p in DECLARED[name].params]
+    documented = documented_lists()
+    if not declared:
+        assert f"`{name}`" in PROTOCOL.read_text(), f"{name} is not documented"
+        assert name not in documented
+        return
+    assert documented.get(name) == declared, f"PROTOCOL.md's {name} params"
+
+
+@pytest.mark.parametrize("name", QUESTIONS)
+def test_each_questions_documented_params_and_knobs_are_declared(name: str) -> None:
+    params_cell, knobs_cell = question_rows()[name]
+    declaration = DECLARED[name]
+    knobs = {p.name: (p.default, p.limit) for p in declaration.params if p.limit is not None}
+    documented_knobs = {
+        knob: (int(default.replace(",", "")), int(limit.replace(",", "")))
+        for knob, default, limit in re.findall(r"`(\w+)` ([\d,]+) / ([\d,]+)", knobs_cell)
+    }
+    assert documented_knobs == knobs
+    others = [(m.group(1), bool(m.group(2))) for m in re.finditer(r"`(\w+)(\??)`", params_cell)]
+    # "All take model_id and seed"; a param with a documented default is optional too
+    expected = [(p.name, not p.required) for p in declaration.params
+                if p.name not in knobs and p.name not in ("model_id", "seed")]
+    optional_by_default = {p.name for p in declaration.params if not p.required and f"`{p.name}`:" in params_cell}
+    optional_by_note = {p.name for p in declaration.params if f"`{p.name}` (interventions, may be empty)" in params_cell}
+    assert [(n, o or n in optional_by_default | optional_by_note) for n, o in others] == expected
+    assert [p.name for p in declaration.params][0] == "model_id" and "seed" in declaration.names
+
+
+def context() -> WorkerContext:
+    return WorkerContext(Limits(), ModelStore(4), LineWriter(None))  # type: ignore[arg-type]
+
+
+def test_every_served_method_is_declared_and_its_handler_takes_the_declared_params() -> None:
+    ctx = context()
+    ctx.test_methods = True
+    assert set(methods.method_table(ctx)) == set(DECLARED)
+    methods.build_methods(ctx)  # refuses a handler whose params differ from its declaration
+
+
+@pytest.mark.parametrize("name", [*QUESTIONS, "evaluate", "sample"])
+def test_the_services_behind_pass_through_handlers_take_the_declared_params(name: str) -> None:
+    from scm_worker import services
+
+    taken = list(inspect.signature(getattr(services, name)).parameters)[1:]
+    assert taken == list(DECLARED[name].names)
+
+
+def refused(name: str, params: Any, limits: Limits | None = None) -> WorkerError:
+    with pytest.raises(WorkerError) as caught:
+        DECLARED[name].bind(params, limits or Limits())
+    return caught.value
+
+
+def test_binding_fills_defaults_and_checks_each_param_before_any_work() -> None:
+    checked = DECLARED["effect"].bind({"model_id": "m-0123456789abcdef", "target": "Y", "alternative": []},
+                                      Limits())
+    assert checked["num_samples"] == 2000 and checked["num_bootstrap"] == 20 and checked["seed"] is None
+    assert DECLARED["sample"].bind(["m-0123456789abcdef", "interventional"], Limits())["kind"] == "interventional"
+    batch = DECLARED["batch.fit"].bind({"requests": [], "scheduler": " tcp://h:1 "}, Limits())
+    assert batch == {"requests": [], "scheduler": "tcp://h:1", "persist": False, "connect_timeout": 5.0}
+    assert DECLARED["batch.fit"].bind({"requests": [], "scheduler": "tcp://h:1", "connect_timeout": None},
+                                      Limits())["connect_timeout"] == 5.0
+    error = refused("effect", {"model_id": "m-0123456789abcdef", "target": "Y", "alternative": [],
+                               "num_bootstrap": 201})
+    assert error.code == LIMIT_EXCEEDED and error.data["field"] == "num_bootstrap"
+    over = refused("sample", {"model_id": "m-0123456789abcdef", "num_samples": 11}, Limits(max_num_samples=10))
+    assert over.code == LIMIT_EXCEEDED and over.data["field"] == "num_samples"
+    for params, field in (({"model_id": "x"}, "model_id"), ({}, "model_id"),
+                          ({"model_id": "m-0123456789abcdef", "nope": 1}, "nope"),
+                          (["m-0123456789abcdef", "observational", None, None, 5, None, None, True, 9], "params"),
+                          ({"model_id": "m-0123456789abcdef", "kind": "psychic"}, "kind")):
+        error = refused("sample", params)
+        assert error.code == INVALID_PARAMS and error.data["field"] == field, (params, error.data)
+
+
+def test_reports_samples_are_checked_as_sample_params_under_a_prefix() -> None:
+    checked = DECLARED["report"].bind({"model_id": "m-0123456789abcdef",
+                                       "samples": {"interventions": [{"node": "X", "value": 1}]}}, Limits())
+    assert checked["samples"]["kind"] == "interventional" and checked["samples"]["num_samples"] == 1000
+    error = refused("report", {"model_id": "m-0123456789abcdef", "samples": {"num_samples": 0}})
+    assert error.data["field"] == "samples.num_samples"
+    assert refused("report", {"model_id": "m-0123456789abcdef", "samples": {"return_samples": False}}
+                   ).data["field"] == "samples.return_samples"
+
+
+def test_the_change_measures_declared_are_the_ones_implemented() -> None:
+    from scm_worker import questions
+
+    assert set(signatures.CHANGE_MEASURES) == set(questions.CHANGE_MEASURES)
