@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scm_worker.checks import (
     MAX_SEED,
-    Column,
     FitConfig,
     Graph,
     parse_fit_config,
@@ -174,9 +173,9 @@ def test_traces_are_parsed_in_graph_order_with_their_kinds() -> None:
         LIMITS,
     )
     assert list(columns) == ["x", "s", "flag"]
-    assert columns["x"] == Column("numeric", [1, 2.5, None])
-    assert columns["s"] == Column("categorical", ["a", None, "b"])
-    assert columns["flag"] == Column("boolean", [True, False, None])
+    assert (columns["x"].kind, columns["x"].values) == ("numeric", [1, 2.5, None])
+    assert (columns["s"].kind, columns["s"].values) == ("categorical", ["a", None, "b"])
+    assert (columns["flag"].kind, columns["flag"].values) == ("boolean", [True, False, None])
 
 
 def test_null_is_allowed_and_an_all_null_column_is_numeric() -> None:

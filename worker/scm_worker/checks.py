@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from .columns import Column, decode_column, json_type
 from .errors import invalid_params, limit_exceeded
 from .limits import Limits
 
-ColumnKind = Literal["numeric", "categorical", "boolean"]
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
 MAX_SEED: Final = 2**32 - 1
 #: model ids are made by the store (``m-`` + 16 hex digits) and checked against this
@@ -32,14 +32,6 @@ class Graph:
 
     def as_json(self) -> dict[str, Any]:
         return {"nodes": list(self.nodes), "edges": [list(e) for e in self.edges]}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One trace column; ``values`` keeps None for missing cells."""
-
-    kind: ColumnKind
-    values: list[Any]
 
 
 @dataclass(frozen=True)
@@ -74,22 +66,6 @@ def require_list(value: Any, field: str) -> list[Any]:
     if not isinstance(value, list):
         raise invalid_params(field, f"must be an array, got {json_type(value)}")
     return value
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def parse_graph(value: Any, limits: Limits) -> Graph:
@@ -162,10 +138,17 @@ def _require_acyclic(nodes: list[str], edges: list[tuple[str, str]]) -> None:
 def parse_traces(
     value: Any, nodes: tuple[str, ...], limits: Limits, field: str = "traces"
 ) -> dict[str, Column]:
-    """Columns keyed by node, in graph order, with their kinds."""
+    """Columns keyed by node, in graph order, with their kinds.
+
+    Shape and size first (binary columns are decoded here: their length is their size),
+    then the values of JSON arrays, so a request with several faults always gets the
+    same first one.
+    """
     traces = require_dict(value, field)
     _require_same_names(traces, nodes, field)
-    lengths = {name: len(require_list(traces[name], f"{field}.{name}")) for name in nodes}
+    binary = {name: decode_column(traces[name], f"{field}.{name}")
+              for name in nodes if not isinstance(traces[name], list)}
+    lengths = {name: len(binary[name]) if name in binary else len(traces[name]) for name in nodes}
     if len(set(lengths.values())) > 1:
         raise invalid_params(field, f"columns have different lengths: {lengths}", lengths=lengths)
     rows = next(iter(lengths.values()))
@@ -173,7 +156,7 @@ def parse_traces(
         raise limit_exceeded("max_rows", rows, limits.max_rows, field)
     require_cells(rows, len(nodes), limits, field)
     return {
-        name: Column(column_kind(traces[name], f"{field}.{name}"), traces[name]) for name in nodes
+        name: binary.get(name) or decode_column(traces[name], f"{field}.{name}") for name in nodes
     }
 
 
@@ -203,32 +186,6 @@ def _require_same_names(traces: dict[str, Any], nodes: tuple[str, ...], field: s
             missing_in_traces=missing_in_traces,
             missing_in_graph=missing_in_graph,
         )
-
-
-def column_kind(values: list[Any], field: str) -> ColumnKind:
-    """numeric (ints and floats), categorical (strings) or boolean; null is missing."""
-    kinds: set[str] = set()
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            kinds.add("boolean")
-        elif isinstance(value, (int, float)):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise invalid_params(
-                    f"{field}[{i}]", "number is not finite (too large for a float?)"
-                )
-            kinds.add("numeric")
-        elif isinstance(value, str):
-            kinds.add("categorical")
-        else:
-            raise invalid_params(
-                f"{field}[{i}]",
-                f"values must be numbers, strings, booleans or null, got {json_type(value)}",
-            )
-        if len(kinds) > 1:
-            raise invalid_params(field, f"column mixes value types: {sorted(kinds)}")
-    return kinds.pop() if kinds else "numeric"  # type: ignore[return-value]
 
 
 def parse_fit_config(value: Any) -> FitConfig:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, checks
+from .columns import Column
 from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error
 from .versions import dowhy_version, python_version
 
@@ -78,7 +79,7 @@ def worker_info() -> dict[str, Any]:
 
 def fit_task(
     graph: checks.Graph,
-    columns: dict[str, checks.Column],
+    columns: dict[str, Column],
     config: checks.FitConfig,
     key: str,
     store_dir: str | None,

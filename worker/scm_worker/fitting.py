@@ -22,7 +22,8 @@ from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
-from .checks import ColumnKind, FitConfig, Graph
+from .checks import FitConfig, Graph
+from .columns import ColumnKind
 from .dowhy_private import (
     PARENTS_DURING_FIT,
     fit_causal_model_of_target,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import Column, ColumnKind
+from .columns import Column, ColumnKind
 
 _BOOL_TO_STR = {True: "True", False: "False"}
 _STR_TO_BOOL = {"True": True, "False": False}
@@ -37,13 +37,12 @@ def to_frame(columns: dict[str, Column]) -> Frame:
 
 
 def _to_array(column: Column) -> np.ndarray:
-    if column.kind == "numeric":
-        return np.array([np.nan if v is None else v for v in column.values], dtype=float)
-    if column.kind == "boolean":
-        return np.array(
-            [None if v is None else _BOOL_TO_STR[v] for v in column.values], dtype=object
-        )
-    return np.array(column.values, dtype=object)
+    if column.kind != "boolean":
+        return column.data
+    strings = np.full(len(column), None, dtype=object)
+    strings[column.data == True] = "True"  # elementwise, on an object array
+    strings[column.data == False] = "False"
+    return strings
 
 
 def encode_value(value: Any, kind: ColumnKind) -> Any:

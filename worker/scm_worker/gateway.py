@@ -36,6 +36,7 @@ from typing import Any
 
 from . import checks
 from .cluster import fit_task, worker_info
+from .columns import Column
 from .context import WorkerContext
 from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error, invalid_params
 from .signatures import FIT
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 class _Job:
     index: int
     graph: checks.Graph
-    columns: dict[str, checks.Column]
+    columns: dict[str, Column]
     config: checks.FitConfig
     cache_key: str
 

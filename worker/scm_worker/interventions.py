@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .checks import ColumnKind, finite_number, json_type, require_dict, require_list
+from .checks import finite_number, require_dict, require_list
+from .columns import ColumnKind, json_type
 from .errors import invalid_params
 from .frames import encode_value
 

@@ -10,7 +10,7 @@ import numpy as np
 from dowhy import gcm
 from dowhy.gcm.causal_mechanisms import PostNonlinearModel
 
-from .checks import ColumnKind
+from .columns import ColumnKind
 from .errors import UNSUPPORTED_QUERY, WorkerError
 from .frames import decode_classes
 

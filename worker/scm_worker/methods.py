@@ -16,7 +16,8 @@ from typing import Any
 
 from . import PROTOCOL_VERSION, __version__, signatures
 from .binding import rpc_method
-from .checks import Column, FitConfig, Graph
+from .checks import FitConfig, Graph
+from .columns import Column
 from .context import WorkerContext
 from .errors import internal_error
 from .jsonio import to_json

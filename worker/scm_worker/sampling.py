@@ -12,7 +12,7 @@ import pandas as pd
 from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
-from .checks import ColumnKind
+from .columns import ColumnKind
 from .dowhy_private import evaluate_intervention, validate_causal_dag
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, checks, questions, sampling, scoring
+from .columns import Column, update_digest
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
@@ -24,7 +25,7 @@ from .versions import dowhy_version
 
 
 def fit(
-    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, Column],
     fit_config: checks.FitConfig,
 ) -> dict[str, Any]:
     """Fit checked params (checked against fit's declaration before waiting for the warm-up)."""
@@ -37,7 +38,7 @@ def fit(
 
 
 def fit_cache(
-    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, checks.Column],
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, Column],
     fit_config: checks.FitConfig,
 ) -> tuple[str, dict[str, Any] | None]:
     """The request's cache key, and the outcome of an identical earlier fit if one is kept."""
@@ -54,7 +55,7 @@ def fit_cache(
 
 
 def fit_columns(
-    parsed_graph: checks.Graph, columns: dict[str, checks.Column], fit_config: checks.FitConfig,
+    parsed_graph: checks.Graph, columns: dict[str, Column], fit_config: checks.FitConfig,
     n_jobs: int, progress: Any = None,
 ) -> FittedModel:
     """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py)."""
@@ -68,20 +69,23 @@ def progress_reporter(ctx: WorkerContext) -> Any:
 
 
 def cache_key(
-    graph: checks.Graph, columns: dict[str, checks.Column], config: checks.FitConfig
+    graph: checks.Graph, columns: dict[str, Column], config: checks.FitConfig
 ) -> str:
-    """Content hash of the canonical request: same graph, traces and config → same key."""
-    canonical = json.dumps(
-        {
-            "graph": graph.as_json(),
-            "traces": {name: column.values for name, column in columns.items()},
-            "config": config.fit_relevant(),
-            "versions": [__version__, dowhy_version()],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Content hash of the canonical request: same graph, traces and config → same key.
+
+    The traces are hashed as their columns' canonical bytes, streamed (columns.py), not
+    re-serialised as JSON: a JSON list and a binary column of the same values share a key.
+    """
+    digest = hashlib.sha256()
+    header = {
+        "graph": graph.as_json(),
+        "config": config.fit_relevant(),
+        "versions": [__version__, dowhy_version()],
+    }
+    digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    for name, column in columns.items():
+        update_digest(digest, name, column)
+    return digest.hexdigest()
 
 
 def fit_outcome(
@@ -184,9 +188,9 @@ def _evaluate_nodes(
     return nodes, accuracy
 
 
-def _require_kinds(model: FittedModel, columns: dict[str, checks.Column], field: str) -> None:
+def _require_kinds(model: FittedModel, columns: dict[str, Column], field: str) -> None:
     for node, column in columns.items():
-        if column.kind != model.kinds[node] and any(v is not None for v in column.values):
+        if column.kind != model.kinds[node] and not column.missing.all():
             raise invalid_params(
                 f"{field}.{node}",
                 f"the model was fitted on {model.kinds[node]} values, got {column.kind}",

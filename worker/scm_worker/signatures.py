@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import checks
+from .columns import json_type
 from .errors import invalid_params, prefixed_fields
 from .limits import Limits
 
@@ -178,7 +179,7 @@ def _connect_timeout(value: Any, field: str, _limits: Limits) -> float:
 
 def _integer(value: Any, field: str, _limits: Limits) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid_params(field, f"must be an integer, got {checks.json_type(value)}")
+        raise invalid_params(field, f"must be an integer, got {json_type(value)}")
     return value
 
 

@@ -66,7 +66,8 @@ def configure_dowhy(threads: int | None) -> None:
 def tiny_fit(n_jobs: int) -> None:
     import numpy as np
 
-    from .checks import Column, FitConfig, Graph
+    from .checks import FitConfig, Graph
+    from .columns import Column
     from .fitting import fit_model
     from .frames import to_frame
 
@@ -74,6 +75,6 @@ def tiny_fit(n_jobs: int) -> None:
     x = rng.normal(size=200)
     y = 2 * x + rng.normal(scale=0.1, size=200)
     z = np.sin(x) + rng.normal(scale=0.1, size=200)
-    columns = {name: Column("numeric", v.tolist()) for name, v in {"x": x, "y": y, "z": z}.items()}
+    columns = {name: Column("numeric", v) for name, v in {"x": x, "y": y, "z": z}.items()}
     graph = Graph(("x", "y", "z"), (("x", "y"), ("x", "z")))  # two selections: every process starts
     fit_model(graph, to_frame(columns), FitConfig(seed=0), n_jobs)
