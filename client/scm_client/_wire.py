@@ -4,13 +4,21 @@ A graph may be ``{"nodes", "edges"}``, a list of ``(parent, child)`` edges, or a
 shaped like a networkx DiGraph. Traces may be a dict of columns or anything shaped like
 a pandas DataFrame; numpy arrays and scalars are converted. NaN means missing (as in
 pandas) and is sent as null; an infinite value cannot be sent and is refused here.
+
+When the worker reads binary columns (its handshake says so), a numeric column goes as
+``{"dtype", "data"}``: little-endian bytes in base64, NaN for missing. A numpy array
+or pandas column is sent from its own buffer, a list through ``array``; anything
+else (strings, booleans with gaps, object columns) stays a JSON list.
 """
 
 from __future__ import annotations
 
+import base64
 import math
+import sys
+from array import array
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from .errors import invalid_argument
 
@@ -43,14 +51,82 @@ def _nodes_of(edges: list[list[Any]]) -> list[Any]:
     return list(dict.fromkeys(node for edge in edges for node in edge))
 
 
-def traces_to_wire(traces: Any, field: str = "traces") -> dict[str, list[Any]]:
+def traces_to_wire(traces: Any, field: str = "traces", binary: bool = False) -> dict[str, Any]:
+    """Columns by name; numeric ones binary when ``binary`` (the worker reads them)."""
     if hasattr(traces, "columns") and hasattr(traces, "__getitem__") and not isinstance(traces, Mapping):
         columns = {str(c): traces[c] for c in traces.columns}  # pandas DataFrame
     elif isinstance(traces, Mapping):
         columns = dict(traces)
     else:
         raise TypeError(f"{field} must be a dict of columns or a DataFrame, got {type(traces).__name__}")
-    return {str(name): column_to_wire(values, f"{field}.{name}") for name, values in columns.items()}
+    return {str(name): _column(values, f"{field}.{name}", binary) for name, values in columns.items()}
+
+
+def _column(values: Any, field: str, binary: bool) -> Any:
+    encoded = binary_column(values) if binary else None
+    return encoded if encoded is not None else column_to_wire(values, field)
+
+
+#: numpy's dtype strings for what goes on the wire as it is
+_AS_IS: Final = {"<f8": "float64", "<i8": "int64", "|b1": "bool"}
+_NONE = type(None)
+
+
+def binary_column(values: Any) -> dict[str, str] | None:
+    """A numeric column as a binary block, or None when it must go as a JSON list."""
+    to_numpy = getattr(values, "to_numpy", None)  # a pandas Series
+    data = to_numpy() if callable(to_numpy) else values
+    dtype = getattr(data, "dtype", None)
+    if dtype is not None:
+        return _from_buffer(data, dtype)
+    if isinstance(values, (list, tuple)):
+        return _from_list(values)
+    return None
+
+
+def _from_buffer(data: Any, dtype: Any) -> dict[str, str] | None:
+    """A numpy array, sent from its own memory when it is already little-endian and contiguous."""
+    if getattr(dtype, "kind", None) not in ("f", "i", "u", "b"):
+        return None
+    name = _AS_IS.get(str(getattr(dtype, "str", "")))
+    if name is None:  # float32, int16, big-endian, …: the worker reads float64
+        data, name = data.astype("<f8"), "float64"
+    try:
+        raw = memoryview(data).cast("B")
+    except (TypeError, ValueError):  # not contiguous
+        raw = memoryview(data.tobytes())
+    return {"dtype": name, "data": base64.b64encode(raw).decode("ascii")}
+
+
+def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, str] | None:
+    types = set(map(type, values))
+    if types == {bool}:
+        return {"dtype": "bool", "data": base64.b64encode(bytes(values)).decode("ascii")}
+    numbers = types - {_NONE}
+    if not numbers or not numbers <= {int, float}:
+        return None
+    try:
+        floats = array("d", [math.nan if v is None else v for v in values] if _NONE in types else values)
+    except OverflowError:  # an int too large for a float: the JSON path names it
+        return None
+    if sys.byteorder == "big":
+        floats.byteswap()
+    return {"dtype": "float64", "data": base64.b64encode(floats).decode("ascii")}
+
+
+def columns_from_wire(columns: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Result columns (samples) as lists, binary blocks decoded; NaN is None, as null is."""
+    return {name: _decode_column(value) if isinstance(value, Mapping) else value for name, value in columns.items()}
+
+
+def _decode_column(block: Mapping[str, Any]) -> list[Any]:
+    floats = array("d", base64.b64decode(block["data"]))
+    if sys.byteorder == "big":
+        floats.byteswap()
+    values: list[Any] = floats.tolist()
+    if math.isnan(sum(floats)):  # rare: only then look at every value
+        values = [None if math.isnan(v) else v for v in values]
+    return values
 
 
 def column_to_wire(values: Any, field: str) -> list[Any]:
@@ -89,6 +165,7 @@ def to_jsonable(value: Any) -> Any:
     return plain(value)
 
 
-def fit_params(graph: Any, traces: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+def fit_params(graph: Any, traces: Any, config: Mapping[str, Any], binary: bool = False) -> dict[str, Any]:
     """``fit``'s params on the wire, from what ``Worker.fit`` and a batch request accept."""
-    return {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces), "config": to_jsonable(dict(config))}
+    return {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces, binary=binary),
+            "config": to_jsonable(dict(config))}

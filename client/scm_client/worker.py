@@ -143,7 +143,8 @@ class Worker:
         channel = Channel(proc, self._on_notification)
         self.starts += 1
         try:
-            _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION})
+            _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION,
+                                                       "column_encodings": ["json", "binary"]})
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
             self._reap(channel)
@@ -228,15 +229,24 @@ class Worker:
     def ping(self, timeout: Timeout = DEFAULT) -> str:
         return str(self.call("ping", timeout=timeout))
 
+    def reads_binary(self) -> bool:
+        """Whether the worker (started now if need be) reads binary columns."""
+        self._ensure_running()
+        return "binary" in self.info.get("column_encodings", ())
+
+    def _columns(self, columns: Any, field: str = "traces") -> dict[str, Any]:
+        return traces_to_wire(columns, field, binary=self.reads_binary())
+
     def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT, **config: Any) -> FitResult:
         """Fit an SCM; config keys as the wire's (quality, seed, r2_threshold, …)."""
-        return FitResult.from_wire(self.call("fit", fit_params(graph, traces, config), timeout=timeout))
+        params = fit_params(graph, traces, config, binary=self.reads_binary())
+        return FitResult.from_wire(self.call("fit", params, timeout=timeout))
 
     def evaluate(
         self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT, **diagnostics: Any
     ) -> EvaluateResult:
         """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add DoWhy's tests."""
-        params = {"model_id": model_id_of(model), "traces": traces_to_wire(traces), **diagnostics}
+        params = {"model_id": model_id_of(model), "traces": self._columns(traces), **diagnostics}
         return EvaluateResult.from_wire(self.call("evaluate", params, timeout=timeout))
 
     def sample(
@@ -262,7 +272,7 @@ class Worker:
             "return_samples": return_samples,
         }
         if observed is not None:
-            params["observed"] = traces_to_wire(observed, "observed")
+            params["observed"] = self._columns(observed, "observed")
         return SampleResult.from_wire(self.call("sample", params, timeout=timeout))
 
     def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
@@ -311,7 +321,7 @@ class Worker:
             observed = spec.pop("observed", None)
             params["samples"] = to_jsonable(spec)
             if observed is not None:
-                params["samples"]["observed"] = traces_to_wire(observed, "samples.observed")
+                params["samples"]["observed"] = self._columns(observed, "samples.observed")
         result = self.call("report", params, timeout=timeout)
         target.write_text(result["content"], encoding="utf-8", newline="")
         return target
@@ -333,7 +343,7 @@ class Worker:
         params = {"model_id": model_id_of(model), "target": target, "alternative": to_jsonable(list(alternative)),
                   "reference": to_jsonable(list(reference)), "confidence": confidence, **knobs}
         if observed is not None:
-            params["observed"] = traces_to_wire(observed, "observed")
+            params["observed"] = self._columns(observed, "observed")
         return EffectResult.from_wire(self.call("effect", params, timeout=timeout))
 
     def arrow_strength(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
@@ -349,14 +359,14 @@ class Worker:
 
     def anomaly(self, model: FitResult | str, target: str, rows: Any, *, timeout: Timeout = DEFAULT,
                 **knobs: Any) -> AnomalyResult:
-        params = {"model_id": model_id_of(model), "target": target, "rows": traces_to_wire(rows, "rows"), **knobs}
+        params = {"model_id": model_id_of(model), "target": target, "rows": self._columns(rows, "rows"), **knobs}
         result = self.call("anomaly", params, timeout=timeout)
         return AnomalyResult(result["target"], result["scores"], result["attributions"], result)
 
     def distribution_change(self, model: FitResult | str, target: str, old: Any, new: Any, *,
                             timeout: Timeout = DEFAULT, **knobs: Any) -> Attribution:
-        params = {"model_id": model_id_of(model), "target": target, "old": traces_to_wire(old, "old"),
-                  "new": traces_to_wire(new, "new"), **knobs}
+        params = {"model_id": model_id_of(model), "target": target, "old": self._columns(old, "old"),
+                  "new": self._columns(new, "new"), **knobs}
         result = self.call("distribution_change", params, timeout=timeout)
         return Attribution(result["target"], result["attributions"], result)
 

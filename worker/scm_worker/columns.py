@@ -1,4 +1,4 @@
-"""Trace columns off the wire: JSON lists or binary blocks → typed numpy arrays, checked.
+"""Columns on the wire: JSON lists or binary blocks in, checked typed numpy arrays; and out.
 
 A column arrives either as a JSON array (numbers, strings, booleans, ``null`` for
 missing) or as a binary block ``{"dtype": "float64" | "int64" | "bool", "data":
@@ -26,6 +26,8 @@ from .errors import invalid_params
 
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 
+#: what ``initialize`` announces: every request column may come in either encoding
+ENCODINGS: Final = ("json", "binary")
 #: binary dtypes on the wire → numpy's little-endian dtype
 BINARY_DTYPES: Final = {
     "float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("u1")
@@ -189,6 +191,17 @@ def _boolean_from_bytes(array: np.ndarray, field: str) -> Column:
             f"{field}[{index}]", f"a bool value must be byte 0 or 1, got {int(array[index])}"
         )
     return Column("boolean", _object_array((array == 1).tolist()))
+
+
+def encode_binary(values: np.ndarray) -> dict[str, str]:
+    """A float column for the wire: little-endian float64, NaN for every non-finite value.
+
+    NaN is what ``null`` is in a JSON list (missing or undefined), so a result reads the
+    same in either encoding.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    canonical = np.where(np.isfinite(data), data, np.nan).astype("<f8", copy=False)
+    return {"dtype": "float64", "data": base64.b64encode(canonical.tobytes()).decode("ascii")}
 
 
 def update_digest(digest: Any, name: str, column: Column) -> None:

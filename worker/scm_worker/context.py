@@ -46,6 +46,8 @@ class WorkerContext:
     stop_requested: bool = False
     #: id of the request being handled (one at a time), for progress notifications
     current_request_id: Any = None
+    #: the client said (``initialize``) it reads binary columns: numeric samples go out so
+    binary_results: bool = False
     pid: int = field(default_factory=os.getpid)
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 from . import PROTOCOL_VERSION, __version__, signatures
 from .binding import rpc_method
 from .checks import FitConfig, Graph
-from .columns import Column
+from .columns import ENCODINGS, Column
 from .context import WorkerContext
 from .errors import internal_error
 from .jsonio import to_json
@@ -33,8 +33,16 @@ def services(ctx: WorkerContext) -> ModuleType:
     return loaded
 
 
-def initialize(ctx: WorkerContext, client: Any, protocol_version: Any) -> dict[str, Any]:
-    """Handshake: who this worker is, what it serves, and its limits."""
+def initialize(
+    ctx: WorkerContext, client: Any, protocol_version: Any, column_encodings: list[Any] | None
+) -> dict[str, Any]:
+    """Handshake: who this worker is, what it serves, and its limits.
+
+    ``column_encodings`` lists what the client can read; with ``"binary"`` in it, numeric
+    sample columns come back binary. Unknown names are ignored (a newer client).
+    """
+    if column_encodings is not None:
+        ctx.binary_results = "binary" in column_encodings
     return {
         "protocol_version": PROTOCOL_VERSION,
         "worker_version": __version__,
@@ -46,6 +54,7 @@ def initialize(ctx: WorkerContext, client: Any, protocol_version: Any) -> dict[s
         "threads": ctx.threads,
         "warm": ctx.warmup.done.is_set() and ctx.warmup.error is None,
         "store": ctx.store.usage(),
+        "column_encodings": list(ENCODINGS),
     }
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
-from .columns import ColumnKind
+from .columns import ColumnKind, encode_binary
 from .dowhy_private import evaluate_intervention, validate_causal_dag
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
@@ -83,24 +83,33 @@ def check_kind(kind: str, interventions: list[Intervention], observed: Any) -> N
 
 
 def summarise_samples(
-    samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str], return_samples: bool
+    samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str], return_samples: bool,
+    binary: bool = False,
 ) -> dict[str, Any]:
-    decoded = {node: decode_values(samples[node].to_numpy(), kinds[node]) for node in nodes}
+    """Statistics per node, and the samples themselves when asked (numeric ones binary
+    if ``binary``)."""
+    arrays = {node: samples[node].to_numpy() for node in nodes}
     result: dict[str, Any] = {
-        "statistics": {node: statistics(decoded[node], kinds[node]) for node in nodes}
+        "statistics": {node: statistics(arrays[node], kinds[node]) for node in nodes}
     }
     if return_samples:
-        result["samples"] = decoded
+        result["samples"] = {
+            node: _sample_column(arrays[node], kinds[node], binary) for node in nodes
+        }
     return result
 
 
-def statistics(values: list[Any], kind: ColumnKind) -> dict[str, Any]:
+def _sample_column(values: np.ndarray, kind: ColumnKind, binary: bool) -> Any:
+    return encode_binary(values) if binary and kind == "numeric" else decode_values(values, kind)
+
+
+def statistics(values: np.ndarray, kind: ColumnKind) -> dict[str, Any]:
     if kind != "numeric":
-        counts = Counter(values)
+        counts = Counter(decode_values(values, kind))
         return {
             "count": len(values),
-            "frequencies": {str(k): v / len(values) for k, v in counts.items()} if values else {},
-            "mode": counts.most_common(1)[0][0] if values else None,
+            "frequencies": {str(k): v / len(values) for k, v in counts.items()},
+            "mode": counts.most_common(1)[0][0] if counts else None,
         }
     array = np.asarray(values, dtype=float)
     if array.size == 0:

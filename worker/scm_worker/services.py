@@ -229,7 +229,9 @@ def sample(
     seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
-    result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
+    result = sampling.summarise_samples(
+        drawn, model.kinds, nodes, return_samples, ctx.binary_results
+    )
     result["metadata"] = {
         "model_id": model_id,
         "kind": kind,

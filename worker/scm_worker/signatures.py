@@ -257,7 +257,13 @@ FIT: Final = Signature(
 )
 
 PUBLIC: Final[dict[str, Signature]] = {
-    "initialize": Signature((anything("client", None), anything("protocol_version", None))),
+    "initialize": Signature(
+        (
+            anything("client", None),
+            anything("protocol_version", None),
+            Param("column_encodings", _optional_list, None),
+        )
+    ),
     "ping": Signature(()),
     "warmup": Signature((optional_number("timeout", 0, MAX_WAIT_S),)),
     "shutdown": Signature(()),
