@@ -130,15 +130,21 @@ class Dispatcher:
 
 def handle_line(raw: bytes, dispatcher: Dispatcher) -> Reply | list[Reply] | None:
     """Decode, parse and dispatch one line; every failure becomes an error reply."""
+    message, problem = parse_line(raw)
+    return problem if problem is not None else dispatcher.handle_message(message)
+
+
+def parse_line(raw: bytes) -> tuple[Any, Reply | None]:
+    """The line's message, or the parse error to answer instead."""
     try:
-        message = jsonio.loads_strict(raw.decode("utf-8"))
+        return jsonio.loads_strict(raw.decode("utf-8")), None
     except UnicodeDecodeError as exc:
-        return error_reply(errors.PARSE_ERROR, f"Parse error: invalid UTF-8 ({exc.reason})")
+        problem = f"invalid UTF-8 ({exc.reason})"
     except RecursionError:
-        return error_reply(errors.PARSE_ERROR, "Parse error: JSON nested too deeply")
+        problem = "JSON nested too deeply"
     except ValueError as exc:
-        return error_reply(errors.PARSE_ERROR, f"Parse error: {exc}")
-    return dispatcher.handle_message(message)
+        problem = str(exc)
+    return None, error_reply(errors.PARSE_ERROR, f"Parse error: {problem}")
 
 
 def encode_reply(reply: Reply | list[Reply]) -> bytes:
@@ -221,7 +227,10 @@ def serve(
             return
         if not raw.strip():
             continue
-        reply = handle_line(raw, dispatcher)
+        message, problem = parse_line(raw)
+        del raw  # a big request's bytes must not outlive its parse (they would last the fit)
+        reply = problem if problem is not None else dispatcher.handle_message(message)
+        del message
         if reply is not None:
             writer.write(encode_reply(reply))
 

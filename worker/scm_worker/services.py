@@ -58,8 +58,13 @@ def fit_columns(
     parsed_graph: checks.Graph, columns: dict[str, Column], fit_config: checks.FitConfig,
     n_jobs: int, progress: Any = None,
 ) -> FittedModel:
-    """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py)."""
+    """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py).
+
+    Consumes ``columns``: once the frame holds the data they are emptied, so no second
+    copy of the traces lasts through the fit.
+    """
     frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
+    columns.clear()
     return fit_model(parsed_graph, frame, fit_config, n_jobs, progress)
 
 
