@@ -1,0 +1,179 @@
+"""Protocol cost at scale: JSON lists against binary columns, side by side in one run.
+
+For a 20-node chain at each row count, one fresh worker per encoding fits the same
+traces (cache off) and draws the same observational sample with its values returned.
+Overhead is what the client waits beyond the worker's own compute time: for a fit
+``(wall − fitting_time_ms) / wall``, for a sample ``(wall − sampling_time_ms) / wall``.
+The worker's peak RSS (VmHWM) is read after the fit and set against the raw float64
+size of the traces.
+
+    .venv-client/bin/python benchmarks/wire.py --worker-python .venv-worker/bin/python \
+        [--rows 10000 100000 1000000] [--out benchmarks/WIRE.md]
+
+Run from the checkout with the client importable (the client venv has it installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from machine import cpu_model, load_average  # noqa: E402
+from scm_client import Worker  # noqa: E402
+from scm_client._wire import fit_params  # noqa: E402
+
+NODES = 20
+#: the 100,000-row fit must spend at most this share outside fitting (issue 17's target)
+TARGET_OVERHEAD = 0.05
+
+
+def chain_traces(rows: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """v00 → v01 → … → v19, each linear in its parent plus noise (fast to make at 1M rows)."""
+    rng = random.Random(seed)
+    nodes = [f"v{i:02d}" for i in range(NODES)]
+    gauss = rng.gauss
+    columns = {nodes[0]: [gauss(0.0, 1.0) for _ in range(rows)]}
+    for parent, child in zip(nodes, nodes[1:]):
+        columns[child] = [0.8 * value + gauss(0.0, 0.6) for value in columns[parent]]
+    graph = {"nodes": nodes, "edges": [[a, b] for a, b in zip(nodes, nodes[1:])]}
+    return graph, columns
+
+
+@dataclass
+class Run:
+    encoding: str
+    rows: int
+    fit_wall_s: float
+    fitting_s: float
+    encode_s: float
+    peak_rss_mb: float
+    start_rss_mb: float
+    sample_wall_s: float
+    sampling_s: float
+
+    @property
+    def fit_overhead(self) -> float:
+        return (self.fit_wall_s - self.fitting_s) / self.fit_wall_s
+
+    @property
+    def sample_overhead(self) -> float:
+        return (self.sample_wall_s - self.sampling_s) / self.sample_wall_s
+
+
+def rss_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(worker_python: str, encoding: str, rows: int) -> Run:
+    graph, columns = chain_traces(rows)
+    binary = encoding == "binary"
+    with Worker(worker_python, request_timeout=3600) as worker:
+        worker.wait_until_warm(timeout=600)
+        if not binary:  # this connection reads JSON results only
+            worker.call("initialize", {"column_encodings": ["json"]})
+        assert worker.pid is not None
+        start_rss = rss_mb(worker.pid, "VmRSS")
+        fit_started = time.perf_counter()
+        params = fit_params(graph, columns, {"seed": 0, "cache": False, "validate_r2": False}, binary=binary)
+        encoded = time.perf_counter()
+        fit = worker.call("fit", params)
+        fit_wall = time.perf_counter() - fit_started
+        del params
+        peak = rss_mb(worker.pid, "VmHWM")
+        started = time.perf_counter()
+        sample = worker.sample(fit["model_id"], num_samples=rows, seed=1)
+        sample_wall = time.perf_counter() - started
+        assert sample.samples is not None and len(sample.samples[graph["nodes"][-1]]) == rows
+    return Run(encoding, rows, fit_wall, fit["metadata"]["fitting_time_ms"] / 1000, encoded - fit_started,
+               peak, start_rss, sample_wall, sample.metadata["sampling_time_ms"] / 1000)
+
+
+def git_commit() -> str:
+    done = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (done.stdout.strip() or "unknown") + (" (with uncommitted changes)" if dirty else "")
+
+
+def table(runs: list[Run]) -> list[str]:
+    lines = [
+        "| rows × nodes | encoding | fit wall | fitting | fit overhead | client encode | worker RSS start → peak | "
+        "raw data | sample wall | sampling | sample overhead |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        raw_mb = run.rows * NODES * 8 / 2**20
+        lines.append(
+            f"| {run.rows:,} × {NODES} | {run.encoding} | {run.fit_wall_s:.2f} s | {run.fitting_s:.2f} s | "
+            f"**{run.fit_overhead:.1%}** | {run.encode_s:.2f} s | {run.start_rss_mb:.0f} → {run.peak_rss_mb:.0f} MB | "
+            f"{raw_mb:.0f} MB | {run.sample_wall_s:.2f} s | {run.sampling_s:.2f} s | **{run.sample_overhead:.1%}** |"
+        )
+    return lines
+
+
+def verdicts(runs: list[Run]) -> list[str]:
+    out = []
+    by_key = {(r.encoding, r.rows): r for r in runs}
+    for rows in sorted({r.rows for r in runs}):
+        json_run, binary_run = by_key.get(("json", rows)), by_key.get(("binary", rows))
+        if json_run and binary_run:
+            out.append(
+                f"- {rows:,} rows: binary columns cut the fit's protocol time from "
+                f"{json_run.fit_wall_s - json_run.fitting_s:.2f} s to {binary_run.fit_wall_s - binary_run.fitting_s:.2f} s "
+                f"and the sample reply's from {json_run.sample_wall_s - json_run.sampling_s:.2f} s to "
+                f"{binary_run.sample_wall_s - binary_run.sampling_s:.2f} s."
+            )
+    target = by_key.get(("binary", 100_000))
+    if target is not None:
+        met = "met" if target.fit_overhead <= TARGET_OVERHEAD else "MISSED"
+        out.append(f"- Target (≤ {TARGET_OVERHEAD:.0%} fit overhead at 100,000 × 20 with binary columns): "
+                   f"{target.fit_overhead:.1%}, **{met}**.")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker-python", required=True)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--out", type=Path, default=HERE / "WIRE.md")
+    args = parser.parse_args(argv)
+    runs = []
+    for rows in args.rows:
+        for encoding in ("json", "binary"):
+            run = measure(args.worker_python, encoding, rows)
+            print(json.dumps(run.__dict__ | {"fit_overhead": run.fit_overhead, "sample_overhead": run.sample_overhead}),
+                  flush=True)
+            runs.append(run)
+    body = [
+        "# Protocol cost at scale: JSON lists vs binary columns",
+        "",
+        f"Measured at commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"load average {load_average()}; {cpu_model()}. Command: `benchmarks/wire.py` "
+        f"(a 20-node linear chain, one fresh worker per encoding and size, fit with the cache off, then an "
+        f"observational sample of as many rows with its values returned).",
+        "",
+        *table(runs),
+        "",
+        *verdicts(runs),
+        "",
+    ]
+    args.out.write_text("\n".join(body), encoding="utf-8")
+    print("\n".join(body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
