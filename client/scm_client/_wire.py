@@ -59,7 +59,9 @@ def traces_to_wire(traces: Any, field: str = "traces", binary: bool = False) -> 
         columns = dict(traces)
     else:
         raise TypeError(f"{field} must be a dict of columns or a DataFrame, got {type(traces).__name__}")
-    return {str(name): _column(values, f"{field}.{name}", binary) for name, values in columns.items()}
+    return {
+        str(name): _column(values, f"{field}.{name}", binary) for name, values in columns.items()
+    }
 
 
 def _column(values: Any, field: str, binary: bool) -> Any:
@@ -106,7 +108,8 @@ def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, str] | None:
     if not numbers or not numbers <= {int, float}:
         return None
     try:
-        floats = array("d", [math.nan if v is None else v for v in values] if _NONE in types else values)
+        gaps_as_nan = [math.nan if v is None else v for v in values] if _NONE in types else values
+        floats = array("d", gaps_as_nan)
     except OverflowError:  # an int too large for a float: the JSON path names it
         return None
     if sys.byteorder == "big":
@@ -116,7 +119,10 @@ def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, str] | None:
 
 def columns_from_wire(columns: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Result columns (samples) as lists, binary blocks decoded; NaN is None, as null is."""
-    return {name: _decode_column(value) if isinstance(value, Mapping) else value for name, value in columns.items()}
+    return {
+        name: _decode_column(value) if isinstance(value, Mapping) else value
+        for name, value in columns.items()
+    }
 
 
 def _decode_column(block: Mapping[str, Any]) -> list[Any]:
@@ -165,7 +171,9 @@ def to_jsonable(value: Any) -> Any:
     return plain(value)
 
 
-def fit_params(graph: Any, traces: Any, config: Mapping[str, Any], binary: bool = False) -> dict[str, Any]:
+def fit_params(
+    graph: Any, traces: Any, config: Mapping[str, Any], binary: bool = False
+) -> dict[str, Any]:
     """``fit``'s params on the wire, from what ``Worker.fit`` and a batch request accept."""
     return {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces, binary=binary),
             "config": to_jsonable(dict(config))}

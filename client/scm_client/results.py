@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._wire import columns_from_wire
-
 
 @dataclass(frozen=True)
 class FitResult:
@@ -62,9 +60,7 @@ class SampleResult:
 
     @classmethod
     def from_wire(cls, result: dict[str, Any]) -> SampleResult:
-        samples = result.get("samples")
-        decoded = columns_from_wire(samples) if samples is not None else None
-        return cls(result["statistics"], decoded, result.get("metadata", {}), result)
+        return cls(result["statistics"], result.get("samples"), result.get("metadata", {}), result)
 
     def mean(self, node: str) -> float:
         return float(self.statistics[node]["mean"])

@@ -22,7 +22,7 @@ from . import _process
 from ._channel import Channel
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
-from ._wire import fit_params, to_jsonable, traces_to_wire
+from ._wire import columns_from_wire, fit_params, to_jsonable, traces_to_wire
 from .errors import (
     RemoteError,
     WorkerClosed,
@@ -273,7 +273,10 @@ class Worker:
         }
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
-        return SampleResult.from_wire(self.call("sample", params, timeout=timeout))
+        result = self.call("sample", params, timeout=timeout)
+        if result.get("samples") is not None:  # binary columns back to lists
+            result = {**result, "samples": columns_from_wire(result["samples"])}
+        return SampleResult.from_wire(result)
 
     def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
         """Every model the worker can serve, with ``where``: memory, disk or both."""
