@@ -73,8 +73,10 @@ def test_binary_samples_equal_json_samples_seed_for_seed(make_worker: Callable[.
     models = [w.fit(GRAPH, data, seed=4) for w in (binary, plain)]
     plain.call("initialize", {"column_encodings": ["json"]})  # this connection reads JSON only
     intervention = [{"type": "hard", "node": "X", "value": 1.5}]
+    wire = [w.call("sample", {"model_id": m.model_id, "kind": "interventional", "interventions": intervention,
+                               "num_samples": 300, "seed": 8}) for w, m in zip((binary, plain), models)]
+    assert isinstance(wire[0]["samples"]["Z"], dict) and isinstance(wire[1]["samples"]["Z"], list)
     got = [w.sample(m, "interventional", intervention, num_samples=300, seed=8) for w, m in zip((binary, plain), models)]
-    assert isinstance(got[0].raw["samples"]["Z"], dict) and isinstance(got[1].raw["samples"]["Z"], list)
     assert got[0].samples == got[1].samples
     assert got[0].statistics == got[1].statistics
     assert got[0].samples is not None and len(got[0].samples["Z"]) == 300
