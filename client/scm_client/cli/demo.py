@@ -13,6 +13,7 @@ worker; 1 when the worker failed to start, crashed or timed out, or a file was u
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -22,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import _format, cli_report
-from .errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
-from .results import FitResult, SampleResult
-from .worker import Worker
+from .. import _format
+from ..errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
+from ..results import FitResult, SampleResult
+from ..worker import Worker
+from .common import InputError, add_command, open_worker
+from .report import write_demo_report
 
 SEED = 42
 NUM_SAMPLES = 1000
@@ -50,6 +53,21 @@ class Outcome:
 
 class Unreadable(Exception):
     """A request file that is not a JSON object."""
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "demo", run_command,
+                         "fit every request in DIR with one worker and summarise")
+    parser.add_argument("directory", nargs="?", default="tests/fixtures", metavar="DIR",
+                        help="directory of *.json requests (default: tests/fixtures)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory of *.json requests "
+                         f"(run from the project root, or pass DIR)")
+    return run(directory, lambda: open_worker(args), sys.stdout)
 
 
 def run(directory: Path, make_worker: Callable[[], Worker], out: TextIO = sys.stdout) -> int:
@@ -111,7 +129,7 @@ def fixture(worker: Worker, path: Path, out: TextIO) -> Outcome:
     show_fit(fit, fit_ms, graph, out)
     broken = not show_samples(worker, fit, out)
     if name == REPORT_FIXTURE:
-        report = cli_report.write_demo_report(worker, fit, REPORT_DIR, name=name)
+        report = write_demo_report(worker, fit, REPORT_DIR, name=name)
         print(f"report      {report.resolve()}  (open it in a browser)", file=out)
     return Outcome(name, f"fitted ({fit.status})", fit.mean_r2, fit_ms, broken=broken)
 

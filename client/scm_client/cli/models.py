@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from typing import Any
 
-from . import _format
-from .worker import Worker
+from .. import _format
+from ..worker import Worker
+from .common import add_command
 
-Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
-
-def add_parser(command: Command) -> None:
-    parser = command("models", run, "list, drop or prune the models in the worker's store")
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "models", run,
+                         "list, drop or prune the models in the worker's store")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every stored model, where it lives and its size")
     drop = actions.add_parser("drop", help="delete models by id, in memory and on disk")

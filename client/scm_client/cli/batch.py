@@ -12,23 +12,22 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import _format
-from .errors import RemoteError, ValidationFailed
-from .pool import BatchItem, WorkerPool
-
-Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+from .. import _format
+from ..errors import RemoteError, ValidationFailed
+from ..pool import BatchItem, WorkerPool
+from .common import add_command
 
 
 class BatchInputError(ValueError):
     """The batch input cannot be read (exit code 2)."""
 
 
-def add_parser(command: Command) -> None:
-    parser = command("batch", run, "fit many requests (a folder of *.json or a JSONL file) on a worker pool")
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "batch", run,
+                         "fit many requests (a folder of *.json or a JSONL file) on a worker pool")
     parser.add_argument("input", type=Path, metavar="INPUT", help="folder of request files, or a .jsonl file")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="worker processes (default: one per core; each gets cores // N threads)")
