@@ -13,13 +13,13 @@ import enum
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Final, Self
 
 from . import _process
-from ._channel import Channel
+from ._channel import Channel, Progress
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
 from ._wire import fit_params, to_jsonable, traces_to_wire
@@ -63,7 +63,8 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-ProgressCallback = Callable[[dict[str, Any]], None]
+#: ``progress`` notification params: ``{"request_id", "stage", "done", "total", "node"?, ...}``
+ProgressCallback = Progress
 
 
 class Worker:
@@ -193,11 +194,18 @@ class Worker:
         self.close()
 
     # -- calls --------------------------------------------------------------------
-    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT) -> Any:
-        """Send one request and wait for its result; raises a WorkerError subclass."""
+    def call(
+        self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        """Send one request and wait for its result; raises a WorkerError subclass.
+
+        ``on_progress`` receives this call's ``progress`` notifications only (other threads'
+        calls on the same Worker go to theirs); without it, the Worker's ``on_progress``.
+        """
         limit = self.request_timeout if isinstance(timeout, _UseDefault) else timeout
         channel = self._ensure_running()
-        request_id, future = channel.request(method, params)
+        request_id, future = channel.request(method, params, on_progress)
         try:
             result = future.result(timeout=limit)
         except FutureTimeout:
@@ -216,6 +224,7 @@ class Worker:
         _process.kill(channel.proc)
 
     def _on_notification(self, method: str, params: Any) -> None:
+        """The fallback for progress of calls that brought no ``on_progress`` of their own."""
         if method == "progress" and self.on_progress is not None and isinstance(params, dict):
             self.on_progress(params)
 
