@@ -237,16 +237,22 @@ class Worker:
     def ping(self, timeout: Timeout = DEFAULT) -> str:
         return str(self.call("ping", timeout=timeout))
 
-    def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT, **config: Any) -> FitResult:
+    # The long calls take ``on_progress``: it receives that call's ``progress``
+    # notifications only (docs/PROTOCOL.md lists the stages); without it, the Worker's.
+    def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT,
+            on_progress: ProgressCallback | None = None, **config: Any) -> FitResult:
         """Fit an SCM; config keys as the wire's (quality, seed, r2_threshold, …)."""
-        return FitResult.from_wire(self.call("fit", fit_params(graph, traces, config), timeout=timeout))
+        params = fit_params(graph, traces, config)
+        return FitResult.from_wire(self.call("fit", params, timeout, on_progress))
 
     def evaluate(
-        self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT, **diagnostics: Any
+        self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None, **diagnostics: Any
     ) -> EvaluateResult:
-        """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add DoWhy's tests."""
+        """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add
+        DoWhy's tests."""
         params = {"model_id": model_id_of(model), "traces": traces_to_wire(traces), **diagnostics}
-        return EvaluateResult.from_wire(self.call("evaluate", params, timeout=timeout))
+        return EvaluateResult.from_wire(self.call("evaluate", params, timeout, on_progress))
 
     def sample(
         self,
@@ -260,6 +266,7 @@ class Worker:
         seed: int | None = None,
         return_samples: bool = True,
         timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
     ) -> SampleResult:
         params: dict[str, Any] = {
             "model_id": model_id_of(model),
@@ -272,7 +279,7 @@ class Worker:
         }
         if observed is not None:
             params["observed"] = traces_to_wire(observed, "observed")
-        return SampleResult.from_wire(self.call("sample", params, timeout=timeout))
+        return SampleResult.from_wire(self.call("sample", params, timeout, on_progress))
 
     def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
         """Every model the worker can serve, with ``where``: memory, disk or both."""
@@ -287,7 +294,8 @@ class Worker:
         return dict(self.call("models.save", {"model_id": model_id_of(model)}, timeout=timeout))
 
     def prune(
-        self, *, older_than_s: float | None = None, max_total_mb: float | None = None, timeout: Timeout = DEFAULT
+        self, *, older_than_s: float | None = None, max_total_mb: float | None = None,
+        timeout: Timeout = DEFAULT,
     ) -> list[str]:
         """Delete persisted models by age and/or down to a total size; returns their ids."""
         params = {"older_than_s": older_than_s, "max_total_mb": max_total_mb}
@@ -301,6 +309,7 @@ class Worker:
         format: str | None = None,
         samples: Mapping[str, Any] | None = None,
         timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
     ) -> Path:
         """Render a model as a self-contained HTML or SVG document and write it to ``path``.
 
@@ -321,7 +330,7 @@ class Worker:
             params["samples"] = to_jsonable(spec)
             if observed is not None:
                 params["samples"]["observed"] = traces_to_wire(observed, "samples.observed")
-        result = self.call("report", params, timeout=timeout)
+        result = self.call("report", params, timeout, on_progress)
         target.write_text(result["content"], encoding="utf-8", newline="")
         return target
 
@@ -336,37 +345,42 @@ class Worker:
         observed: Any = None,
         confidence: float | None = None,
         timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
         **knobs: Any,
     ) -> EffectResult:
         """Average causal effect of ``alternative`` vs ``reference`` interventions on ``target``."""
-        params = {"model_id": model_id_of(model), "target": target, "alternative": to_jsonable(list(alternative)),
+        params = {"model_id": model_id_of(model), "target": target,
+                  "alternative": to_jsonable(list(alternative)),
                   "reference": to_jsonable(list(reference)), "confidence": confidence, **knobs}
         if observed is not None:
             params["observed"] = traces_to_wire(observed, "observed")
-        return EffectResult.from_wire(self.call("effect", params, timeout=timeout))
+        return EffectResult.from_wire(self.call("effect", params, timeout, on_progress))
 
     def arrow_strength(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
-                       **knobs: Any) -> Attribution:
-        result = self.call("arrow_strength", {"model_id": model_id_of(model), "target": target, **knobs},
-                           timeout=timeout)
+                       on_progress: ProgressCallback | None = None, **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target, **knobs}
+        result = self.call("arrow_strength", params, timeout, on_progress)
         return Attribution(result["target"], result["strengths"], result)
 
     def influence(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
-                  **knobs: Any) -> Attribution:
-        result = self.call("influence", {"model_id": model_id_of(model), "target": target, **knobs}, timeout=timeout)
+                  on_progress: ProgressCallback | None = None, **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target, **knobs}
+        result = self.call("influence", params, timeout, on_progress)
         return Attribution(result["target"], result["influence"], result)
 
     def anomaly(self, model: FitResult | str, target: str, rows: Any, *, timeout: Timeout = DEFAULT,
-                **knobs: Any) -> AnomalyResult:
-        params = {"model_id": model_id_of(model), "target": target, "rows": traces_to_wire(rows, "rows"), **knobs}
-        result = self.call("anomaly", params, timeout=timeout)
+                on_progress: ProgressCallback | None = None, **knobs: Any) -> AnomalyResult:
+        params = {"model_id": model_id_of(model), "target": target,
+                  "rows": traces_to_wire(rows, "rows"), **knobs}
+        result = self.call("anomaly", params, timeout, on_progress)
         return AnomalyResult(result["target"], result["scores"], result["attributions"], result)
 
     def distribution_change(self, model: FitResult | str, target: str, old: Any, new: Any, *,
-                            timeout: Timeout = DEFAULT, **knobs: Any) -> Attribution:
-        params = {"model_id": model_id_of(model), "target": target, "old": traces_to_wire(old, "old"),
-                  "new": traces_to_wire(new, "new"), **knobs}
-        result = self.call("distribution_change", params, timeout=timeout)
+                            timeout: Timeout = DEFAULT, on_progress: ProgressCallback | None = None,
+                            **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target,
+                  "old": traces_to_wire(old, "old"), "new": traces_to_wire(new, "new"), **knobs}
+        result = self.call("distribution_change", params, timeout, on_progress)
         return Attribution(result["target"], result["attributions"], result)
 
 

@@ -77,3 +77,33 @@ def test_a_call_without_its_own_callback_falls_back_to_the_workers(
     worker = make_worker(on_progress=fallback.append)
     worker.call("fit", chain_request("C", 4))
     assert [p["node"] for p in fallback if p.get("stage") == "fitting" and "node" in p]
+
+
+def test_worker_fit_sample_and_evaluate_take_a_per_call_on_progress(
+    make_worker: Callable[..., Worker],
+) -> None:
+    """Issue 19's API: two threads on one Worker, each call's stages reach its own callback."""
+    worker = make_worker()
+    seen: dict[str, list[dict[str, Any]]] = {"D": [], "E": []}
+
+    def fit_and_sample() -> None:
+        request = chain_request("D", 6)
+        fit = worker.fit(request["graph"], request["traces"], on_progress=seen["D"].append,
+                         **request["config"])
+        worker.sample(fit, num_samples=200, seed=1, on_progress=seen["D"].append)
+
+    def fit_and_evaluate() -> None:
+        request = chain_request("E", 6, seed=3)
+        fit = worker.fit(request["graph"], request["traces"], on_progress=seen["E"].append,
+                         **request["config"])
+        worker.evaluate(fit, request["traces"], on_progress=seen["E"].append)
+
+    run_in_threads([fit_and_sample, fit_and_evaluate])
+    stages = {prefix: [p["stage"] for p in own] for prefix, own in seen.items()}
+    for prefix, own in seen.items():
+        assert all(p["node"].startswith(prefix) for p in own if "node" in p), own
+        fit_stages = [s for s in dict.fromkeys(stages[prefix]) if s != "loading"]
+        assert fit_stages[:4] == ["checking", "fitting", "scoring", "storing"], stages[prefix]
+    assert stages["D"][-1] == "sampling" and "sampling" not in stages["E"]
+    assert stages["E"][-1] == "storing", "evaluate (no diagnostics) sends no progress"
+    assert not {p["request_id"] for p in seen["D"]} & {p["request_id"] for p in seen["E"]}

@@ -64,6 +64,9 @@ def shutdown(ctx: WorkerContext) -> None:
 def fit(ctx: WorkerContext, graph: Any, traces: Any, config: Any = None) -> dict[str, Any]:
     # Checks are pure Python: a bad request is refused at once, even during warm-up.
     parsed_graph, columns, fit_config = requests.parse_fit_request(graph, traces, config, ctx.limits)
+    ctx.progress("checking", 1, 1)  # after the checks: a refused fit's error is its first line
+    if not ctx.warmup.done.is_set():
+        ctx.progress("loading", 0, 1)  # DoWhy is still being imported (services waits for it)
     return services(ctx).fit(ctx, parsed_graph, columns, fit_config)  # type: ignore[no-any-return]
 
 

@@ -186,6 +186,7 @@ def report(ctx: WorkerContext, services: ModuleType, model_id: Any, fmt: Any, sa
         raise invalid_params("format", f"must be one of {list(FORMATS)}, got {fmt!r}")
     model = ctx.store.get(require_model_id(model_id))
     drawn = draw_samples(ctx, services, model_id, samples)
+    ctx.progress("rendering", 0, 1)
     views = node_views(model)
     document = Document(model, model_id, views, drawn)
     content = document.html() if fmt == "html" else document.svg()

@@ -32,6 +32,7 @@ def fit(
     if cached is not None:
         return cached
     model = fit_columns(parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx))
+    ctx.progress("storing", 0, 1)
     model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
     return fit_outcome(model_id, model, fit_config, cache_hit=False)
 
@@ -216,6 +217,7 @@ def sample(
     requests.require_bool(return_samples, "return_samples")
     seed_used = effective_seed(requests.optional_seed(seed, "seed"))
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
+    ctx.progress("sampling", 0, 1)
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples)
     result["metadata"] = {
@@ -286,6 +288,7 @@ def effect(ctx: WorkerContext, model_id: Any, target: Any, alternative: Any, ref
     count, boots = questions.knob(num_samples, "num_samples"), questions.knob(num_bootstrap, "num_bootstrap")
     _require_draw_cells(ctx, model, count, "num_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     result = questions.effect(model, target, alt, ref, rows, count, confidence, boots)
     return with_meta(result, model_id, used, started)
 
@@ -298,6 +301,7 @@ def arrow_strength(ctx: WorkerContext, model_id: Any, target: Any, num_samples_c
     count = questions.knob(num_samples_conditional, "num_samples_conditional")
     _require_draw_cells(ctx, model, count, "num_samples_conditional")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     return with_meta(questions.arrow_strength(model, target, count, ctx.n_jobs), model_id, used, started)
 
 
@@ -311,6 +315,7 @@ def influence(ctx: WorkerContext, model_id: Any, target: Any, num_training_sampl
              questions.knob(num_samples_baseline, "num_samples_baseline"))
     _require_draw_cells(ctx, model, knobs[0], "num_training_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
 
 
@@ -323,6 +328,7 @@ def anomaly(ctx: WorkerContext, model_id: Any, target: Any, rows: Any, num_distr
     count = questions.knob(num_distribution_samples, "num_distribution_samples")
     _require_draw_cells(ctx, model, count, "num_distribution_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     return with_meta(questions.anomaly(model, target, data, count), model_id, used, started)
 
 
@@ -337,5 +343,6 @@ def distribution_change(ctx: WorkerContext, model_id: Any, target: Any, old: Any
     if measure not in questions.CHANGE_MEASURES:
         raise invalid_params("measure", f"must be one of {sorted(questions.CHANGE_MEASURES)}, got {measure!r}")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     result = questions.distribution_change(model, target, old_rows, new_rows, count, measure)
     return with_meta(result, model_id, used, started)

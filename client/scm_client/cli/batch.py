@@ -2,8 +2,8 @@
 
 Each result is one JSON line in ``--out`` (input order): ``{"index", "name", "ok",
 "result"}`` or ``{"index", "name", "ok": false, "error": {"type", "code", "message",
-"data"}}``. A terminal gets a live bar (done/total, rate, ETA); anything else gets plain
-lines. The summary counts fitted, failed validation and errors.
+"data"}}``. A terminal gets a live bar (done/total, rate, ETA; progress.py), ``-v``
+elsewhere plain lines. The summary counts fitted, failed validation and errors.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from .. import _format
 from ..errors import RemoteError, ValidationFailed
 from ..pool import BatchItem, WorkerPool
 from .common import add_command
+from .progress import Line, line_text, mode_for
 
 
 class BatchInputError(ValueError):
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if not named:
         print(f"scm batch: no requests in {args.input}", file=sys.stderr)
         return 2
-    progress = Progress(len(named), sys.stderr)
+    progress = Progress(len(named), Line(sys.stderr, mode_for(args, sys.stderr), "scm batch"))
     started = time.perf_counter()
     with WorkerPool(args.workers, python=args.python, request_timeout=args.timeout,
                     scheduler=args.scheduler) as pool:
@@ -126,33 +127,16 @@ def summary(items: list[BatchItem], seconds: float, out: Path) -> str:
 
 
 class Progress:
-    """A bar on a terminal (rewritten in place), plain lines elsewhere (at most one a second)."""
+    """The batch's bar on the shared progress Line; the last state stays on screen."""
 
-    def __init__(self, total: int, stream: TextIO) -> None:
+    def __init__(self, total: int, line: Line) -> None:
         self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started = time.perf_counter()
-        self.last_line = 0.0
+        self.line = line
+        self.started = time.monotonic()
 
     def update(self, done: int, total: int, item: BatchItem) -> None:
-        now = time.perf_counter()
-        if not self.tty and done < total and now - self.last_line < 1.0:
-            return
-        self.last_line = now
-        text = progress_text(done, total, now - self.started)
-        self.stream.write(f"\r{text}" if self.tty else f"scm batch: {text}\n")
-        self.stream.flush()
+        text = line_text(done, total, time.monotonic() - self.started, "requests", rate=True)
+        self.line.draw(text, force=done == total)
 
     def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-
-
-def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str:
-    filled = int(width * done / total) if total else width
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (total - done) / rate if rate > 0 else float("inf")
-    eta_text = f"{eta:.0f}s" if eta != float("inf") else "?"
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.2f}/s ETA {eta_text}"
-
+        self.line.end()

@@ -21,7 +21,8 @@ from typing import Any
 from .._locate import ENV_VAR, VENV
 from ..errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed
 from ..results import FitResult
-from ..worker import Worker
+from ..worker import DEFAULT, ProgressCallback, State, Timeout, Worker
+from .progress import CallProgress, call_progress
 
 log = logging.getLogger("scm_client.cli")
 
@@ -225,15 +226,30 @@ def soft_intervention(transform: str) -> Callable[[str], dict[str, Any]]:
 # -- worker sessions -------------------------------------------------------------------
 
 
-def open_worker(args: argparse.Namespace, warm_up: bool = True) -> Worker:
-    """One-shot commands skip the worker's warm-up fit: their own first fit pays the same start-up."""
-    return Worker(args.python, request_timeout=args.timeout, on_progress=_log_progress,
-                  worker_args=() if warm_up else ("--no-warmup",))
+def open_worker(args: argparse.Namespace, warm_up: bool = True,
+                store: str | None = None) -> Worker:
+    """The command's worker, drawing its progress line on stderr (progress.py) during calls.
+
+    One-shot commands skip the worker's warm-up fit: their own first fit pays the same
+    start-up. ``store`` points the worker at another model store directory.
+    """
+    worker_args = (() if warm_up else ("--no-warmup",)) + (("--store", store) if store else ())
+    return CommandWorker(args.python, call_progress(args), request_timeout=args.timeout,
+                         worker_args=worker_args)
 
 
-def _log_progress(params: dict[str, Any]) -> None:
-    log.debug("progress: %s %s/%s %s", params.get("stage"), params.get("done"), params.get("total"),
-              params.get("node") or "")
+class CommandWorker(Worker):
+    """A Worker whose every call shows its own progress, erased before the command prints."""
+
+    def __init__(self, python: str | None, progress: CallProgress, **options: Any) -> None:
+        super().__init__(python, **options)
+        self.progress = progress
+
+    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
+             on_progress: ProgressCallback | None = None) -> Any:
+        waiting = "starting the worker" if self.state is not State.RUNNING else ""
+        with self.progress.during(waiting):
+            return super().call(method, params, timeout, on_progress or self.progress.update)
 
 
 def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
@@ -305,7 +321,11 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=default,
                         help="give up on a worker call after this long (default: wait)")
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="log to stderr at DEBUG, including the worker's own log lines")
+                        help="log to stderr at DEBUG, including the worker's own log lines; "
+                             "without a terminal, progress as plain lines (at most one a second)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="no progress line on stderr (a terminal shows one by default)")
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 from .. import _format
-from ..worker import Worker
-from .common import add_command
+from .common import add_command, open_worker
 
 
 def register(subparsers: Any) -> None:
@@ -25,8 +24,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    worker_args = ("--no-warmup",) + (("--store", args.store) if args.store else ())
-    with Worker(args.python, request_timeout=args.timeout, worker_args=worker_args) as worker:
+    with open_worker(args, warm_up=False, store=args.store) as worker:
         if args.action == "drop":
             for model_id in args.model_ids:
                 worker.drop(model_id)

@@ -22,6 +22,7 @@ from .common import (
     fit_config,
     fit_request,
     hard_intervention,
+    open_worker,
     read_table,
     request_from_args,
 )
@@ -57,8 +58,7 @@ def register(subparsers: Any) -> None:
 
 def model_and_worker(args: argparse.Namespace) -> tuple[Worker, str]:
     """A started worker and the model id to question (fitted now unless --model is given)."""
-    worker_args: tuple[str, ...] = ("--no-warmup",) + (("--store", args.store) if args.store else ())
-    worker = Worker(args.python, request_timeout=args.timeout, worker_args=worker_args)
+    worker = open_worker(args, warm_up=False, store=args.store)
     if args.model:
         return worker, str(args.model)
     request = request_from_args(args)
