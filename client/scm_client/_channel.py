@@ -101,10 +101,6 @@ class Channel:
                 "worker stopped reading its input", self.proc.poll(), self.stderr_tail()
             ) from exc
 
-    def abort(self, error: WorkerError) -> None:
-        """Fail every pending call with ``error`` and refuse new ones (before a kill)."""
-        self._fail_all(error)
-
     def forget(self, request_id: int) -> None:
         with self._lock:
             self._pending.pop(request_id, None)
@@ -120,9 +116,9 @@ class Channel:
         except (OSError, ValueError):
             pass
         except ProtocolError as exc:
-            self._fail_all(exc)
+            self.fail_all(exc)
             return
-        self._fail_all(self._crash_error())
+        self.fail_all(self._crash_error())
 
     def _crash_error(self) -> WorkerCrashed:
         try:
@@ -192,7 +188,12 @@ class Channel:
         except (OSError, ValueError):
             pass
 
-    def _fail_all(self, error: WorkerError) -> None:
+    def fail_all(self, error: WorkerError) -> None:
+        """Fail every pending call with ``error`` and refuse new ones.
+
+        The reader calls it when stdout closes or turns to garbage; the Worker calls it
+        before it kills a worker that timed out.
+        """
         with self._lock:
             if self._closed_reason is None:
                 self._closed_reason = error

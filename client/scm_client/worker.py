@@ -220,7 +220,7 @@ class Worker:
 
     def _kill_after_timeout(self, channel: Channel, method: str, limit: float | None) -> None:
         log.warning("%r timed out after %ss; killing worker %d", method, limit, channel.proc.pid)
-        channel.abort(WorkerCrashed(f"the worker was killed because {method!r} timed out"))
+        channel.fail_all(WorkerCrashed(f"the worker was killed because {method!r} timed out"))
         _process.kill(channel.proc)
 
     def _on_notification(self, method: str, params: Any) -> None:

@@ -14,7 +14,6 @@ worker; 1 when the worker failed to start, crashed or timed out, or a file was u
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ from .. import _format
 from ..errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
 from ..results import FitResult, SampleResult
 from ..worker import Worker
-from .common import InputError, add_command, open_worker
+from .common import InputError, add_command, open_worker, read_json
 from .report import write_demo_report
 
 SEED = 42
@@ -135,9 +134,10 @@ def fixture(worker: Worker, path: Path, out: TextIO) -> Outcome:
 
 
 def read_request(path: Path) -> dict[str, Any]:
+    """The request file, read by the rule every command uses (common.read_json)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=lambda _: None)
-    except (OSError, ValueError) as exc:
+        data = read_json(path)
+    except InputError as exc:
         raise Unreadable(str(exc)) from None
     if not isinstance(data, dict):
         raise Unreadable("a request must be a JSON object with graph, traces and config")
