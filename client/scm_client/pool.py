@@ -112,8 +112,14 @@ class WorkerPool:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.close()
+        """Ask every worker to stop first, then reap them in parallel, not one by one."""
+        closing = [(worker, worker.begin_close()) for worker in self.workers]
+        reapers = [threading.Thread(target=worker.finish_close, args=(stopping,))
+                   for worker, stopping in closing if stopping is not None]
+        for reaper in reapers:
+            reaper.start()
+        for reaper in reapers:
+            reaper.join()
 
     def __enter__(self) -> Self:
         return self

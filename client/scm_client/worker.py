@@ -14,7 +14,9 @@ import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -165,27 +167,39 @@ class Worker:
 
     def close(self) -> None:
         """Ask the worker to shut down, then SIGTERM, then SIGKILL. Idempotent."""
+        self.finish_close(self.begin_close())
+
+    def begin_close(self) -> Closing | None:
+        """The first half of ``close``: mark the Worker closed and send ``shutdown``, no wait.
+
+        ``finish_close`` waits and reaps. Split so that a WorkerPool asks every worker to
+        stop before it waits for any (execnet's ``Group.terminate``). None: nothing to stop.
+        """
         with self._lifecycle:
             if self._state is State.CLOSED:
-                return
+                return None
             channel, self._channel = self._channel, None
             self._state = State.CLOSED
         if channel is None:
+            return None
+        return Closing(channel, self._send_shutdown(channel))
+
+    def finish_close(self, closing: Closing | None) -> None:
+        """The second half of ``close``: wait for the reply and the exit, escalate, reap."""
+        if closing is None:
             return
-        asked = self._request_shutdown(channel)
-        self.last_stop = _process.stop(channel.proc, asked, self.shutdown_timeout)
-        channel.join()
+        asked = _replied(closing.shutdown, self.shutdown_timeout)
+        self.last_stop = _process.stop(closing.channel.proc, asked, self.shutdown_timeout)
+        closing.channel.join()
         _live_workers.discard(self)
 
-    def _request_shutdown(self, channel: Channel) -> bool:
+    def _send_shutdown(self, channel: Channel) -> Future[Any] | None:
         if not channel.alive:
-            return False
+            return None
         try:
-            _, future = channel.request("shutdown")
-            future.result(timeout=self.shutdown_timeout)
-        except (WorkerError, FutureTimeout):
-            return False
-        return True
+            return channel.request("shutdown")[1]
+        except WorkerError:
+            return None
 
     def __enter__(self) -> Self:
         return self
@@ -382,6 +396,25 @@ class Worker:
                   "old": traces_to_wire(old, "old"), "new": traces_to_wire(new, "new"), **knobs}
         result = self.call("distribution_change", params, timeout, on_progress)
         return Attribution(result["target"], result["attributions"], result)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A worker asked to shut down (``begin_close``), not yet reaped (``finish_close``)."""
+
+    channel: Channel
+    shutdown: Future[Any] | None
+
+
+def _replied(shutdown: Future[Any] | None, timeout: float) -> bool:
+    """Did the worker answer ``shutdown`` (so it is exiting on its own)?"""
+    if shutdown is None:
+        return False
+    try:
+        shutdown.result(timeout=timeout)
+    except (WorkerError, FutureTimeout):
+        return False
+    return True
 
 
 #: Report file suffix → the worker's report format.
