@@ -55,8 +55,10 @@ class Channel:
         self._write_lock = threading.Lock()
         self._stderr_tail: deque[str] = deque(maxlen=stderr_lines)
         self._closed_reason: WorkerError | None = None
-        self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}", daemon=True)
-        self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}", daemon=True)
+        self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}",
+                                        daemon=True)
+        self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}",
+                                         daemon=True)
         # The drainer first: a worker that dies at once makes the reader join it.
         self._drainer.start()
         self._reader.start()
@@ -82,7 +84,9 @@ class Channel:
             self.send_line(encode(message))
         except ValueError as exc:  # NaN/Infinity, refused by encode before anything is sent
             self.forget(request_id)
-            raise invalid_argument("params", "NaN and Infinity cannot be sent as JSON (use null)") from exc
+            raise invalid_argument(
+                "params", "NaN and Infinity cannot be sent as JSON (use null)"
+            ) from exc
         except BaseException:
             self.forget(request_id)
             raise
@@ -138,7 +142,9 @@ class Channel:
 
     def _dispatch(self, message: Any) -> None:
         if not isinstance(message, dict):
-            raise ProtocolError(f"worker wrote a JSON value that is not a message: {message!r:.200}")
+            raise ProtocolError(
+                f"worker wrote a JSON value that is not a message: {message!r:.200}"
+            )
         if "method" in message and "id" not in message:
             self._notify(message)
             return
@@ -153,7 +159,9 @@ class Channel:
         elif "result" in message:
             future.set_result(message["result"])
         else:
-            future.set_exception(ProtocolError(f"reply has neither result nor error: {message!r:.200}"))
+            future.set_exception(
+                ProtocolError(f"reply has neither result nor error: {message!r:.200}")
+            )
 
     def _notify(self, message: dict[str, Any]) -> None:
         params = message.get("params")

@@ -4,8 +4,9 @@ The 3.13 client never talks to Dask: its local worker (Python 3.11, like the clu
 the Dask client. Requests are shaped for the wire here, as ``Worker.fit`` shapes them (a
 request that cannot be shaped is that item's error); the gateway checks them, fans them
 out, and announces each finished item with a ``progress`` notification, which this
-call's own progress callback turns into ``on_progress(done, total, item)``. A failure of the batch as a whole (the scheduler
-unreachable: ``ClusterUnavailable``; the gateway dying: ``WorkerCrashed``) is raised.
+call's own progress callback turns into ``on_progress(done, total, item)``. A failure
+of the batch as a whole (the scheduler unreachable: ``ClusterUnavailable``; the gateway
+dying: ``WorkerCrashed``) is raised.
 """
 
 from __future__ import annotations

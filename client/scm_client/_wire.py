@@ -25,11 +25,13 @@ def graph_to_wire(graph: Any) -> Graph:
             wire["nodes"] = _nodes_of(_edge_pairs(wire["edges"]))
         return wire
     if hasattr(graph, "nodes") and hasattr(graph, "edges"):  # networkx DiGraph
-        return {"nodes": [plain(n) for n in graph.nodes], "edges": [[plain(a), plain(b)] for a, b in graph.edges]}
+        return {"nodes": [plain(n) for n in graph.nodes],
+                "edges": [[plain(a), plain(b)] for a, b in graph.edges]}
     if isinstance(graph, Iterable) and not isinstance(graph, (str, bytes)):
         edges = _edge_pairs(to_jsonable(list(graph)))
         return {"nodes": _nodes_of(edges), "edges": edges}
-    raise TypeError(f"graph must be a {{'nodes','edges'}} dict, an edge list or a DiGraph, got {type(graph).__name__}")
+    raise TypeError(f"graph must be a {{'nodes','edges'}} dict, an edge list or a DiGraph, "
+                    f"got {type(graph).__name__}")
 
 
 def _edge_pairs(edges: list[Any]) -> list[list[Any]]:
@@ -44,13 +46,16 @@ def _nodes_of(edges: list[list[Any]]) -> list[Any]:
 
 
 def traces_to_wire(traces: Any, field: str = "traces") -> dict[str, list[Any]]:
-    if hasattr(traces, "columns") and hasattr(traces, "__getitem__") and not isinstance(traces, Mapping):
+    is_frame = hasattr(traces, "columns") and hasattr(traces, "__getitem__")
+    if is_frame and not isinstance(traces, Mapping):
         columns = {str(c): traces[c] for c in traces.columns}  # pandas DataFrame
     elif isinstance(traces, Mapping):
         columns = dict(traces)
     else:
-        raise TypeError(f"{field} must be a dict of columns or a DataFrame, got {type(traces).__name__}")
-    return {str(name): column_to_wire(values, f"{field}.{name}") for name, values in columns.items()}
+        raise TypeError(f"{field} must be a dict of columns or a DataFrame, "
+                        f"got {type(traces).__name__}")
+    return {str(name): column_to_wire(values, f"{field}.{name}")
+            for name, values in columns.items()}
 
 
 def column_to_wire(values: Any, field: str) -> list[Any]:
@@ -91,4 +96,5 @@ def to_jsonable(value: Any) -> Any:
 
 def fit_params(graph: Any, traces: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     """``fit``'s params on the wire, from what ``Worker.fit`` and a batch request accept."""
-    return {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces), "config": to_jsonable(dict(config))}
+    return {"graph": graph_to_wire(graph), "traces": traces_to_wire(traces),
+            "config": to_jsonable(dict(config))}

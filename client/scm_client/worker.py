@@ -104,7 +104,8 @@ class Worker:
     @property
     def state(self) -> State:
         with self._lifecycle:
-            if self._state is State.RUNNING and self._channel is not None and not self._channel.alive:
+            channel = self._channel
+            if self._state is State.RUNNING and channel is not None and not channel.alive:
                 return State.CRASHED
             return self._state
 
@@ -132,7 +133,8 @@ class Worker:
                         self._channel.stderr_tail(),
                     )
                 self._policy.record_restart()
-                log.warning("restarting the worker (restart %d in a row)", self._policy.restarts_in_a_row)
+                log.warning("restarting the worker (restart %d in a row)",
+                            self._policy.restarts_in_a_row)
             self._channel = self._spawn_and_handshake()
             self._state = State.RUNNING
             return self._channel
@@ -146,16 +148,19 @@ class Worker:
         channel = Channel(proc, self._on_notification)
         self.starts += 1
         try:
-            _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION})
+            hello = {"client": "scm_client", "protocol_version": PROTOCOL_VERSION}
+            _, future = channel.request("initialize", hello)
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
             self._reap(channel)
             reason = "timed out" if isinstance(exc, FutureTimeout) else str(exc).splitlines()[0]
-            raise WorkerStartError(f"worker handshake failed: {reason}", channel.stderr_tail()) from exc
+            raise WorkerStartError(f"worker handshake failed: {reason}",
+                                   channel.stderr_tail()) from exc
         if info.get("protocol_version") != PROTOCOL_VERSION:
             self._reap(channel)
             raise WorkerStartError(
-                f"protocol mismatch: client speaks {PROTOCOL_VERSION}, worker {info.get('protocol_version')}"
+                f"protocol mismatch: client speaks {PROTOCOL_VERSION}, "
+                f"worker {info.get('protocol_version')}"
             )
         self.info = info
         return channel

@@ -29,14 +29,17 @@ class BatchInputError(ValueError):
 def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "batch", run,
                          "fit many requests (a folder of *.json or a JSONL file) on a worker pool")
-    parser.add_argument("input", type=Path, metavar="INPUT", help="folder of request files, or a .jsonl file")
+    parser.add_argument("input", type=Path, metavar="INPUT",
+                        help="folder of request files, or a .jsonl file")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes (default: one per core; each gets cores // N threads)")
+                        help="worker processes (default: one per core; "
+                             "each gets cores // N threads)")
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"), metavar="FILE",
-                        help="results, one JSON line per request in input order (default results.jsonl)")
+                        help="results, one JSON line per request in input order "
+                             "(default results.jsonl)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="fit on the Dask cluster at ADDRESS (e.g. tcp://host:8786) through one local "
-                             "worker, the gateway; see README 'Running on a cluster'")
+                        help="fit on the Dask cluster at ADDRESS (e.g. tcp://host:8786) through "
+                             "one local worker, the gateway; see README 'Running on a cluster'")
 
 
 def read_requests(source: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -91,14 +94,16 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(item.ok for item in items) else 1
 
 
-def write_results(path: Path, named: list[tuple[str, dict[str, Any]]], items: list[BatchItem]) -> None:
+def write_results(path: Path, named: list[tuple[str, dict[str, Any]]],
+                  items: list[BatchItem]) -> None:
     with path.open("w") as out:
         for (name, _), item in zip(named, items, strict=True):
             out.write(json.dumps(result_line(name, item), allow_nan=False) + "\n")
 
 
 def result_line(name: str, item: BatchItem) -> dict[str, Any]:
-    line: dict[str, Any] = {"index": item.index, "name": name, "ok": item.ok, "attempts": item.attempts}
+    line: dict[str, Any] = {"index": item.index, "name": name, "ok": item.ok,
+                            "attempts": item.attempts}
     if item.result is not None:
         line["result"] = item.result.raw
     if item.error is not None:
@@ -119,7 +124,8 @@ def outcome(item: BatchItem) -> str:
 
 
 def summary(items: list[BatchItem], seconds: float, out: Path) -> str:
-    counts = {kind: sum(outcome(i) == kind for i in items) for kind in ("fitted", "failed validation", "error")}
+    counts = {kind: sum(outcome(i) == kind for i in items)
+              for kind in ("fitted", "failed validation", "error")}
     rows = [[kind, count] for kind, count in counts.items()] + [["total", len(items)]]
     rate = len(items) / seconds if seconds > 0 else 0.0
     return (_format.table(["outcome", "requests"], rows)

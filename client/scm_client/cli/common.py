@@ -1,4 +1,4 @@
-"""What every `scm` command shares: input files, --do/--shift parsing, options, exit codes, a worker.
+"""What every `scm` command shares: input files, --do parsing, options, exit codes, a worker.
 
 Standard library only. The command modules (fit, questions, report, batch, models,
 doctor, demo) import this one and nothing above it; ``scm_client.cli`` assembles them.
@@ -76,29 +76,35 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text, parse_constant=lambda name: _json_constant(name, path))
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise InputError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from None
 
 
 def _json_constant(name: str, path: Path) -> None:
     """NaN → None (missing); Infinity and -Infinity are refused."""
     if name != "NaN":
-        raise InputError(f"{path}: {name} is not a value the worker accepts (use a finite number or null)")
+        raise InputError(f"{path}: {name} is not a value the worker accepts "
+                         f"(use a finite number or null)")
 
 
 def load_request(path: Path) -> Request:
     """REQUEST.json: {graph, traces, config?, name?}, as in tests/fixtures/."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise InputError(f"{path}: a request must be a JSON object with graph, traces and config members")
+        raise InputError(f"{path}: a request must be a JSON object with graph, traces and "
+                         f"config members")
     for member in ("graph", "traces"):
         if member not in data:
-            raise InputError(f"{path}: the request has no {member!r} member (expected graph, traces, config)")
+            raise InputError(f"{path}: the request has no {member!r} member "
+                             f"(expected graph, traces, config)")
     config = data.get("config") or {}
     if not isinstance(config, dict):
-        raise InputError(f"{path}: config must be an object of fit settings, got {type(config).__name__}")
+        raise InputError(f"{path}: config must be an object of fit settings, "
+                         f"got {type(config).__name__}")
     traces = data["traces"]
     traces = columns_of(traces, f"{path}: traces") if isinstance(traces, list) else traces
-    return Request(str(data.get("name") or path.stem), graph_of(data["graph"], path), traces, config)
+    name = str(data.get("name") or path.stem)
+    return Request(name, graph_of(data["graph"], path), traces, config)
 
 
 def load_parts(graph_path: Path, traces_path: Path, config_path: Path | None) -> Request:
@@ -106,19 +112,21 @@ def load_parts(graph_path: Path, traces_path: Path, config_path: Path | None) ->
     config = read_json(config_path) if config_path else {}
     if not isinstance(config, dict):
         raise InputError(f"{config_path}: the config must be a JSON object of fit settings")
-    return Request(traces_path.stem, graph_of(read_json(graph_path), graph_path), read_table(traces_path, "traces"),
-                   config)
+    graph = graph_of(read_json(graph_path), graph_path)
+    return Request(traces_path.stem, graph, read_table(traces_path, "traces"), config)
 
 
 def graph_of(value: Any, path: Path) -> Any:
-    """{nodes, edges} as given (the worker checks it); an edge list gets its nodes in order of appearance."""
+    """{nodes, edges} as given (the worker checks it); an edge list gets its nodes in order
+    of appearance."""
     if isinstance(value, dict):
         return value
     if isinstance(value, list):
         pairs = [edge for edge in value if isinstance(edge, list) and len(edge) == 2]
         nodes = list(dict.fromkeys(node for edge in pairs for node in edge))
         return {"nodes": nodes, "edges": value}
-    raise InputError(f"{path}: the graph must be {{\"nodes\": [...], \"edges\": [[parent, child], ...]}} "
+    raise InputError(f"{path}: the graph must be "
+                     f"{{\"nodes\": [...], \"edges\": [[parent, child], ...]}} "
                      f"or a list of [parent, child] edges")
 
 
@@ -135,7 +143,8 @@ def columns_of(data: Any, where: str) -> dict[str, list[Any]]:
     if isinstance(data, list) and all(isinstance(row, dict) for row in data):
         names = list(dict.fromkeys(name for row in data for name in row))
         return {name: [row.get(name) for row in data] for name in names}
-    raise InputError(f"{where}: expected an object of columns {{node: [values]}} or an array of row objects")
+    raise InputError(f"{where}: expected an object of columns {{node: [values]}} "
+                     f"or an array of row objects")
 
 
 def read_csv(path: Path, field: str) -> dict[str, list[Any]]:
@@ -160,7 +169,8 @@ def _csv_columns(reader: Any, path: Path, field: str) -> dict[str, list[Any]]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise InputError(f"{path}, line {reader.line_num}: {len(row)} cells, but the header has {len(header)}")
+            raise InputError(f"{path}, line {reader.line_num}: {len(row)} cells, "
+                             f"but the header has {len(header)}")
         for name, cell in zip(header, row, strict=True):
             columns[name].append(csv_cell(cell, f"{field}.{name}[{len(columns[name])}]"))
     return columns
@@ -317,10 +327,12 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """On the main parser with defaults; on each command with SUPPRESS, so both positions work."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--python", metavar="PATH", default=default,
-                        help=f"the worker's Python 3.11 interpreter (default: ${ENV_VAR}, then {VENV}/bin/python)")
+                        help=f"the worker's Python 3.11 interpreter "
+                             f"(default: ${ENV_VAR}, then {VENV}/bin/python)")
     parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=default,
                         help="give up on a worker call after this long (default: wait)")
-    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
                         help="log to stderr at DEBUG, including the worker's own log lines; "
                              "without a terminal, progress as plain lines (at most one a second)")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -332,16 +344,20 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("request", nargs="?", type=Path, metavar="REQUEST.json",
                         help="a request file {graph, traces, config}, as in tests/fixtures/")
     parser.add_argument("--graph", type=Path, metavar="G.json",
-                        help="instead of REQUEST.json: {nodes, edges} or a list of [parent, child] edges")
+                        help="instead of REQUEST.json: {nodes, edges} "
+                             "or a list of [parent, child] edges")
     parser.add_argument("--traces", type=Path, metavar="T.csv",
-                        help="with --graph: a CSV with a header row of node names (or JSON columns/rows)")
+                        help="with --graph: a CSV with a header row of node names "
+                             "(or JSON columns/rows)")
     parser.add_argument("--config", type=Path, metavar="C.json", help="with --graph: fit settings")
-    parser.add_argument("--seed", type=seed_value, metavar="N", help="random seed (overrides config.seed)")
+    parser.add_argument("--seed", type=seed_value, metavar="N",
+                        help="random seed (overrides config.seed)")
     parser.add_argument("--quality", type=str.upper, choices=QUALITIES,
                         help="mechanism search effort (overrides config.quality)")
     parser.add_argument("--no-validate", action="store_true",
                         help="return the model even if it scores below the R² threshold")
-    parser.add_argument("--json", action="store_true", help="print the raw result JSON instead of a summary")
+    parser.add_argument("--json", action="store_true",
+                        help="print the raw result JSON instead of a summary")
 
 
 

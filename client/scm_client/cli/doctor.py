@@ -65,7 +65,8 @@ def _format_version() -> str:
     return ".".join(map(str, sys.version_info[:3]))
 
 
-def run_quietly(argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str] | None:
+def run_quietly(argv: Sequence[str],
+                timeout: float = 60.0) -> subprocess.CompletedProcess[str] | None:
     """Run a probe; None if it cannot be run at all."""
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -88,7 +89,8 @@ def find_interpreter(version: str) -> Check:
         got = python_version_of(on_path)
         if got and got.startswith(version + "."):
             return Check(name, True, f"{got} ({on_path}, on PATH)")
-        notes.append(f"{on_path} is on PATH but does not run" + (" (a pyenv shim?)" if "shims" in on_path else ""))
+        shim = " (a pyenv shim?)" if "shims" in on_path else ""
+        notes.append(f"{on_path} is on PATH but does not run" + shim)
     prefix = pyenv_prefix(version)
     if prefix:
         candidate = str(Path(prefix) / "bin" / name)
@@ -97,7 +99,8 @@ def find_interpreter(version: str) -> Check:
             return Check(name, True, "; ".join([f"{got} ({candidate}, via pyenv prefix)", *notes]))
         notes.append(f"pyenv prefix {version} gave {prefix}, but {candidate} does not run")
     notes = notes or ["not on PATH, and pyenv does not know it"]
-    return Check(name, False, "; ".join(notes), f"install Python {version} (e.g. `pyenv install {version}`)")
+    return Check(name, False, "; ".join(notes),
+                 f"install Python {version} (e.g. `pyenv install {version}`)")
 
 
 def pyenv_prefix(version: str) -> str | None:
@@ -117,7 +120,8 @@ def locate_worker_python(explicit: str | None) -> tuple[str | None, Check]:
         return None, Check("worker python", False, str(exc).splitlines()[0], INSTALL_HINT)
     version = python_version_of(python)
     if version is None:
-        return None, Check("worker python", False, f"{python} (from {source}) does not run", INSTALL_HINT)
+        return None, Check("worker python", False, f"{python} (from {source}) does not run",
+                           INSTALL_HINT)
     note = "" if version.startswith("3.11.") else " — the worker is pinned to Python 3.11"
     return python, Check("worker python", True, f"{version} ({python}, from {source}){note}")
 
@@ -139,8 +143,10 @@ def worker_packages(python: str) -> list[Check]:
     """The worker interpreter's versions of the DoWhy stack, read from package metadata."""
     done = run_quietly([python, "-c", _PACKAGE_PROBE, *WORKER_PACKAGES])
     if done is None or done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1] if done else "could not run"
-        return [Check("worker packages", False, f"{python} could not report its packages: {reason}", INSTALL_HINT)]
+        lines = done.stderr.strip().splitlines() if done else ["could not run"]
+        reason = (lines or ["no output"])[-1]
+        return [Check("worker packages", False,
+                      f"{python} could not report its packages: {reason}", INSTALL_HINT)]
     found = json.loads(done.stdout)
     requirements = f"`{python} -m pip install -r worker-requirements.txt`"
     checks = [Check(name, found.get(name) is not None, found.get(name) or "not installed",
@@ -153,7 +159,8 @@ def worker_packages(python: str) -> list[Check]:
 
 def live_handshake(args: argparse.Namespace) -> list[Check]:
     """Start a Worker, show its initialize answer, time a ping, close it."""
-    worker = Worker(args.python, start_timeout=args.timeout or 120.0, request_timeout=args.timeout or 30.0)
+    worker = Worker(args.python, start_timeout=args.timeout or 120.0,
+                    request_timeout=args.timeout or 30.0)
     try:
         info = worker.start()
         started = time.perf_counter()
@@ -166,8 +173,13 @@ def live_handshake(args: argparse.Namespace) -> list[Check]:
     finally:
         worker.close()
     return [
-        Check("handshake", True, f"worker {info.get('worker_version')}, protocol {info.get('protocol_version')}, "
-                                 f"Python {info.get('python_version')}, DoWhy {info.get('dowhy_version')}, "
-                                 f"pid {info.get('pid')}, warm {'yes' if info.get('warm') else 'no (loading DoWhy)'}"),
+        Check("handshake", True, handshake_text(info)),
         Check("ping", True, f"{ping_ms:.1f} ms round trip"),
     ]
+
+
+def handshake_text(info: dict[str, Any]) -> str:
+    warm = "yes" if info.get("warm") else "no (loading DoWhy)"
+    return (f"worker {info.get('worker_version')}, protocol {info.get('protocol_version')}, "
+            f"Python {info.get('python_version')}, DoWhy {info.get('dowhy_version')}, "
+            f"pid {info.get('pid')}, warm {warm}")

@@ -45,12 +45,15 @@ def register(subparsers: Any) -> None:
     effect.add_argument("--ref", dest="reference", action="append", type=hard_intervention,
                         default=[], metavar="X=0",
                         help="the reference intervention(s) (default: none, i.e. observational)")
-    effect.add_argument("--confidence", type=float, metavar="LEVEL", help="add an interval, e.g. 0.95")
+    effect.add_argument("--confidence", type=float, metavar="LEVEL",
+                        help="add an interval, e.g. 0.95")
     question("strength", run_strength, "arrow strength of each parent of a target")
-    question("influence", run_influence, "intrinsic causal influence of every upstream node on a target")
+    question("influence", run_influence,
+             "intrinsic causal influence of every upstream node on a target")
     anomaly = question("anomaly", run_anomaly, "anomaly scores and attribution of anomalous rows")
     anomaly.add_argument("--rows", type=Path, required=True, metavar="ROWS.json|ROWS.csv")
-    change = question("change", run_change, "attribute a change in a target's distribution to nodes")
+    change = question("change", run_change,
+                      "attribute a change in a target's distribution to nodes")
     change.add_argument("--old", type=Path, required=True, metavar="OLD.json|OLD.csv")
     change.add_argument("--new", type=Path, required=True, metavar="NEW.json|NEW.csv")
     change.add_argument("--measure", choices=("mean", "std", "kl"), default="mean")
@@ -66,7 +69,8 @@ def model_and_worker(args: argparse.Namespace) -> tuple[Worker, str]:
     return worker, fit.model_id
 
 
-def _ask(args: argparse.Namespace, ask: Callable[[Worker, str], Any], show: Callable[[Any], str]) -> int:
+def _ask(args: argparse.Namespace, ask: Callable[[Worker, str], Any],
+         show: Callable[[Any], str]) -> int:
     worker, model_id = model_and_worker(args)
     with worker:
         answer = ask(worker, model_id)
@@ -101,7 +105,8 @@ def run_change(args: argparse.Namespace) -> int:
     old, new = read_table(args.old, "old"), read_table(args.new, "new")
     return _ask(args, lambda w, m: w.distribution_change(m, args.target, old, new, seed=args.seed,
                                                          measure=args.measure),
-                lambda r: ranked_table(r, f"attribution ({args.measure})", f"why {r.target} changed"))
+                lambda r: ranked_table(r, f"attribution ({args.measure})",
+                                       f"why {r.target} changed"))
 
 
 def ranked_table(answer: Attribution, column: str, title: str) -> str:

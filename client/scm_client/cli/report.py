@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give either REQUEST.json or --model ID")
     request = load_request(args.request) if args.request is not None else None
     seed = SEED if args.seed is None else args.seed
-    samples = sample_spec(args.interventions or [], args.samples, args.num_samples, args.query_nodes, seed)
+    samples = sample_spec(args.interventions or [], args.samples, args.num_samples,
+                          args.query_nodes, seed)
     with open_worker(args, warm_up=False) as worker:
         model_id = args.model if request is None else fit_for_report(worker, request, seed)
         path = worker.report(model_id, out, format=fmt, samples=samples)
@@ -120,7 +121,8 @@ def sample_spec(interventions: list[dict[str, Any]], observational: bool, num_sa
 
 def fit_for_report(worker: Worker, request: Any, seed: int) -> str:
     """Fit the request with ``seed``; a model that fails validation is still reported."""
-    params = {"graph": request.graph, "traces": request.traces, "config": {**request.config, "seed": seed}}
+    params = {"graph": request.graph, "traces": request.traces,
+              "config": {**request.config, "seed": seed}}
     try:
         return FitResult.from_wire(worker.call("fit", params)).model_id
     except ValidationFailed as exc:
@@ -147,7 +149,8 @@ def write_demo_report(worker: Worker, fit_result: FitResult, out_dir: str | Path
     root = numeric_root(fit_result)
     interventions = [{"type": "hard", "node": root, "value": DO_VALUE}] if root is not None else []
     samples = sample_spec(interventions, True, NUM_SAMPLES, None, SEED)
-    return worker.report(fit_result, directory / f"report-{name or fit_result.model_id}.html", samples=samples)
+    path = directory / f"report-{name or fit_result.model_id}.html"
+    return worker.report(fit_result, path, samples=samples)
 
 
 def numeric_root(fit: FitResult) -> str | None:
@@ -155,7 +158,8 @@ def numeric_root(fit: FitResult) -> str | None:
     linear_parents = {
         parent
         for mechanism in mechanisms.values()
-        if mechanism.get("type") == "linear" and not mechanism.get("params", {}).get("encoded_parents")
+        if mechanism.get("type") == "linear"
+        and not mechanism.get("params", {}).get("encoded_parents")
         for parent in mechanism.get("parents", [])
     }
     for node in fit.scm["graph"]["nodes"]:
