@@ -1,7 +1,10 @@
 """Line framing over the worker's pipes: one writer lock, one reader thread, an id table.
 
 Any number of threads may call ``request`` at once: each gets a Future keyed by a
-fresh id, and the reader thread resolves it when the matching line arrives. When
+fresh id, and the reader thread resolves it when the matching line arrives. A call's
+own ``on_progress`` travels with it in the same table: a ``progress`` notification
+names its ``request_id``, and goes to that call's callback only (calls without one, and
+other notifications, go to the channel-wide ``on_notification``). When
 stdout closes, every pending Future fails with WorkerCrashed carrying the stderr tail.
 stderr is drained continuously (so a chatty worker can never block on a full pipe),
 kept as a bounded tail and passed to ``logging``.
@@ -17,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError, invalid_argument
@@ -24,6 +28,16 @@ from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError, inva
 log = logging.getLogger("scm_client.worker")
 
 Notification = Callable[[str, Any], None]
+#: a call's own progress callback: the ``params`` of each of its ``progress`` notifications
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A pending request: what resolves it, and who hears about its progress."""
+
+    future: Future[Any]
+    on_progress: Progress | None = None
 
 
 class Channel:
@@ -36,26 +50,33 @@ class Channel:
         self.proc = proc
         self._on_notification = on_notification
         self._ids = itertools.count(1)
-        self._pending: dict[int, Future[Any]] = {}
+        self._pending: dict[int, _Call] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stderr_tail: deque[str] = deque(maxlen=stderr_lines)
         self._closed_reason: WorkerError | None = None
-        self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}", daemon=True)
-        self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}", daemon=True)
+        self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}",
+                                        daemon=True)
+        self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}",
+                                         daemon=True)
         # The drainer first: a worker that dies at once makes the reader join it.
         self._drainer.start()
         self._reader.start()
 
     # -- requests ---------------------------------------------------------------
-    def request(self, method: str, params: Any = None) -> tuple[int, Future[Any]]:
-        """Send a request; the Future resolves to its result or raises its error."""
+    def request(
+        self, method: str, params: Any = None, on_progress: Progress | None = None
+    ) -> tuple[int, Future[Any]]:
+        """Send a request; the Future resolves to its result or raises its error.
+
+        ``on_progress`` receives this request's ``progress`` notifications, and no other's.
+        """
         future: Future[Any] = Future()
         with self._lock:
             if self._closed_reason is not None:
                 raise self._closed_reason
             request_id = next(self._ids)
-            self._pending[request_id] = future
+            self._pending[request_id] = _Call(future, on_progress)
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
         if params is not None:
             message["params"] = params
@@ -63,7 +84,9 @@ class Channel:
             self.send_line(encode(message))
         except ValueError as exc:  # NaN/Infinity, refused by encode before anything is sent
             self.forget(request_id)
-            raise invalid_argument("params", "NaN and Infinity cannot be sent as JSON (use null)") from exc
+            raise invalid_argument(
+                "params", "NaN and Infinity cannot be sent as JSON (use null)"
+            ) from exc
         except BaseException:
             self.forget(request_id)
             raise
@@ -82,10 +105,6 @@ class Channel:
                 "worker stopped reading its input", self.proc.poll(), self.stderr_tail()
             ) from exc
 
-    def abort(self, error: WorkerError) -> None:
-        """Fail every pending call with ``error`` and refuse new ones (before a kill)."""
-        self._fail_all(error)
-
     def forget(self, request_id: int) -> None:
         with self._lock:
             self._pending.pop(request_id, None)
@@ -101,9 +120,9 @@ class Channel:
         except (OSError, ValueError):
             pass
         except ProtocolError as exc:
-            self._fail_all(exc)
+            self.fail_all(exc)
             return
-        self._fail_all(self._crash_error())
+        self.fail_all(self._crash_error())
 
     def _crash_error(self) -> WorkerCrashed:
         try:
@@ -123,29 +142,48 @@ class Channel:
 
     def _dispatch(self, message: Any) -> None:
         if not isinstance(message, dict):
-            raise ProtocolError(f"worker wrote a JSON value that is not a message: {message!r:.200}")
+            raise ProtocolError(
+                f"worker wrote a JSON value that is not a message: {message!r:.200}"
+            )
         if "method" in message and "id" not in message:
             self._notify(message)
             return
         with self._lock:
-            future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
-        if future is None:
+            call = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if call is None:
             log.warning("reply for no pending request: %.300s", message)
             return
+        future = call.future
         if "error" in message:
             future.set_exception(RemoteError.from_error(message["error"]))
         elif "result" in message:
             future.set_result(message["result"])
         else:
-            future.set_exception(ProtocolError(f"reply has neither result nor error: {message!r:.200}"))
+            future.set_exception(
+                ProtocolError(f"reply has neither result nor error: {message!r:.200}")
+            )
 
     def _notify(self, message: dict[str, Any]) -> None:
-        if self._on_notification is None:
-            return
+        params = message.get("params")
+        own = self._progress_callback(message["method"], params)
         try:
-            self._on_notification(message["method"], message.get("params"))
+            if own is not None and isinstance(params, dict):
+                own(params)
+            elif self._on_notification is not None:
+                self._on_notification(message["method"], params)
         except Exception:  # a callback's bug must not kill the reader
             log.exception("notification callback failed")
+
+    def _progress_callback(self, method: str, params: Any) -> Progress | None:
+        """The callback of the pending call a ``progress`` notification names, if it has one."""
+        if method != "progress" or not isinstance(params, dict):
+            return None
+        request_id = params.get("request_id")
+        if not isinstance(request_id, int):
+            return None
+        with self._lock:
+            call = self._pending.get(request_id)
+        return call.on_progress if call is not None else None
 
     def _drain_stderr(self) -> None:
         stderr = self.proc.stderr
@@ -158,14 +196,19 @@ class Channel:
         except (OSError, ValueError):
             pass
 
-    def _fail_all(self, error: WorkerError) -> None:
+    def fail_all(self, error: WorkerError) -> None:
+        """Fail every pending call with ``error`` and refuse new ones.
+
+        The reader calls it when stdout closes or turns to garbage; the Worker calls it
+        before it kills a worker that timed out.
+        """
         with self._lock:
             if self._closed_reason is None:
                 self._closed_reason = error
             pending, self._pending = self._pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(error)
+        for call in pending.values():
+            if not call.future.done():
+                call.future.set_exception(error)
 
     # -- state ------------------------------------------------------------------
     @property

@@ -3,9 +3,10 @@
 The 3.13 client never talks to Dask: its local worker (Python 3.11, like the cluster) is
 the Dask client. Requests are shaped for the wire here, as ``Worker.fit`` shapes them (a
 request that cannot be shaped is that item's error); the gateway checks them, fans them
-out, and announces each finished item with a ``progress`` notification, which becomes
-``on_progress(done, total, item)``. A failure of the batch as a whole (the scheduler
-unreachable: ``ClusterUnavailable``; the gateway dying: ``WorkerCrashed``) is raised.
+out, and announces each finished item with a ``progress`` notification, which this
+call's own progress callback turns into ``on_progress(done, total, item)``. A failure
+of the batch as a whole (the scheduler unreachable: ``ClusterUnavailable``; the gateway
+dying: ``WorkerCrashed``) is raised.
 """
 
 from __future__ import annotations
@@ -63,23 +64,19 @@ def fit_on_cluster(
             return BatchItem(index, None, RemoteError.from_error(entry["error"]), attempts)
         return BatchItem(index, FitResult.from_wire(entry["result"]), None, attempts)
 
-    previous = gateway.on_progress
-
-    def on_notification(params: dict[str, Any]) -> None:
+    def on_batch_progress(params: dict[str, Any]) -> None:
         entry = params.get("item")
         if params.get("stage") == "batch" and isinstance(entry, dict):
             report(from_wire(entry))
-        elif previous is not None:
-            previous(params)
+        elif gateway.on_progress is not None:
+            gateway.on_progress(params)
 
     metadata: dict[str, Any] = {"scheduler": scheduler, "submitted": 0}
     if wire:
-        gateway.on_progress = on_notification
-        try:
-            # The whole batch is one call: a per-request timeout does not apply to it.
-            reply = gateway.call("batch.fit", {"requests": wire, "scheduler": scheduler}, timeout=None)
-        finally:
-            gateway.on_progress = previous
+        # The whole batch is one call: a per-request timeout does not apply to it. Its
+        # progress goes to this call's callback, so other threads' calls keep their own.
+        reply = gateway.call("batch.fit", {"requests": wire, "scheduler": scheduler},
+                             timeout=None, on_progress=on_batch_progress)
         for entry in reply["items"]:
             item = from_wire(entry)
             items[item.index] = item

@@ -67,11 +67,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: int = 2
     """Columns aligned on their widest cell; columns of plain numbers are right-aligned."""
     body = [[str(cell) for cell in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
-    right = [bool(body) and all(_is_numeric(r[i]) or r[i] == NONE for r in body) for i in range(len(headers))]
+    right = [bool(body) and all(_is_numeric(r[i]) or r[i] == NONE for r in body)
+             for i in range(len(headers))]
     pad = " " * indent
 
     def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)]
+        parts = [c.rjust(w) if r else c.ljust(w)
+                 for c, w, r in zip(cells, widths, right, strict=True)]
         return (pad + "  ".join(parts)).rstrip()
 
     rule = pad + "  ".join("─" * w for w in widths)
@@ -105,7 +107,8 @@ def fit_summary(fit: FitResult) -> str:
     details += [("warnings", warnings_text(fit.warnings)), ("data", data_line(fit.metadata)),
                 ("timing", timing_line(fit.metadata))]
     width = max(len(key) for key, _ in pairs + details)
-    return "\n".join([key_values(pairs, width=width), "", node_table(fit), "", key_values(details, width=width)])
+    return "\n".join([key_values(pairs, width=width), "", node_table(fit), "",
+                      key_values(details, width=width)])
 
 
 def status_text(status: str) -> str:
@@ -155,11 +158,13 @@ def linear_equations(fit: FitResult) -> list[str]:
             count = len(params.get("coefficients", []))
             lines.append(f"{node}: linear in {count} one-hot encoded parent columns")
             continue
-        lines.append(equation(node, mechanism["parents"], params["coefficients"], params.get("intercept", 0.0)))
+        lines.append(equation(node, mechanism["parents"], params["coefficients"],
+                              params.get("intercept", 0.0)))
     return lines
 
 
-def equation(node: str, parents: Sequence[str], coefficients: Sequence[float], intercept: float) -> str:
+def equation(node: str, parents: Sequence[str], coefficients: Sequence[float],
+             intercept: float) -> str:
     terms = [f"{_tidy(c):.4f}·{p}" for p, c in zip(parents, coefficients, strict=True)]
     text = " + ".join(terms) or "0"
     intercept = _tidy(intercept)
@@ -233,7 +238,8 @@ def statistics_table(sample: SampleResult) -> str:
     other = {n: s for n, s in sample.statistics.items() if "mean" not in s}
     parts = []
     if numeric:
-        rows = [[node, *(num(stats.get(c)) for c in STAT_COLUMNS)] for node, stats in numeric.items()]
+        rows = [[node, *(num(stats.get(c)) for c in STAT_COLUMNS)]
+                for node, stats in numeric.items()]
         parts.append(table(["node", *STAT_COLUMNS], rows))
     if other:
         rows = [[node, num(stats.get("mode")), frequencies(stats.get("frequencies", {}))]
@@ -281,9 +287,10 @@ def error_text(exc: WorkerError) -> str:
     if isinstance(exc, ValidationFailed):
         return validation_failure(exc)
     if isinstance(exc, InsufficientData):
-        return (f"Insufficient data: the worker got {exc.num_samples} complete rows and needs at least "
-                f"{exc.min_samples} (config.min_samples) to fit and hold out a validation split. "
-                f"Provide more rows, or lower config.min_samples if you accept a weaker check.")
+        return (f"Insufficient data: the worker got {exc.num_samples} complete rows and needs "
+                f"at least {exc.min_samples} (config.min_samples) to fit and hold out a "
+                f"validation split. Provide more rows, or lower config.min_samples if you "
+                f"accept a weaker check.")
     if isinstance(exc, InvalidParams):
         where = f" in {exc.field}" if exc.field else ""
         return f"Invalid request{where}: {exc.reason or exc.message}"

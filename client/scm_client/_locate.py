@@ -28,8 +28,8 @@ def find_worker_python(explicit: str | os.PathLike[str] | None = None) -> str:
             return str(python)
     searched = ", ".join(str(v) for v in candidate_venvs())
     raise WorkerStartError(
-        f"no worker interpreter found: name one (Worker(python=...), scm --python), set {ENV_VAR}, or create {VENV}/ "
-        f"with 'make venvs' (looked in {searched})"
+        f"no worker interpreter found: name one (Worker(python=...), scm --python), "
+        f"set {ENV_VAR}, or create {VENV}/ with 'make venvs' (looked in {searched})"
     )
 
 

@@ -33,11 +33,13 @@ def graph_to_wire(graph: Any) -> Graph:
             wire["nodes"] = _nodes_of(_edge_pairs(wire["edges"]))
         return wire
     if hasattr(graph, "nodes") and hasattr(graph, "edges"):  # networkx DiGraph
-        return {"nodes": [plain(n) for n in graph.nodes], "edges": [[plain(a), plain(b)] for a, b in graph.edges]}
+        return {"nodes": [plain(n) for n in graph.nodes],
+                "edges": [[plain(a), plain(b)] for a, b in graph.edges]}
     if isinstance(graph, Iterable) and not isinstance(graph, (str, bytes)):
         edges = _edge_pairs(to_jsonable(list(graph)))
         return {"nodes": _nodes_of(edges), "edges": edges}
-    raise TypeError(f"graph must be a {{'nodes','edges'}} dict, an edge list or a DiGraph, got {type(graph).__name__}")
+    raise TypeError(f"graph must be a {{'nodes','edges'}} dict, an edge list or a DiGraph, "
+                    f"got {type(graph).__name__}")
 
 
 def _edge_pairs(edges: list[Any]) -> list[list[Any]]:
@@ -53,12 +55,15 @@ def _nodes_of(edges: list[list[Any]]) -> list[Any]:
 
 def traces_to_wire(traces: Any, field: str = "traces", binary: bool = False) -> dict[str, Any]:
     """Columns by name; numeric ones binary when ``binary`` (the worker reads them)."""
-    if hasattr(traces, "columns") and hasattr(traces, "__getitem__") and not isinstance(traces, Mapping):
+    is_frame = hasattr(traces, "columns") and hasattr(traces, "__getitem__")
+    if is_frame and not isinstance(traces, Mapping):
         columns = {str(c): traces[c] for c in traces.columns}  # pandas DataFrame
     elif isinstance(traces, Mapping):
         columns = dict(traces)
     else:
-        raise TypeError(f"{field} must be a dict of columns or a DataFrame, got {type(traces).__name__}")
+        raise TypeError(
+            f"{field} must be a dict of columns or a DataFrame, got {type(traces).__name__}"
+        )
     return {
         str(name): _column(values, f"{field}.{name}", binary) for name, values in columns.items()
     }

@@ -35,7 +35,8 @@ class WorkerError(Exception):
 
 class WorkerStartError(WorkerError):
     def __init__(self, message: str, stderr_tail: str = "") -> None:
-        super().__init__(message + (f"\n--- worker stderr ---\n{stderr_tail}" if stderr_tail else ""))
+        tail = f"\n--- worker stderr ---\n{stderr_tail}" if stderr_tail else ""
+        super().__init__(message + tail)
         self.stderr_tail = stderr_tail
 
 
@@ -96,7 +97,8 @@ class RemoteError(WorkerError):
 
     def _number(self, key: str) -> float | None:
         value = self._data(key)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if numeric else None
 
     def _count(self, key: str) -> int | None:
         value = self._data(key)
@@ -215,4 +217,5 @@ class ClusterUnavailable(RemoteError):
 
 def invalid_argument(field: str, reason: str) -> InvalidParams:
     """The same error the worker would give, raised before sending (e.g. for NaN)."""
-    return InvalidParams(-32602, f"Invalid params: {field}: {reason}", {"field": field, "reason": reason})
+    return InvalidParams(-32602, f"Invalid params: {field}: {reason}",
+                         {"field": field, "reason": reason})

@@ -65,7 +65,8 @@ class WorkerPool:
         self.size = size or (1 if scheduler else os.cpu_count() or 1)
         self.threads = threads or (1 if scheduler else threads_per_worker(self.size))
         args = ("--threads", str(self.threads), *worker_args)
-        self.workers = [Worker(python, worker_args=args, **worker_options) for _ in range(self.size)]
+        self.workers = [Worker(python, worker_args=args, **worker_options)
+                        for _ in range(self.size)]
 
     def start(self) -> None:
         """Start every worker at once (each pays its warm-up in parallel)."""
@@ -86,7 +87,8 @@ class WorkerPool:
         if self.scheduler is not None:
             from ._cluster import fit_on_cluster
 
-            done, self.last_batch = fit_on_cluster(self.workers[0], self.scheduler, items, on_progress)
+            done, self.last_batch = fit_on_cluster(self.workers[0], self.scheduler, items,
+                                                   on_progress)
             return done
         todo: queue.SimpleQueue[tuple[int, Mapping[str, Any]]] = queue.SimpleQueue()
         for index, request in enumerate(items):
@@ -112,8 +114,14 @@ class WorkerPool:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.close()
+        """Ask every worker to stop first, then reap them in parallel, not one by one."""
+        closing = [(worker, worker.begin_close()) for worker in self.workers]
+        reapers = [threading.Thread(target=worker.finish_close, args=(stopping,))
+                   for worker, stopping in closing if stopping is not None]
+        for reaper in reapers:
+            reaper.start()
+        for reaper in reapers:
+            reaper.join()
 
     def __enter__(self) -> Self:
         return self
@@ -147,7 +155,8 @@ def fit_one(worker: Worker, index: int, request: Mapping[str, Any]) -> BatchItem
     for attempt in (1, 2):
         try:
             config = dict(request.get("config") or {})
-            return BatchItem(index, worker.fit(request["graph"], request["traces"], **config), None, attempt)
+            fitted = worker.fit(request["graph"], request["traces"], **config)
+            return BatchItem(index, fitted, None, attempt)
         except WorkerCrashed as exc:
             if attempt == 2:
                 return BatchItem(index, None, exc, attempt)

@@ -47,7 +47,9 @@ class FitResult:
         """Parent → coefficient for a linear node with numeric parents."""
         mechanism = self.mechanism(node)
         if mechanism.get("type") != "linear" or mechanism["params"].get("encoded_parents"):
-            raise ValueError(f"node {node!r} has no per-parent coefficients ({mechanism.get('type')})")
+            raise ValueError(
+                f"node {node!r} has no per-parent coefficients ({mechanism.get('type')})"
+            )
         return dict(zip(mechanism["parents"], mechanism["params"]["coefficients"], strict=True))
 
 
@@ -78,7 +80,8 @@ class EvaluateResult:
     @classmethod
     def from_wire(cls, result: dict[str, Any]) -> EvaluateResult:
         return cls(
-            result["r2_scores"], result["mean_r2"], result["passed"], result["failed_nodes"], result["nodes"], result
+            result["r2_scores"], result["mean_r2"], result["passed"], result["failed_nodes"],
+            result["nodes"], result,
         )
 
 

@@ -13,13 +13,15 @@ import enum
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
 from . import _process
-from ._channel import Channel
+from ._channel import Channel, Progress
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
 from ._wire import columns_from_wire, fit_params, to_jsonable, traces_to_wire
@@ -63,7 +65,8 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-ProgressCallback = Callable[[dict[str, Any]], None]
+#: ``progress`` notification params: ``{"request_id", "stage", "done", "total", "node"?, ...}``
+ProgressCallback = Progress
 
 
 class Worker:
@@ -101,7 +104,8 @@ class Worker:
     @property
     def state(self) -> State:
         with self._lifecycle:
-            if self._state is State.RUNNING and self._channel is not None and not self._channel.alive:
+            channel = self._channel
+            if self._state is State.RUNNING and channel is not None and not channel.alive:
                 return State.CRASHED
             return self._state
 
@@ -129,7 +133,8 @@ class Worker:
                         self._channel.stderr_tail(),
                     )
                 self._policy.record_restart()
-                log.warning("restarting the worker (restart %d in a row)", self._policy.restarts_in_a_row)
+                log.warning("restarting the worker (restart %d in a row)",
+                            self._policy.restarts_in_a_row)
             self._channel = self._spawn_and_handshake()
             self._state = State.RUNNING
             return self._channel
@@ -143,17 +148,20 @@ class Worker:
         channel = Channel(proc, self._on_notification)
         self.starts += 1
         try:
-            _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION,
-                                                       "column_encodings": ["json", "binary"]})
+            hello = {"client": "scm_client", "protocol_version": PROTOCOL_VERSION,
+                     "column_encodings": ["json", "binary"]}
+            _, future = channel.request("initialize", hello)
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
             self._reap(channel)
             reason = "timed out" if isinstance(exc, FutureTimeout) else str(exc).splitlines()[0]
-            raise WorkerStartError(f"worker handshake failed: {reason}", channel.stderr_tail()) from exc
+            raise WorkerStartError(f"worker handshake failed: {reason}",
+                                   channel.stderr_tail()) from exc
         if info.get("protocol_version") != PROTOCOL_VERSION:
             self._reap(channel)
             raise WorkerStartError(
-                f"protocol mismatch: client speaks {PROTOCOL_VERSION}, worker {info.get('protocol_version')}"
+                f"protocol mismatch: client speaks {PROTOCOL_VERSION}, "
+                f"worker {info.get('protocol_version')}"
             )
         self.info = info
         return channel
@@ -165,27 +173,39 @@ class Worker:
 
     def close(self) -> None:
         """Ask the worker to shut down, then SIGTERM, then SIGKILL. Idempotent."""
+        self.finish_close(self.begin_close())
+
+    def begin_close(self) -> Closing | None:
+        """The first half of ``close``: mark the Worker closed and send ``shutdown``, no wait.
+
+        ``finish_close`` waits and reaps. Split so that a WorkerPool asks every worker to
+        stop before it waits for any (execnet's ``Group.terminate``). None: nothing to stop.
+        """
         with self._lifecycle:
             if self._state is State.CLOSED:
-                return
+                return None
             channel, self._channel = self._channel, None
             self._state = State.CLOSED
         if channel is None:
+            return None
+        return Closing(channel, self._send_shutdown(channel))
+
+    def finish_close(self, closing: Closing | None) -> None:
+        """The second half of ``close``: wait for the reply and the exit, escalate, reap."""
+        if closing is None:
             return
-        asked = self._request_shutdown(channel)
-        self.last_stop = _process.stop(channel.proc, asked, self.shutdown_timeout)
-        channel.join()
+        asked = _replied(closing.shutdown, self.shutdown_timeout)
+        self.last_stop = _process.stop(closing.channel.proc, asked, self.shutdown_timeout)
+        closing.channel.join()
         _live_workers.discard(self)
 
-    def _request_shutdown(self, channel: Channel) -> bool:
+    def _send_shutdown(self, channel: Channel) -> Future[Any] | None:
         if not channel.alive:
-            return False
+            return None
         try:
-            _, future = channel.request("shutdown")
-            future.result(timeout=self.shutdown_timeout)
-        except (WorkerError, FutureTimeout):
-            return False
-        return True
+            return channel.request("shutdown")[1]
+        except WorkerError:
+            return None
 
     def __enter__(self) -> Self:
         return self
@@ -194,11 +214,18 @@ class Worker:
         self.close()
 
     # -- calls --------------------------------------------------------------------
-    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT) -> Any:
-        """Send one request and wait for its result; raises a WorkerError subclass."""
+    def call(
+        self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        """Send one request and wait for its result; raises a WorkerError subclass.
+
+        ``on_progress`` receives this call's ``progress`` notifications only (other threads'
+        calls on the same Worker go to theirs); without it, the Worker's ``on_progress``.
+        """
         limit = self.request_timeout if isinstance(timeout, _UseDefault) else timeout
         channel = self._ensure_running()
-        request_id, future = channel.request(method, params)
+        request_id, future = channel.request(method, params, on_progress)
         try:
             result = future.result(timeout=limit)
         except FutureTimeout:
@@ -213,10 +240,11 @@ class Worker:
 
     def _kill_after_timeout(self, channel: Channel, method: str, limit: float | None) -> None:
         log.warning("%r timed out after %ss; killing worker %d", method, limit, channel.proc.pid)
-        channel.abort(WorkerCrashed(f"the worker was killed because {method!r} timed out"))
+        channel.fail_all(WorkerCrashed(f"the worker was killed because {method!r} timed out"))
         _process.kill(channel.proc)
 
     def _on_notification(self, method: str, params: Any) -> None:
+        """The fallback for progress of calls that brought no ``on_progress`` of their own."""
         if method == "progress" and self.on_progress is not None and isinstance(params, dict):
             self.on_progress(params)
 
@@ -237,17 +265,22 @@ class Worker:
     def _columns(self, columns: Any, field: str = "traces") -> dict[str, Any]:
         return traces_to_wire(columns, field, binary=self.reads_binary())
 
-    def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT, **config: Any) -> FitResult:
+    # The long calls take ``on_progress``: it receives that call's ``progress``
+    # notifications only (docs/PROTOCOL.md lists the stages); without it, the Worker's.
+    def fit(self, graph: Any, traces: Any, *, timeout: Timeout = DEFAULT,
+            on_progress: ProgressCallback | None = None, **config: Any) -> FitResult:
         """Fit an SCM; config keys as the wire's (quality, seed, r2_threshold, …)."""
         params = fit_params(graph, traces, config, binary=self.reads_binary())
-        return FitResult.from_wire(self.call("fit", params, timeout=timeout))
+        return FitResult.from_wire(self.call("fit", params, timeout, on_progress))
 
     def evaluate(
-        self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT, **diagnostics: Any
+        self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None, **diagnostics: Any
     ) -> EvaluateResult:
-        """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add DoWhy's tests."""
+        """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add
+        DoWhy's tests."""
         params = {"model_id": model_id_of(model), "traces": self._columns(traces), **diagnostics}
-        return EvaluateResult.from_wire(self.call("evaluate", params, timeout=timeout))
+        return EvaluateResult.from_wire(self.call("evaluate", params, timeout, on_progress))
 
     def sample(
         self,
@@ -261,6 +294,7 @@ class Worker:
         seed: int | None = None,
         return_samples: bool = True,
         timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
     ) -> SampleResult:
         params: dict[str, Any] = {
             "model_id": model_id_of(model),
@@ -273,7 +307,7 @@ class Worker:
         }
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
-        result = self.call("sample", params, timeout=timeout)
+        result = self.call("sample", params, timeout, on_progress)
         if result.get("samples") is not None:  # binary columns back to lists
             result = {**result, "samples": columns_from_wire(result["samples"])}
         return SampleResult.from_wire(result)
@@ -291,7 +325,8 @@ class Worker:
         return dict(self.call("models.save", {"model_id": model_id_of(model)}, timeout=timeout))
 
     def prune(
-        self, *, older_than_s: float | None = None, max_total_mb: float | None = None, timeout: Timeout = DEFAULT
+        self, *, older_than_s: float | None = None, max_total_mb: float | None = None,
+        timeout: Timeout = DEFAULT,
     ) -> list[str]:
         """Delete persisted models by age and/or down to a total size; returns their ids."""
         params = {"older_than_s": older_than_s, "max_total_mb": max_total_mb}
@@ -305,6 +340,7 @@ class Worker:
         format: str | None = None,
         samples: Mapping[str, Any] | None = None,
         timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
     ) -> Path:
         """Render a model as a self-contained HTML or SVG document and write it to ``path``.
 
@@ -325,7 +361,7 @@ class Worker:
             params["samples"] = to_jsonable(spec)
             if observed is not None:
                 params["samples"]["observed"] = self._columns(observed, "samples.observed")
-        result = self.call("report", params, timeout=timeout)
+        result = self.call("report", params, timeout, on_progress)
         target.write_text(result["content"], encoding="utf-8", newline="")
         return target
 
@@ -340,38 +376,62 @@ class Worker:
         observed: Any = None,
         confidence: float | None = None,
         timeout: Timeout = DEFAULT,
+        on_progress: ProgressCallback | None = None,
         **knobs: Any,
     ) -> EffectResult:
         """Average causal effect of ``alternative`` vs ``reference`` interventions on ``target``."""
-        params = {"model_id": model_id_of(model), "target": target, "alternative": to_jsonable(list(alternative)),
+        params = {"model_id": model_id_of(model), "target": target,
+                  "alternative": to_jsonable(list(alternative)),
                   "reference": to_jsonable(list(reference)), "confidence": confidence, **knobs}
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
-        return EffectResult.from_wire(self.call("effect", params, timeout=timeout))
+        return EffectResult.from_wire(self.call("effect", params, timeout, on_progress))
 
     def arrow_strength(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
-                       **knobs: Any) -> Attribution:
-        result = self.call("arrow_strength", {"model_id": model_id_of(model), "target": target, **knobs},
-                           timeout=timeout)
+                       on_progress: ProgressCallback | None = None, **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target, **knobs}
+        result = self.call("arrow_strength", params, timeout, on_progress)
         return Attribution(result["target"], result["strengths"], result)
 
     def influence(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
-                  **knobs: Any) -> Attribution:
-        result = self.call("influence", {"model_id": model_id_of(model), "target": target, **knobs}, timeout=timeout)
+                  on_progress: ProgressCallback | None = None, **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target, **knobs}
+        result = self.call("influence", params, timeout, on_progress)
         return Attribution(result["target"], result["influence"], result)
 
     def anomaly(self, model: FitResult | str, target: str, rows: Any, *, timeout: Timeout = DEFAULT,
-                **knobs: Any) -> AnomalyResult:
-        params = {"model_id": model_id_of(model), "target": target, "rows": self._columns(rows, "rows"), **knobs}
-        result = self.call("anomaly", params, timeout=timeout)
+                on_progress: ProgressCallback | None = None, **knobs: Any) -> AnomalyResult:
+        params = {"model_id": model_id_of(model), "target": target,
+                  "rows": self._columns(rows, "rows"), **knobs}
+        result = self.call("anomaly", params, timeout, on_progress)
         return AnomalyResult(result["target"], result["scores"], result["attributions"], result)
 
     def distribution_change(self, model: FitResult | str, target: str, old: Any, new: Any, *,
-                            timeout: Timeout = DEFAULT, **knobs: Any) -> Attribution:
-        params = {"model_id": model_id_of(model), "target": target, "old": self._columns(old, "old"),
-                  "new": self._columns(new, "new"), **knobs}
-        result = self.call("distribution_change", params, timeout=timeout)
+                            timeout: Timeout = DEFAULT, on_progress: ProgressCallback | None = None,
+                            **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target,
+                  "old": self._columns(old, "old"), "new": self._columns(new, "new"), **knobs}
+        result = self.call("distribution_change", params, timeout, on_progress)
         return Attribution(result["target"], result["attributions"], result)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A worker asked to shut down (``begin_close``), not yet reaped (``finish_close``)."""
+
+    channel: Channel
+    shutdown: Future[Any] | None
+
+
+def _replied(shutdown: Future[Any] | None, timeout: float) -> bool:
+    """Did the worker answer ``shutdown`` (so it is exiting on its own)?"""
+    if shutdown is None:
+        return False
+    try:
+        shutdown.result(timeout=timeout)
+    except (WorkerError, FutureTimeout):
+        return False
+    return True
 
 
 #: Report file suffix → the worker's report format.

@@ -34,7 +34,7 @@ def write_requests(folder: Path, count: int) -> None:
 def test_batch_writes_one_line_per_request_in_order_and_summarises(tmp_path: Path) -> None:
     write_requests(tmp_path / "in", 5)
     out = tmp_path / "results.jsonl"
-    done = scm("batch", str(tmp_path / "in"), "--workers", "2", "--out", str(out))
+    done = scm("batch", str(tmp_path / "in"), "--workers", "2", "--out", str(out), "-v")
     assert done.returncode == 1, done.stderr  # one request is bad
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["name"] for line in lines] == [f"req{i:02d}" for i in range(5)] + ["req99_bad"]
@@ -42,7 +42,7 @@ def test_batch_writes_one_line_per_request_in_order_and_summarises(tmp_path: Pat
     assert lines[5]["error"]["code"] == -32602 and lines[5]["error"]["data"]["field"] == "graph.edges[0]"
     assert lines[0]["result"]["scm"]["mechanisms"]["Y"]["type"] == "linear"
     assert "fitted" in done.stdout and "6 requests" in done.stdout
-    assert "scm batch: [" in done.stderr  # plain progress lines when not a terminal
+    assert "scm batch: [" in done.stderr  # plain progress lines when not a terminal, with -v
 
 
 def test_batch_reads_jsonl(tmp_path: Path) -> None:

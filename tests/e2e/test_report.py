@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scm_client import Worker, cli, cli_report
+from scm_client import Worker
+from scm_client.cli import common
+from scm_client.cli import report as cli_report
 from scm_client.errors import InvalidParams, ModelNotFound
 from scm_client.results import FitResult
 
@@ -466,9 +468,9 @@ def test_an_unknown_model_is_model_not_found(worker: Worker, tmp_path: Path) -> 
 def report_parser() -> argparse.ArgumentParser:
     """The `scm` parser with `report` added, as cli.build_parser does for its own commands."""
     parser = argparse.ArgumentParser(prog="scm")
-    cli.add_global_options(parser, suppress=False)
+    common.add_global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", required=True)
-    cli_report.add_parser(commands)
+    cli_report.register(commands)
     return parser
 
 
@@ -522,7 +524,7 @@ def test_scm_report_refuses_bad_arguments_before_starting_a_worker(argv: list[st
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     args = report_parser().parse_args(argv)
-    with pytest.raises(cli.InputError, match=message):
+    with pytest.raises(common.InputError, match=message):
         cli_report.run(args)
 
 

@@ -58,7 +58,13 @@ class WorkerContext:
     def progress(
         self, stage: str, done: int, total: int, node: str | None = None, **detail: Any
     ) -> None:
-        """Send a ``progress`` notification about the current request (``node``, ``item``, …)."""
+        """Send a ``progress`` notification about the current request (``node``, ``item``, …).
+
+        Stages and their meaning are listed in docs/PROTOCOL.md. A notification (no id) has
+        no one to tell, so it gets none.
+        """
+        if self.current_request_id is None:
+            return
         params: dict[str, Any] = {
             "request_id": self.current_request_id,
             "stage": stage,

@@ -103,6 +103,7 @@ def fit_model(
         for node in roots:
             scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
             fit_causal_model_of_target(scm, node, data)
+    report("scoring", 0, 1)
     in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
     scores = score_predictions(in_graph_order, val, frame.kinds)
     summary = summarise(scm, graph, frame, config, scores)

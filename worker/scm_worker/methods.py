@@ -70,6 +70,9 @@ def shutdown(ctx: WorkerContext) -> None:
 def fit(
     ctx: WorkerContext, graph: Graph, traces: dict[str, Column], config: FitConfig
 ) -> dict[str, Any]:
+    ctx.progress("checking", 1, 1)  # after the checks: a refused fit's error is its first line
+    if not ctx.warmup.done.is_set():
+        ctx.progress("loading", 0, 1)  # DoWhy is still being imported (services waits for it)
     return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
 
 

@@ -33,6 +33,7 @@ def fit(
     if cached is not None:
         return cached
     model = fit_columns(parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx))
+    ctx.progress("storing", 0, 1)
     model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
     return fit_outcome(model_id, model, fit_config, cache_hit=False)
 
@@ -233,6 +234,7 @@ def sample(
     )
     seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
+    ctx.progress("sampling", 0, 1)
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(
         drawn, model.kinds, nodes, return_samples, ctx.binary_results
@@ -304,6 +306,7 @@ def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, ref
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
     _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     result = questions.effect(model, target, alt, ref, rows, num_samples, confidence, num_bootstrap)
     return with_meta(result, model_id, used, started)
 
@@ -315,6 +318,7 @@ def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_c
     target = questions.require_node(model, target)
     _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
     return with_meta(result, model_id, used, started)
 
@@ -334,6 +338,7 @@ def influence(
     knobs = (num_training_samples, num_samples_randomization, num_samples_baseline)
     _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
 
 
@@ -351,6 +356,7 @@ def anomaly(
     data = _rows(ctx, model, rows, "rows")
     _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     result = questions.anomaly(model, target, data, num_distribution_samples)
     return with_meta(result, model_id, used, started)
 
@@ -363,5 +369,6 @@ def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any
     old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
     _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
+    ctx.progress("computing", 0, 1)
     result = questions.distribution_change(model, target, old_rows, new_rows, num_samples, measure)
     return with_meta(result, model_id, used, started)

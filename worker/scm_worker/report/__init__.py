@@ -50,6 +50,7 @@ def report(ctx: WorkerContext, services: ModuleType, model_id: str, fmt: str,
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     drawn = draw_samples(ctx, services, model_id, samples)
+    ctx.progress("rendering", 0, 1)
     views = node_views(model)
     document = Document(model, model_id, views, drawn)
     content = document.html() if fmt == "html" else document.svg()

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from typing import Any
 
-from . import _format
-from .worker import Worker
-
-Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+from .. import _format
+from .common import add_command, open_worker
 
 
-def add_parser(command: Command) -> None:
-    parser = command("models", run, "list, drop or prune the models in the worker's store")
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "models", run,
+                         "list, drop or prune the models in the worker's store")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every stored model, where it lives and its size")
     drop = actions.add_parser("drop", help="delete models by id, in memory and on disk")
     drop.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
     prune = actions.add_parser("prune", help="delete persisted models by age and/or down to a size")
-    prune.add_argument("--older-than", type=float, metavar="DAYS", help="delete models older than this")
-    prune.add_argument("--max-size", type=float, metavar="MB", help="then delete oldest first down to this total")
-    parser.add_argument("--store", metavar="DIR", help="the store directory (default: the worker's default)")
+    prune.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="delete models older than this")
+    prune.add_argument("--max-size", type=float, metavar="MB",
+                       help="then delete oldest first down to this total")
+    parser.add_argument("--store", metavar="DIR",
+                        help="the store directory (default: the worker's default)")
 
 
 def run(args: argparse.Namespace) -> int:
-    worker_args = ("--no-warmup",) + (("--store", args.store) if args.store else ())
-    with Worker(args.python, request_timeout=args.timeout, worker_args=worker_args) as worker:
+    with open_worker(args, warm_up=False, store=args.store) as worker:
         if args.action == "drop":
             for model_id in args.model_ids:
                 worker.drop(model_id)
@@ -50,12 +50,15 @@ def models_table(listing: dict[str, Any]) -> str:
     now = time.time()
     rows = [[m["model_id"], m.get("where", "?"), ", ".join(m.get("nodes", []))[:40],
              m.get("num_samples", "—"), _format.num(m.get("mean_r2"), 3),
-             f"{m.get('size_bytes', 0) / 1024:.0f} KiB", age(now - m["created_at"]) if m.get("created_at") else "—"]
+             f"{m.get('size_bytes', 0) / 1024:.0f} KiB",
+             age(now - m["created_at"]) if m.get("created_at") else "—"]
             for m in listing["models"]]
-    header = f"store: {listing.get('store_dir') or '(none: --no-store)'} · {listing.get('models_on_disk', 0)} on disk"
+    store = listing.get("store_dir") or "(none: --no-store)"
+    header = f"store: {store} · {listing.get('models_on_disk', 0)} on disk"
     if not rows:
         return header + "\nno models"
-    return header + "\n" + _format.table(["model", "where", "nodes", "rows", "mean R²", "size", "age"], rows)
+    columns = ["model", "where", "nodes", "rows", "mean R²", "size", "age"]
+    return header + "\n" + _format.table(columns, rows)
 
 
 def age(seconds: float) -> str:

@@ -13,7 +13,7 @@ worker; 1 when the worker failed to start, crashed or timed out, or a file was u
 
 from __future__ import annotations
 
-import json
+import argparse
 import statistics
 import sys
 import time
@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import _format, cli_report
-from .errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
-from .results import FitResult, SampleResult
-from .worker import Worker
+from .. import _format
+from ..errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
+from ..results import FitResult, SampleResult
+from ..worker import Worker
+from .common import InputError, add_command, open_worker, read_json
+from .report import write_demo_report
 
 SEED = 42
 NUM_SAMPLES = 1000
@@ -50,6 +52,21 @@ class Outcome:
 
 class Unreadable(Exception):
     """A request file that is not a JSON object."""
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "demo", run_command,
+                         "fit every request in DIR with one worker and summarise")
+    parser.add_argument("directory", nargs="?", default="tests/fixtures", metavar="DIR",
+                        help="directory of *.json requests (default: tests/fixtures)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory of *.json requests "
+                         f"(run from the project root, or pass DIR)")
+    return run(directory, lambda: open_worker(args), sys.stdout)
 
 
 def run(directory: Path, make_worker: Callable[[], Worker], out: TextIO = sys.stdout) -> int:
@@ -111,15 +128,16 @@ def fixture(worker: Worker, path: Path, out: TextIO) -> Outcome:
     show_fit(fit, fit_ms, graph, out)
     broken = not show_samples(worker, fit, out)
     if name == REPORT_FIXTURE:
-        report = cli_report.write_demo_report(worker, fit, REPORT_DIR, name=name)
+        report = write_demo_report(worker, fit, REPORT_DIR, name=name)
         print(f"report      {report.resolve()}  (open it in a browser)", file=out)
     return Outcome(name, f"fitted ({fit.status})", fit.mean_r2, fit_ms, broken=broken)
 
 
 def read_request(path: Path) -> dict[str, Any]:
+    """The request file, read by the rule every command uses (common.read_json)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=lambda _: None)
-    except (OSError, ValueError) as exc:
+        data = read_json(path)
+    except InputError as exc:
         raise Unreadable(str(exc)) from None
     if not isinstance(data, dict):
         raise Unreadable("a request must be a JSON object with graph, traces and config")
@@ -130,7 +148,8 @@ def fit_params(request: Mapping[str, Any]) -> dict[str, Any]:
     """The request as sent: the worker checks it and names any bad field."""
     params = {key: request[key] for key in ("graph", "traces", "config") if key in request}
     config = params.get("config")
-    params["config"] = {**config, "seed": SEED} if isinstance(config, dict) else config or {"seed": SEED}
+    seeded = {**config, "seed": SEED} if isinstance(config, dict) else config or {"seed": SEED}
+    params["config"] = seeded
     return params
 
 
@@ -141,7 +160,8 @@ def graph_text(request: Mapping[str, Any]) -> str:
     return f"{edges} ({rows} rows)"
 
 
-def refused(name: str, exc: RemoteError, fit_ms: float, graph: tuple[str, str], out: TextIO) -> Outcome:
+def refused(name: str, exc: RemoteError, fit_ms: float, graph: tuple[str, str],
+            out: TextIO) -> Outcome:
     """A structured error from the worker: shown as the request's outcome, not a crash."""
     kind = type(exc).__name__
     expected = EXPECTED_ERRORS.get(name) == kind
@@ -150,7 +170,8 @@ def refused(name: str, exc: RemoteError, fit_ms: float, graph: tuple[str, str], 
                               ("time", f"{fit_ms:.0f} ms round trip")]), file=out)
     if isinstance(exc, ValidationFailed) and exc.r2_scores:
         threshold = exc.threshold if exc.threshold is not None else 0.0
-        rows = [[node, f"{score:.4f}", _format.mark(score >= threshold)] for node, score in exc.r2_scores.items()]
+        rows = [[node, f"{score:.4f}", _format.mark(score >= threshold)]
+                for node, score in exc.r2_scores.items()]
         print("\n" + _format.table(["node", "held-out R²", "pass"], rows), file=out)
     mean = exc.mean_r2 if isinstance(exc, ValidationFailed) else None
     label = f"{kind} ({'expected' if expected else 'unexpected'})"
@@ -176,8 +197,10 @@ def show_fit(fit: FitResult, fit_ms: float, graph: tuple[str, str], out: TextIO)
         ("time", f"{fit_ms:.0f} ms round trip ({worker_ms} ms fitting in the worker)"),
     ]), file=out)
     print("\n" + _format.node_table(fit), file=out)
-    extra = [("linear", "\n".join(_format.linear_equations(fit)))] if _format.linear_equations(fit) else []
-    print("\n" + _format.key_values([*extra, ("warnings", _format.warnings_text(fit.warnings))], width=10), file=out)
+    equations = _format.linear_equations(fit)
+    extra = [("linear", "\n".join(equations))] if equations else []
+    pairs = [*extra, ("warnings", _format.warnings_text(fit.warnings))]
+    print("\n" + _format.key_values(pairs, width=10), file=out)
 
 
 # -- samples ---------------------------------------------------------------------------
@@ -186,7 +209,8 @@ def show_fit(fit: FitResult, fit_ms: float, graph: tuple[str, str], out: TextIO)
 def show_samples(worker: Worker, fit: FitResult, out: TextIO) -> bool:
     """Observational sample, then do(root = 5) for linear graphs; False if the worker broke."""
     try:
-        observed = worker.sample(fit, "observational", num_samples=NUM_SAMPLES, seed=SEED, return_samples=False)
+        observed = worker.sample(fit, "observational", num_samples=NUM_SAMPLES, seed=SEED,
+                                 return_samples=False)
         print(f"\nobservational sample: {NUM_SAMPLES} draws, seed {SEED}", file=out)
         print(_format.statistics_table(observed), file=out)
         root = intervention_root(fit, observed)
@@ -204,21 +228,24 @@ def intervention_root(fit: FitResult, observed: SampleResult) -> str | None:
     """The first numeric root, if every non-root mechanism is linear in numeric parents."""
     mechanisms = fit.scm["mechanisms"]
     children = [m for m in mechanisms.values() if m.get("parents")]
-    if not children or any(m.get("type") != "linear" or m["params"].get("encoded_parents") for m in children):
+    if not children or any(m.get("type") != "linear" or m["params"].get("encoded_parents")
+                           for m in children):
         return None
     roots = [n for n in fit.scm["graph"]["nodes"] if not mechanisms[n].get("parents")]
     numeric = [n for n in roots if "mean" in observed.statistics.get(n, {})]
     return numeric[0] if numeric else None
 
 
-def show_intervention(worker: Worker, fit: FitResult, observed: SampleResult, root: str, out: TextIO) -> None:
+def show_intervention(worker: Worker, fit: FitResult, observed: SampleResult, root: str,
+                      out: TextIO) -> None:
     do = [{"type": "hard", "node": root, "value": DO_VALUE}]
-    sample = worker.sample(fit, "interventional", do, num_samples=NUM_SAMPLES, seed=SEED, return_samples=False)
+    sample = worker.sample(fit, "interventional", do, num_samples=NUM_SAMPLES, seed=SEED,
+                           return_samples=False)
     baseline = {n: s["mean"] for n, s in observed.statistics.items() if "mean" in s}
     predicted = linear_means(fit, {root: float(DO_VALUE)}, baseline)
     label = f"do({root} = {DO_VALUE})"
-    rows = [[node, _format.num(baseline.get(node)), _format.num(sample.statistics[node].get("mean")),
-             _format.num(predicted.get(node))]
+    rows = [[node, _format.num(baseline.get(node)),
+             _format.num(sample.statistics[node].get("mean")), _format.num(predicted.get(node))]
             for node in descendants(fit.scm["graph"], root) if node in sample.statistics]
     print(f"\n{label}: interventional sample, {NUM_SAMPLES} draws — downstream means", file=out)
     print(_format.table(["node", "observational", label, "from coefficients"], rows), file=out)
@@ -239,8 +266,10 @@ def descendants(graph: Mapping[str, Any], root: str) -> list[str]:
     return [n for n in graph["nodes"] if n in reached]
 
 
-def linear_means(fit: FitResult, fixed: Mapping[str, float], baseline: Mapping[str, float]) -> dict[str, float | None]:
-    """E[node] from the linear equations: intercept + Σ coefficient·E[parent], roots at their mean."""
+def linear_means(fit: FitResult, fixed: Mapping[str, float],
+                 baseline: Mapping[str, float]) -> dict[str, float | None]:
+    """E[node] from the linear equations: intercept + Σ coefficient·E[parent], roots at their
+    mean."""
     mechanisms = fit.scm["mechanisms"]
     memo: dict[str, float | None] = dict(fixed)
 
@@ -252,8 +281,10 @@ def linear_means(fit: FitResult, fixed: Mapping[str, float], baseline: Mapping[s
             else:
                 parents = [mean_of(p) for p in mechanism["parents"]]
                 params = mechanism["params"]
-                terms = [c * p for c, p in zip(params["coefficients"], parents, strict=True) if p is not None]
-                memo[node] = params["intercept"] + sum(terms) if len(terms) == len(parents) else None
+                terms = [c * p for c, p in zip(params["coefficients"], parents, strict=True)
+                         if p is not None]
+                complete = len(terms) == len(parents)
+                memo[node] = params["intercept"] + sum(terms) if complete else None
         return memo[node]
 
     return {node: mean_of(node) for node in mechanisms}
@@ -263,7 +294,8 @@ def linear_means(fit: FitResult, fixed: Mapping[str, float], baseline: Mapping[s
 
 
 def summary(outcomes: list[Outcome], wall_s: float, start_s: float) -> str:
-    rows = [[o.name, o.outcome, _format.num(o.mean_r2, 4), _format.num(None if o.fit_ms is None else round(o.fit_ms))]
+    rows = [[o.name, o.outcome, _format.num(o.mean_r2, 4),
+             _format.num(None if o.fit_ms is None else round(o.fit_ms))]
             for o in outcomes]
     timed = [o.fit_ms for o in outcomes if o.fit_ms is not None]
     mean_ms = statistics.mean(timed) if timed else 0.0
@@ -275,8 +307,8 @@ def summary(outcomes: list[Outcome], wall_s: float, start_s: float) -> str:
         banner("summary"),
         _format.table(["fixture", "outcome", "mean R²", "fit ms"], rows),
         "",
-        (f"total {wall_s:.2f} s wall time: worker start and warm-up {start_s:.2f} s, {len(timed)} fits in "
-         f"{sum(timed) / 1000:.2f} s; per fit {mean_ms:.0f} ms mean, {median_ms:.0f} ms median; "
-         f"the rest is sampling"),
+        (f"total {wall_s:.2f} s wall time: worker start and warm-up {start_s:.2f} s, "
+         f"{len(timed)} fits in {sum(timed) / 1000:.2f} s; per fit {mean_ms:.0f} ms mean, "
+         f"{median_ms:.0f} ms median; the rest is sampling"),
         verdict,
     ])

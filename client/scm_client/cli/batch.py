@@ -2,8 +2,8 @@
 
 Each result is one JSON line in ``--out`` (input order): ``{"index", "name", "ok",
 "result"}`` or ``{"index", "name", "ok": false, "error": {"type", "code", "message",
-"data"}}``. A terminal gets a live bar (done/total, rate, ETA); anything else gets plain
-lines. The summary counts fitted, failed validation and errors.
+"data"}}``. A terminal gets a live bar (done/total, rate, ETA; progress.py), ``-v``
+elsewhere plain lines. The summary counts fitted, failed validation and errors.
 """
 
 from __future__ import annotations
@@ -12,31 +12,34 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from . import _format
-from .errors import RemoteError, ValidationFailed
-from .pool import BatchItem, WorkerPool
-
-Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+from .. import _format
+from ..errors import RemoteError, ValidationFailed
+from ..pool import BatchItem, WorkerPool
+from .common import add_command
+from .progress import Line, line_text, mode_for
 
 
 class BatchInputError(ValueError):
     """The batch input cannot be read (exit code 2)."""
 
 
-def add_parser(command: Command) -> None:
-    parser = command("batch", run, "fit many requests (a folder of *.json or a JSONL file) on a worker pool")
-    parser.add_argument("input", type=Path, metavar="INPUT", help="folder of request files, or a .jsonl file")
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "batch", run,
+                         "fit many requests (a folder of *.json or a JSONL file) on a worker pool")
+    parser.add_argument("input", type=Path, metavar="INPUT",
+                        help="folder of request files, or a .jsonl file")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes (default: one per core; each gets cores // N threads)")
+                        help="worker processes (default: one per core; "
+                             "each gets cores // N threads)")
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"), metavar="FILE",
-                        help="results, one JSON line per request in input order (default results.jsonl)")
+                        help="results, one JSON line per request in input order "
+                             "(default results.jsonl)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="fit on the Dask cluster at ADDRESS (e.g. tcp://host:8786) through one local "
-                             "worker, the gateway; see README 'Running on a cluster'")
+                        help="fit on the Dask cluster at ADDRESS (e.g. tcp://host:8786) through "
+                             "one local worker, the gateway; see README 'Running on a cluster'")
 
 
 def read_requests(source: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not named:
         print(f"scm batch: no requests in {args.input}", file=sys.stderr)
         return 2
-    progress = Progress(len(named), sys.stderr)
+    progress = Progress(len(named), Line(sys.stderr, mode_for(args, sys.stderr), "scm batch"))
     started = time.perf_counter()
     with WorkerPool(args.workers, python=args.python, request_timeout=args.timeout,
                     scheduler=args.scheduler) as pool:
@@ -91,14 +94,16 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(item.ok for item in items) else 1
 
 
-def write_results(path: Path, named: list[tuple[str, dict[str, Any]]], items: list[BatchItem]) -> None:
+def write_results(path: Path, named: list[tuple[str, dict[str, Any]]],
+                  items: list[BatchItem]) -> None:
     with path.open("w") as out:
         for (name, _), item in zip(named, items, strict=True):
             out.write(json.dumps(result_line(name, item), allow_nan=False) + "\n")
 
 
 def result_line(name: str, item: BatchItem) -> dict[str, Any]:
-    line: dict[str, Any] = {"index": item.index, "name": name, "ok": item.ok, "attempts": item.attempts}
+    line: dict[str, Any] = {"index": item.index, "name": name, "ok": item.ok,
+                            "attempts": item.attempts}
     if item.result is not None:
         line["result"] = item.result.raw
     if item.error is not None:
@@ -119,7 +124,8 @@ def outcome(item: BatchItem) -> str:
 
 
 def summary(items: list[BatchItem], seconds: float, out: Path) -> str:
-    counts = {kind: sum(outcome(i) == kind for i in items) for kind in ("fitted", "failed validation", "error")}
+    counts = {kind: sum(outcome(i) == kind for i in items)
+              for kind in ("fitted", "failed validation", "error")}
     rows = [[kind, count] for kind, count in counts.items()] + [["total", len(items)]]
     rate = len(items) / seconds if seconds > 0 else 0.0
     return (_format.table(["outcome", "requests"], rows)
@@ -127,33 +133,16 @@ def summary(items: list[BatchItem], seconds: float, out: Path) -> str:
 
 
 class Progress:
-    """A bar on a terminal (rewritten in place), plain lines elsewhere (at most one a second)."""
+    """The batch's bar on the shared progress Line; the last state stays on screen."""
 
-    def __init__(self, total: int, stream: TextIO) -> None:
+    def __init__(self, total: int, line: Line) -> None:
         self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started = time.perf_counter()
-        self.last_line = 0.0
+        self.line = line
+        self.started = time.monotonic()
 
     def update(self, done: int, total: int, item: BatchItem) -> None:
-        now = time.perf_counter()
-        if not self.tty and done < total and now - self.last_line < 1.0:
-            return
-        self.last_line = now
-        text = progress_text(done, total, now - self.started)
-        self.stream.write(f"\r{text}" if self.tty else f"scm batch: {text}\n")
-        self.stream.flush()
+        text = line_text(done, total, time.monotonic() - self.started, "requests", rate=True)
+        self.line.draw(text, force=done == total)
 
     def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-
-
-def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str:
-    filled = int(width * done / total) if total else width
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (total - done) / rate if rate > 0 else float("inf")
-    eta_text = f"{eta:.0f}s" if eta != float("inf") else "?"
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.2f}/s ETA {eta_text}"
-
+        self.line.end()

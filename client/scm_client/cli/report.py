@@ -10,11 +10,8 @@ sample beside an observational one with the same seed; ``--samples`` draws obser
 histograms only. ``--model`` renders a model from the worker's store (fitted earlier
 with ``config.persist: true``).
 
-``add_parser(subparsers)`` registers the command on the `scm` parser (its handler is
-``run``); ``write_demo_report`` is what `scm demo` calls to leave a report behind.
-Helpers shared with the other commands (input files, --do parsing, the worker session,
-exit codes) live in cli.py and are looked up when used, so either module may be
-imported first.
+``register(subparsers)`` adds the command to the `scm` parser (its handler is ``run``);
+``write_demo_report`` is what `scm demo` calls to leave a report behind.
 """
 
 from __future__ import annotations
@@ -24,9 +21,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationFailed
-from .results import FitResult
-from .worker import REPORT_FORMATS, Worker
+from ..errors import ValidationFailed
+from ..results import FitResult
+from ..worker import REPORT_FORMATS, Worker
+from .common import (
+    EXIT_OK,
+    InputError,
+    add_command,
+    hard_intervention,
+    load_request,
+    open_worker,
+    positive_int,
+    seed_value,
+    soft_intervention,
+)
 
 SEED = 42
 NUM_SAMPLES = 1000
@@ -42,59 +50,57 @@ validation figures and warnings, and with --do/--shift/--scale (or --samples) hi
 of the sampled distributions beside observational ones. The file's path is printed."""
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add `report` to the `scm` command's subparsers; its handler is ``run``."""
-    from . import cli
-
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "report", help=HELP, description=DESCRIPTION, epilog=cli.EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli.add_global_options(parser, suppress=True)
+    parser = add_command(subparsers, "report", run, HELP, DESCRIPTION)
     parser.add_argument("request", nargs="?", type=Path, metavar="REQUEST.json",
                         help="a request file {graph, traces, config}, as in tests/fixtures/")
     parser.add_argument("--model", metavar="ID",
-                        help="instead of REQUEST.json: a model in the worker's store (fitted with persist: true)")
+                        help="instead of REQUEST.json: a model in the worker's store "
+                             "(fitted with persist: true)")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="report.html",
                         help="where to write the report (.html or .svg)")
     parser.add_argument("--format", choices=("html", "svg"), help="default: from --out's suffix")
-    parser.add_argument("--seed", type=cli.seed_value, metavar="N",
+    parser.add_argument("--seed", type=seed_value, metavar="N",
                         help=f"fit and sampling seed (default {SEED})")
-    parser.add_argument("--do", dest="interventions", action="append", type=cli.hard_intervention,
-                        metavar="X=5", help="histograms under do(X = 5) beside observational ones; repeatable")
-    parser.add_argument("--shift", dest="interventions", action="append", type=cli.soft_intervention("shift"),
-                        metavar="Y=1.0", help="the same under Y := Y + 1.0; repeatable")
-    parser.add_argument("--scale", dest="interventions", action="append", type=cli.soft_intervention("scale"),
-                        metavar="Y=2.0", help="the same under Y := Y × 2.0; repeatable")
+    parser.add_argument("--do", dest="interventions", action="append", type=hard_intervention,
+                        metavar="X=5",
+                        help="histograms under do(X = 5) beside observational ones; repeatable")
+    parser.add_argument("--shift", dest="interventions", action="append",
+                        type=soft_intervention("shift"), metavar="Y=1.0",
+                        help="the same under Y := Y + 1.0; repeatable")
+    parser.add_argument("--scale", dest="interventions", action="append",
+                        type=soft_intervention("scale"), metavar="Y=2.0",
+                        help="the same under Y := Y × 2.0; repeatable")
     parser.add_argument("--samples", action="store_true",
                         help="without interventions: histograms of an observational sample")
-    parser.add_argument("--num-samples", type=cli.positive_int, default=NUM_SAMPLES, metavar="N",
+    parser.add_argument("--num-samples", type=positive_int, default=NUM_SAMPLES, metavar="N",
                         help=f"draws per sample (default {NUM_SAMPLES})")
-    parser.add_argument("--query-nodes", metavar="A,B", help="histograms for these nodes only (default: all)")
-    parser.set_defaults(handler=run)
+    parser.add_argument("--query-nodes", metavar="A,B",
+                        help="histograms for these nodes only (default: all)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Fit or look up the model, render it, write the file, print its path."""
-    from . import cli
-
     out: Path = args.out
     fmt = args.format or REPORT_FORMATS.get(out.suffix.lower())
     if fmt is None:
-        raise cli.InputError(f"--out {out}: cannot tell the format from the suffix; "
+        raise InputError(f"--out {out}: cannot tell the format from the suffix; "
                              f"use a .html or .svg file name, or --format html|svg")
     if not out.parent.is_dir():
-        raise cli.InputError(f"--out {out}: the directory {out.parent} does not exist")
+        raise InputError(f"--out {out}: the directory {out.parent} does not exist")
     if (args.request is None) == (args.model is None):
-        raise cli.InputError("give either REQUEST.json or --model ID")
-    request = cli.load_request(args.request) if args.request is not None else None
+        raise InputError("give either REQUEST.json or --model ID")
+    request = load_request(args.request) if args.request is not None else None
     seed = SEED if args.seed is None else args.seed
-    samples = sample_spec(args.interventions or [], args.samples, args.num_samples, args.query_nodes, seed)
-    with cli.open_worker(args, warm_up=False) as worker:
+    samples = sample_spec(args.interventions or [], args.samples, args.num_samples,
+                          args.query_nodes, seed)
+    with open_worker(args, warm_up=False) as worker:
         model_id = args.model if request is None else fit_for_report(worker, request, seed)
         path = worker.report(model_id, out, format=fmt, samples=samples)
     print(path)
-    return int(cli.EXIT_OK)
+    return EXIT_OK
 
 
 def sample_spec(interventions: list[dict[str, Any]], observational: bool, num_samples: int,
@@ -115,7 +121,8 @@ def sample_spec(interventions: list[dict[str, Any]], observational: bool, num_sa
 
 def fit_for_report(worker: Worker, request: Any, seed: int) -> str:
     """Fit the request with ``seed``; a model that fails validation is still reported."""
-    params = {"graph": request.graph, "traces": request.traces, "config": {**request.config, "seed": seed}}
+    params = {"graph": request.graph, "traces": request.traces,
+              "config": {**request.config, "seed": seed}}
     try:
         return FitResult.from_wire(worker.call("fit", params)).model_id
     except ValidationFailed as exc:
@@ -142,7 +149,8 @@ def write_demo_report(worker: Worker, fit_result: FitResult, out_dir: str | Path
     root = numeric_root(fit_result)
     interventions = [{"type": "hard", "node": root, "value": DO_VALUE}] if root is not None else []
     samples = sample_spec(interventions, True, NUM_SAMPLES, None, SEED)
-    return worker.report(fit_result, directory / f"report-{name or fit_result.model_id}.html", samples=samples)
+    path = directory / f"report-{name or fit_result.model_id}.html"
+    return worker.report(fit_result, path, samples=samples)
 
 
 def numeric_root(fit: FitResult) -> str | None:
@@ -150,7 +158,8 @@ def numeric_root(fit: FitResult) -> str | None:
     linear_parents = {
         parent
         for mechanism in mechanisms.values()
-        if mechanism.get("type") == "linear" and not mechanism.get("params", {}).get("encoded_parents")
+        if mechanism.get("type") == "linear"
+        and not mechanism.get("params", {}).get("encoded_parents")
         for parent in mechanism.get("parents", [])
     }
     for node in fit.scm["graph"]["nodes"]:

@@ -1,0 +1,391 @@
+"""What every `scm` command shares: input files, --do parsing, options, exit codes, a worker.
+
+Standard library only. The command modules (fit, questions, report, batch, models,
+doctor, demo) import this one and nothing above it; ``scm_client.cli`` assembles them.
+Errors are one paragraph on stderr with an exit code per error class (see ``EPILOG``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._locate import ENV_VAR, VENV
+from ..errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed
+from ..results import FitResult
+from ..worker import DEFAULT, ProgressCallback, State, Timeout, Worker
+from .progress import CallProgress, call_progress
+
+log = logging.getLogger("scm_client.cli")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_VALIDATION = 3
+EXIT_INSUFFICIENT = 4
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  any other failure: the worker could not start, crashed or timed out; DoWhy failed;
+     the query is unsupported (e.g. counterfactuals on a non-invertible mechanism)
+  2  usage error or invalid input: bad arguments, unreadable files, a request the worker
+     rejects as invalid (the message names the field) or that exceeds its limits
+  3  validation failed: the fitted mechanisms score below the R² threshold on held-out rows
+  4  insufficient data: fewer complete rows than config.min_samples
+
+The worker interpreter is --python, else $SCM_WORKER_PYTHON, else .venv-worker/ (make venvs).
+Run `scm doctor` when the worker does not start."""
+
+QUALITIES = ("GOOD", "BETTER", "BEST")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class InputError(Exception):
+    """A problem with the command's own input (files, arguments): exit code 2."""
+
+
+# -- input files -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """A fit request as the wire wants it: graph {nodes, edges}, traces {node: column}, config."""
+
+    name: str
+    graph: Any
+    traces: Any
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; NaN means missing (null), Infinity is refused."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text, parse_constant=lambda name: _json_constant(name, path))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from None
+
+
+def _json_constant(name: str, path: Path) -> None:
+    """NaN → None (missing); Infinity and -Infinity are refused."""
+    if name != "NaN":
+        raise InputError(f"{path}: {name} is not a value the worker accepts "
+                         f"(use a finite number or null)")
+
+
+def load_request(path: Path) -> Request:
+    """REQUEST.json: {graph, traces, config?, name?}, as in tests/fixtures/."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a request must be a JSON object with graph, traces and "
+                         f"config members")
+    for member in ("graph", "traces"):
+        if member not in data:
+            raise InputError(f"{path}: the request has no {member!r} member "
+                             f"(expected graph, traces, config)")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: config must be an object of fit settings, "
+                         f"got {type(config).__name__}")
+    traces = data["traces"]
+    traces = columns_of(traces, f"{path}: traces") if isinstance(traces, list) else traces
+    name = str(data.get("name") or path.stem)
+    return Request(name, graph_of(data["graph"], path), traces, config)
+
+
+def load_parts(graph_path: Path, traces_path: Path, config_path: Path | None) -> Request:
+    """--graph G.json --traces T.csv|T.json [--config C.json]."""
+    config = read_json(config_path) if config_path else {}
+    if not isinstance(config, dict):
+        raise InputError(f"{config_path}: the config must be a JSON object of fit settings")
+    graph = graph_of(read_json(graph_path), graph_path)
+    return Request(traces_path.stem, graph, read_table(traces_path, "traces"), config)
+
+
+def graph_of(value: Any, path: Path) -> Any:
+    """{nodes, edges} as given (the worker checks it); an edge list gets its nodes in order
+    of appearance."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        pairs = [edge for edge in value if isinstance(edge, list) and len(edge) == 2]
+        nodes = list(dict.fromkeys(node for edge in pairs for node in edge))
+        return {"nodes": nodes, "edges": value}
+    raise InputError(f"{path}: the graph must be "
+                     f"{{\"nodes\": [...], \"edges\": [[parent, child], ...]}} "
+                     f"or a list of [parent, child] edges")
+
+
+def read_table(path: Path, field: str) -> dict[str, list[Any]]:
+    """Columns from a CSV (header row of node names) or JSON (columns or rows) file."""
+    if path.suffix.lower() == ".csv":
+        return read_csv(path, field)
+    return columns_of(read_json(path), str(path))
+
+
+def columns_of(data: Any, where: str) -> dict[str, list[Any]]:
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        return data
+    if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+        names = list(dict.fromkeys(name for row in data for name in row))
+        return {name: [row.get(name) for row in data] for name in names}
+    raise InputError(f"{where}: expected an object of columns {{node: [values]}} "
+                     f"or an array of row objects")
+
+
+def read_csv(path: Path, field: str) -> dict[str, list[Any]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            return _csv_columns(csv.reader(stream), path, field)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except csv.Error as exc:
+        raise InputError(f"{path} is not valid CSV: {exc}") from None
+
+
+def _csv_columns(reader: Any, path: Path, field: str) -> dict[str, list[Any]]:
+    header = [name.strip() for name in next(reader, [])]
+    if not header or not all(header):
+        raise InputError(f"{path}: the first row must name every column (the graph's nodes)")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{path}: duplicate column names {duplicates}")
+    columns: dict[str, list[Any]] = {name: [] for name in header}
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(f"{path}, line {reader.line_num}: {len(row)} cells, "
+                             f"but the header has {len(header)}")
+        for name, cell in zip(header, row, strict=True):
+            columns[name].append(csv_cell(cell, f"{field}.{name}[{len(columns[name])}]"))
+    return columns
+
+
+def csv_cell(text: str, where: str) -> Any:
+    """int, float, true/false, else the string; an empty cell (or NaN) is missing."""
+    text = text.strip()
+    if not text:
+        return None
+    value = scalar(text)
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return None
+        raise InputError(f"{where}: {text!r} is infinite; the worker accepts finite numbers only")
+    return value
+
+
+def scalar(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+# -- interventions ---------------------------------------------------------------------
+
+
+def _split_assignment(text: str) -> tuple[str, str]:
+    node, sep, value = text.partition("=")
+    if not sep or not node.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NODE=VALUE, got {text!r}")
+    return node.strip(), value.strip()
+
+
+def hard_intervention(text: str) -> dict[str, Any]:
+    """--do X=5: a number, else true/false, else a category."""
+    node, raw = _split_assignment(text)
+    value = scalar(raw)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be finite")
+    return {"type": "hard", "node": node, "value": value}
+
+
+def soft_intervention(transform: str) -> Callable[[str], dict[str, Any]]:
+    """--shift Y=1.0 (Y + 1.0) or --scale Y=2.0 (Y × 2.0)."""
+
+    def parse(text: str) -> dict[str, Any]:
+        node, raw = _split_assignment(text)
+        value = scalar(raw)
+        if isinstance(value, (bool, str)) or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: --{transform} needs a finite number")
+        return {"type": "soft", "node": node, "transform": transform, "param": value}
+
+    parse.__name__ = transform  # argparse names the type in its error messages
+    return parse
+
+
+# -- worker sessions -------------------------------------------------------------------
+
+
+def open_worker(args: argparse.Namespace, warm_up: bool = True,
+                store: str | None = None) -> Worker:
+    """The command's worker, drawing its progress line on stderr (progress.py) during calls.
+
+    One-shot commands skip the worker's warm-up fit: their own first fit pays the same
+    start-up. ``store`` points the worker at another model store directory.
+    """
+    worker_args = (() if warm_up else ("--no-warmup",)) + (("--store", store) if store else ())
+    return CommandWorker(args.python, call_progress(args), request_timeout=args.timeout,
+                         worker_args=worker_args)
+
+
+class CommandWorker(Worker):
+    """A Worker whose every call shows its own progress, erased before the command prints."""
+
+    def __init__(self, python: str | None, progress: CallProgress, **options: Any) -> None:
+        super().__init__(python, **options)
+        self.progress = progress
+
+    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
+             on_progress: ProgressCallback | None = None) -> Any:
+        waiting = "starting the worker" if self.state is not State.RUNNING else ""
+        with self.progress.during(waiting):
+            return super().call(method, params, timeout, on_progress or self.progress.update)
+
+
+def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
+    """The request's config with --seed / --quality / --no-validate applied."""
+    config = dict(request.config)
+    if args.seed is not None:
+        config["seed"] = args.seed
+    if args.quality is not None:
+        config["quality"] = args.quality
+    if args.no_validate:
+        config["validate_r2"] = False
+    return config
+
+
+def fit_request(worker: Worker, request: Request, config: dict[str, Any]) -> FitResult:
+    """Send the request as given, so the worker's checks name the offending field."""
+    params = {"graph": request.graph, "traces": request.traces, "config": config}
+    return FitResult.from_wire(worker.call("fit", params))
+
+
+def request_from_args(args: argparse.Namespace) -> Request:
+    if args.request is not None:
+        if args.graph or args.traces or args.config:
+            raise InputError("give either REQUEST.json or --graph/--traces/--config, not both")
+        return load_request(args.request)
+    if args.graph is None or args.traces is None:
+        raise InputError("give REQUEST.json, or both --graph G.json and --traces T.csv")
+    return load_parts(args.graph, args.traces, args.config)
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed must be in [0, 2**32 - 1], got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """On the main parser with defaults; on each command with SUPPRESS, so both positions work."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--python", metavar="PATH", default=default,
+                        help=f"the worker's Python 3.11 interpreter "
+                             f"(default: ${ENV_VAR}, then {VENV}/bin/python)")
+    parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=default,
+                        help="give up on a worker call after this long (default: wait)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="log to stderr at DEBUG, including the worker's own log lines; "
+                             "without a terminal, progress as plain lines (at most one a second)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="no progress line on stderr (a terminal shows one by default)")
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("request", nargs="?", type=Path, metavar="REQUEST.json",
+                        help="a request file {graph, traces, config}, as in tests/fixtures/")
+    parser.add_argument("--graph", type=Path, metavar="G.json",
+                        help="instead of REQUEST.json: {nodes, edges} "
+                             "or a list of [parent, child] edges")
+    parser.add_argument("--traces", type=Path, metavar="T.csv",
+                        help="with --graph: a CSV with a header row of node names "
+                             "(or JSON columns/rows)")
+    parser.add_argument("--config", type=Path, metavar="C.json", help="with --graph: fit settings")
+    parser.add_argument("--seed", type=seed_value, metavar="N",
+                        help="random seed (overrides config.seed)")
+    parser.add_argument("--quality", type=str.upper, choices=QUALITIES,
+                        help="mechanism search effort (overrides config.quality)")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="return the model even if it scores below the R² threshold")
+    parser.add_argument("--json", action="store_true",
+                        help="print the raw result JSON instead of a summary")
+
+
+
+
+def add_command(subparsers: Any, name: str, handler: Handler, help_: str,
+                description: str | None = None) -> argparse.ArgumentParser:
+    """One `scm NAME` subcommand with the global options, the exit-code epilog and its handler."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_, description=description or help_, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_global_options(parser, suppress=True)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+# -- exit codes ------------------------------------------------------------------------
+
+
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, ValidationFailed):
+        return EXIT_VALIDATION
+    if isinstance(exc, InsufficientData):
+        return EXIT_INSUFFICIENT
+    if isinstance(exc, (InputError, InvalidParams, LimitExceeded)):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
+def fail(message: str, code: int) -> int:
+    print(f"scm: {message}", file=sys.stderr)
+    return code
