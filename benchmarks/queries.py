@@ -17,8 +17,13 @@ The graph (``--graph``): ``dag`` (default), a random DAG from ``datagen.random_d
 ``chain``, X → Y → Z as ``datagen.chain`` draws it. Every column is numeric and every
 non-root node gets an additive-noise (invertible) mechanism, so every query applies.
 The target is the node with the most ancestors; the intervened node is its first root
-ancestor. The table goes to stdout and ``--out`` (benchmarks/QUERIES.md); progress to
-stderr. Speed is reported, never asserted: the exit status is 0 whether targets are met.
+ancestor (defaults: 8 nodes, edge probability 0.4, 2000 fit rows; 9 timed calls per side
+and query). ``--quick`` is a smoke run: 1000 rows, 3 calls, and smaller knobs
+(``QUICK_KNOBS``) sent alike to both sides, so its ratios are not the targets'. On a
+loaded machine DoWhy's joblib-parallel queries (arrow_strength, influence, anomaly)
+slow down sharply; the full run can take tens of minutes: ``--queries`` picks a subset.
+The table goes to stdout and ``--out`` (benchmarks/QUERIES.md); progress to stderr.
+Speed is reported, never asserted: the exit status is 0 whether targets are met.
 """
 
 from __future__ import annotations
@@ -561,7 +566,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="smoke run: 3 repeats, 1000 fit rows, smaller knobs (QUICK_KNOBS) on both sides",
     )
     parser.add_argument(
-        "--repeats", type=int, default=None, help="timed calls per side and query (default 15)"
+        "--repeats", type=int, default=None, help="timed calls per side and query (9; --quick: 3)"
     )
     parser.add_argument("--graph", choices=("dag", "chain"), default="dag")
     parser.add_argument("--nodes", type=int, default=8, help="dag: number of nodes")
@@ -574,7 +579,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--queries", nargs="*", choices=sorted(QUERIES), help="a subset (default: all)"
     )
     args = parser.parse_args(argv)
-    args.repeats = args.repeats or (3 if args.quick else 15)
+    args.repeats = args.repeats or (3 if args.quick else 9)
     args.rows = args.rows or (1000 if args.quick else 2000)
     return args
 
