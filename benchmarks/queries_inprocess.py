@@ -1,0 +1,278 @@
+"""DoWhy's own query functions in-process, served to benchmarks/queries.py. WORKER interpreter.
+
+    python benchmarks/queries_inprocess.py < commands > answers
+
+One JSON command per line on stdin, one JSON answer per line on stdout (the real stdout
+is kept for the answers and fd 1 is pointed at stderr first, so nothing DoWhy or tqdm
+prints can corrupt the stream). A long-lived helper rather than one process per batch,
+so the driver can interleave single timed calls here with single worker calls and both
+sides see the same load.
+
+Commands:
+
+``{"op": "setup", "case": {...}}``
+    Fit ``case["graph"]``/``case["traces"]`` with ``scm_worker.fitting.fit_model`` and
+    ``case["config"]``, parsed exactly as the worker parses a ``fit`` request, with the
+    worker's default ``n_jobs`` (one per core): a seeded fit is deterministic, so this is
+    the model the worker fitted (the driver compares the summaries). Returns the summary.
+``{"op": "run", "query": NAME, "seed": S}``
+    Seed DoWhy's global RNG with ``S`` (as the worker does), call DoWhy's function for
+    the query with the knobs the worker uses, time it, and return
+    ``{"seconds", "answer": {component: float}}``; the components are named as the
+    driver names the worker's answer.
+
+The knobs are the worker's own defaults, read from its declarations
+(``scm_worker.signatures``), so a changed default changes both sides; ``case["knobs"]``
+(``{method: {knob: value}}``) overrides them, as the driver's ``--quick`` sends the same
+smaller knobs to the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, TextIO
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+Answer = dict[str, float | None]
+
+
+def protocol_stdout() -> TextIO:
+    """The real stdout for answers; fd 1 and sys.stdout go to stderr from here on."""
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def log(message: str) -> None:
+    print(f"[queries_inprocess {os.getpid()}] {message}", file=sys.stderr, flush=True)
+
+
+def default_knobs(method: str) -> dict[str, Any]:
+    """The worker's defaults for ``method``'s sample-count knobs (those with a limit)."""
+    from scm_worker.signatures import PUBLIC, SAMPLE_QUERY
+
+    if method == "sample":
+        return {p.name: p.default for p in SAMPLE_QUERY if p.name == "num_samples"}
+    return {p.name: p.default for p in PUBLIC[method].params if p.limit is not None}
+
+
+def rows(value: dict[str, list[Any]], nodes: tuple[str, ...], field: str) -> pd.DataFrame:
+    """Rows as the worker turns a request's rows into a DataFrame (same floats, same order)."""
+    from scm_worker.checks import parse_traces
+    from scm_worker.frames import to_frame
+    from scm_worker.limits import Limits
+
+    return to_frame(parse_traces(value, nodes, Limits(), field=field)).data
+
+
+class Case:
+    """The fitted model and every input the queries take, as DoWhy takes them."""
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        from scm_worker.checks import parse_fit_request
+        from scm_worker.fitting import fit_model
+        from scm_worker.frames import to_frame
+        from scm_worker.jsonio import json_object
+        from scm_worker.limits import Limits
+
+        graph, columns, config = parse_fit_request(
+            case["graph"], case["traces"], case["config"], Limits()
+        )
+        started = time.perf_counter()
+        self.model = fit_model(graph, to_frame(columns), config, os.cpu_count() or 1)
+        self.fit_seconds = time.perf_counter() - started
+        self.summary = json.loads(json.dumps(json_object(self.model.summary)))
+        nodes = graph.nodes
+        self.target: str = case["target"]
+        self.source: str = case["source"]
+        self.observed = rows(case["observed"], nodes, "observed")
+        self.anomalous = rows(case["anomalous"], nodes, "rows")
+        self.old = rows(case["old"], nodes, "old")
+        self.new = rows(case["new"], nodes, "new")
+        self.nodes = list(nodes)
+        self.overrides: dict[str, dict[str, int]] = case.get("knobs", {})
+
+    def knobs(self, method: str) -> dict[str, Any]:
+        """The worker's defaults, and the knobs the driver sent to both sides (``--quick``)."""
+        return {**default_knobs(method), **self.overrides.get(method, {})}
+
+    def upstream(self) -> Any:
+        """The target and its ancestors: the nodes the worker's anomaly answer covers.
+
+        DoWhy's anomaly functions reconstruct and score every node of the model they are
+        given; on a graph where the target has every other node as an ancestor (the
+        benchmark picks such a target when there is one) this is the whole model.
+        """
+        from dowhy import gcm
+
+        graph = self.model.scm.graph
+        keep = nx.ancestors(graph, self.target) | {self.target}
+        if len(keep) == len(graph):
+            return self.model.scm
+        return gcm.InvertibleStructuralCausalModel(graph.subgraph(keep).copy())
+
+
+def set_value(value: float) -> Any:
+    return lambda _x: value
+
+
+def run_query(case: Case, query: str) -> Answer:
+    """DoWhy's own function for ``query`` on the fitted model, with the worker's knobs."""
+    from dowhy import gcm
+    from scm_worker.questions import ANOMALY_REFERENCE_SAMPLES, CHANGE_MEASURES
+
+    scm, target, source = case.model.scm, case.target, case.source
+    if query == "effect":
+        value = gcm.average_causal_effect(
+            scm,
+            target,
+            {source: set_value(1.0)},
+            {source: set_value(0.0)},
+            num_samples_to_draw=case.knobs("effect")["num_samples"],
+        )
+        return {"effect": float(value)}
+    if query == "arrow_strength":
+        strengths = gcm.arrow_strength(
+            scm,
+            target,
+            n_jobs=os.cpu_count() or 1,
+            num_samples_conditional=case.knobs("arrow_strength")["num_samples_conditional"],
+        )
+        return {str(parent): float(v) for (parent, _), v in strengths.items()}
+    if query == "influence":
+        contributions = gcm.intrinsic_causal_influence(scm, target, **case.knobs("influence"))
+        return {str(node): float(v) for node, v in contributions.items()}
+    if query == "anomaly":
+        upstream = case.upstream()
+        data = case.anomalous[list(upstream.graph.nodes)]
+        scores = gcm.anomaly_scores(
+            upstream,
+            data,
+            num_samples_unconditional=ANOMALY_REFERENCE_SAMPLES,
+            num_samples_conditional=ANOMALY_REFERENCE_SAMPLES,
+        )
+        attributions = gcm.attribute_anomalies(
+            upstream,
+            target,
+            data,
+            num_distribution_samples=case.knobs("anomaly")["num_distribution_samples"],
+        )
+        return {**per_row("score", scores), **per_row("attribution", attributions)}
+    if query == "distribution_change":
+        attributions = gcm.distribution_change(
+            scm,
+            case.old,
+            case.new,
+            target,
+            num_samples=case.knobs("distribution_change")["num_samples"],
+            difference_estimation_func=CHANGE_MEASURES["mean"],
+        )
+        return {str(node): float(v) for node, v in attributions.items()}
+    return sample_answer(draw(case, query))
+
+
+def draw(case: Case, kind: str) -> pd.DataFrame:
+    from dowhy import gcm
+
+    intervention = {case.source: set_value(1.0)}
+    if kind == "sample_observational":
+        return gcm.draw_samples(case.model.scm, case.knobs("sample")["num_samples"])
+    if kind == "sample_interventional":
+        return gcm.interventional_samples(
+            case.model.scm, intervention, num_samples_to_draw=case.knobs("sample")["num_samples"]
+        )
+    if kind == "sample_counterfactual":
+        return gcm.counterfactual_samples(case.model.scm, intervention, observed_data=case.observed)
+    raise ValueError(f"unknown query {kind!r}")
+
+
+def per_row(prefix: str, values: dict[Any, Any]) -> Answer:
+    return {
+        f"{prefix}[{node}][{i}]": finite_or_none(v)
+        for node, column in values.items()
+        for i, v in enumerate(np.ravel(column))
+    }
+
+
+def sample_answer(samples: pd.DataFrame) -> Answer:
+    """The statistics the worker's ``sample`` returns that the benchmark compares."""
+    answer: Answer = {}
+    for node in samples.columns:
+        column = samples[node].to_numpy(dtype=float)
+        answer[f"mean[{node}]"] = float(column.mean())
+        answer[f"std[{node}]"] = float(column.std())
+    return answer
+
+
+def finite_or_none(value: Any) -> float | None:
+    """As the worker writes a value (a non-finite one is ``null``)."""
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def timed_run(case: Case, query: str, seed: int) -> dict[str, Any]:
+    from dowhy.gcm.util.general import set_random_seed
+
+    started = time.perf_counter()
+    set_random_seed(seed)
+    answer = run_query(case, query)
+    return {"seconds": time.perf_counter() - started, "answer": answer}
+
+
+def serve(out: TextIO) -> None:
+    from dowhy import gcm
+
+    gcm.config.disable_progress_bars()
+    case: Case | None = None
+    for line in sys.stdin:
+        command = json.loads(line)
+        op = command["op"]
+        if op == "quit":
+            break
+        if op == "setup":
+            case = Case(command["case"])
+            log(f"fitted in {case.fit_seconds:.2f}s")
+            reply: dict[str, Any] = {"summary": case.summary, "fit_seconds": case.fit_seconds}
+        elif op == "run" and case is not None:
+            reply = timed_run(case, command["query"], command["seed"])
+        else:
+            reply = {"error": f"unknown or premature command {op!r}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+def stop_children() -> None:
+    """Stop joblib's loky processes (arrow_strength starts them) so none outlives the helper."""
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None) if loky else None
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
+def main() -> int:
+    out = protocol_stdout()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    import dowhy
+
+    out.write(
+        json.dumps({"ready": True, "python": sys.version.split()[0], "dowhy": dowhy.__version__})
+        + "\n"
+    )
+    out.flush()
+    try:
+        serve(out)
+    finally:
+        stop_children()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
