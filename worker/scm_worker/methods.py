@@ -102,7 +102,10 @@ def evaluate(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
 
 
 def sample(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    return services(ctx).sample(ctx, **params)  # type: ignore[no-any-return]
+    """Binary sample columns when this connection's client reads them (``initialize``)."""
+    return services(ctx).sample(  # type: ignore[no-any-return]
+        ctx, **params, binary=ctx.binary_results
+    )
 
 
 def effect(ctx: WorkerContext, **params: Any) -> dict[str, Any]:

@@ -222,7 +222,11 @@ def sample(
     query_nodes: list[Any] | None,
     seed: int | None,
     return_samples: bool,
+    *,
+    binary: bool = False,
 ) -> dict[str, Any]:
+    """``sample``'s checked params; ``binary`` (not a wire param) returns numeric sample
+    columns as binary blocks, for a connection that reads them."""
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     parsed = parse_interventions(interventions, model.kinds, model.categories)
@@ -236,9 +240,7 @@ def sample(
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     ctx.progress("sampling", 0, 1)
     drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
-    result = sampling.summarise_samples(
-        drawn, model.kinds, nodes, return_samples, ctx.binary_results
-    )
+    result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples, binary)
     result["metadata"] = {
         "model_id": model_id,
         "kind": kind,
