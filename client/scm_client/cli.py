@@ -12,9 +12,6 @@ import csv
 import json
 import logging
 import math
-import os
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,8 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _format, cli_batch, cli_models, cli_questions, cli_report, demo
-from ._locate import ENV_VAR, VENV, find_worker_python
+from . import (
+    _format,
+    _pythons,
+    cli_batch,
+    cli_models,
+    cli_questions,
+    cli_report,
+    cli_setup,
+    demo,
+    provision,
+)
+from ._locate import ENV_VAR, VENV, fix_hint, locate
+from ._pythons import run_quietly
 from .errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed, WorkerError
 from .results import FitResult
 from .worker import Worker
@@ -46,12 +54,11 @@ exit codes:
   3  validation failed: the fitted mechanisms score below the R² threshold on held-out rows
   4  insufficient data: fewer complete rows than config.min_samples
 
-The worker interpreter is --python, else $SCM_WORKER_PYTHON, else .venv-worker/ (make venvs).
-Run `scm doctor` when the worker does not start."""
+The worker interpreter is --python, else $SCM_WORKER_PYTHON, else a checkout's .venv-worker/,
+else the environment `scm setup` built. Run `scm doctor` when the worker does not start."""
 
 WORKER_PACKAGES = ("dowhy", "pandas", "numpy", "scikit-learn", "networkx", "jsonrpcserver")
 QUALITIES = ("GOOD", "BETTER", "BEST")
-INSTALL_HINT = "run `make venvs`, or set SCM_WORKER_PYTHON to a Python 3.11 with worker-requirements.txt installed"
 
 
 class InputError(Exception):
@@ -333,12 +340,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     checks = [show(Check("client python", True, f"{_format_version()} ({sys.executable})"))]
     checks += [show(find_interpreter(version)) for version in ("3.11", "3.13")]
     python, located = locate_worker_python(args.python)
-    checks.append(show(located))
+    env_checks = [show(check) for check in located]
     if python is not None:
         checks += [show(check) for check in worker_packages(python)]
+        env_checks.append(show(pin_check(python)))
     handshake = [show(check) for check in live_handshake(args)]
-    checks += handshake
-    if all(check.ok for check in handshake):
+    checks += env_checks + handshake
+    if all(check.ok for check in env_checks + handshake):
         print("\nready: the client can start the worker and talk to it")
         return EXIT_OK
     print("\nnot ready: the client cannot drive the worker")
@@ -351,61 +359,44 @@ def _format_version() -> str:
     return ".".join(map(str, sys.version_info[:3]))
 
 
-def run_quietly(argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str] | None:
-    """Run a probe; None if it cannot be run at all."""
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
 def python_version_of(python: str) -> str | None:
     """The full version if ``python`` actually runs (a pyenv shim may exist and fail)."""
-    done = run_quietly([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-    return done.stdout.strip() if done is not None and done.returncode == 0 else None
+    found = _pythons.probe(python, "")
+    return found.version if found is not None else None
 
 
 def find_interpreter(version: str) -> Check:
-    """pythonX.Y on PATH if it really runs as X.Y, else $(pyenv prefix X.Y)/bin/pythonX.Y."""
-    name = f"python{version}"
-    notes = []
-    on_path = shutil.which(name)
-    if on_path:
-        got = python_version_of(on_path)
-        if got and got.startswith(version + "."):
-            return Check(name, True, f"{got} ({on_path}, on PATH)")
-        notes.append(f"{on_path} is on PATH but does not run" + (" (a pyenv shim?)" if "shims" in on_path else ""))
-    prefix = pyenv_prefix(version)
-    if prefix:
-        candidate = str(Path(prefix) / "bin" / name)
-        got = python_version_of(candidate)
-        if got and got.startswith(version + "."):
-            return Check(name, True, "; ".join([f"{got} ({candidate}, via pyenv prefix)", *notes]))
-        notes.append(f"pyenv prefix {version} gave {prefix}, but {candidate} does not run")
-    notes = notes or ["not on PATH, and pyenv does not know it"]
-    return Check(name, False, "; ".join(notes), f"install Python {version} (e.g. `pyenv install {version}`)")
+    """The interpreter `scm setup` would use for X.Y: PATH if it really runs, pyenv, uv."""
+    search = _pythons.find_python(version, uv=provision.find_uv())
+    if search.found is None:
+        return Check(f"python{version}", False, "; ".join(search.notes),
+                     f"install Python {version} (e.g. `pyenv install {version}`)")
+    found = search.found
+    return Check(f"python{version}", True, "; ".join([f"{found.version} ({found.path}, {found.how})", *search.notes]))
 
 
-def pyenv_prefix(version: str) -> str | None:
-    if shutil.which("pyenv") is None:
-        return None
-    done = run_quietly(["pyenv", "prefix", version])
-    if done is None or done.returncode != 0 or not done.stdout.strip():
-        return None
-    return done.stdout.strip().splitlines()[0].split(":")[0]
-
-
-def locate_worker_python(explicit: str | None) -> tuple[str | None, Check]:
-    source = "--python" if explicit else f"${ENV_VAR}" if os.environ.get(ENV_VAR) else f"{VENV}/"
+def locate_worker_python(explicit: str | None) -> tuple[str | None, list[Check]]:
+    """The worker interpreter, how it was found, and the provisioned environment's key."""
     try:
-        python = find_worker_python(explicit)
+        located = locate(explicit)
     except WorkerError as exc:
-        return None, Check("worker python", False, str(exc).splitlines()[0], INSTALL_HINT)
-    version = python_version_of(python)
+        return None, [Check("worker python", False, str(exc).splitlines()[0], fix_hint())]
+    version = python_version_of(located.python)
     if version is None:
-        return None, Check("worker python", False, f"{python} (from {source}) does not run", INSTALL_HINT)
+        return None, [Check("worker python", False, f"{located.python} (from {located.how}) does not run", fix_hint())]
     note = "" if version.startswith("3.11.") else " — the worker is pinned to Python 3.11"
-    return python, Check("worker python", True, f"{version} ({python}, from {source}){note}")
+    checks = [Check("worker python", True, f"{version} ({located.python}, from {located.how}){note}")]
+    if located.manifest is not None:
+        m = located.manifest
+        checks.append(Check("worker env", True, f"key {m.key}, built with {m.installer} in {m.build_seconds:.1f} s "
+                                                f"from {m.base_python}"))
+    return located.python, checks
+
+
+def pin_check(python: str) -> Check:
+    """The worker's installed versions against the pins this client carries."""
+    verdict = provision.check(python, full=False)
+    return Check("pins", verdict.ok, verdict.text(), "rebuild the worker environment: `scm setup --force`")
 
 
 _PACKAGE_PROBE = """\
@@ -426,14 +417,14 @@ def worker_packages(python: str) -> list[Check]:
     done = run_quietly([python, "-c", _PACKAGE_PROBE, *WORKER_PACKAGES])
     if done is None or done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1] if done else "could not run"
-        return [Check("worker packages", False, f"{python} could not report its packages: {reason}", INSTALL_HINT)]
+        return [Check("worker packages", False, f"{python} could not report its packages: {reason}", fix_hint())]
     found = json.loads(done.stdout)
-    requirements = f"`{python} -m pip install -r worker-requirements.txt`"
+    requirements = "`scm setup`"
     checks = [Check(name, found.get(name) is not None, found.get(name) or "not installed",
                     f"install the worker's packages: {requirements}") for name in WORKER_PACKAGES]
     checks.append(Check("scm_worker", found.get("scm_worker") is not None,
                         found.get("scm_worker") or "not importable",
-                        f"install this project into it: `{python} -m pip install --no-deps -e .`"))
+                        "build a worker environment: `scm setup`"))
     return checks
 
 
@@ -448,7 +439,7 @@ def live_handshake(args: argparse.Namespace) -> list[Check]:
     except WorkerError as exc:
         lines = str(exc).splitlines()
         detail = lines[0] + "".join(f"\n{' ' * 30}{line}" for line in lines[1:][-8:])
-        return [Check("handshake", False, detail, INSTALL_HINT)]
+        return [Check("handshake", False, detail, fix_hint())]
     finally:
         worker.close()
     return [
@@ -496,7 +487,10 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """On the main parser with defaults; on each command with SUPPRESS, so both positions work."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--python", metavar="PATH", default=default,
-                        help=f"the worker's Python 3.11 interpreter (default: ${ENV_VAR}, then {VENV}/bin/python)")
+                        help=f"the worker's Python 3.11 interpreter (default: ${ENV_VAR}, then {VENV}/bin/python, "
+                             "then the environment `scm setup` built)")
+    parser.add_argument("-y", "--yes", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="build a missing worker environment without asking (as `scm setup`)")
     parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=default,
                         help="give up on a worker call after this long (default: wait)")
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -559,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     for extension in (cli_batch, cli_models, cli_questions):
         extension.add_parser(command)
     cli_report.add_parser(commands)
+    cli_setup.add_parser(commands)
     return parser
 
 
@@ -604,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
+        cli_setup.offer_setup(args)
         return int(args.handler(args))
     except InputError as exc:
         return fail(f"error: {exc}", EXIT_USAGE)

@@ -22,6 +22,7 @@ from . import _process
 from ._channel import Channel
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
+from ._version import __version__
 from ._wire import fit_params, to_jsonable, traces_to_wire
 from .errors import (
     RemoteError,
@@ -30,6 +31,7 @@ from .errors import (
     WorkerError,
     WorkerStartError,
     WorkerTimeout,
+    WorkerVersionMismatch,
 )
 from .results import (
     AnomalyResult,
@@ -80,8 +82,10 @@ class Worker:
         worker_args: Sequence[str] = (),
         shutdown_timeout: float = 5.0,
         on_progress: ProgressCallback | None = None,
+        auto_setup: bool | None = None,
     ) -> None:
         self.python = python
+        self.auto_setup = auto_setup
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -135,7 +139,7 @@ class Worker:
             return self._channel
 
     def _spawn_and_handshake(self) -> Channel:
-        argv = [find_worker_python(self.python), "-m", "scm_worker", *self.worker_args]
+        argv = [find_worker_python(self.python, auto_setup=self.auto_setup), "-m", "scm_worker", *self.worker_args]
         try:
             proc = _process.spawn(argv, self.env)
         except OSError as exc:
@@ -143,7 +147,8 @@ class Worker:
         channel = Channel(proc, self._on_notification)
         self.starts += 1
         try:
-            _, future = channel.request("initialize", {"client": "scm_client", "protocol_version": PROTOCOL_VERSION})
+            hello = {"client": f"scm_client {__version__}", "protocol_version": PROTOCOL_VERSION}
+            _, future = channel.request("initialize", hello)
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
             self._reap(channel)
@@ -154,6 +159,9 @@ class Worker:
             raise WorkerStartError(
                 f"protocol mismatch: client speaks {PROTOCOL_VERSION}, worker {info.get('protocol_version')}"
             )
+        if info.get("worker_version") != __version__:
+            self._reap(channel)
+            raise WorkerVersionMismatch(info.get("worker_version"), __version__, argv[0])
         self.info = info
         return channel
 
