@@ -268,7 +268,8 @@ def test_auto_setup_provisions_on_first_use(install: Install, tmp_path_factory: 
     refused = install.run([install.scm, "fit", str(FIXTURE)], tmp_path_factory.mktemp("empty"))
     assert refused.returncode == 1 and "`scm setup`" in refused.stderr and "--yes" in refused.stderr
     built = install.run([install.scm, "fit", str(FIXTURE), "--yes"], tmp_path_factory.mktemp("yes"))
-    assert built.returncode == 0 and "fitted" in built.stdout, built.stderr
+    assert built.returncode == 0 and re.search(r"status\s+success", built.stdout), built.stderr
+    assert "[5/5]" in built.stderr  # built without asking
 
 
 # -- version skew -----------------------------------------------------------------------------
