@@ -38,8 +38,10 @@ def is_checkout(root: Path) -> bool:
 
 
 def candidate_venvs() -> list[Path]:
-    """The project checkout this client runs from, then the current directory."""
-    return list(dict.fromkeys([project_root() / VENV, Path.cwd().resolve() / VENV]))
+    """The project checkout this client runs from (if it is one), then the current directory."""
+    root = project_root()
+    checkout = [root / VENV] if is_checkout(root) else []
+    return list(dict.fromkeys([*checkout, Path.cwd().resolve() / VENV]))
 
 
 def locate(explicit: str | os.PathLike[str] | None = None, *, auto_setup: bool | None = None) -> Located:

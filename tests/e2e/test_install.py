@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shutil
 import signal
@@ -270,6 +271,25 @@ def test_auto_setup_provisions_on_first_use(install: Install, tmp_path_factory: 
     built = install.run([install.scm, "fit", str(FIXTURE), "--yes"], tmp_path_factory.mktemp("yes"))
     assert built.returncode == 0 and re.search(r"status\s+success", built.stdout), built.stderr
     assert "[5/5]" in built.stderr  # built without asking
+
+
+def test_on_a_terminal_scm_asks_before_building_and_no_means_no(install: Install,
+                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = tmp_path_factory.mktemp("asked")
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([install.scm, "fit", str(FIXTURE)], cwd=install.cwd, env=install.env(data),
+                                stdin=follower, stdout=subprocess.PIPE, stderr=follower)
+        os.close(follower)
+        asked = b""
+        while b"[Y/n]" not in asked:
+            asked += os.read(leader, 1024)
+        os.write(leader, b"n\n")
+        assert proc.wait(timeout=60) == 1
+    finally:
+        os.close(leader)
+    assert b"Build it now with `scm setup`" in asked
+    assert not (data / "envs").exists() or not [p for p in (data / "envs").iterdir() if p.is_dir()]
 
 
 # -- version skew -----------------------------------------------------------------------------
