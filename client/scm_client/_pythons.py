@@ -14,7 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_PROBE = "import json, os, sys; print(json.dumps([os.path.abspath(sys.executable), sys.version.split()[0]]))"
+# The base interpreter: a venv's python (e.g. the tool venv holding uv) resolves to the one it
+# was made from, so the same Python always gives the same environment key.
+_PROBE = ("import json, os, sys; exe = getattr(sys, '_base_executable', '') or sys.executable; "
+          "print(json.dumps([os.path.abspath(exe), sys.version.split()[0]]))")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def run_quietly(argv: Sequence[str], timeout: float = 60.0) -> subprocess.Comple
 
 
 def probe(python: str, how: str) -> Interpreter | None:
-    """The interpreter if ``python`` runs; its absolute path, symlinks kept (a venv's python is one)."""
+    """The interpreter if ``python`` runs: its base interpreter's absolute path, and its version."""
     done = run_quietly([python, "-c", _PROBE])
     if done is None or done.returncode != 0:
         return None
