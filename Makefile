@@ -10,6 +10,8 @@
 #
 # Interpreters are found by scripts/find-python.sh (PYTHON311/PYTHON313, then
 # PATH, then pyenv); override with e.g. `make test PYTHON313=/path/to/python3.13`.
+# uv builds every environment: it comes pinned (requirements-test.txt) into the
+# tool venv .venv-tox/, with tox and tox-uv, so a fresh clone needs only Python.
 # Extra arguments: `make test PYTEST_ARGS='-x -k fit'`, `make test TOX_ARGS='-e worker'`.
 
 SHELL := /bin/bash
@@ -23,6 +25,9 @@ ENSURE_CHROMIUM := bash scripts/ensure-chromium.sh
 WORKER_VENV := .venv-worker
 CLIENT_VENV := .venv-client
 TOX_VENV    := .venv-tox
+UV          := $(TOX_VENV)/bin/uv
+# The worker's pins: package data of scm_client, so they travel in the wheel (`scm setup`).
+PINS        := client/scm_client/worker-requirements.txt
 
 # Stamps: rebuilt when their inputs change, so a second `make venvs` is instant.
 WORKER_STAMP := $(WORKER_VENV)/.installed
@@ -34,19 +39,24 @@ PYTEST_ARGS ?=
 
 comma := ,
 
-# $(call venv,DIR,X.Y): create DIR with Python X.Y unless it already runs X.Y.
+# $(call venv,DIR,X.Y): create DIR with uv and Python X.Y unless it already runs X.Y.
 define venv
 	@if ! $(1)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma),$(2))))' 2>/dev/null; then \
 	    py="$$($(FIND_PYTHON) $(2))" || exit 1; \
 	    echo "==> creating $(1) with $$py"; \
-	    rm -rf $(1) && "$$py" -m venv $(1) || exit 1; \
+	    rm -rf $(1) && $(UV) venv -q --python "$$py" $(1) || exit 1; \
 	fi
-	$(call pip,$(1),--upgrade pip)
 endef
 
-# $(call pip,DIR,ARGS): quiet `pip install ARGS` in venv DIR. The grep drops
-# warnings about local index folders named by this machine's pip.conf that do
-# not exist; pipefail keeps pip's exit status.
+# $(call install,DIR,ARGS): `uv pip install ARGS` into venv DIR.
+define install
+	@echo "==> $(1): uv pip install $(2)"
+	@$(UV) pip install -q --python $(1)/bin/python $(2)
+endef
+
+# $(call pip,DIR,ARGS): quiet `pip install ARGS` in venv DIR, for the tool venv that
+# brings uv. The grep drops warnings about local index folders named by this machine's
+# pip.conf that do not exist; pipefail keeps pip's exit status.
 define pip
 	@echo "==> $(1): pip install $(2)"
 	@$(1)/bin/python -m pip install -q $(2) 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
@@ -63,20 +73,26 @@ help:
 
 venvs: $(WORKER_STAMP) $(CLIENT_STAMP)
 
-$(WORKER_STAMP): worker-requirements.txt pyproject.toml
+# The venvs need uv, not a rebuild whenever the tool venv changes: order-only.
+$(WORKER_STAMP): $(PINS) pyproject.toml | $(TOX_STAMP)
 	$(call venv,$(WORKER_VENV),3.11)
-	$(call pip,$(WORKER_VENV),-r worker-requirements.txt)
-	$(call pip,$(WORKER_VENV),--no-deps -e .)
+	$(call install,$(WORKER_VENV),-r $(PINS))
+	$(call install,$(WORKER_VENV),--no-deps -e .)
 	@touch $@
 
-$(CLIENT_STAMP): pyproject.toml
+$(CLIENT_STAMP): pyproject.toml | $(TOX_STAMP)
 	$(call venv,$(CLIENT_VENV),3.13)
-	$(call pip,$(CLIENT_VENV),-e .)
+	$(call install,$(CLIENT_VENV),-e .)
 	@touch $@
 
+# The tool venv: the one pip-built venv, bringing tox, tox-uv and uv (pinned).
 $(TOX_STAMP): requirements-test.txt
-	$(call venv,$(TOX_VENV),3.11)
-	$(call pip,$(TOX_VENV),-c requirements-test.txt tox)
+	@if ! $(TOX_VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
+	    py="$$($(FIND_PYTHON) 3.11)" || exit 1; \
+	    echo "==> creating $(TOX_VENV) with $$py"; \
+	    rm -rf $(TOX_VENV) && "$$py" -m venv $(TOX_VENV) || exit 1; \
+	fi
+	$(call pip,$(TOX_VENV),-c requirements-test.txt tox tox-uv uv)
 	@touch $@
 
 bench: venvs

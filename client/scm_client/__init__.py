@@ -2,6 +2,7 @@
 
 import logging
 
+from ._version import __version__
 from .errors import (
     ClusterUnavailable,
     FitFailed,
@@ -15,14 +16,17 @@ from .errors import (
     ParseError,
     ProtocolError,
     RemoteError,
+    SetupFailed,
     StoreCorrupt,
     UnsupportedQuery,
     ValidationFailed,
     WorkerClosed,
     WorkerCrashed,
     WorkerError,
+    WorkerNotFound,
     WorkerStartError,
     WorkerTimeout,
+    WorkerVersionMismatch,
 )
 from .pool import BatchItem, WorkerPool
 from .results import (
@@ -34,8 +38,6 @@ from .results import (
     SampleResult,
 )
 from .worker import DEFAULT, State, Worker
-
-__version__ = "0.1.0"
 
 # A library does not configure logging; without this, Python's last-resort handler
 # would print the worker's warnings on the caller's stderr.
@@ -62,6 +64,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "SampleResult",
+    "SetupFailed",
     "State",
     "StoreCorrupt",
     "UnsupportedQuery",
@@ -70,7 +73,10 @@ __all__ = [
     "WorkerClosed",
     "WorkerCrashed",
     "WorkerError",
+    "WorkerNotFound",
     "WorkerPool",
     "WorkerStartError",
     "WorkerTimeout",
+    "WorkerVersionMismatch",
+    "__version__",
 ]

@@ -1,35 +1,100 @@
-"""Finding the worker's Python 3.11: argument, then SCM_WORKER_PYTHON, then .venv-worker/."""
+"""Finding the worker's Python 3.11, in order: argument, $SCM_WORKER_PYTHON, a checkout's
+.venv-worker/, then an environment ``scm setup`` provisioned for this client's version.
+
+Nothing here installs anything unless the caller opted in (``auto_setup=True`` or
+``SCM_AUTO_SETUP=1``); then a missing environment is provisioned, with progress on stderr.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WorkerStartError
+from . import _envs, _pins, provision
+from ._version import __version__
+from .errors import WorkerNotFound, WorkerStartError
 
 ENV_VAR = "SCM_WORKER_PYTHON"
 VENV = ".venv-worker"
 
 
+@dataclass(frozen=True)
+class Located:
+    """The worker interpreter, how it was found, and its manifest if ``scm setup`` built it."""
+
+    python: str
+    how: str
+    manifest: _envs.Manifest | None = None
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def is_checkout(root: Path) -> bool:
+    """A source checkout of this project (where `make venvs` exists), not site-packages."""
+    return (root / "Makefile").is_file() and (root / "worker" / "scm_worker").is_dir()
+
+
 def candidate_venvs() -> list[Path]:
-    """The project checkout this client runs from, then the current directory."""
-    project_root = Path(__file__).resolve().parents[2]
-    return list(dict.fromkeys([project_root / VENV, Path.cwd().resolve() / VENV]))
+    """The project checkout this client runs from (if it is one), then the current directory."""
+    root = project_root()
+    checkout = [root / VENV] if is_checkout(root) else []
+    return list(dict.fromkeys([*checkout, Path.cwd().resolve() / VENV]))
 
 
-def find_worker_python(explicit: str | os.PathLike[str] | None = None) -> str:
+def locate(
+    explicit: str | os.PathLike[str] | None = None, *, auto_setup: bool | None = None
+) -> Located:
+    """The worker interpreter by the order above; WorkerNotFound names `scm setup`."""
     if explicit is not None:
-        return _require_file(Path(explicit), "the python argument")
+        return Located(_require_file(Path(explicit), "the python argument"), "--python")
     if os.environ.get(ENV_VAR):
-        return _require_file(Path(os.environ[ENV_VAR]), ENV_VAR)
+        return Located(_require_file(Path(os.environ[ENV_VAR]), ENV_VAR), f"${ENV_VAR}")
     for venv in candidate_venvs():
         python = venv / "bin" / "python"
         if python.exists():
-            return str(python)
-    searched = ", ".join(str(v) for v in candidate_venvs())
-    raise WorkerStartError(
-        f"no worker interpreter found: name one (Worker(python=...), scm --python), "
-        f"set {ENV_VAR}, or create {VENV}/ with 'make venvs' (looked in {searched})"
+            return Located(str(python), f"{VENV}/ of {venv.parent}")
+    ready = _envs.matching(__version__, _pins.pins_digest())
+    if ready:
+        return Located(str(ready[0].python), "provisioned by scm setup", ready[0])
+    if provision.auto_setup_enabled(auto_setup):
+        manifest, _ = provision.ensure()
+        return Located(str(manifest.python), "provisioned by auto-setup", manifest)
+    raise WorkerNotFound(not_found_message())
+
+
+def find_worker_python(
+    explicit: str | os.PathLike[str] | None = None, *, auto_setup: bool | None = None
+) -> str:
+    return locate(explicit, auto_setup=auto_setup).python
+
+
+def fix_hint() -> str:
+    """What to run when there is no worker environment: `make venvs` only inside a checkout."""
+    checkout = any(is_checkout(venv.parent) for venv in candidate_venvs())
+    return (
+        "run `scm setup`"
+        + (" (or `make venvs` in this checkout)" if checkout else "")
+        + f", or set {ENV_VAR} to a Python 3.11 with the pinned worker stack"
+    )
+
+
+def not_found_message() -> str:
+    """Why nothing was found, where it looked (other versions' environments named), what to run."""
+    digest = _pins.pins_digest()
+    others = [
+        m for m in _envs.finished() if (m.worker_version, m.pins_sha256) != (__version__, digest)
+    ]
+    stale = "".join(
+        f"; {m.path} is for scm-worker {m.worker_version}"
+        + (" with other pins" if m.worker_version == __version__ else "")
+        for m in others[:3]
+    )
+    return (
+        f"no worker environment for scm-worker {__version__} found: {fix_hint()} "
+        f"(looked in {', '.join(map(str, candidate_venvs()))} and {_envs.envs_dir()}{stale})"
     )
 
 

@@ -309,30 +309,33 @@ class _QueryAsk:
 # -- the client -------------------------------------------------------------------------
 
 
-def _resolve_python(python_path: str | None) -> Path:
-    """The worker interpreter as an absolute path (symlinks kept: a venv's python is one)."""
+def _resolve_python(python_path: str | None, auto_setup: bool | None = None) -> Path:
+    """The worker interpreter as an absolute path (symlinks kept: a venv's python is one).
+
+    lift-sys's client raised FileNotFoundError for a missing interpreter; so does this one,
+    with the discovery's own advice (``scm setup``) in the message.
+    """
     try:
-        return Path(os.path.abspath(find_worker_python(python_path)))
+        return Path(os.path.abspath(find_worker_python(python_path, auto_setup=auto_setup)))
     except WorkerStartError as exc:
-        raise FileNotFoundError(
-            f"Python 3.11 worker interpreter not found: {exc}\n"
-            "Pass python_path=..., set SCM_WORKER_PYTHON, or create .venv-worker (make venvs)"
-        ) from exc
+        raise FileNotFoundError(f"Python 3.11 worker interpreter not found: {exc}") from exc
 
 
 class DoWhyClient:
     """lift-sys's DoWhy client, served by a persistent scm-worker.
 
     ``python_path`` is the worker's Python 3.11 (default: ``SCM_WORKER_PYTHON``, then the
-    project's ``.venv-worker``); ``script_path`` is accepted and ignored; ``timeout`` is
-    each request's limit in seconds. All clients with the same interpreter share one
-    worker process and one model cache.
+    project's ``.venv-worker``, then the environment ``scm setup`` provisioned; with
+    ``auto_setup=True`` or ``SCM_AUTO_SETUP=1`` a missing one is built); ``script_path`` is
+    accepted and ignored; ``timeout`` is each request's limit in seconds. All clients with
+    the same interpreter share one worker process and one model cache.
     """
 
     def __init__(
-        self, python_path: str | None = None, script_path: str | None = None, timeout: float = 60.0
+        self, python_path: str | None = None, script_path: str | None = None, timeout: float = 60.0,
+        *, auto_setup: bool | None = None,
     ) -> None:
-        self.python_path = _resolve_python(python_path)
+        self.python_path = _resolve_python(python_path, auto_setup)
         self.script_path = script_path
         self.timeout = timeout
         self.fits_performed = 0

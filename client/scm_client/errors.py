@@ -2,6 +2,9 @@
 
     WorkerError
     ├── WorkerStartError        the worker could not be started or handshaken
+    │   ├── WorkerNotFound      no worker environment was found (run `scm setup`)
+    │   └── WorkerVersionMismatch  the worker environment is another scm-worker version
+    ├── SetupFailed             `scm setup` could not build or check a worker environment
     ├── WorkerCrashed           the worker died with calls pending (exit code, stderr tail)
     ├── WorkerTimeout           a call took longer than its timeout; the worker was killed
     ├── WorkerClosed            the Worker was closed; no more calls
@@ -38,6 +41,32 @@ class WorkerStartError(WorkerError):
         tail = f"\n--- worker stderr ---\n{stderr_tail}" if stderr_tail else ""
         super().__init__(message + tail)
         self.stderr_tail = stderr_tail
+
+
+class WorkerNotFound(WorkerStartError):
+    """No explicit interpreter, $SCM_WORKER_PYTHON, checkout venv or provisioned environment."""
+
+
+class WorkerVersionMismatch(WorkerStartError):
+    """The handshake named another scm-worker version than this client's: never drive it."""
+
+    def __init__(self, worker_version: object, client_version: str, python: str) -> None:
+        super().__init__(
+            f"the worker at {python} is scm-worker {worker_version}, this client is "
+            f"{client_version}: run `scm setup` to build a matching worker environment "
+            "(or pass a matching interpreter)"
+        )
+        self.worker_version = worker_version
+        self.client_version = client_version
+        self.python = python
+
+
+class SetupFailed(WorkerError):
+    """Building or checking a worker environment failed; ``output`` is the installer's tail."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message + (f"\n--- output ---\n{output}" if output else ""))
+        self.output = output
 
 
 class WorkerCrashed(WorkerError):

@@ -24,6 +24,7 @@ from . import _process
 from ._channel import Channel, Progress
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
+from ._version import __version__
 from ._wire import columns_from_wire, fit_params, to_jsonable, traces_to_wire
 from .errors import (
     RemoteError,
@@ -32,6 +33,7 @@ from .errors import (
     WorkerError,
     WorkerStartError,
     WorkerTimeout,
+    WorkerVersionMismatch,
 )
 from .results import (
     AnomalyResult,
@@ -83,8 +85,10 @@ class Worker:
         worker_args: Sequence[str] = (),
         shutdown_timeout: float = 5.0,
         on_progress: ProgressCallback | None = None,
+        auto_setup: bool | None = None,
     ) -> None:
         self.python = python
+        self.auto_setup = auto_setup
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -140,7 +144,8 @@ class Worker:
             return self._channel
 
     def _spawn_and_handshake(self) -> Channel:
-        argv = [find_worker_python(self.python), "-m", "scm_worker", *self.worker_args]
+        python = find_worker_python(self.python, auto_setup=self.auto_setup)
+        argv = [python, "-m", "scm_worker", *self.worker_args]
         try:
             proc = _process.spawn(argv, self.env)
         except OSError as exc:
@@ -148,7 +153,7 @@ class Worker:
         channel = Channel(proc, self._on_notification)
         self.starts += 1
         try:
-            hello = {"client": "scm_client", "protocol_version": PROTOCOL_VERSION,
+            hello = {"client": f"scm_client {__version__}", "protocol_version": PROTOCOL_VERSION,
                      "column_encodings": ["json", "binary"]}
             _, future = channel.request("initialize", hello)
             info = future.result(timeout=self.start_timeout)
@@ -163,6 +168,9 @@ class Worker:
                 f"protocol mismatch: client speaks {PROTOCOL_VERSION}, "
                 f"worker {info.get('protocol_version')}"
             )
+        if info.get("worker_version") != __version__:
+            self._reap(channel)
+            raise WorkerVersionMismatch(info.get("worker_version"), __version__, argv[0])
         self.info = info
         return channel
 

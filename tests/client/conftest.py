@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scm_client
 from scm_client import Worker
 
 FAKE = Path(__file__).resolve().with_name("fake_worker.py")
@@ -47,7 +48,8 @@ def make_fake(fake_pythonpath: str, pid_file: Path) -> Iterator[Callable[..., Wo
     def make(**kwargs: Any) -> Worker:
         fake_env = {k: str(v) for k, v in kwargs.items() if k.isupper()}
         options = {k: v for k, v in kwargs.items() if not k.isupper()}
-        env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file), **fake_env}
+        env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file),
+               "FAKE_WORKER_VERSION": scm_client.__version__, **fake_env}
         options.setdefault("start_timeout", 10.0)
         options.setdefault("shutdown_timeout", 2.0)
         worker = Worker(python=sys.executable, env=env, **options)

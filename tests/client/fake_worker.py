@@ -20,6 +20,7 @@ Environment switches:
     FAKE_STARTUP_DELAY=seconds    sleep before reading the handshake
     FAKE_GARBAGE_ON_START=1       write a non-JSON line before reading anything
     FAKE_PROTOCOL_VERSION=n       the protocol_version initialize reports (default 1)
+    FAKE_WORKER_VERSION=v         the worker_version initialize reports (conftest: the client's)
     FAKE_NO_SHUTDOWN_REPLY=1      ignore ``shutdown`` (keep serving)
     FAKE_LINGER_AFTER_SHUTDOWN=1  answer ``shutdown`` but do not exit
     FAKE_IGNORE_SIGTERM=1         ignore SIGTERM
@@ -103,12 +104,10 @@ def main() -> int:
 
         if method == "initialize":
             version = int(env("FAKE_PROTOCOL_VERSION") or 1)
-            write(
-                result(
-                    id_,
-                    {"protocol_version": version, "pid": os.getpid(), "fake": True, "warm": True},
-                )
-            )
+            worker_version = env("FAKE_WORKER_VERSION") or "unset"
+            info = {"protocol_version": version, "worker_version": worker_version, "pid": os.getpid(),
+                    "fake": True, "warm": True}
+            write(result(id_, info))
         elif method == "ping":
             if env("FAKE_STDERR_FLOOD"):
                 flood_stderr(int(env("FAKE_STDERR_FLOOD")))

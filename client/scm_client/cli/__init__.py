@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from .. import _format
 from ..errors import WorkerError
-from . import batch, demo, doctor, fit, models, questions, report
+from . import batch, demo, doctor, fit, models, questions, report, setup
 from .common import EPILOG, EXIT_USAGE, InputError, add_global_options, exit_code, fail
 
 #: the command modules, in the order `scm --help` lists them
-COMMANDS = (doctor, fit, demo, batch, models, questions, report)
+COMMANDS = (doctor, setup, fit, demo, batch, models, questions, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
+        setup.offer_setup(args)
         return int(args.handler(args))
     except InputError as exc:
         return fail(f"error: {exc}", EXIT_USAGE)

@@ -42,8 +42,8 @@ exit codes:
   3  validation failed: the fitted mechanisms score below the R² threshold on held-out rows
   4  insufficient data: fewer complete rows than config.min_samples
 
-The worker interpreter is --python, else $SCM_WORKER_PYTHON, else .venv-worker/ (make venvs).
-Run `scm doctor` when the worker does not start."""
+The worker interpreter is --python, else $SCM_WORKER_PYTHON, else a checkout's .venv-worker/,
+else the environment `scm setup` built. Run `scm doctor` when the worker does not start."""
 
 QUALITIES = ("GOOD", "BETTER", "BEST")
 
@@ -327,8 +327,11 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """On the main parser with defaults; on each command with SUPPRESS, so both positions work."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--python", metavar="PATH", default=default,
-                        help=f"the worker's Python 3.11 interpreter "
-                             f"(default: ${ENV_VAR}, then {VENV}/bin/python)")
+                        help=f"the worker's Python 3.11 interpreter (default: ${ENV_VAR}, "
+                             f"then {VENV}/bin/python, then the environment `scm setup` built)")
+    parser.add_argument("-y", "--yes", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="build a missing worker environment without asking (as `scm setup`)")
     parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=default,
                         help="give up on a worker call after this long (default: wait)")
     parser.add_argument("-v", "--verbose", action="store_true",

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .._locate import ENV_VAR, VENV, find_worker_python
+from .. import _pythons, provision
+from .._locate import fix_hint, locate
+from .._pythons import run_quietly
 from ..errors import WorkerError
 from ..worker import Worker
 from .common import EXIT_ERROR, EXIT_OK, add_command
 
 WORKER_PACKAGES = ("dowhy", "pandas", "numpy", "scikit-learn", "networkx", "jsonrpcserver")
-INSTALL_HINT = ("run `make venvs`, or set SCM_WORKER_PYTHON to a Python 3.11 with "
-                "worker-requirements.txt installed")
 
 
 def register(subparsers: Any) -> None:
@@ -47,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
     checks = [show(Check("client python", True, f"{_format_version()} ({sys.executable})"))]
     checks += [show(find_interpreter(version)) for version in ("3.11", "3.13")]
     python, located = locate_worker_python(args.python)
-    checks.append(show(located))
+    env_checks = [show(check) for check in located]
     if python is not None:
         checks += [show(check) for check in worker_packages(python)]
+        env_checks.append(show(pin_check(python)))
     handshake = [show(check) for check in live_handshake(args)]
-    checks += handshake
-    if all(check.ok for check in handshake):
+    checks += env_checks + handshake
+    if all(check.ok for check in env_checks + handshake):
         print("\nready: the client can start the worker and talk to it")
         return EXIT_OK
     print("\nnot ready: the client cannot drive the worker")
@@ -65,65 +61,48 @@ def _format_version() -> str:
     return ".".join(map(str, sys.version_info[:3]))
 
 
-def run_quietly(argv: Sequence[str],
-                timeout: float = 60.0) -> subprocess.CompletedProcess[str] | None:
-    """Run a probe; None if it cannot be run at all."""
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
 def python_version_of(python: str) -> str | None:
     """The full version if ``python`` actually runs (a pyenv shim may exist and fail)."""
-    done = run_quietly([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-    return done.stdout.strip() if done is not None and done.returncode == 0 else None
+    found = _pythons.probe(python, "")
+    return found.version if found is not None else None
 
 
 def find_interpreter(version: str) -> Check:
-    """pythonX.Y on PATH if it really runs as X.Y, else $(pyenv prefix X.Y)/bin/pythonX.Y."""
-    name = f"python{version}"
-    notes = []
-    on_path = shutil.which(name)
-    if on_path:
-        got = python_version_of(on_path)
-        if got and got.startswith(version + "."):
-            return Check(name, True, f"{got} ({on_path}, on PATH)")
-        shim = " (a pyenv shim?)" if "shims" in on_path else ""
-        notes.append(f"{on_path} is on PATH but does not run" + shim)
-    prefix = pyenv_prefix(version)
-    if prefix:
-        candidate = str(Path(prefix) / "bin" / name)
-        got = python_version_of(candidate)
-        if got and got.startswith(version + "."):
-            return Check(name, True, "; ".join([f"{got} ({candidate}, via pyenv prefix)", *notes]))
-        notes.append(f"pyenv prefix {version} gave {prefix}, but {candidate} does not run")
-    notes = notes or ["not on PATH, and pyenv does not know it"]
-    return Check(name, False, "; ".join(notes),
-                 f"install Python {version} (e.g. `pyenv install {version}`)")
+    """The interpreter `scm setup` would use for X.Y: PATH if it really runs, pyenv, uv."""
+    search = _pythons.find_python(version, uv=provision.find_uv())
+    if search.found is None:
+        return Check(f"python{version}", False, "; ".join(search.notes),
+                     f"install Python {version} (e.g. `pyenv install {version}`)")
+    found = search.found
+    notes = [f"{found.version} ({found.path}, {found.how})", *search.notes]
+    return Check(f"python{version}", True, "; ".join(notes))
 
 
-def pyenv_prefix(version: str) -> str | None:
-    if shutil.which("pyenv") is None:
-        return None
-    done = run_quietly(["pyenv", "prefix", version])
-    if done is None or done.returncode != 0 or not done.stdout.strip():
-        return None
-    return done.stdout.strip().splitlines()[0].split(":")[0]
-
-
-def locate_worker_python(explicit: str | None) -> tuple[str | None, Check]:
-    source = "--python" if explicit else f"${ENV_VAR}" if os.environ.get(ENV_VAR) else f"{VENV}/"
+def locate_worker_python(explicit: str | None) -> tuple[str | None, list[Check]]:
+    """The worker interpreter, how it was found, and the provisioned environment's key."""
     try:
-        python = find_worker_python(explicit)
+        located = locate(explicit)
     except WorkerError as exc:
-        return None, Check("worker python", False, str(exc).splitlines()[0], INSTALL_HINT)
-    version = python_version_of(python)
+        return None, [Check("worker python", False, str(exc).splitlines()[0], fix_hint())]
+    version = python_version_of(located.python)
     if version is None:
-        return None, Check("worker python", False, f"{python} (from {source}) does not run",
-                           INSTALL_HINT)
+        return None, [Check("worker python", False,
+                            f"{located.python} (from {located.how}) does not run", fix_hint())]
     note = "" if version.startswith("3.11.") else " — the worker is pinned to Python 3.11"
-    return python, Check("worker python", True, f"{version} ({python}, from {source}){note}")
+    checks = [Check("worker python", True,
+                    f"{version} ({located.python}, from {located.how}){note}")]
+    if located.manifest is not None:
+        m = located.manifest
+        checks.append(Check("worker env", True, f"key {m.key}, built with {m.installer} in "
+                                                f"{m.build_seconds:.1f} s from {m.base_python}"))
+    return located.python, checks
+
+
+def pin_check(python: str) -> Check:
+    """The worker's installed versions against the pins this client carries."""
+    verdict = provision.check(python, full=False)
+    return Check("pins", verdict.ok, verdict.text(),
+                 "rebuild the worker environment: `scm setup --force`")
 
 
 _PACKAGE_PROBE = """\
@@ -146,14 +125,13 @@ def worker_packages(python: str) -> list[Check]:
         lines = done.stderr.strip().splitlines() if done else ["could not run"]
         reason = (lines or ["no output"])[-1]
         return [Check("worker packages", False,
-                      f"{python} could not report its packages: {reason}", INSTALL_HINT)]
+                      f"{python} could not report its packages: {reason}", fix_hint())]
     found = json.loads(done.stdout)
-    requirements = f"`{python} -m pip install -r worker-requirements.txt`"
     checks = [Check(name, found.get(name) is not None, found.get(name) or "not installed",
-                    f"install the worker's packages: {requirements}") for name in WORKER_PACKAGES]
+                    "install the worker's packages: `scm setup`") for name in WORKER_PACKAGES]
     checks.append(Check("scm_worker", found.get("scm_worker") is not None,
                         found.get("scm_worker") or "not importable",
-                        f"install this project into it: `{python} -m pip install --no-deps -e .`"))
+                        "build a worker environment: `scm setup`"))
     return checks
 
 
@@ -169,7 +147,7 @@ def live_handshake(args: argparse.Namespace) -> list[Check]:
     except WorkerError as exc:
         lines = str(exc).splitlines()
         detail = lines[0] + "".join(f"\n{' ' * 30}{line}" for line in lines[1:][-8:])
-        return [Check("handshake", False, detail, INSTALL_HINT)]
+        return [Check("handshake", False, detail, fix_hint())]
     finally:
         worker.close()
     return [

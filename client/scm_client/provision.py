@@ -1,0 +1,359 @@
+"""Provisioning: build, reuse, check and remove the worker's Python 3.11 environments.
+
+``scm setup`` and opted-in auto-setup both come here. A build runs in its environment's
+final directory under a per-key lock and ends by writing the manifest (``_envs``): until
+then discovery ignores the directory, so a build killed half-way is never used, and the
+next build starts it afresh. uv builds the pinned stack in seconds; without uv, the
+interpreter's own venv and pip do the same, slowly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from . import _envs, _pins
+from ._pythons import Interpreter, find_python, run_quietly
+from ._version import __version__
+from .errors import SetupFailed
+
+WORKER_PYTHON: Final = "3.11"
+AUTO_SETUP_VAR: Final = "SCM_AUTO_SETUP"
+INSTALLER_VAR: Final = "SCM_INSTALLER"  # "uv" or "pip": force one (default: uv when found)
+STEPS: Final = 5
+
+Progress = Callable[[str], None]
+
+
+def stderr_progress(line: str) -> None:
+    """Progress goes to stderr: stdout may belong to the caller's own output."""
+    print(f"scm setup: {line}", file=sys.stderr, flush=True)
+
+
+def auto_setup_enabled(flag: bool | None = None) -> bool:
+    """An explicit flag wins; otherwise $SCM_AUTO_SETUP=1 opts in. The default is never."""
+    if flag is not None:
+        return flag
+    return os.environ.get(AUTO_SETUP_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# -- what to build ------------------------------------------------------------------------
+
+
+def find_uv() -> str | None:
+    """uv on PATH, beside this interpreter (pip-installed into the same venv), or its module."""
+    choice = os.environ.get(INSTALLER_VAR, "").strip().lower()
+    if choice == "pip":
+        return None
+    for candidate in (shutil.which("uv"), str(Path(sys.executable).with_name("uv"))):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    found = _uv_module_bin() if importlib.util.find_spec("uv") is not None else None
+    if found:
+        return found
+    if choice == "uv":
+        raise SetupFailed(f"{INSTALLER_VAR}=uv, but uv is not installed (pip install uv)")
+    return None
+
+
+def _uv_module_bin() -> str | None:
+    done = run_quietly([sys.executable, "-c", "import uv; print(uv.find_uv_bin())"])
+    return done.stdout.strip() if done is not None and done.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The environment this client needs on this machine: interpreter, key, directory, installer."""
+
+    interpreter: Interpreter
+    key: str
+    path: Path
+    uv: str | None
+
+    @property
+    def installer(self) -> str:
+        return "uv" if self.uv else "pip"
+
+
+def plan(python: str | None = None) -> Target:
+    uv = find_uv()
+    search = find_python(WORKER_PYTHON, python, uv)
+    if search.found is None:
+        raise SetupFailed(
+            f"no Python {WORKER_PYTHON} found: {'; '.join(search.notes)}. Install one "
+            f"(`pyenv install {WORKER_PYTHON}` or `uv python install {WORKER_PYTHON}`) "
+            "or pass --python PATH"
+        )
+    found = search.found
+    key = _envs.env_key(_pins.pins_digest(), __version__, f"{found.path} {found.version}")
+    return Target(found, key, _envs.envs_dir() / key, uv)
+
+
+# -- checking -----------------------------------------------------------------------------
+
+_CHECK: Final = """\
+import importlib.metadata as md, json, sys
+pins, want, full = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+problems = []
+for name, pinned in pins.items():
+    try:
+        got = md.version(name)
+    except md.PackageNotFoundError:
+        got = None
+    if got != pinned:
+        problems.append(f"{name} {got or 'missing'} (pinned {pinned})")
+try:
+    import scm_worker
+    if scm_worker.__version__ != want:
+        problems.append(f"scm-worker {scm_worker.__version__} (this client is {want})")
+except ImportError as exc:
+    problems.append(f"scm_worker does not import: {exc}")
+if full:
+    try:
+        import dowhy.gcm
+    except Exception as exc:
+        problems.append(f"DoWhy does not import: {type(exc).__name__}: {exc}")
+print(json.dumps(problems))
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    problems: list[str]
+    pins: int
+    imported: bool  # the check imported DoWhy, not only read versions
+
+    def text(self) -> str:
+        if not self.ok:
+            shown = "; ".join(self.problems[:6]) + (
+                f"; … {len(self.problems) - 6} more" if len(self.problems) > 6 else ""
+            )
+            return f"not ready: {shown}"
+        return f"ok: {self.pins} pins match, scm-worker {__version__}" + (
+            ", DoWhy imports" if self.imported else ""
+        )
+
+
+def check(python: Path | str, full: bool = True) -> Verdict:
+    """Compare an environment with the pins and this client's version; ``full`` also imports DoWhy.
+
+    Runs without PYTHONPATH, so it judges the environment itself, not a checkout on the path.
+    """
+    pins = _pins.pins()
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    argv = [str(python), "-c", _CHECK, json.dumps(pins), __version__, "1" if full else "0"]
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=300, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Verdict(False, [f"{python} could not be run: {exc}"], len(pins), False)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return Verdict(False, [f"{python} failed the check: {tail}"], len(pins), False)
+    problems = [str(p) for p in json.loads(done.stdout)]
+    return Verdict(not problems, problems, len(pins), full)
+
+
+# -- building -----------------------------------------------------------------------------
+
+
+class _Steps:
+    """Numbered steps with elapsed times: "[3/5] installing …", then "done in 4.1 s"."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.started = time.perf_counter()
+        self.number = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        self.number += 1
+        self.progress(f"[{self.number}/{STEPS}] {text}")
+        began = time.perf_counter()
+        yield
+        self.progress(
+            f"[{self.number}/{STEPS}] done in {time.perf_counter() - began:.1f} s "
+            f"({self.elapsed():.1f} s so far)"
+        )
+
+
+def ensure(
+    python: str | None = None, *, force: bool = False, progress: Progress = stderr_progress
+) -> tuple[_envs.Manifest, bool]:
+    """The ready environment for this client, built if needed; (manifest, reused)."""
+    steps = _Steps(progress)
+    with steps.step(f"finding Python {WORKER_PYTHON}"):
+        target = plan(python)
+        progress(
+            f"      {target.interpreter.path} "
+            f"({target.interpreter.version}, {target.interpreter.how}); "
+            f"environment {target.key}"
+        )
+    with _locked(target.key):
+        manifest = _envs.read_manifest(target.path)
+        if manifest is not None and not force:
+            verdict = check(manifest.python, full=False)
+            if verdict.ok:
+                progress(
+                    f"ready: reused {target.path} in {steps.elapsed():.1f} s ({verdict.text()})"
+                )
+                return manifest, True
+            progress(f"{target.path} does not match ({verdict.text()}): rebuilding it")
+        return _build(target, steps), False
+
+
+def _build(target: Target, steps: _Steps) -> _envs.Manifest:
+    shutil.rmtree(target.path, ignore_errors=True)
+    python = _envs.env_python(target.path)
+    with steps.step(f"creating {target.path} with {target.installer}"):
+        if target.uv:
+            _run(
+                [
+                    target.uv,
+                    "venv",
+                    "--no-config",
+                    "-q",
+                    "--python",
+                    target.interpreter.path,
+                    str(target.path),
+                ],
+                "uv venv",
+            )
+        else:
+            _run([target.interpreter.path, "-m", "venv", str(target.path)], "python -m venv")
+    with steps.step(f"installing {len(_pins.pins())} pinned packages with {target.installer}"):
+        requirements = str(_pins.pins_path())
+        if target.uv:
+            _run(
+                [
+                    target.uv,
+                    "pip",
+                    "install",
+                    "--no-config",
+                    "-q",
+                    "--python",
+                    str(python),
+                    "-r",
+                    requirements,
+                ],
+                "uv pip install",
+            )
+        else:
+            _run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "-r",
+                    requirements,
+                ],
+                "pip install",
+            )
+    with steps.step(f"installing scm-worker {__version__}"):
+        _install_worker_package(python)
+    with steps.step("checking it: versions equal the pins, DoWhy imports"):
+        verdict = check(python, full=True)
+        if not verdict.ok:
+            raise SetupFailed(
+                f"the new environment at {target.path} failed its check: {verdict.text()}"
+            )
+    manifest = _envs.Manifest(
+        key=target.key,
+        path=str(target.path),
+        worker_version=__version__,
+        pins_sha256=_pins.pins_digest(),
+        base_python=target.interpreter.path,
+        python_version=target.interpreter.version,
+        installer=target.installer,
+        build_seconds=round(steps.elapsed(), 2),
+        created=time.time(),
+    )
+    _envs.write_manifest(manifest)
+    steps.progress(
+        f"ready: built {target.path} in {steps.elapsed():.1f} s with {target.installer} "
+        f"({verdict.text()})"
+    )
+    return manifest
+
+
+def _install_worker_package(python: Path) -> None:
+    """Copy this distribution's own scm_worker package into the environment's site-packages.
+
+    The wheel carries the worker beside the client, so the environment gets exactly the
+    worker of this client's version, from the installed distribution alone.
+    """
+    spec = importlib.util.find_spec("scm_worker")
+    if spec is None or spec.origin is None:
+        raise SetupFailed(
+            "this installation has no scm_worker package to install (reinstall scm-worker)"
+        )
+    done = run_quietly(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    )
+    if done is None or done.returncode != 0:
+        raise SetupFailed(f"{python} cannot report its site-packages")
+    target = Path(done.stdout.strip()) / "scm_worker"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(
+        Path(spec.origin).parent, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+
+
+def _run(argv: list[str], what: str) -> None:
+    """Run one installer step; its output is shown only when it fails."""
+    cwd = _envs.envs_dir()  # not the caller's project, whose config uv or pip might read
+    try:
+        done = subprocess.run(
+            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+        )
+    except OSError as exc:
+        raise SetupFailed(f"{what} could not be started: {exc}") from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stdout.strip().splitlines()[-30:])
+        raise SetupFailed(f"{what} failed (exit code {done.returncode})", tail)
+
+
+@contextmanager
+def _locked(key: str) -> Iterator[None]:
+    """One build per key at a time; the kernel drops the lock if its holder is killed."""
+    root = _envs.envs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# -- removing -----------------------------------------------------------------------------
+
+
+def remove_all() -> list[Path]:
+    """Delete every provisioned environment (finished or not) and its lock; returns the paths."""
+    removed = []
+    for path in _envs.env_dirs():
+        with _locked(path.name):
+            shutil.rmtree(path)
+        (path.parent / f"{path.name}.lock").unlink(missing_ok=True)
+        removed.append(path)
+    return removed
