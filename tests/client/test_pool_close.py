@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import scm_client
 from scm_client import State, WorkerPool
 from support.procs import pid_alive
 
@@ -22,7 +23,7 @@ def test_pool_close_stops_unresponsive_workers_together_not_one_by_one(
     fake_pythonpath: str, pid_file: Path,
 ) -> None:
     env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file),
-           "FAKE_NO_SHUTDOWN_REPLY": "1"}
+           "FAKE_WORKER_VERSION": scm_client.__version__, "FAKE_NO_SHUTDOWN_REPLY": "1"}
     pool = WorkerPool(SIZE, python=sys.executable, env=env, shutdown_timeout=TIMEOUT,
                       start_timeout=10.0)
     pool.start()
@@ -40,7 +41,8 @@ def test_pool_close_stops_unresponsive_workers_together_not_one_by_one(
 def test_pool_close_of_answering_workers_takes_the_graceful_path(
     fake_pythonpath: str, pid_file: Path,
 ) -> None:
-    env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file)}
+    env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file),
+           "FAKE_WORKER_VERSION": scm_client.__version__}
     with WorkerPool(SIZE, python=sys.executable, env=env, shutdown_timeout=TIMEOUT) as pool:
         pool.start()
         pids = [worker.pid for worker in pool.workers]
