@@ -77,8 +77,10 @@ def lag(document: Path) -> tuple[Measured, int | None] | None:
 def describe(path: str) -> tuple[str, bool]:
     """One line about a document, and whether it describes HEAD exactly."""
     got = lag(ROOT / path)
-    if got is None:
-        return f"{path}: no 'Measured at commit' stamp", False
+    if got is None:  # written before stamps: the commit that last changed it is the best bound there is
+        last = git("log", "-1", "--format=%H", "--", path)
+        since = commits_since(last) if last else None
+        return f"{path}: no 'Measured at commit' stamp; last changed by {last[:12] or '?'}, {since} commits ago", False
     measured, since = got
     behind = "not an ancestor of HEAD" if since is None else f"{since} commits behind HEAD"
     dirty = ", measured on a dirty tree" if measured["dirty"] else ""
