@@ -35,7 +35,7 @@ def render(report: dict[str, Any], stamp: str) -> str:
     mode = "`SCM_SOAK_FULL=1`" if r["full"] else f"short (SCM_SOAK_REQUESTS={r['requests']})"
     faults = r["faults"]
     rss_growth = r["rss_growth_kb"]
-    per_request = rss_growth / r["stretch_requests"]
+    per_request = rss_growth / r["rss_stretch_requests"]
     m = r["machine"]
     loads = " → ".join(" ".join(f"{x:g}" for x in m[key]) for key in ("load_average_start", "load_average_end"))
     lines = [
@@ -62,8 +62,8 @@ def render(report: dict[str, Any], stamp: str) -> str:
         f"| fault-free stretch, one worker process | {r['stretch_requests']:,} requests in {r['stretch_seconds']:g} s, "
         f"{r['stretch_served']:,} served ({r['stretch_kinds'].get('fit', 0)} of them fits) |",
         f"| RSS over the stretch | {r['rss_stretch_start_kb']:,} kB → {r['rss_stretch_end_kb']:,} kB: "
-        f"**{rss_growth / 1024:+.1f} MB** ({per_request:+.2f} kB a request; each fit keeps a model in memory, "
-        "up to `--max-models`) |",
+        f"**{rss_growth / 1024:+.1f} MB** over its last {r['rss_stretch_requests']:,} requests ({per_request:+.2f} kB "
+        "a request; each fit keeps a model in memory, up to `--max-models`) |",
     ]
     if life := r.get("longest_life"):
         lines.append(f"| longest-lived worker between faults | {life['requests']} requests, "

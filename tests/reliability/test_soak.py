@@ -297,7 +297,7 @@ def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, mak
         "failed_by_fault": tally.failed_by_fault, "lost": len(tally.lost),
         "unexplained": len(tally.unexplained), "faults_injected": faults_injected, "faults_survived": tally.survived,
         "faults": dict(tally.faults), "restarts": worker.starts - 1, "kinds": dict(tally.kinds),
-        "stretch_requests": stretch + 20, "stretch_seconds": round(stretch_seconds, 1),
+        "stretch_requests": stretch + 20, "stretch_seconds": round(stretch_seconds, 1), "rss_stretch_requests": stretch,
         "rss_stretch_start_kb": rss_start, "rss_stretch_end_kb": rss_end, "rss_growth_kb": rss_end - rss_start,
         "rss_max_kb": max((max(v) for v in tally.rss.values()), default=None),
         # the worker process that lived longest between faults: requests it answered, RSS first/last
