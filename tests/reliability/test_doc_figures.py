@@ -16,7 +16,7 @@ import test_malformed_input
 import test_security
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.append(str(ROOT / "benchmarks"))  # last: it shadows nothing
 import provenance  # noqa: E402 - benchmarks/: the stamp's format
 import soak_block  # noqa: E402 - benchmarks/: the block's renderer
 

@@ -54,7 +54,7 @@ from scm_client import (
 from reliability_support import CHAIN_GRAPH, chain_traces, join_all, rss_kb
 from support.procs import wait_until
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: it shadows nothing
 import provenance  # noqa: E402 - benchmarks/provenance.py: the commit the report's figures describe
 
 FULL = os.environ.get("SCM_SOAK_FULL") == "1"
