@@ -5,11 +5,14 @@ r2_threshold=..., test_size=0.2)`` and reads ``status``, ``validation``, ``scm``
 ``metadata``; InterventionEngine.execute calls ``query_scm(...)`` and needs status
 "success", ``samples``, ``statistics`` and ``metadata``. Both construct a new client per
 call and catch FileNotFoundError at construction and DoWhySubprocessError on calls.
-The graphs and frames here are the duck-typed stand-ins of fakes.py.
+Most graphs and frames here are the duck-typed stand-ins of fakes.py; the last tests use
+real networkx ``DiGraph`` and pandas ``DataFrame`` objects (test dependencies of the e2e env,
+never of the client) and hold them to the stand-ins' answers.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -70,9 +73,12 @@ def fit_like_scm_fitter(client: DoWhyClient, graph: Any, traces: Any) -> dict[st
     )
     validation = result.get("validation", {})
     if result.get("status") == "validation_failed":
-        # SCMFitter formats these into its ValidationError
-        mean_r2, failed = validation.get("mean_r2", 0.0), validation.get("failed_nodes", [])
-        assert f"mean R²={mean_r2:.4f}; failed nodes: {failed}"
+        # SCMFitter formats these into its ValidationError: a number under the threshold, the nodes
+        mean_r2, failed = validation["mean_r2"], validation["failed_nodes"]
+        assert isinstance(mean_r2, float) and math.isfinite(mean_r2) and mean_r2 < 0.7, validation
+        assert isinstance(failed, list) and failed and all(isinstance(n, str) for n in failed), validation
+        message = f"mean R²={mean_r2:.4f}; failed nodes: {failed}"
+        assert message.endswith(str(failed)) and f"{mean_r2:.4f}" in message
     else:
         assert isinstance(result.get("scm", {}).get("mechanisms", {}), dict)
         assert isinstance(result.get("metadata", {}), dict)
@@ -419,3 +425,50 @@ def test_model_cache_is_bounded() -> None:
     assert cache.get("b") == "m-b"
     cache.discard("b", "m-b")
     assert cache.get("b") is None
+
+
+# -- real networkx and pandas objects, as lift-sys passes them ----------------------------
+
+
+def test_real_digraph_and_dataframe_fit_and_query_as_the_stand_ins_do(client: DoWhyClient) -> None:
+    """numpy scalars, an int, a bool and a string column, a DiGraph built node by node."""
+    import networkx as nx
+    import pandas as pd
+
+    fake_graph, fake_traces = load_fixture("multi_parent")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(fake_graph.nodes)
+    graph.add_edges_from(fake_graph.edges)
+    traces = pd.DataFrame({name: fake_traces[name].tolist() for name in fake_traces.columns})
+    real, fake = fit_like_scm_fitter(client, graph, traces), fit_like_scm_fitter(client, fake_graph, fake_traces)
+    assert real["status"] == fake["status"] == "success", (real, fake)
+    assert real["scm"] == fake["scm"] and real["validation"] == fake["validation"]
+    interventions = [{"type": "hard", "node": "X", "value": 1.0}]
+    client.query_scm(fake_graph, fake_traces, interventions, num_samples=200)
+    fits = client.fits_performed
+    queried = client.query_scm(graph, traces, interventions, num_samples=200)
+    # the real objects put exactly the stand-ins' graph and rows on the wire: the same cached model answers
+    assert client.fits_performed == fits, "the DiGraph/DataFrame were sent as other data than the stand-ins"
+    assert queried["status"] == "success" and set(queried["samples"]) == {"X", "Y", "Z"}
+    assert set(queried["samples"]["X"]) == {1.0} and len(queried["samples"]["Z"]) == 200
+    query_like_intervention_engine(graph, traces, interventions, num_samples=50)
+    mixed = pd.DataFrame({"n": range(300), "flag": [i % 2 == 0 for i in range(300)],
+                          "label": ["a" if i % 3 else "b" for i in range(300)]})
+    assert mixed.dtypes.tolist() == [pd.Series([1]).dtype, bool, object]
+    mixed_graph = nx.DiGraph([("n", "flag"), ("flag", "label")])
+    assert fit_like_scm_fitter(client, mixed_graph, mixed)["status"] in ("success", "validation_failed")
+
+
+def test_real_undirected_cyclic_and_mismatched_inputs_are_value_errors(broken_client: DoWhyClient) -> None:
+    import networkx as nx
+    import pandas as pd
+
+    frame = pd.DataFrame({"X": [1.0, 2.0], "Y": [2.0, 4.0]})
+    for graph, traces, message in (
+        (nx.Graph([("X", "Y")]), frame, "NetworkX DiGraph"),
+        (nx.DiGraph([("X", "Y"), ("Y", "X")]), frame, "Directed Acyclic"),
+        (nx.DiGraph([("X", "W")]), frame, "do not match"),
+        (nx.DiGraph([("X", "Y")]), frame.to_dict(orient="list"), "pandas DataFrame"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            broken_client.fit_scm(graph, traces)

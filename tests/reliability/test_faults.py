@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from reliability_support import RawWorker, chain_traces, join_all
-from scm_client import StoreCorrupt, Worker, WorkerCrashed, WorkerError, WorkerTimeout
+from scm_client import InvalidParams, StoreCorrupt, Worker, WorkerCrashed, WorkerTimeout
 from support.procs import descendants, pid_alive, wait_until
 from support.worker_env import worker_python
 
@@ -157,6 +157,14 @@ def test_stderr_flood_blocks_neither_the_worker_nor_the_client(make_worker: Make
 
 # -- killed while saving ----------------------------------------------------------------------
 
+
+def fault_rng() -> random.Random:
+    """The kills' timing: random, seeded by SCM_FAULT_SEED if set, and always printed to replay."""
+    seed = int(os.environ.get("SCM_FAULT_SEED", "0")) or random.randrange(1, 2**32)
+    print(f"fault timing seed: SCM_FAULT_SEED={seed}")
+    return random.Random(seed)
+
+
 SAVER = textwrap.dedent("""
     import os, pickle, sys
     from pathlib import Path
@@ -178,7 +186,9 @@ CHECKER = textwrap.dedent("""
     from scm_worker.persistence import ModelFiles
     files = ModelFiles(Path(sys.argv[1]))
     report = {}
-    for model_id in files.ids():
+    # the directory itself, hidden files too: files.ids() already leaves the ".tmp-*" leftovers out
+    for path in sorted(files.directory.glob("*.model")):
+        model_id = path.name.removesuffix(".model")
         try:
             obj = files.read(model_id)
             report[model_id] = "ok" if len(obj["blob"]) == 4_000_000 else "wrong"
@@ -191,7 +201,7 @@ CHECKER = textwrap.dedent("""
 def test_model_files_killed_mid_write_are_whole_or_absent(tmp_path: Path) -> None:
     """The store's write path (temp file, fsync, rename) killed at random moments, many times."""
     store = tmp_path / "store"
-    rng = random.Random(int(os.environ.get("SCM_FAULT_SEED", "0")) or None)
+    rng = fault_rng()
     kills = int(os.environ.get("SCM_SAVE_KILLS", "25"))
     for _ in range(kills):
         saver = subprocess.Popen([worker_python(), "-c", SAVER, str(store)], stdout=subprocess.PIPE)
@@ -206,7 +216,10 @@ def test_model_files_killed_mid_write_are_whole_or_absent(tmp_path: Path) -> Non
     leftovers = sorted(p.name for p in store.glob(".tmp-*"))
     print(f"{kills} kills: {len(models)} model files, {len(leftovers)} temporary leftovers")
     assert models and set(models.values()) == {"ok"}, report
-    # a leftover temporary file (a kill between write and rename) never verifies as a model
+    # a leftover temporary file (a kill between write and rename) never verifies as a model;
+    # the saver writes 4 MB and fsyncs in a loop, so kills land mid-write and leave some
+    assert leftovers, f"no kill of {kills} landed between write and rename: nothing was exercised ({report})"
+    assert {k for k in report if k.startswith(".tmp-")} == {k.removesuffix(".model") for k in leftovers}, report
     assert all(v == -32006 for k, v in report.items() if k.startswith(".tmp-")), report
 
 
@@ -216,21 +229,26 @@ def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, mak
     worker = make_worker(worker_args=args, max_restarts=100)
     models = [worker.fit(CHAIN, chain_traces(seed, rows=4000), seed=seed, persist=True, validate_r2=False).model_id
               for seed in (1, 2)]
-    rng = random.Random()
+    rng = fault_rng()
     rounds = int(os.environ.get("SCM_SAVE_ROUNDS", "4"))
+    mid_save = 0  # kills that landed while a save was in flight (a saver got WorkerCrashed)
     for _ in range(rounds):
         for model in models:  # back in memory (after HMAC verification) before the savers start
             worker.call("models.load", {"model_id": model}, timeout=120)
         stop = threading.Event()
+        outcomes: list[BaseException | str] = []
 
-        def save(model: str, stop: threading.Event) -> None:
-            while not stop.is_set():
-                try:
+        def save(model: str, stop: threading.Event, outcomes: list[BaseException | str]) -> None:
+            try:
+                while not stop.is_set():
                     worker.save(model, timeout=60)
-                except WorkerCrashed:
-                    return
+                outcomes.append("stopped")
+            except WorkerCrashed:
+                outcomes.append("crashed")
+            except BaseException as exc:  # noqa: BLE001 - anything else fails the test below
+                outcomes.append(exc)
 
-        savers = [threading.Thread(target=save, args=(m, stop), daemon=True) for m in models]
+        savers = [threading.Thread(target=save, args=(m, stop, outcomes), daemon=True) for m in models]
         for saver in savers:
             saver.start()
         time.sleep(rng.uniform(0.05, 0.5))  # the fault's timing, drawn at random
@@ -239,16 +257,22 @@ def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, mak
         os.kill(victim, signal.SIGKILL)
         stop.set()  # a saver between two calls may restart the worker: it stops after that save
         join_all(savers, timeout=120)
+        unexpected = [o for o in outcomes if not isinstance(o, str)]
+        assert not unexpected and len(outcomes) == len(savers), f"a saver died of {outcomes!r}"
+        mid_save += "crashed" in outcomes
     worker.close()
     leftovers = sorted(p.name for p in store.glob(".tmp-*"))
-    print(f"{rounds} kills while saving: {len(leftovers)} temporary leftovers (kills between write and rename)")
+    print(f"{rounds} kills while saving, {mid_save} during a save: {len(leftovers)} temporary leftovers "
+          "(kills between write and rename)")
+    assert mid_save, f"none of the {rounds} kills landed while a save was in flight: nothing was exercised"
     # a fresh worker on the store: every model file loads or is refused, nothing else
     fresh = make_worker(worker_args=args)
     for path in store.glob("*.model"):
         model_id = path.name.removesuffix(".model")
         if path.name.startswith(".tmp-"):
-            with pytest.raises(WorkerError):  # not an id: never opened
+            with pytest.raises(InvalidParams) as refused:  # not an id: never opened (-32006 would mean it was)
                 fresh.call("models.load", {"model_id": model_id})
+            assert refused.value.data["field"] == "model_id", refused.value.data
             continue
         try:
             fresh.call("models.load", {"model_id": model_id}, timeout=120)
@@ -260,10 +284,14 @@ def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, mak
     assert fresh.ping() == "pong"
 
 
-def test_leftover_temporary_files_are_not_listed_as_models(tmp_path: Path, raw_worker: Any) -> None:
+def test_leftover_temporary_files_are_neither_listed_nor_opened_as_models(tmp_path: Path, raw_worker: Any) -> None:
     store = tmp_path / "store"
     store.mkdir()
     (store / ".tmp-k1ll3d.model").write_bytes(b"SCMW1\n" + b"\0" * 40)  # what a kill mid-write leaves
     worker: RawWorker = raw_worker("--no-warmup", "--store", str(store))
     listing = worker.result("models.list")
     assert listing["models_on_disk"] == 0 and listing["models"] == [], listing
+    # nor opened: its name is refused as an id (-32602) before any file is read (-32006 would mean it was)
+    reply = worker.call("models.load", {"model_id": ".tmp-k1ll3d"})
+    assert reply.get("error", {}).get("code") == -32602, reply
+    assert reply["error"]["data"]["field"] == "model_id", reply

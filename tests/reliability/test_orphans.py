@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.pipes import kill_group
-from support.procs import cmdline, descendants, pid_alive
+from support.procs import descendants, describe, group_members, pid_alive
 from support.worker_env import worker_python
 
 DEADLINE = 2.0
@@ -94,23 +94,34 @@ def family_of() -> Iterator[list[Family]]:
         family.cleanup()
 
 
-def kill_client_and_watch(family: Family, pids: list[int]) -> tuple[float | None, dict[int, tuple[str, float]]]:
-    """SIGKILL the client; when every pid is gone (None if not by DEADLINE) and who lived how long."""
+def kill_client_and_watch(family: Family, pids: list[int]) -> tuple[float | None, list[str]]:
+    """SIGKILL the client; when every pid is gone (None if not by DEADLINE) and what was still alive.
+
+    Watched: the worker and the descendants it had, and anything else in the worker's process
+    group at the deadline (a joblib process started after the list was taken, already orphaned).
+    Each survivor is described while it is still alive: state, parent, threads, the kernel
+    function it waits in, its command line.
+    """
+    worker = family.worker
+    assert worker is not None
+    roles = {pid: "the worker" if pid == worker else "a child of the worker" for pid in pids}
     killed = time.monotonic()
     os.kill(family.client.pid, signal.SIGKILL)
     family.client.wait()
-    names = {pid: cmdline(pid) for pid in pids}
     gone_at: dict[int, float] = {}
-    while time.monotonic() - killed < DEADLINE + 1.0:
+    while time.monotonic() - killed < DEADLINE:
         for pid in pids:
             if pid not in gone_at and not pid_alive(pid):
                 gone_at[pid] = time.monotonic() - killed
         if len(gone_at) == len(pids):
             break
         time.sleep(0.01)
-    survivors = {pid: (names[pid][:90], time.monotonic() - killed) for pid in pids if pid not in gone_at}
-    all_gone = max(gone_at.values()) if not survivors else None
-    return all_gone, survivors
+    late = [pid for pid in group_members(worker) if pid not in roles]  # the worker leads its group
+    roles.update(dict.fromkeys(late, "in the worker's process group, started after the list was taken"))
+    survivors = [f"{roles[pid]}, {describe(pid)}" for pid in [*pids, *late] if pid not in gone_at and pid_alive(pid)]
+    elapsed = time.monotonic() - killed
+    all_gone = max(gone_at.values(), default=0.0) if not survivors else None
+    return all_gone, [f"{elapsed:.2f}s after the kill: {s}" for s in survivors]
 
 
 def test_client_killed_leaves_no_worker_and_no_joblib_child_after_2s(family_of: list[Family]) -> None:
@@ -118,7 +129,7 @@ def test_client_killed_leaves_no_worker_and_no_joblib_child_after_2s(family_of: 
     family_of.append(family)
     pids = family.wait_ready()
     all_gone, survivors = kill_client_and_watch(family, pids)
-    assert not survivors, f"alive {DEADLINE}s after the client was killed: {survivors}"
+    assert not survivors, f"still alive {DEADLINE}s after the client was killed:\n" + "\n".join(survivors)
     assert all_gone is not None and all_gone <= DEADLINE
     print(f"worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
 
@@ -132,5 +143,5 @@ def test_client_killed_during_a_long_request_leaves_no_worker_after_2s(family_of
     pids = family.wait_ready()
     time.sleep(0.5)  # let the request start
     all_gone, survivors = kill_client_and_watch(family, pids)
-    assert not survivors, f"alive {DEADLINE}s after the client was killed mid-request: {survivors}"
+    assert not survivors, f"still alive {DEADLINE}s after the client was killed mid-request:\n" + "\n".join(survivors)
     print(f"{mode}: worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")

@@ -15,6 +15,7 @@ import re
 import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -381,13 +382,27 @@ def test_only_a_request_naming_a_dask_scheduler_opens_a_connection_and_only_to_i
 def test_batch_fit_to_a_silent_address_gives_up_within_its_connect_timeout(make_worker: Any) -> None:
     # Was a hang (over 300 s with connect_timeout 3): distributed.Client bounds the TCP connect, not
     # the handshake after it. The worker now asks the address who it is under its own deadline.
+    # The bound is docs/PROTOCOL.md's: "no_answer" within twice connect_timeout (the TCP connect and
+    # the identity question each get connect_timeout). Measured from the client, so a warm-up call
+    # first pays the one-off import of distributed, and 1.5 s are allowed for the round trip on a busy
+    # machine (about 0.05 s idle); the call must also have waited at least connect_timeout.
     worker = make_worker()
+    timeout = 3.0
+    with socket.socket() as closed:  # bound, never listening: refused at once; imports distributed
+        closed.bind(("127.0.0.1", 0))
+        with pytest.raises(RemoteError):
+            worker.call("batch.fit", {"requests": [], "scheduler": f"tcp://127.0.0.1:{closed.getsockname()[1]}",
+                                      "connect_timeout": 0.5}, timeout=120)
     with socket.socket() as listener:  # listens, so connections complete, but never accepts or answers
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
         with pytest.raises(RemoteError) as caught:  # a hang ends in WorkerTimeout instead
-            worker.call("batch.fit", {"requests": [], "scheduler": address, "connect_timeout": 2}, timeout=20)
+            worker.call("batch.fit", {"requests": [], "scheduler": address, "connect_timeout": timeout}, timeout=20)
+        waited = time.monotonic() - started
+    print(f"silent address: -32008 {caught.value.data.get('reason')} after {waited:.2f} s (connect_timeout {timeout:g})")
     assert caught.value.code == -32008
     assert caught.value.data["reason"] == "no_answer" and caught.value.data["scheduler"] == address
+    assert timeout <= waited < 2 * timeout + 1.5, f"gave up after {waited:.2f} s, connect_timeout {timeout:g}"
     assert worker.ping() == "pong"

@@ -11,7 +11,8 @@ effects, small fits, and every kind of error (invalid params quoting the call's 
 value, unknown methods, a handler raising). The model is persisted, so it survives
 every restart. Faults, one at a time, while the other threads keep calling:
 ``debug.exit`` (the worker exits), SIGKILL of the worker, and a hung call
-(``debug.sleep`` past its timeout: the client kills the worker).
+(``debug.sleep`` past its timeout: the client kills the worker); each kind at least once
+(at a random place), more at random, about one request in FAULT_EVERY.
 
 Accounting: a call is *served* when it returns its own correct answer (or its own
 expected error); *lost* when it hangs (no answer within 120 s), gets an answer that is
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import random
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -51,12 +54,16 @@ from scm_client import (
 from reliability_support import CHAIN_GRAPH, chain_traces, join_all, rss_kb
 from support.procs import wait_until
 
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: it shadows nothing
+import provenance  # noqa: E402 - benchmarks/provenance.py: the commit the report's figures describe
+
 FULL = os.environ.get("SCM_SOAK_FULL") == "1"
 REQUESTS = int(os.environ.get("SCM_SOAK_REQUESTS", "2000" if FULL else "300"))
 THREADS = 4
 FAULT_EVERY = 40  # on average, one fault per this many requests
 CALL_TIMEOUT = 120.0
 SEEDS = range(12)
+FAULT_KINDS = ("exit", "kill", "hang")
 DO_X = [{"type": "hard", "node": "X", "value": 1.0}]
 
 
@@ -85,6 +92,7 @@ class Soak:
         self.reference: dict[tuple[str, int], Any] = {}
         self.reference_lock = threading.Lock()
         self.next_index = 0
+        self.forced: dict[int, str] = {}  # request index → a fault injected there whatever the draw
 
     # -- one normal request: returns None when the answer is its own, else what was wrong
     def normal(self, k: int, kind: str) -> str | None:
@@ -221,12 +229,16 @@ class Soak:
                 return None
             k = self.next_index
             self.next_index += 1
+            if k in self.forced:
+                return k, "fault:" + self.forced[k]
             if self.faults_on and self.rng.random() < 1 / FAULT_EVERY:
-                return k, "fault:" + self.rng.choice(["exit", "kill", "hang"])
+                return k, "fault:" + self.rng.choice(FAULT_KINDS)
             return k, self.rng.choice(self.MIX)
 
     def run(self, requests: int, faults: bool) -> float:
         self.requests, self.faults_on, self.next_index = requests, faults, 0
+        # each kind of fault at least once, at a random place: "every fault survived" is never vacuous
+        self.forced = dict(zip(self.rng.sample(range(requests), len(FAULT_KINDS)), FAULT_KINDS)) if faults else {}
         started = time.monotonic()
 
         def loop() -> None:
@@ -246,10 +258,15 @@ class Soak:
 
 @pytest.mark.soak
 def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, make_worker: Callable[..., Worker]) -> None:
+    measured = provenance.measured_at()  # before anything runs: the code these figures describe
     seed = int(os.environ.get("SCM_SOAK_SEED", str(random.randrange(2**32))))
     print(f"soak: {REQUESTS} requests, seed {seed} (SCM_SOAK_SEED={seed} replays the draw)")
     worker = make_worker(worker_args=("--no-warmup", "--test-methods", "--store", str(tmp_path / "store")),
                          max_restarts=10)
+    info = worker.call("initialize", timeout=CALL_TIMEOUT)
+    machine = {"cpus": os.cpu_count(), "load_average_start": [round(x, 2) for x in os.getloadavg()],
+               "client_python": platform.python_version(), "worker_python": info["python_version"],
+               "dowhy": info["dowhy_version"]}
     model = worker.fit(CHAIN_GRAPH, chain_traces(7), seed=7, persist=True).model_id
     soak = Soak(worker, model, seed)
     for s in SEEDS:  # the reference samples, before any fault
@@ -258,6 +275,7 @@ def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, mak
     random_phase = soak.run(REQUESTS, faults=True)
     tally = soak.tally
     faults_injected = sum(tally.faults.values())
+    served_with_faults, kinds_with_faults = tally.served, Counter(tally.kinds)
 
     # a last stretch without faults on one worker process: its RSS growth
     stretch = REQUESTS if FULL else max(100, REQUESTS // 4)
@@ -270,11 +288,16 @@ def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, mak
     rss_end = rss_kb(pid)
 
     figures = {
+        "measured": measured, "machine": {**machine, "load_average_end": [round(x, 2) for x in os.getloadavg()]},
+        "full": FULL, "fault_every": FAULT_EVERY,
         "requests": REQUESTS, "seed": seed, "threads": THREADS, "seconds": round(random_phase, 1),
-        "served": tally.served, "failed_by_fault": tally.failed_by_fault, "lost": len(tally.lost),
+        "served": tally.served, "served_with_faults": served_with_faults,
+        "stretch_served": tally.served - served_with_faults,
+        "stretch_kinds": dict(Counter(tally.kinds) - kinds_with_faults),
+        "failed_by_fault": tally.failed_by_fault, "lost": len(tally.lost),
         "unexplained": len(tally.unexplained), "faults_injected": faults_injected, "faults_survived": tally.survived,
         "faults": dict(tally.faults), "restarts": worker.starts - 1, "kinds": dict(tally.kinds),
-        "stretch_requests": stretch + 20, "stretch_seconds": round(stretch_seconds, 1),
+        "stretch_requests": stretch + 20, "stretch_seconds": round(stretch_seconds, 1), "rss_stretch_requests": stretch,
         "rss_stretch_start_kb": rss_start, "rss_stretch_end_kb": rss_end, "rss_growth_kb": rss_end - rss_start,
         "rss_max_kb": max((max(v) for v in tally.rss.values()), default=None),
         # the worker process that lived longest between faults: requests it answered, RSS first/last
@@ -288,6 +311,7 @@ def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, mak
         print("soak problem: " + problem)
     assert tally.lost == [], tally.lost[:20]
     assert tally.unexplained == [], tally.unexplained[:20]
+    assert set(tally.faults) == set(FAULT_KINDS), f"faults injected: {dict(tally.faults)} (seed {seed})"
     assert tally.survived == faults_injected
     assert tally.served + tally.failed_by_fault + faults_injected == REQUESTS + stretch + 20
     assert worker.starts == 1 + faults_injected

@@ -24,6 +24,30 @@ def pid_alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
+def group_members(pgid: int) -> list[int]:
+    """Pids of every live process in process group ``pgid`` (orphans included: no parent needed)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry))
+    return sorted(found)
+
+
+def describe(pid: int) -> str:
+    """What a live process is and is doing: state, parent, threads, kernel wait, command line."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return f"pid {pid} (gone)"
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read().strip() or "-"
+    except OSError:
+        wchan = "?"
+    return (f"pid {pid} state {fields[0]} parent {fields[1]} threads {fields[17]} waiting in {wchan}: "
+            f"{cmdline(pid)[:160]}")
+
+
 def descendants(root: int) -> list[int]:
     """Pids of every live process below ``root`` (from /proc ppid links)."""
     children: dict[int, list[int]] = {}

@@ -203,7 +203,8 @@ def well_formed(reply: Any) -> None:
 @given(lines())
 def test_handle_line_answers_anything_with_one_strict_json_ascii_line(raw: bytes) -> None:
     reply = handle_line(raw, DISPATCHER)
-    if reply is None:
+    if reply is None:  # only a notification (or a batch of nothing but notifications) goes unanswered
+        assert only_notifications(raw), raw
         return
     line = encode_reply(reply)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
@@ -214,6 +215,21 @@ def test_handle_line_answers_anything_with_one_strict_json_ascii_line(raw: bytes
             well_formed(item)
     else:
         well_formed(decoded)
+
+
+def only_notifications(raw: bytes) -> bool:
+    """The line is a valid request without an id, or a non-empty batch of nothing else."""
+    try:
+        message = json.loads(raw, parse_constant=not_json)
+    except (ValueError, RecursionError):
+        return False
+    messages = message if isinstance(message, list) and message else [message]
+    return all(isinstance(m, dict) and "id" not in m and m.get("jsonrpc") == "2.0" and isinstance(m.get("method"), str)
+               for m in messages)
+
+
+def not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
 
 
 anything = st.recursive(
@@ -477,11 +493,30 @@ def test_parse_interventions_returns_declarative_specs_or_names_the_field(value:
 @many(2000)
 @given(value=json_values, minimum=st.integers(0, 3), maximum=st.integers(3, 1000))
 def test_count_and_seed_and_node_list_checks_never_raise_anything_else(value: Any, minimum: int, maximum: int) -> None:
-    for check in (lambda: count_param(value, "n", minimum, maximum), lambda: optional_seed(value, "seed"),
-                  lambda: optional_node_list(value, ("A", "B"), "query_nodes")):
-        try:
-            got = check()
-        except WorkerError as exc:
-            assert exc.code in (INVALID_PARAMS, LIMIT_EXCEEDED)
-            continue
-        assert got is None or isinstance(got, (int, list))
+    """Each returns the value it was given, within its range, or refuses naming its own field."""
+    try:
+        count = count_param(value, "n", minimum, maximum)
+    except WorkerError as exc:
+        refusal(exc, "n")
+        assert (exc.code == LIMIT_EXCEEDED) == (is_int(value) and value > maximum), exc.message
+    else:
+        assert is_int(count) and minimum <= count <= maximum and count == value
+    try:
+        seed = optional_seed(value, "seed")
+    except WorkerError as exc:
+        refusal(exc, "seed")
+        assert exc.code == INVALID_PARAMS and not (is_int(value) and 0 <= value <= MAX_SEED), exc.message
+    else:
+        assert seed is None if value is None else (is_int(seed) and 0 <= seed <= MAX_SEED and seed == value)
+    try:
+        names = optional_node_list(value, ("A", "B"), "query_nodes")
+    except WorkerError as exc:
+        refusal(exc, "query_nodes")
+        assert exc.code == INVALID_PARAMS
+    else:
+        # every listed name is a node, each once, in the order of first mention
+        assert names is None if value is None else names == list(dict.fromkeys(value)) and set(names) <= {"A", "B"}
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
