@@ -29,7 +29,7 @@ ColumnKind = Literal["numeric", "categorical", "boolean"]
 #: what ``initialize`` announces: every request column may come in either encoding
 ENCODINGS: Final = ("json", "binary")
 #: binary dtypes on the wire → numpy's little-endian dtype
-BINARY_DTYPES: Final = {
+BINARY_DTYPES: Final[dict[str, np.dtype[Any]]] = {
     "float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("u1")
 }
 BINARY_MEMBERS: Final = frozenset({"dtype", "data"})
@@ -53,9 +53,8 @@ class Column:
     @property
     def missing(self) -> np.ndarray:
         """A boolean mask of the missing cells."""
-        if self.kind == "numeric":
-            return np.isnan(self.data)
-        return np.equal(self.data, None)
+        mask: np.ndarray = np.isnan(self.data) if self.kind == "numeric" else self.data == None
+        return mask
 
     @property
     def values(self) -> list[Any]:

@@ -71,7 +71,8 @@ def predict(mechanism: Any, parent_values: np.ndarray) -> np.ndarray:
     if isinstance(mechanism, gcm.ClassifierFCM):
         model = mechanism.classifier_model
         probabilities = model.predict_probabilities(parent_values)
-        return np.asarray(model.classes, dtype=object)[np.argmax(probabilities, axis=1)]
+        classes: np.ndarray = np.asarray(model.classes, dtype=object)
+        return classes[np.argmax(probabilities, axis=1)]
     zero_noise = np.zeros((parent_values.shape[0], 1))
     return np.ravel(mechanism.evaluate(parent_values, zero_noise))
 
