@@ -72,7 +72,8 @@ def predict(mechanism: Any, parent_values: np.ndarray) -> np.ndarray:
         model = mechanism.classifier_model
         probabilities = model.predict_probabilities(parent_values)
         classes: np.ndarray = np.asarray(model.classes, dtype=object)
-        return classes[np.argmax(probabilities, axis=1)]
+        chosen: np.ndarray = classes[np.argmax(probabilities, axis=1)]
+        return chosen
     zero_noise = np.zeros((parent_values.shape[0], 1))
     return np.ravel(mechanism.evaluate(parent_values, zero_noise))
 
