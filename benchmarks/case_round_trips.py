@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING
 
+import ping_echo
 from common import Row, fmt_s, fmt_x, percentile, timed
 from scm_client import Worker
 
@@ -42,6 +43,8 @@ def round_trips(bench: Bench, main: Worker) -> None:
             "ms",
         )
     )
+
+    echo_rows(bench)
 
     repeats = bench.args.samples
     bench.case(
@@ -83,4 +86,26 @@ def round_trips(bench: Bench, main: Worker) -> None:
             "lower",
             "ms",
         )
+    )
+
+
+def echo_rows(bench: Bench) -> None:
+    """ping against a bare JSON echo on the same pipes, and Worker.ping against a raw call.
+
+    ping_echo.py measures the three round trips interleaved call by call, from this process.
+    """
+    calls = bench.args.pings
+    bench.case("4 ping vs echo", f"case 4: {calls} pings each: bare echo, raw worker, Worker.ping")
+    p50 = ping_echo.measure(bench.python, calls)
+    bench.details["ping_echo"] = {"calls": calls, "p50_ms": p50}
+    raw, client = p50["raw"] / p50["echo"], p50["client"] / p50["raw"]
+    bench.results.add(
+        Row("4 round trips", f"worker ping, raw pipe, p50 ({calls} calls, interleaved)",
+            f"{p50['echo']:.3f} ms (bare JSON echo, same pipes)", f"{p50['raw']:.3f} ms",
+            fmt_x(raw), "≤ 2x the echo", raw <= 2.0, raw, 2.0, "lower", "x")
+    )
+    bench.results.add(
+        Row("4 round trips", "Worker.ping through the client, p50",
+            f"{p50['raw']:.3f} ms (raw pipe call)", f"{p50['client']:.3f} ms",
+            fmt_x(client), "≤ 1.5x the raw call", client <= 1.5, client, 1.5, "lower", "x")
     )
