@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -17,6 +18,11 @@ from scm_client import Worker
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 T0 = time.perf_counter()
+
+
+def default_worker_python() -> str:
+    """The worker interpreter every driver defaults to: $SCM_WORKER_PYTHON, else .venv-worker."""
+    return os.environ.get("SCM_WORKER_PYTHON") or str(ROOT / ".venv-worker" / "bin" / "python")
 FIT_CONFIG = {"validate_r2": False}  # report R², never fail a timed call on it
 
 

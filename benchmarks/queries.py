@@ -47,6 +47,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "client")]
 
 import datagen
+from common import default_worker_python
 from machine import cpu_model, load_average
 from scm_client import Worker
 
@@ -544,10 +545,6 @@ def write_markdown(path: Path, rows: list[Row], record: dict[str, Any]) -> str:
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
-
-
-def default_worker_python() -> str:
-    return os.environ.get("SCM_WORKER_PYTHON") or str(ROOT / ".venv-worker" / "bin" / "python")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

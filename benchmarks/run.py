@@ -44,13 +44,9 @@ sys.path.insert(0, str(BENCH))
 
 import provenance
 from bench import Bench
-from common import T0, progress
+from common import T0, default_worker_python, progress
 from machine import load_average
 from report import ordered, text_table, write_results
-
-
-def default_worker_python() -> str:
-    return os.environ.get("SCM_WORKER_PYTHON") or str(ROOT / ".venv-worker" / "bin" / "python")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -343,6 +343,17 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="no progress line on stderr (a terminal shows one by default)")
 
 
+def add_intervention_options(parser: argparse.ArgumentParser, do: str, shift: str,
+                             scale: str) -> None:
+    """--do X=5, --shift Y=1.0, --scale Y=2.0, all into ``args.interventions``, in order."""
+    parser.add_argument("--do", dest="interventions", action="append", type=hard_intervention,
+                        metavar="X=5", help=do)
+    parser.add_argument("--shift", dest="interventions", action="append",
+                        type=soft_intervention("shift"), metavar="Y=1.0", help=shift)
+    parser.add_argument("--scale", dest="interventions", action="append",
+                        type=soft_intervention("scale"), metavar="Y=2.0", help=scale)
+
+
 def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("request", nargs="?", type=Path, metavar="REQUEST.json",
                         help="a request file {graph, traces, config}, as in tests/fixtures/")

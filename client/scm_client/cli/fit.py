@@ -13,14 +13,13 @@ from .common import (
     InputError,
     add_command,
     add_input_options,
+    add_intervention_options,
     fit_config,
     fit_request,
-    hard_intervention,
     open_worker,
     positive_int,
     read_table,
     request_from_args,
-    soft_intervention,
 )
 
 
@@ -37,15 +36,12 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=("observational", "interventional", "counterfactual"),
                         help="default: interventional if --do/--shift/--scale is given, "
                              "else observational")
-    parser.add_argument("--do", dest="interventions", action="append", type=hard_intervention,
-                        metavar="X=5",
-                        help="set node X to a value (number, true/false or category); repeatable")
-    parser.add_argument("--shift", dest="interventions", action="append",
-                        type=soft_intervention("shift"), metavar="Y=1.0",
-                        help="add a number to node Y's values; repeatable")
-    parser.add_argument("--scale", dest="interventions", action="append",
-                        type=soft_intervention("scale"), metavar="Y=2.0",
-                        help="multiply node Y's values by a number; repeatable")
+    add_intervention_options(
+        parser,
+        do="set node X to a value (number, true/false or category); repeatable",
+        shift="add a number to node Y's values; repeatable",
+        scale="multiply node Y's values by a number; repeatable",
+    )
     parser.add_argument("--num-samples", type=positive_int, default=1000, metavar="N",
                         help="draws for observational/interventional samples (default 1000)")
     parser.add_argument("--query-nodes", metavar="A,B", help="report only these nodes")

@@ -28,12 +28,11 @@ from .common import (
     EXIT_OK,
     InputError,
     add_command,
-    hard_intervention,
+    add_intervention_options,
     load_request,
     open_worker,
     positive_int,
     seed_value,
-    soft_intervention,
 )
 
 SEED = 42
@@ -63,15 +62,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("html", "svg"), help="default: from --out's suffix")
     parser.add_argument("--seed", type=seed_value, metavar="N",
                         help=f"fit and sampling seed (default {SEED})")
-    parser.add_argument("--do", dest="interventions", action="append", type=hard_intervention,
-                        metavar="X=5",
-                        help="histograms under do(X = 5) beside observational ones; repeatable")
-    parser.add_argument("--shift", dest="interventions", action="append",
-                        type=soft_intervention("shift"), metavar="Y=1.0",
-                        help="the same under Y := Y + 1.0; repeatable")
-    parser.add_argument("--scale", dest="interventions", action="append",
-                        type=soft_intervention("scale"), metavar="Y=2.0",
-                        help="the same under Y := Y × 2.0; repeatable")
+    add_intervention_options(
+        parser,
+        do="histograms under do(X = 5) beside observational ones; repeatable",
+        shift="the same under Y := Y + 1.0; repeatable",
+        scale="the same under Y := Y × 2.0; repeatable",
+    )
     parser.add_argument("--samples", action="store_true",
                         help="without interventions: histograms of an observational sample")
     parser.add_argument("--num-samples", type=positive_int, default=NUM_SAMPLES, metavar="N",
