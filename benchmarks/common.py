@@ -23,6 +23,15 @@ T0 = time.perf_counter()
 def default_worker_python() -> str:
     """The worker interpreter every driver defaults to: $SCM_WORKER_PYTHON, else .venv-worker."""
     return os.environ.get("SCM_WORKER_PYTHON") or str(ROOT / ".venv-worker" / "bin" / "python")
+
+
+def add_worker_python(parser: Any) -> None:
+    """Every driver's --worker-python option."""
+    parser.add_argument(
+        "--worker-python",
+        default=default_worker_python(),
+        help="the worker's interpreter (default: $SCM_WORKER_PYTHON, else .venv-worker/bin/python)",
+    )
 FIT_CONFIG = {"validate_r2": False}  # report R², never fail a timed call on it
 
 

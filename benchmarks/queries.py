@@ -47,7 +47,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "client")]
 
 import datagen
-from common import default_worker_python
+from common import add_worker_python
 from machine import cpu_model, load_average
 from scm_client import Worker
 
@@ -551,11 +551,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--worker-python",
-        default=default_worker_python(),
-        help="the worker's interpreter (default: $SCM_WORKER_PYTHON, else .venv-worker/bin/python)",
-    )
+    add_worker_python(parser)
     parser.add_argument("--out", type=Path, default=BENCH / "QUERIES.md")
     parser.add_argument(
         "--quick",

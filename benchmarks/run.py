@@ -44,7 +44,7 @@ sys.path.insert(0, str(BENCH))
 
 import provenance
 from bench import Bench
-from common import T0, default_worker_python, progress
+from common import T0, add_worker_python, progress
 from machine import load_average
 from report import ordered, text_table, write_results
 
@@ -54,11 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--worker-python",
-        default=default_worker_python(),
-        help="the worker's interpreter (default: $SCM_WORKER_PYTHON, else .venv-worker/bin/python)",
-    )
+    add_worker_python(parser)
     parser.add_argument(
         "--quick", action="store_true", help="few repetitions: a smoke run of the whole suite"
     )
