@@ -88,24 +88,32 @@ def summarise_samples(
 ) -> dict[str, Any]:
     """Statistics per node, and the samples themselves when asked (numeric ones binary
     if ``binary``)."""
-    arrays = {node: samples[node].to_numpy() for node in nodes}
+    columns = {node: _column(samples[node].to_numpy(), kinds[node]) for node in nodes}
     result: dict[str, Any] = {
-        "statistics": {node: statistics(arrays[node], kinds[node]) for node in nodes}
+        "statistics": {node: statistics(columns[node], kinds[node]) for node in nodes}
     }
     if return_samples:
         result["samples"] = {
-            node: _sample_column(arrays[node], kinds[node], binary) for node in nodes
+            node: _sample_column(columns[node], kinds[node], binary) for node in nodes
         }
     return result
 
 
-def _sample_column(values: np.ndarray, kind: ColumnKind, binary: bool) -> Any:
-    return encode_binary(values) if binary and kind == "numeric" else decode_values(values, kind)
+def _column(values: np.ndarray, kind: ColumnKind) -> np.ndarray | list[Any]:
+    """Numbers stay an array (statistics and binary blocks read it); other kinds become
+    their JSON values once, for both their frequencies and the samples."""
+    return values if kind == "numeric" else decode_values(values, kind)
 
 
-def statistics(values: np.ndarray, kind: ColumnKind) -> dict[str, Any]:
+def _sample_column(values: np.ndarray | list[Any], kind: ColumnKind, binary: bool) -> Any:
     if kind != "numeric":
-        counts = Counter(decode_values(values, kind))
+        return values
+    return encode_binary(np.asarray(values)) if binary else decode_values(np.asarray(values), kind)
+
+
+def statistics(values: np.ndarray | list[Any], kind: ColumnKind) -> dict[str, Any]:
+    if kind != "numeric":
+        counts = Counter(values)
         return {
             "count": len(values),
             "frequencies": {str(k): v / len(values) for k, v in counts.items()},
