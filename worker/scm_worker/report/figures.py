@@ -306,23 +306,19 @@ def numeric_histogram(ax: Any, queried: list[float], observed: list[float] | Non
         low, high = low - 0.5, high + 0.5
     bins = np.linspace(low, high, HISTOGRAM_BINS + 1)
     if observed:
-        ax.hist(
-            observed,
-            bins=bins,
-            weights=np.full(len(observed), 1 / len(observed)),
-            color=OBSERVED_COLOUR,
-            alpha=0.75,
-        )
+        _fraction_histogram(ax, observed, bins, OBSERVED_COLOUR, 0.75)
     if queried:
-        ax.hist(
-            queried,
-            bins=bins,
-            weights=np.full(len(queried), 1 / len(queried)),
-            color=QUERIED_COLOUR,
-            alpha=0.6 if observed else 0.85,
-        )
+        _fraction_histogram(ax, queried, bins, QUERIED_COLOUR, 0.6 if observed else 0.85)
     ax.set_ylabel("fraction")
 
+
+
+def _fraction_histogram(ax: Any, values: list[float], bins: Any, colour: str, alpha: float) -> None:
+    """Bars of the fraction of ``values`` in each bin, so draws of different sizes compare."""
+    import numpy as np
+
+    ax.hist(values, bins=bins, weights=np.full(len(values), 1 / len(values)), color=colour,
+            alpha=alpha)
 
 def frequency_bars(ax: Any, queried: list[Any], observed: list[Any] | None) -> None:
     import numpy as np
