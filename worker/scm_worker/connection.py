@@ -24,11 +24,14 @@ log = logging.getLogger(__name__)
 CONTROL: Final = frozenset({"initialize", "ping", "status", "warmup", "$/cancelRequest"})
 
 
-def is_control(message: Any) -> bool:
-    """A single request of a control method (a malformed one is answered at once too)."""
-    return isinstance(message, dict) and (
-        message.get("method") in CONTROL or not isinstance(message.get("method"), str)
-    )
+def answered_at_once(message: Any) -> bool:
+    """A control request, or what is no request at all (its error needs no queue)."""
+    if isinstance(message, list):
+        return not message
+    if not isinstance(message, dict):
+        return True
+    method = message.get("method")
+    return not isinstance(method, str) or method in CONTROL
 
 
 def read_session(
@@ -58,7 +61,7 @@ def read_session(
         del raw  # a big request's bytes must not outlive its parse (they would last the fit)
         if problem is not None:
             session.send(encode_reply(problem))
-        elif is_control(message) or message == []:
+        elif answered_at_once(message):
             answer_now(message, session, ctx, dispatcher)
         else:
             job = Job.of(session, message)
