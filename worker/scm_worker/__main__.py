@@ -133,6 +133,7 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
     from .daemon_log import log_to_file
 
     path: Path = args.listen.absolute()
+    _lead_own_session()
     try:
         listener.prepare_directory(path.parent)
         lock = listener.take_lock(path)
@@ -162,6 +163,18 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
         os.close(lock)
     log.info("daemon stopped")
     return 0
+
+
+def _lead_own_session() -> None:
+    """A daemon leads its own session and process group, however it was started: no
+    terminal's signals reach it, and its joblib children share its pid as their group
+    id (what a successor reaps if this daemon is killed: listener.reap_orphans)."""
+    if os.getsid(0) == os.getpid():
+        return
+    try:
+        os.setsid()
+    except OSError:  # already a group leader: its group id is its pid all the same
+        pass
 
 
 def _announce(stream: BinaryIO, message: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import errno
 import fcntl
 import logging
 import os
+import signal
 import socket
 import stat
 import struct
@@ -63,17 +64,60 @@ def lock_path(socket_path: Path) -> Path:
 
 
 def take_lock(socket_path: Path) -> int:
-    """Hold the path's lock (the fd stays open for the daemon's life) and record our pid."""
+    """Hold the path's lock (the fd stays open for the daemon's life) and record our pid.
+
+    The pid a previous holder recorded is that of a daemon that died without cleaning
+    up (it no longer holds the lock): its orphaned joblib processes are reaped.
+    """
     fd = os.open(lock_path(socket_path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip()
+        holder = _recorded_pid(fd)
         os.close(fd)
-        raise AlreadyRunning(int(holder) if holder.isdigit() else None) from None
+        raise AlreadyRunning(holder) from None
+    previous = _recorded_pid(fd)
+    if previous is not None and previous != os.getpid():
+        reap_orphans(previous)
     os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, str(os.getpid()).encode())
     return fd
+
+
+def _recorded_pid(fd: int) -> int | None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 32).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def reap_orphans(dead_daemon: int) -> list[int]:
+    """SIGKILL what a killed daemon left: its process group's orphans, owned by us.
+
+    A daemon leads its own process group (its starter gives it a new session), so its
+    loky workers and resource trackers share the dead daemon's pid as their group id and,
+    orphaned, have parent 1. Only such processes of our uid are touched.
+    """
+    reaped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            owner = entry.stat().st_uid
+        except OSError:
+            continue
+        ppid, pgid = int(fields[1]), int(fields[2])
+        if pgid == dead_daemon and ppid == 1 and owner == os.getuid():
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                reaped.append(int(entry.name))
+            except OSError:
+                pass
+    if reaped:
+        log.info("reaped %d process(es) a killed daemon (pid %d) left: %s",
+                 len(reaped), dead_daemon, reaped)
+    return reaped
 
 
 def bind(socket_path: Path) -> socket.socket:

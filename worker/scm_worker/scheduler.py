@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cancellation import CancelToken
+from .cancellation import CancelToken, Interrupted
 from .context import WorkerContext
-from .errors import request_cancelled
+from .errors import internal_error, request_cancelled
 from .protocol import Dispatcher, Reply, encode_reply, error_reply
 from .session import Session
 
@@ -202,8 +202,7 @@ class Scheduler:
             self._running = job
         job.started = time.monotonic()
         try:
-            with self.ctx.calling(job.session, job.request_id, job.cancel):
-                reply = self.dispatcher.handle_message(job.message)
+            reply = self._dispatch(job)
             job.message = None  # a big request's data must not outlive its computation
             if reply is not None:
                 job.session.send(encode_reply(reply))
@@ -212,6 +211,16 @@ class Scheduler:
                 self._running = None
                 self.served += 1
             self.last_active = time.monotonic()
+
+    def _dispatch(self, job: Job) -> Reply | list[Reply] | None:
+        """The job's reply; whatever escapes the dispatcher must not end the compute thread."""
+        try:
+            with self.ctx.calling(job.session, job.request_id, job.cancel):
+                return self.dispatcher.handle_message(job.message)
+        except (Exception, Interrupted) as exc:
+            log.exception("request %r failed outside its handler", job.request_id)
+            error = internal_error(exc)
+            return error_reply(error.code, error.message, error.data, job.request_id)
 
     def _answer_cancelled(self, job: Job, stage: str, why: str | None = None) -> None:
         if job.end_of_input or job.message is None:
