@@ -84,8 +84,8 @@ def fit_model(
 ) -> FittedModel:
     """Split, select, fit on train, score on held-out rows, refit on all rows.
 
-    A cancel stops the handing out of node tasks; the few already in joblib's hands run
-    out and are dropped (aborting joblib would kill its warm processes), then -32800.
+    A cancel stops the handing out of node tasks and answers -32800 at once; the few
+    tasks already in joblib's hands run out in the background, their results dropped.
     """
     report = progress or _no_progress
     started = time.perf_counter()
@@ -100,10 +100,12 @@ def fit_model(
     with dowhy_errors("fit"):
         report("fitting", 0, total)
         tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
-        fits = fit_nodes(tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs)
+        fits = fit_nodes(
+            tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs, cancel
+        )
         for done, node_fit in enumerate(fits, start=1):
             if cancel.requested:
-                continue
+                break
             install(scm, node_fit.node, node_fit.mechanism)
             candidates[node_fit.node] = scored_candidates(node_fit.candidates)
             predictions[node_fit.node] = node_fit.val_predicted

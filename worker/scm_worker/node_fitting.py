@@ -15,7 +15,9 @@ fit makes the same choices and the same fits at any concurrency.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,7 @@ from dowhy.gcm.util.general import set_random_seed
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
+from .cancellation import NEVER, CancelToken
 from .mechanism_choice import choose_mechanism
 from .mechanisms import predict
 from .selection import Candidate
@@ -64,20 +67,58 @@ def fit_nodes(
     quality: AssignmentQuality,
     linear_tolerance: float,
     n_jobs: int,
+    cancel: CancelToken = NEVER,
 ) -> Iterator[NodeFit]:
-    """Yields each of the ``count`` nodes' fits as it finishes (any order).
+    """Yields each of the ``count`` nodes' fits as it finishes (any order), until cancelled.
 
     One task per batch and no more dispatched than there are processes: joblib's
-    defaults (auto batching, ``2 * n_jobs`` pre-dispatched) put several node tasks in
-    flight per process, and a cancelled fit waits for every one of them (cancellation.py),
-    as the memory bound of ``node_tasks`` counts on only a few being copied at a time.
+    defaults (auto batching, ``2 * n_jobs`` pre-dispatched) would copy several nodes'
+    columns per process at once (the memory bound of ``node_tasks`` counts on few).
+    In this process (``n_jobs`` 1) a cancel stops the fit between two nodes.
     """
     if n_jobs <= 1 or count <= 1:
         return (fit_node(task, quality, linear_tolerance) for task in tasks)
-    runs: Iterable[NodeFit] = Parallel(
+    return _collected(lambda: Parallel(
         n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs"
-    )(delayed(fit_node)(task, quality, linear_tolerance) for task in tasks)
-    return iter(runs)
+    )(delayed(fit_node)(task, quality, linear_tolerance) for task in tasks), cancel)
+
+
+#: how often the compute thread, waiting for a node's fit, looks at its cancel flag
+POLL_S = 0.05
+
+
+def _collected(run: Callable[[], Iterable[NodeFit]], cancel: CancelToken) -> Iterator[NodeFit]:
+    """joblib's results, read by a thread of their own, so that a cancel need not wait.
+
+    The compute thread waits on a queue and looks at the cancel flag every ``POLL_S``;
+    once cancelled it stops at once, and the collector lets the node tasks still running
+    finish, dropping their results. Closing joblib's generator instead would abort it,
+    and aborting kills loky's warm processes. Those tasks draw from their own process's
+    random state, so the request that follows shares nothing with them.
+    """
+    results: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def collect() -> None:
+        try:
+            for node_fit in run():
+                results.put(("fit", node_fit))
+        except Exception as exc:  # re-raised in the compute thread, unless it left
+            results.put(("error", exc))
+        results.put(("end", None))
+
+    threading.Thread(target=collect, name="scm-node-results", daemon=True).start()
+    while True:
+        try:
+            kind, value = results.get(timeout=POLL_S)
+        except queue.Empty:
+            if cancel.requested:
+                return
+            continue
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
 
 
 def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float) -> NodeFit:
