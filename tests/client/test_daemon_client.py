@@ -65,12 +65,17 @@ def test_an_open_directory_of_ours_is_made_0700(monkeypatch: pytest.MonkeyPatch,
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
 
 
-def test_a_directory_of_another_user_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    other = Path("/")  # root's, on any machine these tests run on as a normal user
-    if os.getuid() == 0:
-        pytest.skip("running as root: every directory is ours to take")
+def test_a_directory_of_another_user_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    if os.getuid() == 0:  # root: hand a directory to nobody
+        other = tmp_path / "nobodys"
+        other.mkdir(mode=0o700)
+        os.chown(other, 65534, 65534)
+        owner = 65534
+    else:  # a normal user: the root directory is root's
+        other, owner = Path("/"), 0
     monkeypatch.setenv("SCM_DAEMON_DIR", str(other))
-    with pytest.raises(_daemon.WorkerStartError, match="belongs to uid 0"):
+    with pytest.raises(_daemon.WorkerStartError, match=f"belongs to uid {owner}"):
         _daemon.runtime_dir()
 
 
