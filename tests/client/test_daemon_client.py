@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from scm_client import RequestCancelled, Worker, WorkerTimeout, __version__, _daemon
 from scm_client.cli.daemon import status_table
-from support.daemons import short_dir
 from support.procs import pid_alive
 
 MakeFake = Callable[..., Worker]
@@ -101,9 +100,8 @@ def test_start_command_names_every_option() -> None:
 # -- sockets ------------------------------------------------------------------------------------
 
 
-def test_no_socket_and_a_stale_socket_mean_no_daemon() -> None:
-    directory = short_dir("scmd-unit-")
-    path = directory / "d.sock"
+def test_no_socket_and_a_stale_socket_mean_no_daemon(socket_dir: Path) -> None:
+    path = socket_dir / "d.sock"
     assert _daemon.try_connect(path) is None
     assert _daemon.status(path) is None and _daemon.stop(path=path) is None
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -114,9 +112,8 @@ def test_no_socket_and_a_stale_socket_mean_no_daemon() -> None:
     assert _daemon.status(path) is None
 
 
-def test_a_connection_knows_its_peer_pid() -> None:
-    directory = short_dir("scmd-unit-")
-    path = directory / "d.sock"
+def test_a_connection_knows_its_peer_pid(socket_dir: Path) -> None:
+    path = socket_dir / "d.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(1)
@@ -128,26 +125,25 @@ def test_a_connection_knows_its_peer_pid() -> None:
         listener.close()
 
 
-def test_a_daemon_that_fails_to_start_says_why(tmp_path: Path) -> None:
+def test_a_daemon_that_fails_to_start_says_why(tmp_path: Path, socket_dir: Path) -> None:
     """A "python" that is not a worker: the start error carries what it printed."""
     script = tmp_path / "python"
     script.write_text("#!/bin/sh\necho 'no scm_worker here' >&2\nexit 3\n")
     script.chmod(0o755)
-    directory = short_dir("scmd-unit-")
     options = _daemon.DaemonOptions(python=str(script), start_timeout=10)
     with pytest.raises(_daemon.WorkerStartError, match=r"exited \(code 3\)") as caught:
-        _daemon.start(options, directory / "d.sock")
+        _daemon.start(options, socket_dir / "d.sock")
     assert "no scm_worker here" in str(caught.value)
 
 
-def test_a_ready_error_line_is_the_start_error(tmp_path: Path) -> None:
+def test_a_ready_error_line_is_the_start_error(tmp_path: Path, socket_dir: Path) -> None:
     script = tmp_path / "python"
     script.write_text("#!/bin/sh\necho '{\"error\": \"the lock directory is read-only\"}'\n"
                       "exit 1\n")
     script.chmod(0o755)
     options = _daemon.DaemonOptions(python=str(script), start_timeout=10)
     with pytest.raises(_daemon.WorkerStartError, match="the lock directory is read-only"):
-        _daemon.start(options, short_dir("scmd-unit-") / "d.sock")
+        _daemon.start(options, socket_dir / "d.sock")
 
 
 def test_pid_gone() -> None:

@@ -49,6 +49,14 @@ def stop_daemons(directory: Path) -> None:
     wait_until(lambda: not listening_pids(directory), 15, f"no daemon left in {directory}")
 
 
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A short empty directory for a socket (no daemon switched on), removed after the test."""
+    directory = short_dir("scmd-unit-")
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_daemon_by_default() -> Iterator[Path]:
     directory = short_dir("scmd-session-")
