@@ -53,11 +53,12 @@ class WorkerNotFound(WorkerStartError):
 class WorkerVersionMismatch(WorkerStartError):
     """The handshake named another scm-worker version than this client's: never drive it."""
 
-    def __init__(self, worker_version: object, client_version: str, python: str) -> None:
+    def __init__(self, worker_version: object, client_version: str, python: str,
+                 fix: str = "run `scm setup` to build a matching worker environment "
+                            "(or pass a matching interpreter)") -> None:
         super().__init__(
             f"the worker at {python} is scm-worker {worker_version}, this client is "
-            f"{client_version}: run `scm setup` to build a matching worker environment "
-            "(or pass a matching interpreter)"
+            f"{client_version}: {fix}"
         )
         self.worker_version = worker_version
         self.client_version = client_version

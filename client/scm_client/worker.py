@@ -225,7 +225,12 @@ class Worker:
             )
         if info.get("worker_version") != __version__:
             self._reap(channel)
-            raise WorkerVersionMismatch(info.get("worker_version"), __version__, where)
+            if self.daemon is None:
+                raise WorkerVersionMismatch(info.get("worker_version"), __version__, where)
+            raise WorkerVersionMismatch(
+                info.get("worker_version"), __version__, where,
+                "it is not used; run `scm daemon stop` (this socket's daemon) and retry, "
+                "or pass --no-daemon / set SCM_DAEMON=off")
         self.info = info
         return channel
 
