@@ -42,7 +42,6 @@ from scm_worker.limits import Limits
 from scm_worker.protocol import (
     Dispatcher,
     LineTooLong,
-    LineWriter,
     encode_reply,
     handle_line,
     read_line,
@@ -121,8 +120,7 @@ class StubFailure(Exception):
 
 def make_dispatcher() -> Dispatcher:
     """The real protocol layer and a few real handlers, plus stand-ins that echo or fail."""
-    writer = LineWriter(io.BytesIO())  # type: ignore[arg-type]
-    ctx = WorkerContext(Limits(), ModelStore(4), writer)
+    ctx = WorkerContext(Limits(), ModelStore(4))
     ctx.warmup.finish(time.monotonic())
     real = methods.build_methods(ctx)
     table = {name: real[name] for name in ("initialize", "ping", "warmup", "models.list", "models.drop",

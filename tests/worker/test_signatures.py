@@ -18,7 +18,6 @@ from scm_worker import methods, signatures
 from scm_worker.context import WorkerContext
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
 from scm_worker.limits import Limits
-from scm_worker.protocol import LineWriter
 from scm_worker.store import ModelStore
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
@@ -29,7 +28,7 @@ QUESTIONS = ("effect", "arrow_strength", "influence", "anomaly", "distribution_c
 def documented_lists() -> dict[str, list[tuple[str, bool]]]:
     """``name {a, b?: ..., c}`` in PROTOCOL.md → [(param, optional)], in written order."""
     found: dict[str, list[tuple[str, bool]]] = {}
-    for name, body in re.findall(r"`([a-z_.]+) \{([^}`]*)\}`", PROTOCOL.read_text(), flags=re.S):
+    for name, body in re.findall(r"`([$/A-Za-z_.]+) \{([^}`]*)\}`", PROTOCOL.read_text(), flags=re.S):
         items = [item.strip() for item in body.split(",")]
         parsed = [re.match(r"(\w+)(\??)", item) for item in items]
         found[name] = [(m.group(1), bool(m.group(2))) for m in parsed if m is not None]
@@ -78,7 +77,7 @@ def test_each_questions_documented_params_and_knobs_are_declared(name: str) -> N
 
 
 def context() -> WorkerContext:
-    return WorkerContext(Limits(), ModelStore(4), LineWriter(None))  # type: ignore[arg-type]
+    return WorkerContext(Limits(), ModelStore(4))
 
 
 def test_every_served_method_is_declared_and_its_handler_takes_the_declared_params() -> None:

@@ -1,13 +1,22 @@
-"""Entry point: flags, logging to stderr, the stdout guard, warm-up, the serve loop."""
+"""Entry point: flags, logging, the stdout guard, warm-up, then stdio or the daemon's socket.
+
+Either way the same pieces serve: sessions read by their own threads, one compute
+thread behind a fair queue (scheduler.py). On stdio the worker lives as long as its
+one client; with ``--listen PATH`` it is the user's daemon, detached, logging to a
+bounded file beside the socket and announcing itself with one line on stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import __version__
 from .context import WorkerContext
@@ -15,6 +24,8 @@ from .limits import Limits
 from .warmup import limit_threads
 
 log = logging.getLogger("scm_worker")
+
+DEFAULT_IDLE_TIMEOUT_S = 1800.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,6 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="threads for BLAS/OpenMP and joblib jobs (default: library defaults)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up fit")
     parser.add_argument("--test-methods", action="store_true", help="expose debug.* methods")
+    parser.add_argument("--listen", type=Path, default=None, metavar="PATH",
+                        help="serve as the user's daemon on this Unix socket instead of stdio")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S,
+                        metavar="SECONDS",
+                        help="with --listen: exit after this long with no connection and no "
+                        "work (0: never; default %(default)s)")
+    parser.add_argument("--log-file", type=Path, default=None,
+                        help="with --listen: the daemon's log (default: beside the socket)")
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--store", type=Path, default=None,
                        help="directory of persisted models (default: ~/.cache/scm-worker/models)")
@@ -63,27 +82,96 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         limit_threads(args.threads)
     protocol_in, protocol_out = guard_stdout()
+    code = serve_daemon(args, protocol_out) if args.listen else serve_stdio(args, protocol_in,
+                                                                            protocol_out)
+    shutdown_children()
+    logging.shutdown()
+    # Readers may still block in their threads; leave without finalising their streams.
+    os._exit(code)
 
-    from . import lifeline, methods, protocol, warmup
 
-    lifeline.watch(protocol_out.fileno())
+def build(args: argparse.Namespace, **daemon: Any) -> tuple[Any, Any, Any, threading.Event]:
+    """The context, dispatcher and scheduler every transport shares; warm-up started."""
+    from . import methods, protocol, warmup
     from .persistence import default_store_dir
+    from .scheduler import Scheduler
     from .store import ModelStore
 
     limits = Limits(**{k: getattr(args, k) for k in Limits().as_dict()})
-    writer = protocol.LineWriter(protocol_out)
     store_dir = None if args.no_store else (args.store or default_store_dir())
     store = ModelStore(limits.max_models, limits.max_memory_mb * 1024 * 1024, store_dir)
-    ctx = WorkerContext(limits, store, writer,
-                        test_methods=args.test_methods, threads=args.threads)
+    ctx = WorkerContext(limits, store, test_methods=args.test_methods, threads=args.threads,
+                        **daemon)
     warmup.start_warmup(ctx, enabled=not args.no_warmup)
     dispatcher = protocol.Dispatcher(methods.build_methods(ctx), ctx)
-    log.info("serving (pid %d, version %s)", ctx.pid, __version__)
-    protocol.serve(
-        protocol_in, writer, dispatcher, limits.max_line_bytes, lambda: ctx.stop_requested
-    )
-    shutdown_children()
+    stopped = threading.Event()
+    scheduler = Scheduler(ctx, dispatcher, stopped.set)
+    ctx.scheduler = scheduler
+    scheduler.start()
+    return ctx, dispatcher, scheduler, stopped
+
+
+def serve_stdio(args: argparse.Namespace, protocol_in: BinaryIO, protocol_out: BinaryIO) -> int:
+    from . import lifeline
+    from .connection import read_session
+    from .protocol import LineWriter
+    from .session import Session
+
+    lifeline.watch(protocol_out.fileno())
+    ctx, dispatcher, scheduler, stopped = build(args)
+    session = Session(LineWriter(protocol_out), "stdio", at_end="finish")
+    threading.Thread(target=read_session, args=(protocol_in, session, ctx, dispatcher, scheduler),
+                     name="scm-stdin", daemon=True).start()
+    log.info("serving on stdio (pid %d, version %s)", ctx.pid, __version__)
+    stopped.wait()
     return 0
+
+
+def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
+    """Take the lock, bind, say so on stdout (then close it), serve until stopped or idle."""
+    from . import listener
+    from .daemon_log import log_to_file
+
+    path: Path = args.listen.absolute()
+    try:
+        listener.prepare_directory(path.parent)
+        lock = listener.take_lock(path)
+    except listener.AlreadyRunning as exc:
+        _announce(announce, {"already_running": str(path), "pid": exc.pid})
+        return 0
+    except (OSError, listener.DirectoryRefused) as exc:
+        _announce(announce, {"error": f"cannot use {path.parent}: {exc}"})
+        return 1
+    try:
+        server = listener.bind(path)
+    except OSError as exc:
+        _announce(announce, {"error": f"cannot listen on {path}: {exc}"})
+        return 1
+    log_to_file(args.log_file or path.with_suffix(".log"))
+    idle = args.idle_timeout or None
+    ctx, dispatcher, scheduler, stopped = build(args, socket_path=str(path), idle_timeout_s=idle)
+    terminate = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminate.set())
+    log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)
+    _announce(announce, {"listening": str(path), "pid": ctx.pid, "worker_version": __version__})
+    try:
+        listener.Listener(server, ctx, dispatcher, scheduler, idle).serve(stopped, terminate)
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
+        os.close(lock)
+    log.info("daemon stopped")
+    return 0
+
+
+def _announce(stream: BinaryIO, message: dict[str, Any]) -> None:
+    """The daemon's one line to whoever started it; then its stdout is closed."""
+    try:
+        stream.write(json.dumps(message).encode() + b"\n")
+        stream.flush()
+        stream.close()
+    except OSError:
+        pass
 
 
 def shutdown_children() -> None:

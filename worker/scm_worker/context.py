@@ -1,17 +1,26 @@
-"""What every handler may reach: limits, the model store, the warm-up state, the writer."""
+"""What every handler may reach: limits, the model store, the warm-up state, its own call.
+
+The worker's state is shared by every connection; what belongs to one call (its
+session, its request id, its cancellation) is thread-local, set by whichever thread
+runs the call: a connection's reader for control requests, the compute thread for the
+rest. Handlers keep one ``ctx`` argument and never see another call's session.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cancellation import NEVER, CancelToken
 from .limits import Limits
 
 if TYPE_CHECKING:
-    from .protocol import LineWriter
+    from .session import Session
     from .store import ModelStore
 
 
@@ -33,22 +42,66 @@ class Warmup:
         self.done.wait()
 
 
+class _Call(threading.local):
+    """The call this thread is running: its session, request id and cancellation."""
+
+    session: Session | None = None
+    request_id: Any = None
+    cancel: CancelToken = NEVER
+
+
 @dataclass
 class WorkerContext:
-    """Shared state of one worker process; requests are handled one at a time."""
+    """Shared state of one worker process; computations run one at a time."""
 
     limits: Limits
     store: ModelStore
-    writer: LineWriter
     warmup: Warmup = field(default_factory=Warmup)
     test_methods: bool = False
     threads: int | None = None
     stop_requested: bool = False
-    #: id of the request being handled (one at a time), for progress notifications
-    current_request_id: Any = None
-    #: the client said (``initialize``) it reads binary columns: numeric samples go out so
-    binary_results: bool = False
     pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.monotonic)
+    #: the socket a daemon serves on (None on stdio) and its idle timeout
+    socket_path: str | None = None
+    idle_timeout_s: float | None = None
+    #: the scheduler and the listener report through these (``status``)
+    scheduler: Any = None
+    connections: Any = None
+    _call: _Call = field(default_factory=_Call, repr=False)
+
+    @contextmanager
+    def calling(
+        self, session: Session, request_id: Any = None, cancel: CancelToken = NEVER
+    ) -> Iterator[None]:
+        """Run a block as one call of ``session``: progress and ``initialize`` go to it."""
+        call = self._call
+        saved = (call.session, call.request_id, call.cancel)
+        call.session, call.request_id, call.cancel = session, request_id, cancel
+        try:
+            yield
+        finally:
+            call.session, call.request_id, call.cancel = saved
+
+    @property
+    def session(self) -> Session | None:
+        return self._call.session
+
+    @property
+    def current_request_id(self) -> Any:
+        """Id of the request this thread runs, for progress notifications (None: nobody)."""
+        return self._call.request_id
+
+    @property
+    def cancel(self) -> CancelToken:
+        """The running call's cancellation: its checkpoint and its interruptible regions."""
+        return self._call.cancel
+
+    @property
+    def binary_results(self) -> bool:
+        """This call's client said (``initialize``) it reads binary columns."""
+        session = self._call.session
+        return session is not None and session.binary_results
 
     @property
     def n_jobs(self) -> int:
@@ -63,7 +116,8 @@ class WorkerContext:
         Stages and their meaning are listed in docs/PROTOCOL.md. A notification (no id) has
         no one to tell, so it gets none.
         """
-        if self.current_request_id is None:
+        session = self._call.session
+        if self.current_request_id is None or session is None:
             return
         params: dict[str, Any] = {
             "request_id": self.current_request_id,
@@ -73,4 +127,4 @@ class WorkerContext:
         }
         if node is not None:
             params["node"] = node
-        self.writer.notify("progress", {**params, **detail})
+        session.notify("progress", {**params, **detail})

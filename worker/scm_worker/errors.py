@@ -27,6 +27,9 @@ FIT_FAILED: Final = -32005
 STORE_CORRUPT: Final = -32006
 UNSUPPORTED_QUERY: Final = -32007
 CLUSTER_UNAVAILABLE: Final = -32008
+PERMISSION_DENIED: Final = -32009
+#: LSP's code for a request its client cancelled (``$/cancelRequest``)
+REQUEST_CANCELLED: Final = -32800
 
 #: Code → short name; the README and the client's exception classes mirror this table.
 ERROR_NAMES: Final[dict[int, str]] = {
@@ -43,6 +46,8 @@ ERROR_NAMES: Final[dict[int, str]] = {
     STORE_CORRUPT: "store_corrupt",
     UNSUPPORTED_QUERY: "unsupported_query",
     CLUSTER_UNAVAILABLE: "cluster_unavailable",
+    PERMISSION_DENIED: "permission_denied",
+    REQUEST_CANCELLED: "request_cancelled",
 }
 
 
@@ -74,6 +79,14 @@ def limit_exceeded(limit: str, value: int, maximum: int, field: str | None = Non
     return WorkerError(
         LIMIT_EXCEEDED, f"Limit exceeded: {limit}{where} is {value}, max {maximum}", data
     )
+
+
+def request_cancelled(
+    request_id: Any, stage: str, why: str = "its client cancelled it"
+) -> WorkerError:
+    """-32800: the request was dropped from the queue (``stage="queued"``) or stopped."""
+    return WorkerError(REQUEST_CANCELLED, f"Request cancelled: {why}",
+                       {"id": request_id, "stage": stage})
 
 
 def internal_error(exc: BaseException) -> WorkerError:

@@ -22,6 +22,7 @@ from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
 from . import scoring
+from .cancellation import NEVER, CancelToken
 from .checks import FitConfig, Graph
 from .columns import ColumnKind
 from .dowhy_private import (
@@ -78,9 +79,14 @@ def effective_seed(seed: int | None) -> int:
 
 
 def fit_model(
-    graph: Graph, frame: Frame, config: FitConfig, n_jobs: int = 1, progress: Progress | None = None
+    graph: Graph, frame: Frame, config: FitConfig, n_jobs: int = 1,
+    progress: Progress | None = None, cancel: CancelToken = NEVER,
 ) -> FittedModel:
-    """Split, select, fit on train, score on held-out rows, refit on all rows."""
+    """Split, select, fit on train, score on held-out rows, refit on all rows.
+
+    A cancel stops the handing out of node tasks; the few already in joblib's hands run
+    out and are dropped (aborting joblib would kill its warm processes), then -32800.
+    """
     report = progress or _no_progress
     started = time.perf_counter()
     data = frame.data
@@ -93,13 +99,16 @@ def fit_model(
     predictions: dict[str, np.ndarray] = {}
     with dowhy_errors("fit"):
         report("fitting", 0, total)
-        tasks = node_tasks(scm.graph, train, val, data, seed)
+        tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
         fits = fit_nodes(tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs)
         for done, node_fit in enumerate(fits, start=1):
+            if cancel.requested:
+                continue
             install(scm, node_fit.node, node_fit.mechanism)
             candidates[node_fit.node] = scored_candidates(node_fit.candidates)
             predictions[node_fit.node] = node_fit.val_predicted
             report("fitting", done, total, node_fit.node)
+        cancel.checkpoint()
         for node in roots:
             scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
             fit_causal_model_of_target(scm, node, data)
@@ -151,15 +160,18 @@ def split_rows(
 
 
 def node_tasks(
-    digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int
+    digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> Iterator[NodeTask]:
     """One task per non-root node, seeded by its place in topological order.
 
     A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
     their parents' columns exist at a time (all of them at once would be several times
-    the data on a wide graph).
+    the data on a wide graph), and once ``stopped`` no further task starts.
     """
     for index, node in enumerate(nx.topological_sort(digraph)):
+        if stopped():
+            return
         parents = get_ordered_predecessors(digraph, node)
         if parents:
             yield NodeTask(

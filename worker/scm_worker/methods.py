@@ -7,6 +7,7 @@ for DoWhy to load.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -25,7 +26,8 @@ from .versions import dowhy_version, python_version
 
 
 def services(ctx: WorkerContext) -> ModuleType:
-    ctx.warmup.wait()
+    while not ctx.warmup.done.wait(0.1):  # a request cancelled while DoWhy loads stops here
+        ctx.cancel.checkpoint()
     if ctx.warmup.error is not None:
         raise internal_error(ctx.warmup.error)
     from . import services as loaded
@@ -41,8 +43,8 @@ def initialize(
     ``column_encodings`` lists what the client can read; with ``"binary"`` in it, numeric
     sample columns come back binary. Unknown names are ignored (a newer client).
     """
-    if column_encodings is not None:
-        ctx.binary_results = "binary" in column_encodings
+    if column_encodings is not None and ctx.session is not None:
+        ctx.session.binary_results = "binary" in column_encodings
     return {
         "protocol_version": PROTOCOL_VERSION,
         "worker_version": __version__,
@@ -55,11 +57,50 @@ def initialize(
         "warm": ctx.warmup.done.is_set() and ctx.warmup.error is None,
         "store": ctx.store.usage(),
         "column_encodings": list(ENCODINGS),
+        "daemon": ctx.socket_path is not None,
+        "socket": ctx.socket_path,
     }
 
 
 def ping(ctx: WorkerContext) -> str:
     return "pong"
+
+
+def status(ctx: WorkerContext) -> dict[str, Any]:
+    """Who this worker is and what it is doing; answered at once, also during a fit."""
+    usage = ctx.store.usage()
+    return {
+        "pid": ctx.pid,
+        "worker_version": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "uptime_s": round(time.monotonic() - ctx.started_at, 3),
+        "warm": ctx.warmup.done.is_set() and ctx.warmup.error is None,
+        "connections": ctx.connections.count() if ctx.connections is not None else 1,
+        "requests_served": ctx.scheduler.served,
+        "queue_length": len(ctx.scheduler.queue),
+        "running": ctx.scheduler.running(),
+        "models": {"in_memory": usage["models_in_memory"], "on_disk": usage["models_on_disk"],
+                   **usage},
+        "rss_mb": round(resident_mb(), 1),
+        "socket": ctx.socket_path,
+        "idle_timeout_s": ctx.idle_timeout_s,
+        "threads": ctx.threads,
+        "store_dir": usage["store_dir"],
+    }
+
+
+def resident_mb() -> float:
+    """This process's resident set size now (not its peak), from /proc."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+def cancel_request(ctx: WorkerContext, id: Any) -> dict[str, Any]:
+    """``$/cancelRequest``: stop one of this connection's requests (LSP's method and code)."""
+    if ctx.session is None:
+        return {"cancelled": None}
+    return {"cancelled": ctx.scheduler.cancel(ctx.session, id)}
 
 
 def shutdown(ctx: WorkerContext) -> None:
@@ -164,7 +205,8 @@ def models_prune(
 
 
 def debug_sleep(ctx: WorkerContext, seconds: float) -> float:
-    time.sleep(seconds)
+    """Sleep in the compute thread; a cancel wakes it (the checkpoint of a test request)."""
+    ctx.cancel.wait(seconds)
     return seconds
 
 
@@ -187,21 +229,37 @@ def debug_raise(ctx: WorkerContext, message: Any) -> None:
     raise RuntimeError(str(message))
 
 
+def interruptible(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A read-only computation: a cancel interrupts it wherever it is (cancellation.py).
+
+    The fit is not one: it stops at its node-task checkpoints instead, so joblib's warm
+    processes survive, and what writes the store must never stop half-way.
+    """
+    @functools.wraps(handler)
+    def run(ctx: WorkerContext, *args: Any, **kwargs: Any) -> Any:
+        with ctx.cancel.interruptible():
+            return handler(ctx, *args, **kwargs)
+
+    return run
+
+
 _PUBLIC: dict[str, Callable[..., Any]] = {
     "initialize": initialize,
     "ping": ping,
+    "status": status,
+    "$/cancelRequest": cancel_request,
     "warmup": warmup,
     "shutdown": shutdown,
     "fit": fit,
     "batch.fit": batch_fit,
-    "evaluate": evaluate,
-    "sample": sample,
-    "effect": effect,
-    "arrow_strength": arrow_strength,
-    "influence": influence,
-    "anomaly": anomaly,
-    "distribution_change": distribution_change,
-    "report": report,
+    "evaluate": interruptible(evaluate),
+    "sample": interruptible(sample),
+    "effect": interruptible(effect),
+    "arrow_strength": interruptible(arrow_strength),
+    "influence": interruptible(influence),
+    "anomaly": interruptible(anomaly),
+    "distribution_change": interruptible(distribution_change),
+    "report": interruptible(report),
     "models.list": models_list,
     "models.drop": models_drop,
     "models.save": models_save,

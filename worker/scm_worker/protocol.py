@@ -119,7 +119,6 @@ class Dispatcher:
             return error_reply(
                 errors.INVALID_REQUEST, f"Invalid Request: {problem}", None, _echoable_id(message)
             )
-        self.context.current_request_id = message.get("id")
         request = create_request(message)
         result = get_method(self.methods, request.method).bind(partial(call, request, self.context))
         if request.id is NOID:  # a notification: run, never answered
@@ -191,14 +190,22 @@ def _serializable(reply: Reply) -> bool:
 
 
 class LineWriter:
-    """Writes whole lines to the protocol stream; safe to share with progress emitters."""
+    """Writes whole lines to one connection; safe to share with progress emitters.
+
+    ``close`` takes the same lock as ``write``: once closed, nothing more is written, so
+    a reply computed for a connection that went away can never reach the descriptor
+    the next connection is given.
+    """
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._closed = False
 
     def write(self, payload: bytes) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._stream.write(payload)
             self._stream.flush()
 
@@ -207,34 +214,15 @@ class LineWriter:
         message = {"jsonrpc": "2.0", "method": method, "params": params}
         self.write(_encode(jsonio.to_json(message)))
 
-
-def serve(
-    stdin: BinaryIO,
-    writer: LineWriter,
-    dispatcher: Dispatcher,
-    max_line_bytes: int,
-    should_stop: Callable[[], bool],
-) -> None:
-    """Serve until EOF on stdin or until a handled request asks to stop."""
-    while not should_stop():
-        try:
-            raw = read_line(stdin, max_line_bytes)
-        except LineTooLong as exc:
-            writer.write(encode_reply(_too_long_reply(exc.size, max_line_bytes)))
-            continue
-        if raw is None:
-            log.info("stdin closed; exiting")
-            return
-        if not raw.strip():
-            continue
-        message, problem = parse_line(raw)
-        del raw  # a big request's bytes must not outlive its parse (they would last the fit)
-        reply = problem if problem is not None else dispatcher.handle_message(message)
-        del message
-        if reply is not None:
-            writer.write(encode_reply(reply))
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            try:
+                self._stream.close()
+            except OSError:
+                pass
 
 
-def _too_long_reply(size: int, max_bytes: int) -> Reply:
+def too_long_reply(size: int, max_bytes: int) -> Reply:
     err = errors.limit_exceeded("max_line_bytes", size, max_bytes)
     return error_reply(err.code, err.message, err.data)

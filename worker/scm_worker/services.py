@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, checks, questions, sampling, scoring
+from .cancellation import NEVER, CancelToken
 from .columns import Column, update_digest
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
@@ -32,7 +33,9 @@ def fit(
     key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
     if cached is not None:
         return cached
-    model = fit_columns(parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx))
+    model = fit_columns(
+        parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx), ctx.cancel
+    )
     ctx.progress("storing", 0, 1)
     model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
     return fit_outcome(model_id, model, fit_config, cache_hit=False)
@@ -57,7 +60,7 @@ def fit_cache(
 
 def fit_columns(
     parsed_graph: checks.Graph, columns: dict[str, Column], fit_config: checks.FitConfig,
-    n_jobs: int, progress: Any = None,
+    n_jobs: int, progress: Any = None, cancel: CancelToken = NEVER,
 ) -> FittedModel:
     """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py).
 
@@ -66,7 +69,7 @@ def fit_columns(
     """
     frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
     columns.clear()
-    return fit_model(parsed_graph, frame, fit_config, n_jobs, progress)
+    return fit_model(parsed_graph, frame, fit_config, n_jobs, progress, cancel)
 
 
 def progress_reporter(ctx: WorkerContext) -> Any:

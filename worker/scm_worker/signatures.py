@@ -265,6 +265,8 @@ PUBLIC: Final[dict[str, Signature]] = {
         )
     ),
     "ping": Signature(()),
+    "status": Signature(()),
+    "$/cancelRequest": Signature((anything("id"),)),
     "warmup": Signature((optional_number("timeout", 0, MAX_WAIT_S),)),
     "shutdown": Signature(()),
     "fit": FIT,

@@ -1,0 +1,88 @@
+"""A session's input: read lines, answer control requests at once, queue the rest.
+
+Control requests (``CONTROL``) are cheap, touch no random state and read only what is
+safe to read during a computation, so the reader answers them itself: ``ping`` and
+``status`` come back in milliseconds during a long fit, and ``$/cancelRequest`` can
+reach the request it names. Everything else, batches included, waits for the compute
+thread in the fair queue. Replies may therefore come back out of request order; a
+client matches them by id, as JSON-RPC intends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, BinaryIO, Final
+
+from .context import WorkerContext
+from .protocol import Dispatcher, LineTooLong, encode_reply, parse_line, read_line, too_long_reply
+from .scheduler import Job, Scheduler
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+#: answered by the connection's reader, never queued behind a computation
+CONTROL: Final = frozenset({"initialize", "ping", "status", "warmup", "$/cancelRequest"})
+
+
+def is_control(message: Any) -> bool:
+    """A single request of a control method (a malformed one is answered at once too)."""
+    return isinstance(message, dict) and (
+        message.get("method") in CONTROL or not isinstance(message.get("method"), str)
+    )
+
+
+def read_session(
+    stream: BinaryIO, session: Session, ctx: WorkerContext, dispatcher: Dispatcher,
+    scheduler: Scheduler,
+) -> bool:
+    """Serve ``session`` until its input ends; then finish or cancel its requests.
+
+    True when the session asked for ``shutdown``: nothing it sends after that is read
+    (the worker is about to exit), and its requests are finished, not cancelled.
+    """
+    max_bytes = ctx.limits.max_line_bytes
+    while not session.closed.is_set():
+        try:
+            raw = read_line(stream, max_bytes)
+        except LineTooLong as exc:
+            session.send(encode_reply(too_long_reply(exc.size, max_bytes)))
+            continue
+        except OSError as exc:
+            log.info("session %s: read failed (%s)", session.label, exc)
+            break
+        if raw is None:
+            break
+        if not raw.strip():
+            continue
+        message, problem = parse_line(raw)
+        del raw  # a big request's bytes must not outlive its parse (they would last the fit)
+        if problem is not None:
+            session.send(encode_reply(problem))
+        elif is_control(message) or message == []:
+            answer_now(message, session, ctx, dispatcher)
+        else:
+            job = Job.of(session, message)
+            scheduler.submit(job)
+            if job.method == "shutdown":
+                return True
+        del message
+    end_session(session, scheduler)
+    return False
+
+
+def answer_now(message: Any, session: Session, ctx: WorkerContext, dispatcher: Dispatcher) -> None:
+    request_id = message.get("id") if isinstance(message, dict) else None
+    with ctx.calling(session, request_id):
+        reply = dispatcher.handle_message(message)
+    if reply is not None:
+        session.send(encode_reply(reply))
+
+
+def end_session(session: Session, scheduler: Scheduler) -> None:
+    """stdio: answer what was sent, then stop the worker. A socket: cancel its work."""
+    if session.at_end == "finish":
+        log.info("input closed; finishing the requests already read")
+        scheduler.submit(Job(session, None, end_of_input=True))
+    else:
+        session.closed.set()
+        scheduler.session_ended(session)

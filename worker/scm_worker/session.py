@@ -1,0 +1,58 @@
+"""One client connection: where its replies go, what it reads, who is on the other end.
+
+stdio is one session for the worker's life; a daemon has one per accepted socket.
+What a client says about itself in ``initialize`` (the column encodings it reads)
+belongs to its session, never to the worker: two clients of one daemon may differ.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger(__name__)
+
+#: what the end of a session's input means for its unfinished requests: stdio finishes
+#: them (``cat requests.jsonl | python -m scm_worker`` reads every reply), a socket that
+#: closed has nobody to read them, so they are cancelled
+AtEnd = Literal["finish", "cancel"]
+
+_ids = itertools.count(1)
+
+
+class Writer(Protocol):
+    def write(self, payload: bytes) -> None: ...
+
+    def notify(self, method: str, params: dict[str, Any]) -> None: ...
+
+
+@dataclass(eq=False)
+class Session:
+    writer: Writer
+    label: str
+    at_end: AtEnd = "finish"
+    binary_results: bool = False
+    id: int = field(default_factory=lambda: next(_ids))
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, line: bytes) -> None:
+        """Write one encoded line; a peer that went away closes the session, never the worker."""
+        if self.closed.is_set():
+            return
+        try:
+            self.writer.write(line)
+        except OSError as exc:
+            log.info("session %s: peer gone (%s)", self.label, exc)
+            self.closed.set()
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            self.writer.notify(method, params)
+        except OSError as exc:
+            log.info("session %s: peer gone (%s)", self.label, exc)
+            self.closed.set()
