@@ -208,10 +208,20 @@ def start(options: DaemonOptions | None = None, path: Path | None = None) -> Con
     found = try_connect(path)
     if found is not None:
         return found
+    _say_other_versions(path)
     ready = _spawn(options, path, deadline)
     connection = _connect_until(path, deadline)
     started = ready.get("listening") is not None and connection.pid == ready.get("pid")
     return Connection(connection.sock, path, connection.pid, started)
+
+
+def _say_other_versions(path: Path) -> None:
+    """Daemons of other scm-worker versions are never used; say so when one is running."""
+    for other in sorted(path.parent.glob("daemon-*.sock")):
+        if other != path and (found := try_connect(other, timeout=1.0)) is not None:
+            found.sock.close()
+            log.warning("a daemon of another scm-worker version serves %s (pid %s); this "
+                        "client (%s) starts its own", other, found.pid, __version__)
 
 
 def _spawn(options: DaemonOptions, path: Path, deadline: float) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def test_two_workers_share_the_daemon_and_its_models(connect: Connect) -> None:
 
 
 def test_socket_name_carries_the_version_and_another_versions_daemon_is_not_used(
-    daemon_dir: Path, worker_python: str, connect: Connect,
+    daemon_dir: Path, worker_python: str, connect: Connect, caplog: pytest.LogCaptureFixture,
 ) -> None:
     other_path = daemon_dir / "daemon-0.0.0-other.sock"
     other = subprocess.Popen([worker_python, "-m", "scm_worker", "--listen", str(other_path),
@@ -114,8 +114,10 @@ def test_socket_name_carries_the_version_and_another_versions_daemon_is_not_used
         ready = json.loads(other.stdout.readline())  # type: ignore[union-attr]
         assert ready["listening"] == str(other_path)
         worker = connect()
-        assert worker.ping() == "pong"
+        with caplog.at_level("WARNING", "scm_client.daemon"):
+            assert worker.ping() == "pong"
         assert worker.pid != other.pid
+        assert f"another scm-worker version serves {other_path}" in caplog.text
         assert _daemon.socket_path().name == f"daemon-{__version__}.sock"
     finally:
         os.killpg(other.pid, signal.SIGKILL)
