@@ -1,13 +1,15 @@
-"""Line framing over the worker's pipes: one writer lock, one reader thread, an id table.
+"""Line framing over a transport (a worker's pipes or a daemon's socket): one writer lock,
+one reader thread, an id table.
 
 Any number of threads may call ``request`` at once: each gets a Future keyed by a
 fresh id, and the reader thread resolves it when the matching line arrives. A call's
 own ``on_progress`` travels with it in the same table: a ``progress`` notification
 names its ``request_id``, and goes to that call's callback only (calls without one, and
-other notifications, go to the channel-wide ``on_notification``). When
-stdout closes, every pending Future fails with WorkerCrashed carrying the stderr tail.
-stderr is drained continuously (so a chatty worker can never block on a full pipe),
-kept as a bounded tail and passed to ``logging``.
+other notifications, go to the channel-wide ``on_notification``). When the line stream
+ends, every pending Future fails with WorkerCrashed carrying the transport's tail (the
+stderr of a private worker, the log of a daemon). ``cancel`` sends LSP's
+``$/cancelRequest`` for one pending id; the worker answers that request with -32800.
+The bytes themselves are _transport.py's business.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import json
 import logging
 import subprocess
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ._transport import PipeTransport, Transport
 from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError, invalid_argument
 
 log = logging.getLogger("scm_client.worker")
@@ -43,25 +45,31 @@ class _Call:
 class Channel:
     def __init__(
         self,
-        proc: subprocess.Popen[bytes],
+        transport: Transport | subprocess.Popen[bytes],
         on_notification: Notification | None = None,
         stderr_lines: int = 200,
     ) -> None:
-        self.proc = proc
+        if isinstance(transport, subprocess.Popen):
+            transport = PipeTransport(transport, stderr_lines)
+        self.transport: Transport = transport
         self._on_notification = on_notification
         self._ids = itertools.count(1)
         self._pending: dict[int, _Call] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._stderr_tail: deque[str] = deque(maxlen=stderr_lines)
         self._closed_reason: WorkerError | None = None
-        self._reader = threading.Thread(target=self._read_stdout, name=f"scm-stdout-{proc.pid}",
-                                        daemon=True)
-        self._drainer = threading.Thread(target=self._drain_stderr, name=f"scm-stderr-{proc.pid}",
-                                         daemon=True)
-        # The drainer first: a worker that dies at once makes the reader join it.
-        self._drainer.start()
+        self._reader = threading.Thread(target=self._read_lines,
+                                        name=f"scm-stdout-{transport.label}", daemon=True)
         self._reader.start()
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        """The worker process of a pipe channel; None on a daemon's socket."""
+        return self.transport.proc if isinstance(self.transport, PipeTransport) else None
+
+    @property
+    def pid(self) -> int | None:
+        return self.transport.pid
 
     # -- requests ---------------------------------------------------------------
     def request(
@@ -93,28 +101,41 @@ class Channel:
         return request_id, future
 
     def send_line(self, line: bytes) -> None:
-        stdin = self.proc.stdin
-        assert stdin is not None
         try:
             with self._write_lock:
-                stdin.write(line)
-                stdin.flush()
-        except (BrokenPipeError, OSError, ValueError) as exc:
+                self.transport.write(line)
+        except (OSError, ValueError) as exc:
             self._reader.join(timeout=5)
             raise self._closed_reason or WorkerCrashed(
-                "worker stopped reading its input", self.proc.poll(), self.stderr_tail()
+                "worker stopped reading its input", self.transport.exit_code(0),
+                self.stderr_tail()
             ) from exc
+
+    def cancel(self, request_id: int) -> bool:
+        """Ask the worker to cancel a pending request (``$/cancelRequest``, a notification).
+
+        The request's Future then resolves as the worker answers it: RequestCancelled
+        (-32800), or its result if it finished first. False when the id is not pending
+        or the line could not be sent (the worker is gone: the Future fails anyway).
+        """
+        with self._lock:
+            if request_id not in self._pending or self._closed_reason is not None:
+                return False
+        message = {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}}
+        try:
+            self.send_line(encode(message))
+        except WorkerError:
+            return False
+        return True
 
     def forget(self, request_id: int) -> None:
         with self._lock:
             self._pending.pop(request_id, None)
 
     # -- reading ----------------------------------------------------------------
-    def _read_stdout(self) -> None:
-        stdout = self.proc.stdout
-        assert stdout is not None
+    def _read_lines(self) -> None:
         try:
-            for line in stdout:
+            for line in self.transport.read_lines():
                 if line.strip():
                     self._handle_line(line)
         except (OSError, ValueError):
@@ -125,12 +146,8 @@ class Channel:
         self.fail_all(self._crash_error())
 
     def _crash_error(self) -> WorkerCrashed:
-        try:
-            code = self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            code = None
-        self._drainer.join(timeout=1)
-        return WorkerCrashed("the worker exited", code, self.stderr_tail())
+        code = self.transport.exit_code(2)
+        return WorkerCrashed(self.transport.eof_message(), code, self.stderr_tail())
 
     def _handle_line(self, line: bytes) -> None:
         try:
@@ -185,17 +202,6 @@ class Channel:
             call = self._pending.get(request_id)
         return call.on_progress if call is not None else None
 
-    def _drain_stderr(self) -> None:
-        stderr = self.proc.stderr
-        assert stderr is not None
-        try:
-            for raw in stderr:
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                self._stderr_tail.append(text)
-                log.log(_stderr_level(text), "%s", text)
-        except (OSError, ValueError):
-            pass
-
     def fail_all(self, error: WorkerError) -> None:
         """Fail every pending call with ``error`` and refuse new ones.
 
@@ -213,29 +219,23 @@ class Channel:
     # -- state ------------------------------------------------------------------
     @property
     def alive(self) -> bool:
-        return self._closed_reason is None and self.proc.poll() is None
+        return self._closed_reason is None and self.transport.alive()
 
     def stderr_tail(self) -> str:
-        return "\n".join(self._stderr_tail)
+        """A private worker's stderr tail, or the last lines of a daemon's log."""
+        return self.transport.tail()
 
     def join(self, timeout: float = 5.0) -> None:
-        """Wait for the reader threads to see EOF, then close the pipes."""
+        """Wait for the reader thread to see EOF, then release the transport."""
         self._reader.join(timeout)
-        self._drainer.join(timeout)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        self.transport.close(timeout)
 
-
-def _stderr_level(text: str) -> int:
-    """The worker logs "scm-worker[pid] LEVEL name: message"; anything else is DEBUG."""
-    for level in ("ERROR", "WARNING", "CRITICAL"):
-        if f"] {level} " in text:
-            return logging.getLevelName(level)  # type: ignore[no-any-return]
-    return logging.DEBUG
+    def disconnect(self, error: WorkerError) -> None:
+        """Fail every pending call with ``error`` and close the transport (a socket's reader
+        sees EOF at once); the peer process is left alone."""
+        self.fail_all(error)
+        self.transport.close()
+        self._reader.join(5)
 
 
 def encode(message: Any) -> bytes:

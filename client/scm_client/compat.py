@@ -3,7 +3,8 @@
 lift-sys's ``lift_sys/causal/dowhy_client.py`` started a fresh Python 3.11 process for
 every call (``scripts/dowhy/fit_scm.py``, ``scripts/dowhy/query_fitted_scm.py``) and
 refitted the model for every query. This module keeps its constructor, methods, result
-dicts and exceptions, and talks to one shared scm-worker per interpreter instead:
+dicts and exceptions, and talks to the user's scm-worker daemon instead (started when
+none runs; with ``SCM_DAEMON=off``, one private worker per interpreter):
 
 * ``fit_scm`` answers like ``fit_scm.py``: status ``"success"``, ``"validation_failed"``
   (a full result, not an exception) or ``"warning"`` (fewer than 100 rows; no model).
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from ._daemon import daemon_enabled
 from ._locate import find_worker_python
 from ._wire import plain, traces_to_wire
 from .errors import (
@@ -116,14 +118,17 @@ _models = _ModelCache(MODEL_CACHE_SIZE)
 
 
 def shared_worker(python: str) -> Worker:
-    """The process-wide Worker for this interpreter, created on first use.
+    """The process-wide Worker for this interpreter, created on first use: a connection to
+    the user's daemon (started when none runs), or with ``SCM_DAEMON=off`` a private worker.
 
     Worker closes itself at interpreter exit (it registers with atexit).
     """
+    daemon = daemon_enabled()
+    key = f"{python}|{'daemon' if daemon else 'private'}"
     with _workers_lock:
-        worker = _workers.get(python)
+        worker = _workers.get(key)
         if worker is None or worker.state is State.CLOSED:
-            worker = _workers[python] = Worker(python)
+            worker = _workers[key] = Worker.connect(python) if daemon else Worker(python)
         return worker
 
 
@@ -328,7 +333,8 @@ class DoWhyClient:
     project's ``.venv-worker``, then the environment ``scm setup`` provisioned; with
     ``auto_setup=True`` or ``SCM_AUTO_SETUP=1`` a missing one is built); ``script_path`` is
     accepted and ignored; ``timeout`` is each request's limit in seconds. All clients with
-    the same interpreter share one worker process and one model cache.
+    the same interpreter share one connection (to the daemon, or with ``SCM_DAEMON=off`` one
+    private worker process) and one model cache.
     """
 
     def __init__(

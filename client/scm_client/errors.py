@@ -6,7 +6,8 @@
     │   └── WorkerVersionMismatch  the worker environment is another scm-worker version
     ├── SetupFailed             `scm setup` could not build or check a worker environment
     ├── WorkerCrashed           the worker died with calls pending (exit code, stderr tail)
-    ├── WorkerTimeout           a call took longer than its timeout; the worker was killed
+    ├── WorkerTimeout           a call took longer than its timeout; .outcome: cancelled,
+    │                           killed (a private worker) or disconnected (from a daemon)
     ├── WorkerClosed            the Worker was closed; no more calls
     ├── ProtocolError           the worker wrote something that is not JSON-RPC
     └── RemoteError             the worker answered with a JSON-RPC error (code, message, data)
@@ -22,7 +23,9 @@
         ├── FitFailed           -32005
         ├── StoreCorrupt        -32006
         ├── UnsupportedQuery    -32007  .node
-        └── ClusterUnavailable  -32008  .scheduler, .reason
+        ├── ClusterUnavailable  -32008  .scheduler, .reason
+        ├── PermissionDenied    -32009  .uid (a daemon refused a peer of another user)
+        └── RequestCancelled    -32800  .request_id, .stage ("queued" | "running")
 
 Lower-level errors (OSError, BrokenPipeError, …) are re-raised from these with ``from``.
 """
@@ -50,11 +53,12 @@ class WorkerNotFound(WorkerStartError):
 class WorkerVersionMismatch(WorkerStartError):
     """The handshake named another scm-worker version than this client's: never drive it."""
 
-    def __init__(self, worker_version: object, client_version: str, python: str) -> None:
+    def __init__(self, worker_version: object, client_version: str, python: str,
+                 fix: str = "run `scm setup` to build a matching worker environment "
+                            "(or pass a matching interpreter)") -> None:
         super().__init__(
             f"the worker at {python} is scm-worker {worker_version}, this client is "
-            f"{client_version}: run `scm setup` to build a matching worker environment "
-            "(or pass a matching interpreter)"
+            f"{client_version}: {fix}"
         )
         self.worker_version = worker_version
         self.client_version = client_version
@@ -78,11 +82,28 @@ class WorkerCrashed(WorkerError):
         self.stderr_tail = stderr_tail
 
 
+#: what a timed-out call ended in, and what that did to the worker
+TIMEOUT_OUTCOMES: dict[str, str] = {
+    "cancelled": "the request was cancelled; the worker keeps running",
+    "killed": "the worker was killed",
+    "disconnected": "the connection to the daemon was dropped; the daemon keeps running",
+}
+
+
 class WorkerTimeout(WorkerError):
-    def __init__(self, method: str, timeout: float) -> None:
-        super().__init__(f"{method!r} did not answer within {timeout}s; the worker was killed")
+    """A call outlived its timeout. ``outcome`` says what the client did about it.
+
+    "cancelled": the worker answered the cancellation within the grace (pid unchanged);
+    "killed": a private worker did not, and was killed; "disconnected": a daemon did not,
+    and the connection was dropped (a shared daemon is never killed).
+    """
+
+    def __init__(self, method: str, timeout: float, outcome: str = "killed") -> None:
+        what = TIMEOUT_OUTCOMES.get(outcome, outcome)
+        super().__init__(f"{method!r} did not answer within {timeout}s; {what}")
         self.method = method
         self.timeout = timeout
+        self.outcome = outcome
 
 
 class WorkerClosed(WorkerError):
@@ -242,6 +263,30 @@ class ClusterUnavailable(RemoteError):
     @property
     def reason(self) -> str | None:
         return self._text("reason")
+
+
+class PermissionDenied(RemoteError):
+    """The daemon refused this connection: its socket belongs to another user."""
+
+    code = -32009
+
+    @property
+    def uid(self) -> int | None:
+        return self._count("uid")
+
+
+class RequestCancelled(RemoteError):
+    """The request was cancelled (``$/cancelRequest``, LSP's -32800) before it finished."""
+
+    code = -32800
+
+    @property
+    def request_id(self) -> int | None:
+        return self._count("id")
+
+    @property
+    def stage(self) -> str | None:
+        return self._text("stage")
 
 
 def invalid_argument(field: str, reason: str) -> InvalidParams:

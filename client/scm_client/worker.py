@@ -1,9 +1,15 @@
-"""Worker: start, call, typed methods, close. The client-side owner of one worker process.
+"""Worker: start, call, typed methods, close. The client-side owner of one worker session.
 
 The Worker owns policy (timeouts, restarts, state); the Channel owns I/O. Calls are
-thread-safe. A call that times out kills the worker (it may be mid-computation) and the
-next call starts a fresh one; a crash fails every pending call with WorkerCrashed and
-the next call restarts, up to ``max_restarts`` times in a row.
+thread-safe. ``Worker()`` is a private stdio worker: its own process, started lazily and
+stopped by ``close``. ``Worker.connect()`` is a connection to the user's daemon (started
+when none serves; see _daemon.py): ``close`` closes only the connection.
+
+A call that times out is first cancelled (``$/cancelRequest``); if the worker does not
+answer within ``cancel_grace`` seconds, a private worker is killed (it may be stuck in
+C code) and a daemon connection is dropped (a shared daemon is never killed); the next
+call starts a fresh worker or connection. A crash fails every pending call with
+WorkerCrashed and the next call restarts, up to ``max_restarts`` times in a row.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
-from . import _process
+from . import _daemon, _process
 from ._channel import Channel, Progress
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
@@ -86,8 +92,18 @@ class Worker:
         shutdown_timeout: float = 5.0,
         on_progress: ProgressCallback | None = None,
         auto_setup: bool | None = None,
+        cancel_grace: float = 2.0,
+        daemon: _daemon.DaemonOptions | None = None,
     ) -> None:
+        """A private worker process (see ``connect`` for the shared daemon).
+
+        ``cancel_grace``: after a call's timeout, how long to wait for the worker to answer
+        its cancellation before killing it (0: kill at once, without cancelling).
+        ``daemon``: connect to the user's daemon instead (``Worker.connect`` sets it).
+        """
         self.python = python
+        self.cancel_grace = cancel_grace
+        self.daemon = daemon
         self.auto_setup = auto_setup
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
@@ -104,6 +120,34 @@ class Worker:
         self._lifecycle = threading.RLock()
         _live_workers.add(self)
 
+    @classmethod
+    def connect(
+        cls,
+        python: str | None = None,
+        *,
+        idle_timeout: float | None = None,
+        threads: int | None = None,
+        store: str | None = None,
+        start_timeout: float = 120.0,
+        env: Mapping[str, str] | None = None,
+        worker_args: Sequence[str] = (),
+        auto_setup: bool | None = None,
+        **options: Any,
+    ) -> Self:
+        """A Worker on the user's daemon, which is started when none serves.
+
+        Models, the fit cache and the store are shared with every other client of the
+        daemon, and it stays warm between processes. ``python``, ``idle_timeout``,
+        ``threads``, ``store``, ``env`` and ``worker_args`` apply only to a daemon this
+        call has to start; a running daemon keeps its own. ``close()`` closes the
+        connection, never the daemon (``scm daemon stop`` does). Other options as Worker().
+        """
+        settings = _daemon.DaemonOptions(
+            python, idle_timeout, threads, store, tuple(worker_args), dict(env or {}),
+            start_timeout, auto_setup)
+        return cls(python, start_timeout=start_timeout, env=env, worker_args=worker_args,
+                   auto_setup=auto_setup, daemon=settings, **options)
+
     # -- lifecycle ----------------------------------------------------------------
     @property
     def state(self) -> State:
@@ -115,7 +159,8 @@ class Worker:
 
     @property
     def pid(self) -> int | None:
-        return self._channel.proc.pid if self._channel is not None else None
+        """The worker's pid (a daemon's, over a socket); None before the first start."""
+        return self._channel.pid if self._channel is not None else None
 
     def start(self) -> dict[str, Any]:
         """Start the worker now (otherwise the first call does); returns the handshake."""
@@ -139,19 +184,29 @@ class Worker:
                 self._policy.record_restart()
                 log.warning("restarting the worker (restart %d in a row)",
                             self._policy.restarts_in_a_row)
-            self._channel = self._spawn_and_handshake()
+            channel, where = self._open_daemon() if self.daemon else self._spawn()
+            self.starts += 1
+            self._channel = self._handshake(channel, where)
             self._state = State.RUNNING
             return self._channel
 
-    def _spawn_and_handshake(self) -> Channel:
+    def _spawn(self) -> tuple[Channel, str]:
+        """A private worker process and the interpreter it runs."""
         python = find_worker_python(self.python, auto_setup=self.auto_setup)
         argv = [python, "-m", "scm_worker", *self.worker_args]
         try:
             proc = _process.spawn(argv, self.env)
         except OSError as exc:
             raise WorkerStartError(f"could not start {argv[0]}: {exc}") from exc
-        channel = Channel(proc, self._on_notification)
-        self.starts += 1
+        return Channel(proc, self._on_notification), argv[0]
+
+    def _open_daemon(self) -> tuple[Channel, str]:
+        """A connection to the user's daemon (started if none serves) and its socket path."""
+        assert self.daemon is not None
+        connection = _daemon.start(self.daemon)
+        return Channel(connection.transport(), self._on_notification), str(connection.path)
+
+    def _handshake(self, channel: Channel, where: str) -> Channel:
         try:
             hello = {"client": f"scm_client {__version__}", "protocol_version": PROTOCOL_VERSION,
                      "column_encodings": ["json", "binary"]}
@@ -170,17 +225,27 @@ class Worker:
             )
         if info.get("worker_version") != __version__:
             self._reap(channel)
-            raise WorkerVersionMismatch(info.get("worker_version"), __version__, argv[0])
+            if self.daemon is None:
+                raise WorkerVersionMismatch(info.get("worker_version"), __version__, where)
+            raise WorkerVersionMismatch(
+                info.get("worker_version"), __version__, where,
+                "it is not used; run `scm daemon stop` (this socket's daemon) and retry, "
+                "or pass --no-daemon / set SCM_DAEMON=off")
         self.info = info
         return channel
 
     def _reap(self, channel: Channel) -> None:
-        """Make sure a dead or abandoned worker and its children are gone."""
+        """Make sure a dead or abandoned private worker and its children are gone; on a
+        daemon, only our connection (the daemon serves others)."""
+        if channel.proc is None:
+            channel.disconnect(WorkerClosed("the connection to the daemon was closed"))
+            return
         _process.kill(channel.proc)
         channel.join()
 
     def close(self) -> None:
-        """Ask the worker to shut down, then SIGTERM, then SIGKILL. Idempotent."""
+        """Ask a private worker to shut down, then SIGTERM, then SIGKILL; on a daemon, close
+        the connection only (the daemon keeps serving). Idempotent."""
         self.finish_close(self.begin_close())
 
     def begin_close(self) -> Closing | None:
@@ -196,6 +261,11 @@ class Worker:
             self._state = State.CLOSED
         if channel is None:
             return None
+        if channel.proc is None:
+            channel.disconnect(WorkerClosed("this Worker is closed"))
+            self.last_stop = "disconnected"
+            _live_workers.discard(self)
+            return None
         return Closing(channel, self._send_shutdown(channel))
 
     def finish_close(self, closing: Closing | None) -> None:
@@ -203,6 +273,7 @@ class Worker:
         if closing is None:
             return
         asked = _replied(closing.shutdown, self.shutdown_timeout)
+        assert closing.channel.proc is not None  # begin_close hands over private workers only
         self.last_stop = _process.stop(closing.channel.proc, asked, self.shutdown_timeout)
         closing.channel.join()
         _live_workers.discard(self)
@@ -230,26 +301,57 @@ class Worker:
 
         ``on_progress`` receives this call's ``progress`` notifications only (other threads'
         calls on the same Worker go to theirs); without it, the Worker's ``on_progress``.
+        On timeout: cancel, wait ``cancel_grace``, then kill (private) or disconnect
+        (daemon); ``WorkerTimeout.outcome`` says which.
         """
-        limit = self.request_timeout if isinstance(timeout, _UseDefault) else timeout
+        return self.submit(method, params, on_progress).result(timeout)
+
+    def submit(
+        self, method: str, params: Any = None, on_progress: ProgressCallback | None = None
+    ) -> PendingCall:
+        """Send one request without waiting: a handle to wait on, or cancel from any thread."""
         channel = self._ensure_running()
         request_id, future = channel.request(method, params, on_progress)
+        return PendingCall(self, channel, method, request_id, future)
+
+    def _wait(self, call: PendingCall, timeout: Timeout) -> Any:
+        limit = self.request_timeout if isinstance(timeout, _UseDefault) else timeout
         try:
-            result = future.result(timeout=limit)
+            result = call.future.result(timeout=limit)
         except FutureTimeout:
-            channel.forget(request_id)
-            self._kill_after_timeout(channel, method, limit)
-            raise WorkerTimeout(method, limit) from None  # type: ignore[arg-type]
+            outcome = self._after_timeout(call, limit)
+            raise WorkerTimeout(call.method, limit, outcome) from None  # type: ignore[arg-type]
         except RemoteError:
             self._policy.record_success()
             raise
         self._policy.record_success()
         return result
 
-    def _kill_after_timeout(self, channel: Channel, method: str, limit: float | None) -> None:
-        log.warning("%r timed out after %ss; killing worker %d", method, limit, channel.proc.pid)
-        channel.fail_all(WorkerCrashed(f"the worker was killed because {method!r} timed out"))
+    def _after_timeout(self, call: PendingCall, limit: float | None) -> str:
+        """Cancel, wait the grace, then kill or disconnect; the outcome's name."""
+        channel = call.channel
+        if self.cancel_grace > 0 and channel.cancel(call.request_id):
+            try:
+                call.future.result(timeout=self.cancel_grace)
+                self._policy.record_success()
+                return "cancelled"
+            except RemoteError:  # RequestCancelled, or the request's own error
+                self._policy.record_success()
+                return "cancelled"
+            except (FutureTimeout, WorkerError):
+                pass
+        channel.forget(call.request_id)
+        why = f"{call.method!r} timed out"
+        if channel.proc is None:
+            log.warning("%s after %ss and ignored its cancellation; dropping the connection "
+                        "to daemon %s", why, limit, channel.pid)
+            channel.disconnect(WorkerCrashed(f"the connection to the daemon was dropped "
+                                             f"because {why}"))
+            return "disconnected"
+        log.warning("%s after %ss; killing worker %d", why, limit, channel.proc.pid)
+        channel.fail_all(WorkerCrashed(f"the worker was killed because {why}"))
         _process.kill(channel.proc)
+        return "killed"
 
     def _on_notification(self, method: str, params: Any) -> None:
         """The fallback for progress of calls that brought no ``on_progress`` of their own."""
@@ -421,6 +523,38 @@ class Worker:
                   "old": self._columns(old, "old"), "new": self._columns(new, "new"), **knobs}
         result = self.call("distribution_change", params, timeout, on_progress)
         return Attribution(result["target"], result["attributions"], result)
+
+
+class PendingCall:
+    """A request in flight (``Worker.submit``): wait for it, or cancel it from any thread.
+
+    ``cancel()`` sends ``$/cancelRequest``: a queued request is dropped, a running one
+    stops at its next checkpoint; ``result()`` then raises RequestCancelled (or returns
+    the result, if it finished first). The worker keeps its pid, models and warm state.
+    """
+
+    def __init__(self, worker: Worker, channel: Channel, method: str, request_id: int,
+                 future: Future[Any]) -> None:
+        self.worker = worker
+        self.channel = channel
+        self.method = method
+        self.request_id = request_id
+        self.future = future
+
+    def result(self, timeout: Timeout = DEFAULT) -> Any:
+        """The result; on timeout, the Worker's policy (cancel, grace, kill/disconnect)."""
+        return self.worker._wait(self, timeout)
+
+    def cancel(self) -> bool:
+        """Ask the worker to cancel; False if the request is no longer pending."""
+        return self.channel.cancel(self.request_id)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "pending"
+        return f"<PendingCall {self.method!r} id={self.request_id} {state}>"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import scm_client
 from scm_client import Worker
+from support.daemons import daemon_dir, no_daemon_by_default, socket_dir  # noqa: F401 - fixtures
 
 FAKE = Path(__file__).resolve().with_name("fake_worker.py")
 

@@ -26,6 +26,8 @@ Environment switches:
     FAKE_IGNORE_SIGTERM=1         ignore SIGTERM
     FAKE_GARBAGE_STDOUT=1         answer ``ping`` with a non-JSON line
     FAKE_STDERR_FLOOD=N           before answering ``ping``, write N MB to stderr
+    FAKE_CANCELLABLE=1            a ``$/cancelRequest`` of a stalled request answers it -32800
+                                  (otherwise cancellations are ignored, as an old worker's)
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def main() -> int:
         write_raw(b"Hello from a library that prints on import\n")
 
     deferred: list[dict[str, Any]] = []
+    stalled: set[Any] = set()
     for raw in sys.stdin.buffer:
         if not raw.strip():
             continue
@@ -99,7 +102,9 @@ def main() -> int:
         method = message.get("method")
         params = message.get("params")
         if "id" not in message:
-            continue  # the client sends no notifications; nothing to answer
+            if method == "$/cancelRequest" and env("FAKE_CANCELLABLE"):
+                cancel(stalled, params.get("id"))
+            continue  # other notifications get no answer
         id_ = message["id"]
 
         if method == "initialize":
@@ -131,7 +136,7 @@ def main() -> int:
             time.sleep(params["seconds"])
             write(result(id_, params["seconds"]))
         elif method == "stall":
-            continue
+            stalled.add(id_)
         elif method == "exit":
             code = params["code"]
             log(f"exiting with code {code} as asked")
@@ -168,6 +173,13 @@ def main() -> int:
             write(error(id_, -32601, "Method not found", method))
     log("stdin closed; exiting")
     return 0
+
+
+def cancel(stalled: set[Any], id_: Any) -> None:
+    """Answer a stalled request -32800, as the real worker answers a cancelled one."""
+    if id_ in stalled:
+        stalled.discard(id_)
+        write(error(id_, -32800, "Request cancelled", {"id": id_, "stage": "running"}))
 
 
 if __name__ == "__main__":

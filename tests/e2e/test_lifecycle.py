@@ -122,7 +122,8 @@ def test_every_pending_call_gets_worker_crashed_when_the_worker_is_killed(worker
     assert worker.pid != victim and worker.starts == 2
 
 
-def test_timeout_kills_and_next_call_restarts(worker: Worker) -> None:
+def test_timeout_kills_and_next_call_restarts(make_worker: MakeWorker) -> None:
+    worker = make_worker(cancel_grace=0)  # no cancellation: the kill path (the cancel path: test_daemon.py)
     worker.start()
     old = worker.pid
     assert old is not None

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from reliability_support import RawWorker, StrayReplies
 from scm_client import Worker
+from support.daemons import daemon_dir, no_daemon_by_default, socket_dir  # noqa: F401 - fixtures
 from support.worker_env import FAST_ARGS, worker_python
 
 

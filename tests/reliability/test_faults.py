@@ -89,7 +89,7 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
 
 
 def test_hung_request_times_out_and_other_callers_carry_on_after_the_restart(make_worker: MakeWorker) -> None:
-    worker = make_worker()
+    worker = make_worker(cancel_grace=0)  # a request that ignores cancellation: the kill path
     worker.start()
     first = worker.pid
     stop = threading.Event()

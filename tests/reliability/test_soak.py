@@ -262,7 +262,7 @@ def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, mak
     seed = int(os.environ.get("SCM_SOAK_SEED", str(random.randrange(2**32))))
     print(f"soak: {REQUESTS} requests, seed {seed} (SCM_SOAK_SEED={seed} replays the draw)")
     worker = make_worker(worker_args=("--no-warmup", "--test-methods", "--store", str(tmp_path / "store")),
-                         max_restarts=10)
+                         max_restarts=10, cancel_grace=0)  # a hung call is a fault: killed, not cancelled
     info = worker.call("initialize", timeout=CALL_TIMEOUT)
     machine = {"cpus": os.cpu_count(), "load_average_start": [round(x, 2) for x in os.getloadavg()],
                "client_python": platform.python_version(), "worker_python": info["python_version"],

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._daemon import SWITCH_ENV, DaemonOptions, daemon_enabled
 from .._locate import ENV_VAR, VENV
 from ..errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed
 from ..results import FitResult
@@ -43,7 +44,9 @@ exit codes:
   4  insufficient data: fewer complete rows than config.min_samples
 
 The worker interpreter is --python, else $SCM_WORKER_PYTHON, else a checkout's .venv-worker/,
-else the environment `scm setup` built. Run `scm doctor` when the worker does not start."""
+else the environment `scm setup` built. Run `scm doctor` when the worker does not start.
+Commands use the user's daemon (`scm daemon status`), starting one when none runs, unless
+--no-daemon or SCM_DAEMON=off."""
 
 QUALITIES = ("GOOD", "BETTER", "BEST")
 
@@ -240,12 +243,24 @@ def open_worker(args: argparse.Namespace, warm_up: bool = True,
                 store: str | None = None) -> Worker:
     """The command's worker, drawing its progress line on stderr (progress.py) during calls.
 
-    One-shot commands skip the worker's warm-up fit: their own first fit pays the same
-    start-up. ``store`` points the worker at another model store directory.
+    The user's daemon (started when none serves, with ``--python``'s interpreter) unless
+    ``--no-daemon`` or ``SCM_DAEMON=off``, or ``store`` points at another model store
+    directory: the daemon serves its own store, so that command gets a private worker.
+    A private worker of a one-shot command skips the warm-up fit: its own first fit pays
+    the same start-up (a daemon warms up: it outlives the command).
     """
+    progress = call_progress(args)
+    if uses_daemon(args) and store is None:
+        return CommandWorker(args.python, progress, request_timeout=args.timeout,
+                             daemon=DaemonOptions(python=args.python))
     worker_args = (() if warm_up else ("--no-warmup",)) + (("--store", store) if store else ())
-    return CommandWorker(args.python, call_progress(args), request_timeout=args.timeout,
+    return CommandWorker(args.python, progress, request_timeout=args.timeout,
                          worker_args=worker_args)
+
+
+def uses_daemon(args: argparse.Namespace) -> bool:
+    """Whether commands connect to the daemon: not with --no-daemon or SCM_DAEMON=off."""
+    return not getattr(args, "no_daemon", False) and daemon_enabled()
 
 
 class CommandWorker(Worker):
@@ -257,7 +272,8 @@ class CommandWorker(Worker):
 
     def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
              on_progress: ProgressCallback | None = None) -> Any:
-        waiting = "starting the worker" if self.state is not State.RUNNING else ""
+        starting = "connecting to the daemon" if self.daemon else "starting the worker"
+        waiting = starting if self.state is not State.RUNNING else ""
         with self.progress.during(waiting):
             return super().call(method, params, timeout, on_progress or self.progress.update)
 
@@ -332,6 +348,10 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("-y", "--yes", action="store_true",
                         default=argparse.SUPPRESS if suppress else False,
                         help="build a missing worker environment without asking (as `scm setup`)")
+    parser.add_argument("--no-daemon", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help=f"a private worker for this command instead of the user's daemon "
+                             f"(also {SWITCH_ENV}=off)")
     parser.add_argument("--timeout", metavar="SECONDS", type=positive_float, default=default,
                         help="give up on a worker call after this long (default: wait)")
     parser.add_argument("-v", "--verbose", action="store_true",

@@ -1,0 +1,97 @@
+"""`scm daemon start|status|stop`: the user's warm worker that outlives every command."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import _daemon, _format
+from .common import EXIT_ERROR, add_command, fail, positive_float, positive_int
+
+#: status fields in the order the table shows them, and their labels
+STATUS_ROWS = (
+    ("pid", "pid"), ("worker_version", "version"), ("protocol_version", "protocol"),
+    ("uptime_s", "uptime"), ("warm", "warm"), ("connections", "connections"),
+    ("requests_served", "requests served"), ("queue_length", "queued"), ("running", "running"),
+    ("models", "models"), ("rss_mb", "RSS"), ("threads", "threads"),
+    ("idle_timeout_s", "idle timeout"), ("store_dir", "store"), ("socket", "socket"),
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "daemon", run,
+                         "start, inspect or stop the user's warm worker daemon",
+                         "The daemon keeps one warm worker for every scm command and Python "
+                         "process of this user; commands start it when none runs.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    start = actions.add_parser("start", help="start the daemon (nothing to do if one runs)")
+    start.add_argument("--idle-timeout", type=float, metavar="S",
+                       help="exit after this many seconds without a connection or work "
+                            "(default 1800; 0: never)")
+    start.add_argument("--threads", type=positive_int, metavar="N",
+                       help="threads for the daemon's numeric libraries")
+    start.add_argument("--store", metavar="DIR", help="the daemon's model store directory")
+    actions.add_parser("status", help="what the running daemon is doing (exit 1 if none runs)")
+    stop = actions.add_parser("stop", help="shut the daemon down: shutdown, SIGTERM, SIGKILL")
+    stop.add_argument("--grace", type=positive_float, default=5.0, metavar="S",
+                      help="seconds to wait at each step before escalating (default 5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "start":
+        return start(args)
+    if args.action == "stop":
+        return stop(args)
+    return status()
+
+
+def start(args: argparse.Namespace) -> int:
+    options = _daemon.DaemonOptions(python=args.python, idle_timeout=args.idle_timeout,
+                                    threads=args.threads, store=args.store,
+                                    start_timeout=args.timeout or 120.0)
+    connection = _daemon.start(options)
+    connection.transport().close()
+    how = "started" if connection.started else "already running"
+    print(f"daemon {how}: pid {connection.pid}, socket {connection.path}")
+    return 0
+
+
+def status() -> int:
+    path = _daemon.socket_path()
+    found = _daemon.status(path)
+    if found is None:
+        return fail(f"no daemon runs (socket {path}); `scm daemon start` starts one",
+                    EXIT_ERROR)
+    print(status_table(found))
+    return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    path = _daemon.socket_path()
+    taken = _daemon.stop(args.grace, path)
+    print(f"no daemon was running (socket {path})" if taken is None
+          else f"daemon stopped ({taken})")
+    return 0
+
+
+def status_table(found: dict[str, Any]) -> str:
+    """The status fields as label/value rows; fields the table does not know come last."""
+    known = {key for key, _ in STATUS_ROWS}
+    rows = [[label, field_text(key, found[key])] for key, label in STATUS_ROWS if key in found]
+    rows += [[key, field_text(key, value)] for key, value in found.items() if key not in known]
+    return _format.table(["field", "value"], rows)
+
+
+def field_text(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key == "running" and isinstance(value, dict):
+        return (f"{value.get('method')} (id {value.get('id')}, "
+                f"{_format.num(value.get('elapsed_s'), 1)} s)")
+    if key == "models" and isinstance(value, dict):
+        return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in value.items())
+    if key in ("uptime_s", "idle_timeout_s") and isinstance(value, (int, float)):
+        return f"{value:.0f} s"
+    if key == "rss_mb" and isinstance(value, (int, float)):
+        return f"{value:.0f} MB"
+    return str(value)

@@ -1,0 +1,232 @@
+"""The daemon's client side without DoWhy: where the socket lives, the switch, the start
+command, stale sockets, the status table; and cancellation against the fake worker.
+
+The real daemon is driven in tests/e2e/test_daemon.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from scm_client import RequestCancelled, Worker, WorkerTimeout, __version__, _daemon
+from scm_client.cli.daemon import status_table
+from support.procs import pid_alive
+
+MakeFake = Callable[..., Worker]
+
+
+# -- where the daemon lives ------------------------------------------------------------------
+
+
+def test_runtime_dir_is_scm_daemon_dir_created_0700(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    target = tmp_path / "d"
+    monkeypatch.setenv("SCM_DAEMON_DIR", str(target))
+    assert _daemon.runtime_dir() == target
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert _daemon.socket_path() == target / f"daemon-{__version__}.sock"
+    assert _daemon.log_path() == target / f"daemon-{__version__}.log"
+
+
+def test_runtime_dir_prefers_xdg_runtime_dir_then_the_cache(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    monkeypatch.delenv("SCM_DAEMON_DIR")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    assert _daemon.runtime_dir() == tmp_path / "run" / "scm-worker"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert _daemon.runtime_dir() == tmp_path / "cache" / "scm-worker" / "run"
+
+
+def test_a_socket_path_over_107_bytes_falls_back_to_tmp(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    monkeypatch.setenv("SCM_DAEMON_DIR", str(deep))
+    fallback = Path(f"/tmp/scm-worker-{os.getuid()}")
+    assert _daemon.runtime_dir() == fallback
+    assert stat.S_IMODE(fallback.stat().st_mode) == 0o700
+    assert not deep.exists()
+
+
+def test_an_open_directory_of_ours_is_made_0700(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    target = tmp_path / "open"
+    target.mkdir(mode=0o755)
+    target.chmod(0o777)
+    monkeypatch.setenv("SCM_DAEMON_DIR", str(target))
+    assert _daemon.runtime_dir() == target
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+def test_a_directory_of_another_user_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    if os.getuid() == 0:  # root: hand a directory to nobody
+        other = tmp_path / "nobodys"
+        other.mkdir(mode=0o700)
+        os.chown(other, 65534, 65534)
+        owner = 65534
+    else:  # a normal user: the root directory is root's
+        other, owner = Path("/"), 0
+    monkeypatch.setenv("SCM_DAEMON_DIR", str(other))
+    with pytest.raises(_daemon.WorkerStartError, match=f"belongs to uid {owner}"):
+        _daemon.runtime_dir()
+
+
+@pytest.mark.parametrize(("value", "enabled"), [
+    ("off", False), ("OFF", False), ("0", False), ("false", False), ("no", False),
+    ("on", True), ("1", True), ("", True), ("yes", True),
+])
+def test_scm_daemon_switch(value: str, enabled: bool) -> None:
+    assert _daemon.daemon_enabled({"SCM_DAEMON": value}) is enabled
+    assert _daemon.daemon_enabled({}) is True
+
+
+def test_start_command_names_every_option() -> None:
+    options = _daemon.DaemonOptions(idle_timeout=30, threads=2, store="/s",
+                                    worker_args=("--test-methods",))
+    assert options.argv("py", Path("/r/d.sock")) == [
+        "py", "-m", "scm_worker", "--listen", "/r/d.sock", "--idle-timeout", "30",
+        "--threads", "2", "--store", "/s", "--test-methods"]
+    assert _daemon.DaemonOptions().argv("py", Path("/r/d.sock")) == [
+        "py", "-m", "scm_worker", "--listen", "/r/d.sock"]
+
+
+# -- sockets ------------------------------------------------------------------------------------
+
+
+def test_no_socket_and_a_stale_socket_mean_no_daemon(socket_dir: Path) -> None:
+    path = socket_dir / "d.sock"
+    assert _daemon.try_connect(path) is None
+    assert _daemon.status(path) is None and _daemon.stop(path=path) is None
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.close()  # the file stays: what a daemon killed -9 leaves behind
+    assert path.exists()
+    assert _daemon.try_connect(path) is None
+    assert _daemon.status(path) is None
+
+
+def test_a_connection_knows_its_peer_pid(socket_dir: Path) -> None:
+    path = socket_dir / "d.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    try:
+        connection = _daemon.try_connect(path)
+        assert connection is not None and connection.pid == os.getpid()
+        connection.sock.close()
+    finally:
+        listener.close()
+
+
+def test_a_daemon_that_fails_to_start_says_why(tmp_path: Path, socket_dir: Path) -> None:
+    """A "python" that is not a worker: the start error carries what it printed."""
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\necho 'no scm_worker here' >&2\nexit 3\n")
+    script.chmod(0o755)
+    options = _daemon.DaemonOptions(python=str(script), start_timeout=10)
+    with pytest.raises(_daemon.WorkerStartError, match=r"exited \(code 3\)") as caught:
+        _daemon.start(options, socket_dir / "d.sock")
+    assert "no scm_worker here" in str(caught.value)
+
+
+def test_a_ready_error_line_is_the_start_error(tmp_path: Path, socket_dir: Path) -> None:
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\necho '{\"error\": \"the lock directory is read-only\"}'\n"
+                      "exit 1\n")
+    script.chmod(0o755)
+    options = _daemon.DaemonOptions(python=str(script), start_timeout=10)
+    with pytest.raises(_daemon.WorkerStartError, match="the lock directory is read-only"):
+        _daemon.start(options, socket_dir / "d.sock")
+
+
+def test_pid_gone() -> None:
+    assert not _daemon.pid_gone(os.getpid())
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    deadline = time.monotonic() + 5
+    while not _daemon.pid_gone(child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _daemon.pid_gone(child)  # a zombie no longer runs
+    os.waitpid(child, 0)
+    assert _daemon.pid_gone(child)
+
+
+# -- the status table ---------------------------------------------------------------------------
+
+
+def test_status_table_shows_every_field() -> None:
+    text = status_table({
+        "pid": 4242, "worker_version": "0.1.0", "protocol_version": 1, "uptime_s": 61.2,
+        "warm": True, "connections": 2, "requests_served": 17, "queue_length": 1,
+        "running": {"method": "fit", "id": 3, "elapsed_s": 1.25},
+        "models": {"in_memory": 2, "on_disk": 5}, "rss_mb": 512.4, "socket": "/r/d.sock",
+        "idle_timeout_s": 1800, "threads": 2, "store_dir": "/s", "something_new": "x"})
+    assert "4242" in text and "61 s" in text and "fit (id 3, 1.2 s)" in text
+    assert "in memory 2, on disk 5" in text and "512 MB" in text and "1800 s" in text
+    assert "something_new" in text and "/r/d.sock" in text
+    assert "running" in status_table({"running": None})
+
+
+# -- cancellation, against the fake ------------------------------------------------------------
+
+
+def test_timeout_cancels_first_and_a_worker_that_answers_keeps_running(
+    make_fake: MakeFake,
+) -> None:
+    worker = make_fake(FAKE_CANCELLABLE="1")
+    worker.start()
+    pid = worker.pid
+    with pytest.raises(WorkerTimeout) as caught:
+        worker.call("stall", timeout=0.3)
+    assert caught.value.outcome == "cancelled" and "cancelled" in str(caught.value)
+    assert worker.pid == pid and pid is not None and pid_alive(pid)
+    assert worker.ping() == "pong" and worker.starts == 1
+
+
+def test_timeout_kills_a_worker_that_ignores_the_cancellation(make_fake: MakeFake) -> None:
+    worker = make_fake(cancel_grace=0.5)
+    worker.start()
+    pid = worker.pid
+    assert pid is not None
+    with pytest.raises(WorkerTimeout) as caught:
+        worker.call("stall", timeout=0.3)
+    assert caught.value.outcome == "killed" and "was killed" in str(caught.value)
+    assert not pid_alive(pid)
+    assert worker.ping() == "pong" and worker.starts == 2
+
+
+def test_cancel_grace_zero_kills_at_once(make_fake: MakeFake) -> None:
+    worker = make_fake(FAKE_CANCELLABLE="1", cancel_grace=0)
+    worker.start()
+    pid = worker.pid
+    assert pid is not None
+    with pytest.raises(WorkerTimeout) as caught:
+        worker.call("stall", timeout=0.3)
+    assert caught.value.outcome == "killed" and not pid_alive(pid)
+
+
+def test_submit_cancel_from_another_thread_raises_request_cancelled(make_fake: MakeFake) -> None:
+    worker = make_fake(FAKE_CANCELLABLE="1")
+    pending = worker.submit("stall")
+    assert not pending.done() and pending.request_id > 0
+    assert pending.cancel()
+    with pytest.raises(RequestCancelled) as caught:
+        pending.result(timeout=10)
+    assert caught.value.request_id == pending.request_id and caught.value.stage == "running"
+    assert pending.done() and not pending.cancel()  # no longer pending
+    assert worker.ping() == "pong" and worker.starts == 1
+
+
+def test_submit_result_is_the_call_result(make_fake: MakeFake) -> None:
+    worker = make_fake()
+    pending = worker.submit("echo", {"a": 1})
+    assert pending.result(timeout=10) == {"a": 1}
+    assert "echo" in repr(pending)

@@ -1,0 +1,79 @@
+"""Daemons in tests: a private socket directory per test, and nothing left running after it.
+
+Every 3.13 suite runs with ``SCM_DAEMON=off`` and ``SCM_DAEMON_DIR`` pointing at a
+session directory of its own (``no_daemon_by_default``), so no test reaches the user's
+real daemon or shares one with another test by accident. A test that wants the daemon
+takes ``daemon_dir``: a fresh short directory (Unix socket paths are limited to 107
+bytes), the switch back on, and at teardown every daemon listening there stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scm_client import _daemon
+
+from support.procs import cmdline, wait_until
+
+
+def short_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def listening_pids(directory: Path) -> list[int]:
+    """Live processes whose command line says ``--listen`` into ``directory``."""
+    needle = f"--listen {directory}/"
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and needle in cmdline(int(entry)) and not _daemon.pid_gone(int(entry)):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def stop_daemons(directory: Path) -> None:
+    """Stop the daemon of this version gracefully, then kill any other left in ``directory``."""
+    socket = directory / _daemon.socket_name()
+    if socket.exists():
+        _daemon.stop(grace=5.0, path=socket)
+    for pid in listening_pids(directory):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    wait_until(lambda: not listening_pids(directory), 15, f"no daemon left in {directory}")
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A short empty directory for a socket (no daemon switched on), removed after the test."""
+    directory = short_dir("scmd-unit-")
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_daemon_by_default() -> Iterator[Path]:
+    directory = short_dir("scmd-session-")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(_daemon.SWITCH_ENV, "off")
+        patch.setenv(_daemon.DIR_ENV, str(directory))
+        yield directory
+    stop_daemons(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh socket directory with the daemon switched on; its daemons stopped after."""
+    directory = short_dir("scmd-")
+    monkeypatch.setenv(_daemon.DIR_ENV, str(directory))
+    monkeypatch.delenv(_daemon.SWITCH_ENV, raising=False)
+    yield directory
+    stop_daemons(directory)
+    shutil.rmtree(directory, ignore_errors=True)
