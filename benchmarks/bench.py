@@ -14,6 +14,7 @@ from typing import Any
 import case_big_dag
 import case_cache
 import case_contention
+import case_daemon
 import case_process_per_call
 import case_round_trips
 import case_small_graphs
@@ -150,6 +151,7 @@ class Bench:
             main.close()
         case_startup.start_variants(self)
         case_small_graphs.many_small_graphs(self)
+        case_daemon.daemon(self)
         self.end_case()
         self.details["load_average_end"] = load_average()
         return self.results

@@ -21,7 +21,7 @@ they were measured at (benchmarks/provenance.py).
 Layout: this driver parses the options and writes the outputs; ``bench.py`` holds the
 run's shared state and the order of the cases; one module per case (``case_startup``,
 ``case_process_per_call``, ``case_round_trips``, ``case_cache``, ``case_big_dag``,
-``case_contention``, ``case_small_graphs``); ``report.py`` writes RESULTS.md;
+``case_contention``, ``case_small_graphs``, ``case_daemon``); ``report.py`` writes RESULTS.md;
 ``common.py`` (timing, rows, formats) and ``procstat.py`` (/proc: memory, CPU share) are
 what the cases share.
 """
@@ -94,6 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "dag_runs": 3,
         "oversubscribed_graphs": 8,
         "contention_fits": 3,
+        "daemon_commands": 10,
     }
     if args.quick:
         reps = {
@@ -105,6 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "dag_runs": 1,
             "oversubscribed_graphs": 2,
             "contention_fits": 2,
+            "daemon_commands": 3,
         }
     for key, value in reps.items():
         setattr(args, key, value)

@@ -1,0 +1,159 @@
+"""Soak against the daemon: three client processes share it while it and a client are killed.
+
+Short by default (CI): SCM_DAEMON_SOAK_REQUESTS per client (default 60; 250 with
+SCM_SOAK_FULL=1). SCM_DAEMON_SOAK_REPORT=path writes the figures as JSON (committed as
+docs/daemon_soak.json; benchmarks/soak_block.py renders them into docs/RELIABILITY.md).
+
+Three client processes (daemon_soak_client.py) send the threaded soak's mix of
+requests to one daemon, each checked against references drawn before any fault. The
+faults, each once, spread over the run by the daemon's own request count: kill -9 of
+the daemon, kill -9 of a client (a new client process takes its place), kill -9 of the
+daemon again. A call in flight at a daemon's death fails with WorkerCrashed and is sent
+again; nothing else may fail. Lost replies must be 0, every crash a client saw must
+follow a daemon kill, the clients not killed must see nothing of the killed client,
+each daemon kill must be followed by a new daemon, and the persisted model must be
+served by the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scm_client import Worker, _daemon
+
+from reliability_support import CHAIN_GRAPH, chain_traces
+from support.procs import wait_until
+from test_soak import DO_X, SEEDS
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: it shadows nothing
+import provenance  # noqa: E402 - benchmarks/provenance.py: the commit the report's figures describe
+
+FULL = os.environ.get("SCM_SOAK_FULL") == "1"
+REQUESTS = int(os.environ.get("SCM_DAEMON_SOAK_REQUESTS", "250" if FULL else "60"))
+CLIENTS = 3
+REPLACEMENT_REQUESTS = REQUESTS // 2
+CLIENT = Path(__file__).with_name("daemon_soak_client.py")
+#: how long after a daemon kill a client may still report the crash it caused
+CRASH_WINDOW_S = 60.0
+
+
+def spawn_client(spec: Path, tmp: Path, name: str, seed: int, requests: int) -> subprocess.Popen[bytes]:
+    out = tmp / f"{name}.json"
+    argv = [sys.executable, str(CLIENT), "--spec", str(spec), "--name", name, "--seed", str(seed),
+            "--requests", str(requests), "--out", str(out)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def daemon_pid() -> int | None:
+    info = _daemon.status(timeout=30)
+    return None if info is None else int(info["pid"])
+
+
+def served_by_daemon() -> int:
+    info = _daemon.status(timeout=30)
+    return 0 if info is None else int(info["requests_served"])
+
+
+def wait_served(at_least: int, clients: list[subprocess.Popen[bytes]], timeout: float = 600) -> None:
+    """Until the current daemon has answered ``at_least`` requests (or every client ended)."""
+    wait_until(lambda: served_by_daemon() >= at_least or all(c.poll() is not None for c in clients),
+               timeout, f"the daemon to answer {at_least} requests")
+
+
+def kill_daemon() -> tuple[int, float]:
+    pid = daemon_pid()
+    assert pid is not None, "no daemon to kill"
+    killed_at = time.time()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: _daemon.pid_gone(pid), 30, "the killed daemon to be gone")
+    return pid, killed_at
+
+
+@pytest.mark.soak
+def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
+    tmp_path: Path, daemon_dir: Path, python311: str
+) -> None:
+    measured = provenance.measured_at()
+    store = tmp_path / "store"
+    with Worker.connect(python311, store=str(store), worker_args=("--test-methods",)) as worker:
+        model = worker.fit(CHAIN_GRAPH, chain_traces(7), seed=7, persist=True).model_id
+        samples = {s * 100 + n: worker.sample(model, "interventional", DO_X, num_samples=n, seed=s).samples
+                   for s in SEEDS for n in (10, 50)}
+        first_daemon = int(worker.info["pid"])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"python": python311, "store": str(store), "model": model,
+                                "samples": {str(k): v for k, v in samples.items()}}))
+    started = time.monotonic()
+    clients = {f"client-{i}": spawn_client(spec, tmp_path, f"client-{i}", 1000 + i, REQUESTS)
+               for i in range(CLIENTS)}
+    running = list(clients.values())
+    step = max(10, REQUESTS * CLIENTS // 4)
+    faults: list[dict[str, Any]] = []
+
+    wait_served(step, running)
+    pid, at = kill_daemon()
+    faults.append({"kind": "kill -9 daemon", "pid": pid, "at": at})
+
+    wait_served(step, running)
+    victim = clients["client-0"]
+    client_killed_at = time.time()
+    victim.kill()
+    victim.wait()
+    faults.append({"kind": "kill -9 client", "pid": victim.pid, "at": client_killed_at})
+    clients["client-0-replacement"] = spawn_client(spec, tmp_path, "client-0-replacement", 2000,
+                                                   REPLACEMENT_REQUESTS)
+    running = [c for name, c in clients.items() if name != "client-0"]
+
+    wait_served(step, running)
+    pid, at = kill_daemon()
+    faults.append({"kind": "kill -9 daemon", "pid": pid, "at": at})
+
+    for name, proc in clients.items():
+        if name != "client-0":
+            _, stderr = proc.communicate(timeout=REQUESTS * 10 + 600)
+            assert proc.returncode == 0, f"{name} exited {proc.returncode}: {stderr.decode()[-3000:]}"
+    seconds = time.monotonic() - started
+    tallies = {name: json.loads((tmp_path / f"{name}.json").read_text())
+               for name in clients if name != "client-0"}
+    assert not (tmp_path / "client-0.json").exists(), "the killed client finished before it was killed"
+
+    daemon_kills = [f["at"] for f in faults if f["kind"] == "kill -9 daemon"]
+    crashes = [dict(c, client=name) for name, t in tallies.items() for c in t["crashes"]]
+    unexplained = [c for c in crashes
+                   if not any(kill - 1 <= c["at"] <= kill + CRASH_WINDOW_S for kill in daemon_kills)]
+    lost = [f"{name}: {problem}" for name, t in tallies.items() for problem in t["lost"]]
+    daemons = sorted({pid for t in tallies.values() for pid in t["daemon_pids"]} | {first_daemon})
+    with Worker.connect(python311, store=str(store), worker_args=("--test-methods",)) as worker:
+        listed = {m["model_id"] for m in worker.models()}
+        final_daemon = int(worker.info["pid"])
+
+    figures = {
+        "measured": measured,
+        "machine": {"cpus": os.cpu_count(), "load_average_end": [round(x, 2) for x in os.getloadavg()]},
+        "full": FULL, "clients": CLIENTS, "requests_per_client": REQUESTS, "seconds": round(seconds, 1),
+        "served": sum(t["served"] for t in tallies.values()),
+        "requests": sum(t["served"] + len(t["lost"]) for t in tallies.values()),
+        "crashed_then_retried": sum(t["retried"] for t in tallies.values()),
+        "lost": len(lost), "unexplained_crashes": len(unexplained),
+        "faults": [f["kind"] for f in faults], "daemons": len(daemons),
+        "model_served_after": model in listed,
+    }
+    print("daemon soak figures: " + json.dumps(figures))
+    if report := os.environ.get("SCM_DAEMON_SOAK_REPORT"):
+        Path(report).write_text(json.dumps(figures, indent=2) + "\n")
+    assert lost == [], lost[:20]
+    assert unexplained == [], unexplained[:20]
+    assert final_daemon not in {f["pid"] for f in faults}
+    assert len(daemons) >= 3, f"each daemon kill is followed by a new daemon: {daemons}"
+    assert model in listed, "the persisted model is served by the last daemon"
+    sent = {name: t["served"] + len(t["lost"]) for name, t in tallies.items()}
+    assert sent == {name: REPLACEMENT_REQUESTS if name.endswith("replacement") else REQUESTS
+                    for name in tallies}, "every client sent its every request"
