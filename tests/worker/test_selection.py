@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from dowhy.gcm.ml import create_linear_regressor
 from dowhy.gcm.ml.regression import create_hist_gradient_boost_regressor, create_polynom_regressor
 from dowhy.gcm.util.general import set_random_seed
 from scm_worker.checks import FitConfig, parse_graph, parse_traces
-from scm_worker.fitting import fit_model
+from scm_worker.fitting import by_expected_work, fit_model, to_networkx
 from scm_worker.frames import to_frame
 from scm_worker.limits import Limits
 from scm_worker.mechanism_choice import prefer_linear
@@ -138,3 +139,14 @@ def test_seeded_fit_is_the_same_sequential_and_node_parallel() -> None:
     assert parallel == sequential
     assert sequential["scm"]["mechanisms"]["kind"]["type"] == "classifier"
     assert set(sequential["validation"]["r2_scores"]) == {"b", "c", "d"}
+
+
+def test_node_tasks_come_most_parents_first_seeded_by_topological_place() -> None:
+    graph, _ = _dag_request()
+    digraph = to_networkx(graph)
+    order = by_expected_work(digraph)
+    assert [(node, len(parents)) for _, node, parents in order] == [
+        ("c", 2), ("d", 2), ("b", 1), ("kind", 1)
+    ]
+    topological = list(nx.topological_sort(digraph))
+    assert all(topological[index] == node for index, node, _ in order)

@@ -169,18 +169,32 @@ def node_tasks(
 
     A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
     their parents' columns exist at a time (all of them at once would be several times
-    the data on a wide graph), and once ``stopped`` no further task starts.
+    the data on a wide graph), and once ``stopped`` no further task starts. Tasks come
+    largest first (``by_expected_work``); the seeds do not depend on that order.
     """
-    for index, node in enumerate(nx.topological_sort(digraph)):
+    for index, node, parents in by_expected_work(digraph):
         if stopped():
             return
-        parents = get_ordered_predecessors(digraph, node)
-        if parents:
-            yield NodeTask(
-                node, node_seed(seed, index),
-                train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
-                data[parents].to_numpy(), data[node].to_numpy(),
-            )
+        yield NodeTask(
+            node, node_seed(seed, index),
+            train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
+            data[parents].to_numpy(), data[node].to_numpy(),
+        )
+
+
+def by_expected_work(digraph: nx.DiGraph) -> list[tuple[int, str, list[str]]]:
+    """Non-root nodes as (topological index, node, parents), most parents first.
+
+    A node's cost is mostly its gradient-boosting candidate, which grows with its number
+    of parents, and in topological order the nodes with most parents come last: the
+    fit would end with one process on its most expensive nodes while the other idles.
+    Most parents first (ties in topological order) leaves the cheap nodes for the end.
+    """
+    nodes = [
+        (index, node, get_ordered_predecessors(digraph, node))
+        for index, node in enumerate(nx.topological_sort(digraph))
+    ]
+    return sorted((n for n in nodes if n[2]), key=lambda n: (-len(n[2]), n[0]))
 
 
 def install(scm: gcm.StructuralCausalModel, node: str, mechanism: Any) -> None:
