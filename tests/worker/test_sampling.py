@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from dowhy import gcm
 from scm_worker.checks import FitConfig, parse_graph, parse_traces
+from scm_worker.draws import interventional_samples
 from scm_worker.fitting import FittedModel, fit_model
 from scm_worker.frames import to_frame
 from scm_worker.interventions import Intervention
 from scm_worker.limits import Limits
-from scm_worker.draws import interventional_samples
 
 DRAWS = 20_000
 
