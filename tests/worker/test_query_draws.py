@@ -166,12 +166,16 @@ def test_effect_interval_contains_its_point_and_a_seed_reproduces(model: FittedM
 # -- through a real worker process -----------------------------------------------------
 
 
+#: a fit with model selection on a loaded 2-core machine: a liveness bound, not a speed claim
+REPLY_TIMEOUT = 180.0
+
+
 def _result(worker: WorkerProcess, method: str, params: dict[str, Any]) -> Any:
     """The reply's result, past the progress notifications sent before it."""
     request_id = worker.next_id()
     worker.send({"jsonrpc": "2.0", "method": method, "id": request_id, "params": params})
     while True:
-        reply = worker.read_json()
+        reply = worker.read_json(timeout=REPLY_TIMEOUT)
         if reply.get("method") != "progress":
             assert reply.get("id") == request_id and "error" not in reply, reply
             return reply["result"]

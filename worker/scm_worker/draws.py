@@ -44,8 +44,22 @@ def interventional_samples(
     joint distribution is DoWhy's; the random stream is not (a seed reproduces this
     function, not DoWhy's), except without interventions, where it is ``gcm.draw_samples``.
     """
-    validate_causal_dag(scm.graph)
     order = [n for n in nx.topological_sort(scm.graph) if nodes is None or n in nodes]
+    columns = interventional_columns(scm, interventions, kinds, num_samples, order, observed)
+    return _frame(columns, order, num_samples if observed is None else len(observed))
+
+
+def interventional_columns(
+    scm: gcm.StructuralCausalModel,
+    interventions: list[Intervention],
+    kinds: dict[str, ColumnKind],
+    num_samples: int,
+    order: list[str],
+    observed: pd.DataFrame | None = None,
+) -> dict[str, np.ndarray]:
+    """``interventional_samples``' columns, node by node in ``order`` (topological), without
+    the DataFrame: ``effect`` reads one column of each arm."""
+    validate_causal_dag(scm.graph)
     by_node = {i.node: i for i in interventions}
     affected = _affected(scm.graph, by_node)
     rows = num_samples if observed is None else len(observed)
@@ -59,7 +73,7 @@ def interventional_samples(
         else:
             drawn = _draw_node(scm, node, columns, rows, observed)
             columns[node] = drawn if intervention is None else intervention.transform_values(drawn)
-    return _frame(columns, order, rows)
+    return columns
 
 
 def _draw_node(

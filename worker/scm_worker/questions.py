@@ -88,11 +88,12 @@ def _effect_estimator(
     """
     positive = _positive_class(model, target)
     upstream = nx.ancestors(model.scm.graph, target) | {target}
+    order = [node for node in nx.topological_sort(model.scm.graph) if node in upstream]
 
     def arm(interventions: list[Intervention]) -> float:
-        drawn = draws.interventional_samples(
-            model.scm, interventions, model.kinds, num_samples, upstream, observed
-        )[target].to_numpy()
+        drawn = draws.interventional_columns(
+            model.scm, interventions, model.kinds, num_samples, order, observed
+        )[target]
         return float(np.mean(drawn if positive is None else drawn == positive))
 
     decoded = None if positive is None else decode_values(
