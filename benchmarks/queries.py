@@ -434,7 +434,12 @@ def run(args: argparse.Namespace, record: dict[str, Any]) -> list[Row]:
         )
         sides = {"worker": ThroughWorker(worker, model, case), "dowhy": helper}
         queries = args.queries or list(QUERIES)
-        return [measure(q, sides, args.repeats, args.seed_base) for q in queries]
+        rows: list[Row] = []
+        for query in queries:  # the document after every query: a stopped run keeps its rows
+            rows.append(measure(query, sides, args.repeats, args.seed_base))
+            record["load_after"] = load_average()
+            write_markdown(args.out, rows, record, pending=queries[len(rows) :])
+        return rows
     finally:
         worker.close()
         helper.close()
@@ -523,7 +528,10 @@ def header(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_markdown(path: Path, rows: list[Row], record: dict[str, Any]) -> str:
+def write_markdown(
+    path: Path, rows: list[Row], record: dict[str, Any], pending: list[str] | None = None
+) -> str:
+    """The document; ``pending`` names the queries not measured yet (a run in progress)."""
     met = sum(row.met for row in rows)
     bad = [row.query for row in rows if row.verdict is not None and not row.verdict.ok]
     agree = f"**Answers differ: {', '.join(bad)}.**" if bad else "Answers agree on every query."
@@ -539,6 +547,8 @@ def write_markdown(path: Path, rows: list[Row], record: dict[str, Any]) -> str:
         f"Targets met: {met}/{len(rows)}. {agree}",
         "",
     ]
+    if pending:
+        lines += [f"**Partial run: not measured yet: {', '.join(pending)}.**", ""]
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
