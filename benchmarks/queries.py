@@ -47,6 +47,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "client")]
 
 import datagen
+import provenance
 from common import add_worker_python
 from machine import cpu_model, load_average
 from scm_client import Worker
@@ -63,7 +64,7 @@ QUERIES: dict[str, tuple[str, float]] = {
     "distribution_change": ("gcm.distribution_change", 1.0),
     "sample_counterfactual": ("gcm.counterfactual_samples", 0.5),
     "sample_interventional": ("gcm.interventional_samples", 0.5),
-    "sample_observational": ("gcm.draw_samples", 1.0),
+    "sample_observational": ("gcm.draw_samples", 0.5),
 }
 #: --quick: smaller knobs, sent alike to the worker and to DoWhy (a smoke run, not the targets)
 QUICK_KNOBS: dict[str, dict[str, int]] = {
@@ -433,7 +434,12 @@ def run(args: argparse.Namespace, record: dict[str, Any]) -> list[Row]:
         )
         sides = {"worker": ThroughWorker(worker, model, case), "dowhy": helper}
         queries = args.queries or list(QUERIES)
-        return [measure(q, sides, args.repeats, args.seed_base) for q in queries]
+        rows: list[Row] = []
+        for query in queries:  # the document after every query: a stopped run keeps its rows
+            rows.append(measure(query, sides, args.repeats, args.seed_base))
+            record["load_after"] = load_average()
+            write_markdown(args.out, rows, record, pending=queries[len(rows) :])
+        return rows
     finally:
         worker.close()
         helper.close()
@@ -463,19 +469,6 @@ def describe_case(args: argparse.Namespace, case: dict[str, Any]) -> str:
 # -- the record -----------------------------------------------------------------------
 
 
-def git_commit() -> str:
-    def git(*argv: str) -> str:
-        return subprocess.run(
-            ["git", *argv], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        return commit + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| query | DoWhy's function | worker p50 | DoWhy p50 | worker/DoWhy | target | | answers |",
@@ -500,7 +493,7 @@ def header(record: dict[str, Any]) -> list[str]:
         else f"**DIFFER**: {record['fit_differences']}"
     )
     return [
-        f"- measured at commit `{record['commit']}` on {record['date']}",
+        f"- measured on {record['date']}",
         f"- command: `{record['command']}`",
         (
             f"- machine: {record['cpu']}, {os.cpu_count()} cores; load average "
@@ -521,6 +514,13 @@ def header(record: dict[str, Any]) -> list[str]:
             "DoWhy's RNG seeded with the same seed on both sides"
         ),
         (
+            "- the worker caps a query's OpenMP threads at the cores other runnable tasks leave "
+            "free (worker/scm_worker/contention.py); DoWhy in-process keeps the libraries' "
+            "defaults. Idle, the two run alike; with another process on a core, DoWhy's boosted "
+            "mechanisms stall at every tree's barrier and the ratios measure that too (see the "
+            "load average above)"
+        ),
+        (
             "- answers: identical seed for seed, or every value's mean over the seeds within "
             f"{Z_LIMIT:g} standard errors (and, for attributions, the order of values DoWhy "
             "tells apart)"
@@ -528,12 +528,17 @@ def header(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_markdown(path: Path, rows: list[Row], record: dict[str, Any]) -> str:
+def write_markdown(
+    path: Path, rows: list[Row], record: dict[str, Any], pending: list[str] | None = None
+) -> str:
+    """The document; ``pending`` names the queries not measured yet (a run in progress)."""
     met = sum(row.met for row in rows)
     bad = [row.query for row in rows if row.verdict is not None and not row.verdict.ok]
     agree = f"**Answers differ: {', '.join(bad)}.**" if bad else "Answers agree on every query."
     lines = [
         "# Causal queries: through the worker vs DoWhy in-process",
+        "",
+        provenance.stamp(record["measured"]),
         "",
         *header(record),
         "",
@@ -542,6 +547,8 @@ def write_markdown(path: Path, rows: list[Row], record: dict[str, Any]) -> str:
         f"Targets met: {met}/{len(rows)}. {agree}",
         "",
     ]
+    if pending:
+        lines += [f"**Partial run: not measured yet: {', '.join(pending)}.**", ""]
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
@@ -587,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         [str(ROOT / "worker"), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     record: dict[str, Any] = {
-        "commit": git_commit(),
+        "measured": provenance.measured_at(),  # before measuring: the code these figures describe
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": shlex.join([Path(sys.executable).name, *map(str, sys.argv)])
         if argv is None

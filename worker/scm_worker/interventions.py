@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from .checks import finite_number, require_dict, require_list
 from .columns import ColumnKind, json_type
 from .errors import invalid_params
@@ -37,12 +39,21 @@ class Intervention:
             return lambda x: x + param
         return lambda x: x * param
 
+    def constant(self, num_rows: int, kind: ColumnKind) -> np.ndarray:
+        """A hard intervention's column: what DoWhy's mapped callable yields, without a
+        draw to map it over (the drawn values would be discarded)."""
+        return np.full(num_rows, encode_value(self.value, kind))
 
-def to_dowhy(
-    interventions: list[Intervention], kinds: dict[str, ColumnKind]
-) -> dict[str, Callable[[Any], Any]]:
-    """The interventions as DoWhy takes them: node → the callable it maps over that node."""
-    return {i.node: i.to_callable(kinds[i.node]) for i in interventions}
+    def transform_values(self, drawn: np.ndarray) -> np.ndarray:
+        """A soft intervention applied to a whole column at once.
+
+        DoWhy maps the callable over the values one by one in Python
+        (``np.array(list(map(f, values)))``); the arithmetic is elementwise, so the same
+        numbers come out of one numpy operation.
+        """
+        param = float(self.param)  # type: ignore[arg-type]
+        values = np.asarray(drawn)
+        return values + param if self.transform == "shift" else values * param
 
 
 def parse_interventions(

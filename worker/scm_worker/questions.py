@@ -7,6 +7,7 @@ and unsupported questions -32007, naming the node.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
@@ -17,10 +18,11 @@ from dowhy.gcm.anomaly import conditional_anomaly_scores
 from dowhy.gcm.anomaly_scorers import RescaledMedianCDFQuantileScorer
 from dowhy.graph import get_ordered_predecessors
 
+from . import draws
 from .errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
-from .interventions import Intervention, to_dowhy
+from .interventions import Intervention
 from .mechanisms import require_invertible
 
 #: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and
@@ -75,47 +77,44 @@ def _effect_estimator(
     reference: list[Intervention],
     observed: pd.DataFrame | None,
     num_samples: int,
-) -> tuple[Any, Any]:
-    kind = model.kinds[target]
-    if kind != "numeric":
-        classes = model.categories.get(target, [])
-        if len(classes) != 2:
-            raise unsupported(
-                target,
-                f"An average effect needs a numeric or two-class target; {target!r} has "
-                f"{len(classes)} classes (DoWhy's average_causal_effect averages numbers)",
-                "effect",
-            )
-        positive = classes[1]
-        return (
-            lambda: _binary_effect(
-                model, target, positive, alternative, reference, observed, num_samples
-            ),
-            decode_values(np.array([positive], dtype=object), kind)[0],
+) -> tuple[Callable[[], float], Any]:
+    """One estimate per call: the target's mean (a two-class target: the rate of its second
+    class) under the alternative arm minus under the reference arm.
+
+    ``gcm.average_causal_effect`` samples each arm with ``gcm.interventional_samples``,
+    which draws the whole model and then redraws what the arm reaches. Here each arm is
+    one pass of the worker's sampler over the target and its ancestors only (nothing else
+    can move the target), on the observed rows when given, as DoWhy uses them.
+    """
+    positive = _positive_class(model, target)
+    upstream = nx.ancestors(model.scm.graph, target) | {target}
+    order = [node for node in nx.topological_sort(model.scm.graph) if node in upstream]
+
+    def arm(interventions: list[Intervention]) -> float:
+        drawn = draws.interventional_columns(
+            model.scm, interventions, model.kinds, num_samples, order, observed
+        )[target]
+        return float(np.mean(drawn if positive is None else drawn == positive))
+
+    decoded = None if positive is None else decode_values(
+        np.array([positive], dtype=object), model.kinds[target]
+    )[0]
+    return (lambda: arm(alternative) - arm(reference)), decoded
+
+
+def _positive_class(model: FittedModel, target: str) -> Any:
+    """None for a numeric target; a two-class target's second class (its rate is averaged)."""
+    if model.kinds[target] == "numeric":
+        return None
+    classes = model.categories.get(target, [])
+    if len(classes) != 2:
+        raise unsupported(
+            target,
+            f"An average effect needs a numeric or two-class target; {target!r} has "
+            f"{len(classes)} classes (DoWhy's average_causal_effect averages numbers)",
+            "effect",
         )
-    kinds = model.kinds
-    return (lambda: gcm.average_causal_effect(
-        model.scm, target, to_dowhy(alternative, kinds), to_dowhy(reference, kinds),
-        observed_data=observed, num_samples_to_draw=None if observed is not None else num_samples,
-    ), None)
-
-
-def _binary_effect(
-    model: FittedModel, target: str, positive: Any, alternative: list[Intervention],
-    reference: list[Intervention], observed: pd.DataFrame | None, num_samples: int,
-) -> float:
-    """P(target = positive | alternative) − P(target = positive | reference), on the
-    observed rows when given (as ``average_causal_effect`` uses them), else on new draws."""
-    draw: dict[str, Any] = (
-        {"observed_data": observed}
-        if observed is not None
-        else {"num_samples_to_draw": num_samples}
-    )
-    rates = []
-    for interventions in (alternative, reference):
-        drawn = gcm.interventional_samples(model.scm, to_dowhy(interventions, model.kinds), **draw)
-        rates.append(float(np.mean(drawn[target].to_numpy() == positive)))
-    return rates[0] - rates[1]
+    return classes[1]
 
 
 # -- arrow strength and influence ----------------------------------------------------

@@ -1,23 +1,23 @@
-"""Observational, interventional and counterfactual samples from a fitted model."""
+"""The ``sample`` query: which draw each kind of sample is, and the statistics of the draw.
+
+The draws themselves are draws.py's (the worker's own samplers, not DoWhy's loops).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from dowhy import gcm
-from dowhy.graph import get_ordered_predecessors
 
 from .columns import ColumnKind, encode_binary
-from .dowhy_private import evaluate_intervention, validate_causal_dag
+from .draws import counterfactual_samples, interventional_samples
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
-from .interventions import Intervention, to_dowhy
+from .interventions import Intervention
 from .mechanisms import require_invertible
 
 
@@ -29,45 +29,17 @@ def draw(
     observed: pd.DataFrame | None,
     seed: int,
 ) -> pd.DataFrame:
-    """Run the DoWhy query for ``kind``; all randomness comes from ``seed``."""
-    gcm.util.general.set_random_seed(seed)
-    as_dowhy = to_dowhy(interventions, model.kinds)
-    with dowhy_errors("sampling"):
-        if kind == "observational":
-            return gcm.draw_samples(model.scm, num_samples)
-        if kind == "interventional":
-            return interventional_samples(model.scm, as_dowhy, num_samples)
-        require_invertible(model.scm, model.graph.nodes, "counterfactual", "every non-root node")
-        return gcm.counterfactual_samples(model.scm, as_dowhy, observed_data=observed)
+    """The samples for ``kind``; all randomness comes from ``seed``.
 
-
-def interventional_samples(
-    scm: gcm.StructuralCausalModel, interventions: dict[str, Callable[[Any], Any]], num_samples: int
-) -> pd.DataFrame:
-    """DoWhy's interventional distribution, drawing each node once.
-
-    ``gcm.interventional_samples`` first samples the whole model observationally, then
-    redraws every node downstream of an intervention (fresh noise, intervened parents),
-    discarding the first draw of those nodes: intervening on a root samples the model
-    twice. Here each node is drawn once, in topological order, from its mechanism given
-    the parent values drawn so far, and the intervention is applied to the draw as DoWhy
-    applies it (``dowhy_private.evaluate_intervention``). Nodes the interventions do not reach are
-    drawn as DoWhy's observational pass draws them, so the joint distribution is the
-    same; the random stream is not (a seed reproduces this function, not DoWhy's).
+    Observational samples are the one-pass sampler without interventions: the same calls
+    in the same order as ``gcm.draw_samples``, so the same seed gives DoWhy's very draw.
     """
-    validate_causal_dag(scm.graph)
-    order = list(nx.topological_sort(scm.graph))
-    samples = pd.DataFrame(index=pd.RangeIndex(num_samples))
-    for node in order:
-        mechanism = scm.causal_mechanism(node)
-        parents = get_ordered_predecessors(scm.graph, node)
-        if parents:
-            drawn = mechanism.draw_samples(samples[parents].to_numpy())
-        else:
-            drawn = mechanism.draw_samples(num_samples)
-        # DataFrame columns, as DoWhy keeps them: mixed parent kinds stay an object matrix.
-        samples[node] = evaluate_intervention(node, interventions, np.asarray(drawn).reshape(-1))
-    return samples[order]
+    gcm.util.general.set_random_seed(seed)
+    with dowhy_errors("sampling"):
+        if kind != "counterfactual":
+            return interventional_samples(model.scm, interventions, model.kinds, num_samples)
+        require_invertible(model.scm, model.graph.nodes, "counterfactual", "every non-root node")
+        return counterfactual_samples(model.scm, interventions, model.kinds, observed)
 
 
 def check_kind(kind: str, interventions: list[Intervention], observed: Any) -> None:

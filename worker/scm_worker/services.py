@@ -16,6 +16,7 @@ import pandas as pd
 from . import __version__, checks, questions, sampling, scoring
 from .cancellation import NEVER, CancelToken
 from .columns import Column, update_digest
+from .contention import free_cores_only
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
@@ -242,7 +243,8 @@ def sample(
     seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     ctx.progress("sampling", 0, 1)
-    drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
+    with free_cores_only():
+        drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples, binary)
     result["metadata"] = {
         "model_id": model_id,
@@ -312,7 +314,10 @@ def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, ref
     _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
     ctx.progress("computing", 0, 1)
-    result = questions.effect(model, target, alt, ref, rows, num_samples, confidence, num_bootstrap)
+    with free_cores_only():
+        result = questions.effect(
+            model, target, alt, ref, rows, num_samples, confidence, num_bootstrap
+        )
     return with_meta(result, model_id, used, started)
 
 
@@ -324,7 +329,8 @@ def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_c
     _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
     used = seeded(seed)
     ctx.progress("computing", 0, 1)
-    result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
+    with free_cores_only():
+        result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
     return with_meta(result, model_id, used, started)
 
 
@@ -344,7 +350,9 @@ def influence(
     _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
     used = seeded(seed)
     ctx.progress("computing", 0, 1)
-    return with_meta(questions.influence(model, target, *knobs), model_id, used, started)
+    with free_cores_only():
+        result = questions.influence(model, target, *knobs)
+    return with_meta(result, model_id, used, started)
 
 
 def anomaly(
@@ -362,7 +370,8 @@ def anomaly(
     _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
     used = seeded(seed)
     ctx.progress("computing", 0, 1)
-    result = questions.anomaly(model, target, data, num_distribution_samples)
+    with free_cores_only():
+        result = questions.anomaly(model, target, data, num_distribution_samples)
     return with_meta(result, model_id, used, started)
 
 
@@ -375,5 +384,8 @@ def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any
     _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
     ctx.progress("computing", 0, 1)
-    result = questions.distribution_change(model, target, old_rows, new_rows, num_samples, measure)
+    with free_cores_only():
+        result = questions.distribution_change(
+            model, target, old_rows, new_rows, num_samples, measure
+        )
     return with_meta(result, model_id, used, started)
