@@ -102,7 +102,7 @@ def _collected(run: Callable[[], Iterable[NodeFit]], cancel: CancelToken) -> Ite
         try:
             for node_fit in run():
                 results.put(("fit", node_fit))
-        except Exception as exc:  # re-raised in the compute thread, unless it left
+        except Exception as exc:  # noqa: BLE001 - re-raised in the compute thread, unless it left
             results.put(("error", exc))
         results.put(("end", None))
 
