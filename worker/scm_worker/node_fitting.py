@@ -65,12 +65,18 @@ def fit_nodes(
     linear_tolerance: float,
     n_jobs: int,
 ) -> Iterator[NodeFit]:
-    """Yields each of the ``count`` nodes' fits as it finishes (any order)."""
+    """Yields each of the ``count`` nodes' fits as it finishes (any order).
+
+    One task per batch and no more dispatched than there are processes: joblib's
+    defaults (auto batching, ``2 * n_jobs`` pre-dispatched) put several node tasks in
+    flight per process, and a cancelled fit waits for every one of them (cancellation.py),
+    as the memory bound of ``node_tasks`` counts on only a few being copied at a time.
+    """
     if n_jobs <= 1 or count <= 1:
         return (fit_node(task, quality, linear_tolerance) for task in tasks)
-    runs: Iterable[NodeFit] = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(fit_node)(task, quality, linear_tolerance) for task in tasks
-    )
+    runs: Iterable[NodeFit] = Parallel(
+        n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs"
+    )(delayed(fit_node)(task, quality, linear_tolerance) for task in tasks)
     return iter(runs)
 
 
