@@ -198,20 +198,23 @@ class Scheduler:
         self._on_stop()
 
     def _run(self, job: Job) -> None:
+        """Run one job; it stops counting as running before its reply goes out, so a
+        ``status`` its client sends after reading the reply never still shows it."""
         with self._lock:
             self._running = job
         job.started = time.monotonic()
+        reply = None
         try:
             with self.ctx.calling(job.session, job.request_id, job.cancel):
                 reply = self.dispatcher.handle_message(job.message)
             job.message = None  # a big request's data must not outlive its computation
-            if reply is not None:
-                job.session.send(encode_reply(reply))
         finally:
             with self._lock:
                 self._running = None
                 self.served += 1
             self.last_active = time.monotonic()
+        if reply is not None:
+            job.session.send(encode_reply(reply))
 
     def _answer_cancelled(self, job: Job, stage: str, why: str | None = None) -> None:
         if job.end_of_input or job.message is None:
