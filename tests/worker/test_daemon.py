@@ -412,3 +412,17 @@ def test_printed_output_lands_in_the_log_never_on_a_connection(start_daemon: Sta
         if "stray-" in line:
             assert "scm_worker.output" in line, line  # through the log's drain, as a log record
     assert pid_alive(daemon.pid)
+
+
+@pytest.mark.parametrize("value", [b"42", b'"ping"', b"null", b"true"])
+def test_a_json_value_that_is_no_request_is_answered_and_the_session_serves_on(
+    start_daemon: Start, value: bytes,
+) -> None:
+    """Not an object, not an array: -32600 with a null id, at once (it once killed the
+    connection's reader: it was queued as if it were a batch)."""
+    daemon = start_daemon()
+    peer = daemon.connect()
+    peer.send_raw(value + b"\n")
+    reply = peer.read_json(timeout=10)
+    assert reply["error"]["code"] == -32600 and reply["id"] is None, reply
+    assert peer.result("ping") == "pong"

@@ -25,10 +25,12 @@ CONTROL: Final = frozenset({"initialize", "ping", "status", "warmup", "$/cancelR
 
 
 def is_control(message: Any) -> bool:
-    """A single request of a control method (a malformed one is answered at once too)."""
-    return isinstance(message, dict) and (
-        message.get("method") in CONTROL or not isinstance(message.get("method"), str)
-    )
+    """A single request of a control method; also answered at once, being errors: a
+    malformed request, and a JSON value that is neither an object nor an array."""
+    if not isinstance(message, dict):
+        return not isinstance(message, list)
+    method = message.get("method")
+    return method in CONTROL or not isinstance(method, str)
 
 
 def read_session(
