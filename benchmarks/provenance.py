@@ -25,9 +25,11 @@ from typing import TypedDict
 ROOT = Path(__file__).resolve().parents[1]
 #: The generated documents and their data: never counted as uncommitted changes.
 GENERATED = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/results.png",
-             "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "docs/RELIABILITY.md", "docs/soak.json")
+             "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "benchmarks/DAEMON.md",
+             "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
 #: The documents that carry a stamp.
-STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "docs/RELIABILITY.md")
+STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md",
+           "benchmarks/DAEMON.md", "docs/RELIABILITY.md")
 STAMP = re.compile(r"Measured at commit `(?P<commit>[0-9a-f]{40})`(?P<dirty> with uncommitted changes)?")
 
 

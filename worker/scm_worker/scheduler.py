@@ -203,19 +203,22 @@ class Scheduler:
         self._on_stop()
 
     def _run(self, job: Job) -> None:
+        """Run one job; it stops counting as running before its reply goes out, so a
+        ``status`` its client sends after reading the reply never still shows it."""
         with self._lock:
             self._running = job
         job.started = time.monotonic()
+        reply = None
         try:
             reply = self._dispatch(job)
             job.message = None  # a big request's data must not outlive its computation
-            if reply is not None:
-                job.session.send(encode_reply(reply))
         finally:
             with self._lock:
                 self._running = None
                 self.served += 1
             self.last_active = time.monotonic()
+        if reply is not None:
+            job.session.send(encode_reply(reply))
 
     def _dispatch(self, job: Job) -> Reply | list[Reply] | None:
         """The job's reply; whatever escapes the dispatcher must not end the compute thread."""
