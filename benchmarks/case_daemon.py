@@ -4,6 +4,8 @@
 starts it) against ten with `--no-daemon` (each starts its own worker), interleaved.
 (b) Two client processes sharing the daemon, fits and samples interleaved, against one
 process sending the same requests: every reply must be the one a lone process gets.
+(c) Cancel latency of a running 100-node fit and ping over the socket vs stdio, by
+daemon_bench.py's raw caller (its own DAEMON.md is the same measure, run alone).
 The daemon lives in a private SCM_DAEMON_DIR and cache directory and is stopped at the end.
 """
 
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import daemon_bench
 from common import BENCH, ROOT, Row, fmt_s, fmt_x, median, progress, timed
 from scm_client import _daemon
 
@@ -33,6 +36,35 @@ def daemon(bench: Bench) -> None:
         shared(bench, env)
     finally:
         _scm(env, "daemon", "stop", check=False)
+    raw_caller(bench)
+
+
+def raw_caller(bench: Bench) -> None:
+    """(c): cancel latency (pid and loky processes kept) and ping, socket vs stdio."""
+    count = bench.args.daemon_cancels
+    bench.case("7", f"case 7c: {count} cancels of a running 100-node fit; ping socket vs stdio")
+    daemon, on_socket = daemon_bench.start_daemon(bench.python, bench.tmp / "raw" / "d.sock")
+    stdio, on_pipes = daemon_bench.start_stdio(bench.python)
+    try:
+        cancels = daemon_bench.measure_cancels(on_socket, daemon.pid, count)
+        pings = daemon_bench.measure_pings(on_socket, on_pipes, bench.args.pings)
+    finally:
+        daemon_bench.stop(daemon)
+        daemon_bench.stop(stdio)
+    lat = cancels["latencies"]
+    p50, p99 = median(lat), daemon_bench.percentile(lat, 99)
+    kept = cancels["pid_kept"] and cancels["children_kept"]
+    bench.details["daemon_cancels"] = cancels
+    bench.results.add(Row(
+        "7 daemon", f"cancel latency of a running 100-node fit, p50 (p99 {fmt_s(p99)}, {count} "
+        f"cancels; pid and {cancels['children']} loky processes kept: {'yes' if kept else 'NO'})",
+        "—", fmt_s(p50), "—", "≤ 1 s, worker kept", p50 <= 1.0 and kept, p50, 1.0, "lower", "s"))
+    socket_p50, stdio_p50 = median(pings["socket"]), median(pings["stdio"])
+    bench.results.add(Row(
+        "7 daemon", f"ping p50 over the daemon's socket vs a stdio worker ({len(pings['socket'])} "
+        "calls each, interleaved)", f"{stdio_p50 * 1000:.3f} ms (stdio)",
+        f"{socket_p50 * 1000:.3f} ms",
+        fmt_x(socket_p50 / stdio_p50), "report", None))
 
 
 def _environment(bench: Bench) -> dict[str, str]:

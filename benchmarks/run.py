@@ -95,6 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "oversubscribed_graphs": 8,
         "contention_fits": 3,
         "daemon_commands": 10,
+        "daemon_cancels": 12,
     }
     if args.quick:
         reps = {
@@ -107,6 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "oversubscribed_graphs": 2,
             "contention_fits": 2,
             "daemon_commands": 3,
+            "daemon_cancels": 2,
         }
     for key, value in reps.items():
         setattr(args, key, value)

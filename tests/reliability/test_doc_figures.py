@@ -48,3 +48,15 @@ def test_the_soak_block_is_what_the_committed_report_renders_to() -> None:
     assert stamp["commit"] == report["measured"]["commit"] and bool(stamp["dirty"]) == report["measured"]["dirty"]
     stamp_line = next(line for line in block.splitlines() if provenance.STAMP.search(line))
     assert block == soak_block.render(report, stamp_line), "regenerate it: python benchmarks/soak_block.py"
+
+
+def test_the_daemon_soak_block_is_what_the_committed_report_renders_to() -> None:
+    report = json.loads((ROOT / "docs" / "daemon_soak.json").read_text())
+    start = DOC.index(soak_block.DAEMON_BEGIN)
+    end = DOC.index(soak_block.DAEMON_END) + len(soak_block.DAEMON_END)
+    block = DOC[start:end]
+    stamp = provenance.STAMP.search(block)
+    assert stamp is not None, "the daemon soak block carries no 'Measured at commit' stamp"
+    assert stamp["commit"] == report["measured"]["commit"]
+    stamp_line = next(line for line in block.splitlines() if provenance.STAMP.search(line))
+    assert block == soak_block.render_daemon(report, stamp_line), "regenerate: python benchmarks/soak_block.py"
