@@ -218,6 +218,11 @@ class Channel:
 
     # -- state ------------------------------------------------------------------
     @property
+    def crashed(self) -> bool:
+        """The peer went away on its own (EOF or garbage), not closed by us."""
+        return isinstance(self._closed_reason, (WorkerCrashed, ProtocolError))
+
+    @property
     def alive(self) -> bool:
         return self._closed_reason is None and self.transport.alive()
 

@@ -53,6 +53,8 @@ from .results import (
 log = logging.getLogger("scm_client.worker")
 
 PROTOCOL_VERSION: Final = 1
+#: how long a call waits for a daemon that closed on it to exit before starting another
+DAEMON_EXIT_WAIT_S: Final = 5.0
 
 
 class _UseDefault:
@@ -175,6 +177,7 @@ class Worker:
                 return self._channel
             if self._channel is not None:
                 self._reap(self._channel)
+                self._let_dead_daemon_go(self._channel)
                 if not self._policy.may_restart():
                     raise WorkerStartError(
                         f"the worker failed {self._policy.restarts_in_a_row + 1} times in a row; "
@@ -189,6 +192,12 @@ class Worker:
             self._channel = self._handshake(channel, where)
             self._state = State.RUNNING
             return self._channel
+
+    def _let_dead_daemon_go(self, channel: Channel) -> None:
+        """A daemon that closed on us is dying: wait (bounded) for it to be gone, so the next
+        connect reaches its successor and not its last moments."""
+        if self.daemon is not None and channel.crashed and channel.pid is not None:
+            _daemon.wait_gone(channel.pid, DAEMON_EXIT_WAIT_S)
 
     def _spawn(self) -> tuple[Channel, str]:
         """A private worker process and the interpreter it runs."""
@@ -215,6 +224,10 @@ class Worker:
         except (WorkerError, FutureTimeout) as exc:
             self._reap(channel)
             reason = "timed out" if isinstance(exc, FutureTimeout) else str(exc).splitlines()[0]
+            if self.daemon is not None and isinstance(exc, WorkerCrashed):
+                # the daemon died under us (killed): a crash, and the next call starts another
+                raise WorkerCrashed(f"the daemon died during the handshake: {reason}", None,
+                                    channel.stderr_tail()) from exc
             raise WorkerStartError(f"worker handshake failed: {reason}",
                                    channel.stderr_tail()) from exc
         if info.get("protocol_version") != PROTOCOL_VERSION:

@@ -62,10 +62,16 @@ def served_by_daemon() -> int:
     return 0 if info is None else int(info["requests_served"])
 
 
-def wait_served(at_least: int, clients: list[subprocess.Popen[bytes]], timeout: float = 600) -> None:
-    """Until the current daemon has answered ``at_least`` requests (or every client ended)."""
-    wait_until(lambda: served_by_daemon() >= at_least or all(c.poll() is not None for c in clients),
-               timeout, f"the daemon to answer {at_least} requests")
+def wait_served(more: int, clients: list[subprocess.Popen[bytes]], timeout: float = 600) -> None:
+    """Until the daemon has answered ``more`` requests from now (or every client ended)."""
+    pid, base = daemon_pid(), served_by_daemon()
+
+    def enough() -> bool:
+        now = daemon_pid()
+        served = served_by_daemon() - (base if now == pid else 0)  # a new daemon counts from 0
+        return served >= more or all(c.poll() is not None for c in clients)
+
+    wait_until(enough, timeout, f"the daemon to answer {more} more requests")
 
 
 def kill_daemon() -> tuple[int, float]:
@@ -95,7 +101,7 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     clients = {f"client-{i}": spawn_client(spec, tmp_path, f"client-{i}", 1000 + i, REQUESTS)
                for i in range(CLIENTS)}
     running = list(clients.values())
-    step = max(10, REQUESTS * CLIENTS // 4)
+    step = max(10, REQUESTS * CLIENTS // 5)
     faults: list[dict[str, Any]] = []
 
     wait_served(step, running)
@@ -130,10 +136,11 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     unexplained = [c for c in crashes
                    if not any(kill - 1 <= c["at"] <= kill + CRASH_WINDOW_S for kill in daemon_kills)]
     lost = [f"{name}: {problem}" for name, t in tallies.items() for problem in t["lost"]]
-    daemons = sorted({pid for t in tallies.values() for pid in t["daemon_pids"]} | {first_daemon})
     with Worker.connect(python311, store=str(store), worker_args=("--test-methods",)) as worker:
         listed = {m["model_id"] for m in worker.models()}
         final_daemon = int(worker.info["pid"])
+    daemons = sorted({pid for t in tallies.values() for pid in t["daemon_pids"]}
+                     | {first_daemon, final_daemon})
 
     figures = {
         "measured": measured,
