@@ -189,7 +189,11 @@ class Worker:
                             self._policy.restarts_in_a_row)
             channel, where = self._open_daemon() if self.daemon else self._spawn()
             self.starts += 1
-            self._channel = self._handshake(channel, where)
+            try:
+                self._channel = self._handshake(channel, where)
+            except WorkerCrashed:  # a daemon died under the handshake: wait for it next time
+                self._channel = channel
+                raise
             self._state = State.RUNNING
             return self._channel
 

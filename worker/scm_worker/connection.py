@@ -63,7 +63,6 @@ def read_session(
             session.send(encode_reply(problem))
         elif answered_at_once(message):
             answer_now(message, session, ctx, dispatcher)
-            scheduler.record_served()
         else:
             job = Job.of(session, message)
             scheduler.submit(job)

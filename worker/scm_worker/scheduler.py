@@ -166,11 +166,6 @@ class Scheduler:
         else:
             self.queue.put(Job(_NOBODY, None, end_of_input=True))  # wake the compute thread
 
-    def record_served(self) -> None:
-        """Count a request answered outside the queue (a control request)."""
-        with self._lock:
-            self.served += 1
-
     # -- what ``status`` reads -----------------------------------------------------------
     def running(self) -> dict[str, Any] | None:
         with self._lock:
