@@ -148,11 +148,12 @@ class Scheduler:
         dropped = self.queue.remove_all(session)
         with self._lock:
             running = self._running
-        if running is not None and running.session is session:
+        mine = running is not None and running.session is session
+        if running is not None and mine:
             running.cancel.cancel("its connection closed")
-        if dropped or running is not None and running.session is session:
+        if dropped or mine:
             log.info("session %s closed: %d waiting request(s) dropped%s", session.label,
-                     len(dropped), ", the running one cancelled" if running else "")
+                     len(dropped), ", the running one cancelled" if mine else "")
 
     def stop(self, reason: str = SHUTTING_DOWN) -> None:
         """Answer every waiting request -32800, stop the running one, then ``on_stop``."""
