@@ -67,7 +67,9 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
     traces = chain_traces(3, rows=3000)
     fit_thread, fit_outcome = in_thread(lambda: worker.fit(CHAIN, traces, seed=3, quality="BETTER"))
     assert fitting.wait(120), "the fit never reported progress"
-    others = [in_thread(lambda: worker.ping()), in_thread(lambda: worker.call("debug.sleep", {"seconds": 0.01})),
+    # three computations queued behind the fit (a ping would be answered at once: a control request)
+    others = [in_thread(lambda: worker.call("debug.sleep", {"seconds": 0.02})),
+              in_thread(lambda: worker.call("debug.sleep", {"seconds": 0.01})),
               in_thread(lambda: worker.call("models.list"))]
     wait_until(lambda: pending_calls(worker) == 4, 30, "the fit and three more calls in flight")
     victim = worker.pid
