@@ -204,9 +204,9 @@ def render(cancels: dict[str, Any], pings: dict[str, list[float]], stamp: str, l
     notes = [
         (f"- Target (cancel within {CANCEL_TARGET_S:.0f} s on the 100-node fit): p50 "
         f"{p50:.2f} s, **{met}**{over}."),
-        ("- A cancel lands between node tasks: the fit stops handing tasks to joblib and waits "
-        "for the one in flight per loky process, so the latency is about one node task's fit "
-        "at the machine's load."),
+        ("- A cancel stops the fit's hand-out of node tasks and is answered at once (the compute "
+        "thread looks at its cancel flag every 50 ms while it waits for a node); the tasks already "
+        "in flight finish in the background and are dropped, so loky's processes stay warm."),
     ]
     title = "# The daemon: cancel latency and ping over the socket vs stdio"
     table = ["| # | measure | figure |", "|---|---|---|", *rows]
