@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 HEADER = ("case", "measure", "baseline", "scm-worker", "ratio", "target", "met?")
 
 
-CASE_ORDER = ("1", "2", "3", "4", "5", "cache", "6")
+CASE_ORDER = ("1", "2", "3", "4", "5", "cache", "6", "7")
 
 
 def ordered(rows: list[Row]) -> list[Row]:
