@@ -19,6 +19,7 @@ from dowhy.graph import get_ordered_predecessors
 from .columns import ColumnKind
 from .dowhy_private import validate_causal_dag
 from .interventions import Intervention
+from .predictions import predict
 
 
 def interventional_samples(
@@ -86,7 +87,18 @@ def _draw_node(
         if observed is not None:
             return np.asarray(observed[node].to_numpy())
         return np.asarray(scm.causal_mechanism(node).draw_samples(rows)).reshape(-1)
-    drawn = scm.causal_mechanism(node).draw_samples(_parent_matrix(columns, parents))
+    mechanism, matrix = scm.causal_mechanism(node), _parent_matrix(columns, parents)
+    if type(mechanism) in PLAIN_POST_NONLINEAR:
+        return _post_nonlinear_draw(mechanism, matrix)
+    return np.asarray(mechanism.draw_samples(matrix)).reshape(-1)
+
+
+def _post_nonlinear_draw(mechanism: gcm.PostNonlinearModel, parents: np.ndarray) -> np.ndarray:
+    """``mechanism.draw_samples(parents)``: g(f(parents) + N) with N drawn as DoWhy draws it,
+    and f through predictions.py (the same numbers, looked up where a table applies)."""
+    noise = np.asarray(mechanism.draw_noise_samples(parents.shape[0])).reshape(-1, 1)
+    predicted = predict(mechanism.prediction_model, parents)
+    drawn = mechanism.invertible_function.evaluate(predicted + noise)
     return np.asarray(drawn).reshape(-1)
 
 
@@ -158,8 +170,7 @@ def _post_nonlinear_counterfactual(
     are the same): a boosted model pays its per-tree cost once instead of twice.
     """
     rows = len(target)
-    predicted = np.asarray(mechanism.prediction_model.predict(np.vstack([seen, counterfactual])))
-    predicted = predicted.reshape(2 * rows, -1)
+    predicted = predict(mechanism.prediction_model, np.vstack([seen, counterfactual]))
     function = mechanism.invertible_function
     noise = function.evaluate_inverse(target.reshape(-1, 1)) - predicted[:rows]
     return np.asarray(function.evaluate(predicted[rows:] + noise)).reshape(-1)

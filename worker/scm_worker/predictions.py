@@ -1,0 +1,85 @@
+"""A mechanism's predictions for the worker's samplers: DoWhy's numbers, looked up where possible.
+
+The samplers (draws.py) call ``predict`` where DoWhy's mechanisms call their prediction
+model's ``predict``. For a boosted-tree regressor with few inputs the answer comes from
+its lookup table (tree_tables.py), the same floats without walking the trees; for every
+other model it is the model's own ``predict``.
+
+A table is built once a model has been asked for ``BUILD_AFTER_ROWS`` rows in all: it
+costs about what predicting 1,500-3,000 rows directly costs, so a model queried once
+for a few rows never pays for one, and a model queried again pays for it once. Tables
+live as long as the model object they belong to (a weak mapping), and only the compute
+thread asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from dowhy.gcm.ml import PredictionModel, SklearnRegressionModel
+
+from . import tree_tables
+
+log = logging.getLogger(__name__)
+
+#: rows a model must have been asked for, in all, before its table is built
+BUILD_AFTER_ROWS = 1000
+
+
+@dataclass
+class _Tabulation:
+    """What the worker knows about one prediction model's table."""
+
+    rows_asked: int = 0
+    table: tree_tables.TreeTable | None = None
+    refused: bool = False
+
+
+_tabulations: weakref.WeakKeyDictionary[PredictionModel, _Tabulation] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def predict(model: PredictionModel, X: np.ndarray) -> np.ndarray:
+    """``model.predict(X)`` as a 2-D column, as DoWhy's models return it: the same numbers."""
+    table = _table(model, X)
+    if table is not None:
+        looked_up = table.lookup(X)
+        if looked_up is not None:
+            return looked_up.reshape(-1, 1)
+    predicted: np.ndarray = np.asarray(model.predict(X))
+    return predicted.reshape(-1, 1) if predicted.ndim < 2 else predicted
+
+
+def _table(model: PredictionModel, X: np.ndarray) -> tree_tables.TreeTable | None:
+    """The model's table when it has one or has now earned one; None for numbers it can't
+    look up (an object matrix carries categories, which DoWhy's encoders turn into columns)."""
+    if not _may_tabulate(model) or X.ndim != 2 or X.dtype.kind not in "fiub":
+        return None
+    tabulation = _tabulations.setdefault(model, _Tabulation())
+    if tabulation.table is None and not tabulation.refused:
+        tabulation.rows_asked += len(X)
+        if tabulation.rows_asked >= BUILD_AFTER_ROWS:
+            _build(model, tabulation)
+    return tabulation.table
+
+
+def _may_tabulate(model: PredictionModel) -> bool:
+    return isinstance(model, SklearnRegressionModel) and tree_tables.may_build(model.sklearn_model)
+
+
+def _build(model: SklearnRegressionModel, tabulation: _Tabulation) -> None:
+    started = time.perf_counter()
+    sklearn_model: Any = model.sklearn_model
+    table = tree_tables.build(sklearn_model)
+    tabulation.table, tabulation.refused = table, table is None
+    log.debug(
+        "lookup table for %s: %s in %.1f ms", type(sklearn_model).__name__,
+        "refused (too many cells)" if table is None else f"{table.values.size} cells",
+        (time.perf_counter() - started) * 1e3,
+    )
