@@ -1,9 +1,11 @@
-"""A mechanism's predictions for the worker's samplers: DoWhy's numbers, looked up where possible.
+"""A mechanism's predictions, DoWhy's numbers, looked up where possible.
 
 The samplers (draws.py) call ``predict`` where DoWhy's mechanisms call their prediction
 model's ``predict``. For a boosted-tree regressor with few inputs the answer comes from
 its lookup table (tree_tables.py), the same floats without walking the trees; for every
-other model it is the model's own ``predict``.
+other model it is the model's own ``predict``. The queries that run DoWhy's own
+functions (arrow strength, influence, anomalies, distribution change) get the same
+through ``tabulated``: a view of the model whose mechanisms predict through here.
 
 A table is built once a model has been asked for ``BUILD_AFTER_ROWS`` rows in all: it
 costs about what predicting 1,500-3,000 rows directly costs, so a model queried once
@@ -18,9 +20,11 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import networkx as nx
 import numpy as np
+from dowhy import gcm
 from dowhy.gcm.ml import PredictionModel, SklearnRegressionModel
 
 from . import tree_tables
@@ -83,3 +87,46 @@ def _build(model: SklearnRegressionModel, tabulation: _Tabulation) -> None:
         "refused (too many cells)" if table is None else f"{table.values.size} cells",
         (time.perf_counter() - started) * 1e3,
     )
+
+
+Model = TypeVar("Model", bound=gcm.ProbabilisticCausalModel)
+
+
+def tabulated(scm: Model, graph: nx.DiGraph | None = None) -> Model:
+    """``scm`` over a copy of ``graph`` (default: its own), each additive-noise or
+    post-nonlinear mechanism rebuilt around its own fitted parts with predictions through
+    here. Nothing is refitted or copied but the graph (DoWhy keeps mechanisms in the
+    graph's node data, so the original model is never touched); DoWhy's functions see
+    the same mechanisms, answer with the same numbers, and clone them (distribution
+    change refits clones) into mechanisms that predict through here too.
+    """
+    view: Model = type(scm)((scm.graph if graph is None else graph).copy())
+    for node in view.graph.nodes:
+        view.set_causal_mechanism(node, _tabulated(scm.causal_mechanism(node)))
+    return view
+
+
+def _tabulated(mechanism: Any) -> Any:
+    if type(mechanism) is gcm.AdditiveNoiseModel:
+        return gcm.AdditiveNoiseModel(TabulatedPrediction(mechanism.prediction_model),
+                                      mechanism.noise_model)
+    if type(mechanism) is gcm.PostNonlinearModel:
+        return gcm.PostNonlinearModel(TabulatedPrediction(mechanism.prediction_model),
+                                      mechanism.noise_model, mechanism.invertible_function)
+    return mechanism
+
+
+class TabulatedPrediction(PredictionModel):  # type: ignore[misc]
+    """A DoWhy prediction model whose ``predict`` is ``predictions.predict`` of the one it wraps."""
+
+    def __init__(self, inner: PredictionModel) -> None:
+        self.inner = inner
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        self.inner.fit(X, Y)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return predict(self.inner, np.asarray(X))
+
+    def clone(self) -> TabulatedPrediction:
+        return TabulatedPrediction(self.inner.clone())

@@ -24,6 +24,7 @@ from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
 from .interventions import Intervention
 from .mechanisms import require_invertible
+from .predictions import tabulated
 
 #: samples behind each anomaly score (``gcm.anomaly_scores``' default, conditional and
 #: unconditional)
@@ -127,7 +128,8 @@ def arrow_strength(
         raise invalid_params("target", f"{target!r} is a root node: it has no incoming arrows")
     with dowhy_errors("arrow_strength"):
         strengths = gcm.arrow_strength(
-            model.scm, target, num_samples_conditional=num_samples_conditional, n_jobs=n_jobs
+            tabulated(model.scm), target,
+            num_samples_conditional=num_samples_conditional, n_jobs=n_jobs,
         )
     return {
         "target": target,
@@ -142,7 +144,7 @@ def influence(
     require_invertible_upstream(model, target, "influence")
     with dowhy_errors("influence"):
         contributions = gcm.intrinsic_causal_influence(
-            model.scm, target,
+            tabulated(model.scm), target,
             num_training_samples=num_training_samples,
             num_samples_randomization=num_samples_randomization,
             num_samples_baseline=num_samples_baseline,
@@ -184,7 +186,8 @@ def anomaly(
 
 
 def upstream_model(model: FittedModel, target: str) -> gcm.InvertibleStructuralCausalModel:
-    """The target and its ancestors, sharing the fitted mechanisms (nothing is refitted).
+    """The target and its ancestors, sharing the fitted mechanisms (nothing is refitted;
+    predictions go through lookup tables, as in ``tabulated``).
 
     DoWhy's anomaly functions reconstruct the noise of, and score, every node of the
     model they are given, and a classifier node has neither noise nor a numeric score,
@@ -192,7 +195,7 @@ def upstream_model(model: FittedModel, target: str) -> gcm.InvertibleStructuralC
     sub-model is complete: the target's anomaly depends on nothing else.
     """
     nodes = nx.ancestors(model.scm.graph, target) | {target}
-    return gcm.InvertibleStructuralCausalModel(model.scm.graph.subgraph(nodes).copy())
+    return tabulated(model.scm, model.scm.graph.subgraph(nodes))
 
 
 def node_anomaly_scores(
@@ -240,7 +243,7 @@ def distribution_change(
     if CHANGE_MEASURES[measure] is not None:
         options["difference_estimation_func"] = CHANGE_MEASURES[measure]
     with dowhy_errors("distribution_change"):
-        attributions = gcm.distribution_change(model.scm, old, new, target, **options)
+        attributions = gcm.distribution_change(tabulated(model.scm), old, new, target, **options)
     return {"target": target, "measure": measure,
             "attributions": {str(node): float(v) for node, v in attributions.items()}}
 
