@@ -19,6 +19,8 @@ point, about 15 minutes on 2 idle cores; the issue's full range is
 Writes ``--out`` (benchmarks/SCALING.md), and beside it scaling.json and scaling.png
 (drawn by ``scaling.py plot`` under the worker interpreter, which has matplotlib). The
 verdict compares growth: the slope of log(time) against log(size), worker vs DoWhy.
+scaling.json is saved after every point; ``scaling.py report`` renders the Markdown
+and the plot from it again, from a run stopped part way too (marked partial).
 """
 
 from __future__ import annotations
@@ -186,7 +188,9 @@ def dowhy_result(
     return {"dowhy_s": run["seconds"], "dowhy_r2": run["mean_r2"]}
 
 
-def run_sweeps(args: argparse.Namespace) -> dict[str, Any]:
+def run_sweeps(args: argparse.Namespace, results: dict[str, Any], data: Path) -> None:
+    """Measure every point into ``results["sweeps"]``, saving ``data`` after each one, so
+    a run stopped part way still leaves its points (``scaling.py report`` renders them)."""
     from scm_client import Worker
 
     tmp = Path(tempfile.mkdtemp(prefix="scm-scaling-"))
@@ -194,7 +198,8 @@ def run_sweeps(args: argparse.Namespace) -> dict[str, Any]:
         "rows": [(rows, args.fixed_nodes) for rows in args.rows],
         "nodes": [(args.fixed_rows, nodes) for nodes in args.nodes],
     }
-    sweeps: dict[str, list[dict[str, Any]]] = {"rows": [], "nodes": []}
+    results["planned"] = {sweep: [list(size) for size in sizes] for sweep, sizes in plan.items()}
+    results["sweeps"] = sweeps = {"rows": [], "nodes": []}
     with Worker(args.worker_python, worker_args=("--no-store",), start_timeout=600) as worker:
         worker.wait_until_warm(600)
         index = 0
@@ -203,8 +208,8 @@ def run_sweeps(args: argparse.Namespace) -> dict[str, Any]:
                 point = measure_point(args, worker, rows, nodes, index, tmp)
                 point["size"] = rows if sweep == "rows" else nodes
                 sweeps[sweep].append(point)
+                data.write_text(json.dumps(results, indent=1))
                 index += 1
-    return sweeps
 
 
 def verdicts(sweeps: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -240,7 +245,7 @@ def markdown(results: dict[str, Any], png: str) -> str:
         f"- command: `{results['command']}`",
         (
             f"- machine: {results['cpu']}, {os.cpu_count()} cores; load average "
-            f"{results['load_before']} before, {results['load_after']} after"
+            f"{results['load_before']} before, {results.get('load_after', '(not reached)')} after"
         ),
         (
             "- data: `datagen.random_dag`, edge probability 3/(nodes − 1), seed "
@@ -248,14 +253,16 @@ def markdown(results: dict[str, Any], png: str) -> str:
             "DoWhy interleaved"
         ),
         (
-            "- worker: `Worker.fit` wall at the client (JSON lists on the wire) and its "
-            "`fitting_time_ms`; DoWhy: `inprocess.dowhy_pipeline` in a warm 3.11 process"
+            "- worker: `Worker.fit` wall at the client (binary columns on the wire, the "
+            "client's default) and its `fitting_time_ms`; DoWhy: `inprocess.dowhy_pipeline` "
+            "in a warm 3.11 process"
         ),
         (
             f"- growth: slope of log(seconds) on log(size); the worker's may exceed DoWhy's by "
             f"at most {SLOPE_TOLERANCE:g}"
         ),
         "",
+        *missing_points(results),
         f"![fit time against rows and nodes]({png})",
         "",
         (
@@ -282,6 +289,16 @@ def markdown(results: dict[str, Any], png: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def missing_points(results: dict[str, Any]) -> list[str]:
+    """A partial run says which planned points it did not reach."""
+    done = {(p["rows"], p["nodes"]) for points in results["sweeps"].values() for p in points}
+    missing = [f"{rows:,} × {nodes}" for sizes in results.get("planned", {}).values()
+               for rows, nodes in sizes if (rows, nodes) not in done]
+    if not missing:
+        return []
+    return [f"**Partial run: not measured (rows × nodes): {', '.join(missing)}.**", ""]
+
+
 def cmd_run(args: argparse.Namespace, argv: list[str] | None) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "worker"), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -295,12 +312,19 @@ def cmd_run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "load_before": load_average(),
         "fixed": {"rows": f"{args.fixed_nodes} nodes", "nodes": f"{args.fixed_rows:,} rows"},
     }
-    results["sweeps"] = run_sweeps(args)
-    results["load_after"] = load_average()
-    results["verdicts"] = verdicts(results["sweeps"])
     out = Path(args.out)
-    data, png = out.with_name("scaling.json"), out.with_name("scaling.png")
+    data = out.with_name("scaling.json")
+    run_sweeps(args, results, data)
+    results["load_after"] = load_average()
     data.write_text(json.dumps(results, indent=1))
+    return render(args, data)
+
+
+def render(args: argparse.Namespace, data: Path) -> int:
+    """SCALING.md and scaling.png from the results file, a partial one included."""
+    results = json.loads(data.read_text())
+    results["verdicts"] = verdicts(results["sweeps"])
+    out, png = Path(args.out), data.with_name("scaling.png")
     plot = [args.worker_python, str(Path(__file__).resolve()), "plot", str(data), str(png)]
     subprocess.run(plot, check=True, cwd=ROOT)
     text = markdown(results, png.name)
@@ -314,7 +338,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "dowhy-fit", "plot"))
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=("run", "report", "dowhy-fit", "plot")
+    )
     parser.add_argument("json", nargs="?", help="plot: the results file")
     parser.add_argument("png", nargs="?", help="plot: the figure to write")
     parser.add_argument(
@@ -342,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_dowhy_fit(args)
     if args.command == "plot":
         return cmd_plot(args)
+    if args.command == "report":  # re-render from scaling.json beside --out
+        return render(args, Path(args.out).with_name("scaling.json"))
     return cmd_run(args, argv)
 
 

@@ -136,7 +136,7 @@ class Channel:
     def _read_lines(self) -> None:
         try:
             for line in self.transport.read_lines():
-                if line.strip():
+                if line and not line.isspace():  # blank: no message (isspace copies nothing)
                     self._handle_line(line)
         except (OSError, ValueError):
             pass
