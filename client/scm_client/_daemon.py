@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from ._channel import Channel
 from ._locate import find_worker_python
+from ._process import Escalation, escalate, signal_pgid
 from ._transport import SocketTransport, read_log_tail
 from ._version import __version__
 from .errors import WorkerClosed, WorkerError, WorkerStartError
@@ -41,7 +42,8 @@ OFF_VALUES: Final = frozenset({"off", "0", "false", "no"})
 CONNECT_RETRY_S: Final = 0.05
 READY_TAIL_LINES: Final = 50
 
-StopPath = Literal["exited", "terminated", "killed"]
+#: how `stop` ended: the escalation ladder of _process, which both kinds of stop share
+StopPath = Escalation
 
 
 def daemon_enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -257,7 +259,7 @@ def _ready(proc: subprocess.Popen[bytes], line: bytes | None,
            stderr: _StderrTail) -> dict[str, Any]:
     """What the ready line says: serving, already running, or why the daemon did not start."""
     if line is None:
-        _kill_group(proc.pid)
+        signal_pgid(proc.pid, signal.SIGKILL)
         proc.wait()
         raise WorkerStartError("the daemon did not report ready in time", stderr.text(2))
     try:
@@ -367,38 +369,9 @@ def stop(grace: float = 5.0, path: Path | None = None) -> StopPath | None:
         log.warning("the daemon did not answer shutdown: %s", exc)
     if pid is None:
         return "exited"
-    return _escalate(pid, grace)
-
-
-def _escalate(pid: int, grace: float) -> StopPath:
-    path: StopPath
-    if wait_gone(pid, grace):
-        path = "exited"
-    else:
-        _signal(pid, signal.SIGTERM)
-        if wait_gone(pid, grace):
-            path = "terminated"
-        else:
-            _kill_group(pid)
-            wait_gone(pid, 10)
-            path = "killed"
-    _kill_group(pid)  # its session's children (joblib's), whatever the path
-    log.info("daemon %d stopped: %s", pid, path)
-    return path
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    ended = escalate(pid, lambda timeout: wait_gone(pid, timeout), True, grace)
+    log.info("daemon %d stopped: %s", pid, ended)
+    return ended
 
 
 def pid_gone(pid: int) -> bool:

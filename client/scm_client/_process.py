@@ -10,12 +10,14 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 log = logging.getLogger(__name__)
 
-StopPath = Literal["exited", "terminated", "killed", "already_dead"]
+#: how an escalating stop ended
+Escalation = Literal["exited", "terminated", "killed"]
+StopPath = Escalation | Literal["already_dead"]
 
 
 def spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
@@ -34,8 +36,13 @@ def spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Pope
 
 def signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     """Signal the worker's whole process group (children included); ignore if gone."""
+    signal_pgid(proc.pid, sig)
+
+
+def signal_pgid(pgid: int, sig: signal.Signals) -> None:
+    """Signal a process group led by ``pgid``; ignore it when gone or not ours."""
     try:
-        os.killpg(proc.pid, sig)
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -49,24 +56,42 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
 
 
 def stop(proc: subprocess.Popen[bytes], asked_to_exit: bool, grace: float) -> StopPath:
-    """Wait for a requested exit, then SIGTERM, then SIGKILL; return the path taken.
-
-    Whatever the path, the process group is SIGKILLed at the end so no child survives.
-    """
+    """``escalate`` for a worker we spawned (and reap it); "already_dead" if it was."""
     if proc.poll() is not None and not asked_to_exit:
+        signal_group(proc, signal.SIGKILL)
         path: StopPath = "already_dead"
-    elif asked_to_exit and wait_exit(proc, grace):
+    else:
+        path = escalate(proc.pid, lambda timeout: wait_exit(proc, timeout), asked_to_exit, grace)
+        proc.wait()
+    log.debug("worker %d stopped: %s (exit code %s)", proc.pid, path, proc.returncode)
+    return path
+
+
+#: how long to wait for a process to vanish after SIGKILL, seconds
+KILL_WAIT = 10.0
+
+
+def escalate(pid: int, exited: Callable[[float], bool], asked_to_exit: bool,
+             grace: float) -> Escalation:
+    """Wait for a requested exit, then SIGTERM, then SIGKILL the group; the path taken.
+
+    ``pid`` leads its process group (``start_new_session``), so the signals reach
+    joblib's children too, and whatever the path the group is SIGKILLed at the end so no
+    child survives. ``exited(timeout)`` waits for ``pid`` to be gone: ``Popen.wait`` for a
+    child, polling for a daemon that is not.
+    """
+    path: Escalation
+    if asked_to_exit and exited(grace):
         path = "exited"
     else:
-        signal_group(proc, signal.SIGTERM)
-        if wait_exit(proc, grace):
+        signal_pgid(pid, signal.SIGTERM)
+        if exited(grace):
             path = "terminated"
         else:
-            signal_group(proc, signal.SIGKILL)
-            proc.wait()
+            signal_pgid(pid, signal.SIGKILL)
+            exited(KILL_WAIT)
             path = "killed"
-    signal_group(proc, signal.SIGKILL)
-    log.debug("worker %d stopped: %s (exit code %s)", proc.pid, path, proc.returncode)
+    signal_pgid(pid, signal.SIGKILL)
     return path
 
 
