@@ -60,6 +60,7 @@ def test_doctor_passes_and_reports_dowhy_version(env: dict[str, str], worker_pyt
     assert re.search(rf"ok\s+dowhy\s+{re.escape(dowhy)}", done.stdout)
     assert f"DoWhy {dowhy}" in done.stdout  # from the live handshake
     assert re.search(r"ok\s+ping\s+[\d.]+ ms", done.stdout)
+    assert re.search(r"ok\s+daemon\s+off \(SCM_DAEMON\)", done.stdout)  # the suites' default
 
 
 def test_doctor_without_a_worker_interpreter_says_how_to_fix(env: dict[str, str], tmp_path: Path) -> None:

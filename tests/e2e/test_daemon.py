@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -306,10 +307,15 @@ def test_scm_fit_starts_the_daemon_and_the_next_command_reuses_it(
     shown = run_scm("daemon", "status", env=scm_env)
     assert shown.returncode == 0, shown.stderr
     assert str(first["pid"]) in shown.stdout and "requests served" in shown.stdout
+    doctor = run_scm("doctor", env=scm_env)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert re.search(rf"ok\s+daemon\s+pid {first['pid']}, worker ", doctor.stdout), doctor.stdout
     stopped = run_scm("daemon", "stop", env=scm_env)
     assert stopped.returncode == 0 and "daemon stopped (exited)" in stopped.stdout
     gone = run_scm("daemon", "status", env=scm_env)
     assert gone.returncode == 1 and "no daemon runs" in gone.stderr
+    assert re.search(r"ok\s+daemon\s+not running; the next `scm` command starts one",
+                     run_scm("doctor", env=scm_env).stdout)
 
 
 def test_scm_daemon_start_is_idempotent(scm_env: dict[str, str], tmp_path: Path) -> None:

@@ -198,8 +198,10 @@ def test_a_stale_socket_file_is_replaced_and_served(start_daemon: Start) -> None
         SocketPeer(path)
     daemon = start_daemon(path=path)
     assert daemon.connect().result("ping") == "pong"
-    # said before the log file takes over: on the starter's stderr
-    assert "replacing stale socket" in daemon.startup_stderr()
+    # said in the daemon's log, which takes over before the socket is bound; a private file
+    assert "replacing stale socket" in daemon.log_text()
+    assert "replacing stale socket" not in daemon.startup_stderr()
+    assert stat.S_IMODE(daemon.log_path().stat().st_mode) == 0o600
 
 
 def test_ten_daemons_started_at_once_leave_exactly_one(start_daemon: Start) -> None:

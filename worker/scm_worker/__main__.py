@@ -143,12 +143,13 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
     except (OSError, listener.DirectoryRefused) as exc:
         _announce(announce, {"error": f"cannot use {path.parent}: {exc}"})
         return 1
+    os.umask(0o077)  # its log files (wherever --log-file puts them) are its user's alone
+    log_to_file(args.log_file or path.with_suffix(".log"))  # from here on, bind's lines too
     try:
         server = listener.bind(path)
     except OSError as exc:
         _announce(announce, {"error": f"cannot listen on {path}: {exc}"})
         return 1
-    log_to_file(args.log_file or path.with_suffix(".log"))
     idle = args.idle_timeout or None
     ctx, dispatcher, scheduler, stopped = build(args, socket_path=str(path), idle_timeout_s=idle)
     terminate = threading.Event()

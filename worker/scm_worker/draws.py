@@ -167,7 +167,8 @@ def _post_nonlinear_counterfactual(
     Y = g(f(X) + N): the noise is g⁻¹(y) − f(x_seen) and the counterfactual
     g(f(x_cf) + N), the arithmetic of DoWhy's two methods. Both f calls go into one
     ``predict`` over the stacked rows (rows are predicted independently, so the numbers
-    are the same): a boosted model pays its per-tree cost once instead of twice.
+    are the same): a boosted model pays its per-tree cost once instead of twice, or one
+    lookup (predictions.py).
     """
     rows = len(target)
     predicted = predict(mechanism.prediction_model, np.vstack([seen, counterfactual]))

@@ -73,16 +73,29 @@ def take_lock(socket_path: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = _recorded_pid(fd)
+        holder = _holders_pid(fd)
         os.close(fd)
         raise AlreadyRunning(holder) from None
     previous = _recorded_pid(fd)
-    if previous is not None and previous != os.getpid():
-        reap_orphans(previous)
-    os.ftruncate(fd, 0)
+    os.ftruncate(fd, 0)  # our pid first, so a losing starter reads it, not the dead one's
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, str(os.getpid()).encode())
+    if previous is not None and previous != os.getpid():
+        reap_orphans(previous)
     return fd
+
+
+#: how long a losing starter waits for the lock's holder to write its pid, seconds
+HOLDER_PID_WAIT = 1.0
+
+
+def _holders_pid(fd: int) -> int | None:
+    """The pid the holder recorded; it writes it just after taking the lock, so an empty
+    file is read again for a moment (None if it stays empty)."""
+    deadline = time.monotonic() + HOLDER_PID_WAIT
+    while (pid := _recorded_pid(fd)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pid
 
 
 def _recorded_pid(fd: int) -> int | None:

@@ -10,8 +10,10 @@ through ``tabulated``: a view of the model whose mechanisms predict through here
 A table is built once a model has been asked for ``BUILD_AFTER_ROWS`` rows in all: it
 costs about what predicting 1,500-3,000 rows directly costs, so a model queried once
 for a few rows never pays for one, and a model queried again pays for it once. Tables
-live as long as the model object they belong to (a weak mapping), and only the compute
-thread asks for them.
+live as long as the model object they belong to (a weak mapping): at most
+``tree_tables.MAX_CELLS`` floats each (2 MiB), a few KiB for one parent. Each process
+builds its own (joblib's children get the wrapped models, not the tables); two threads
+asking at once would at worst build one twice.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def tabulated(scm: Model, graph: nx.DiGraph | None = None) -> Model:
 
 
 def _tabulated(mechanism: Any) -> Any:
+    """The same mechanism, its prediction model wrapped; others (roots, classifiers,
+    discrete additive noise, which rounds its predictions itself) as they are."""
     if type(mechanism) is gcm.AdditiveNoiseModel:
         return gcm.AdditiveNoiseModel(TabulatedPrediction(mechanism.prediction_model),
                                       mechanism.noise_model)

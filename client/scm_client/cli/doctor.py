@@ -1,4 +1,4 @@
-"""`scm doctor`: the interpreters, the worker's packages and a live handshake, each ok or not."""
+"""`scm doctor`: interpreters, worker packages, a live handshake and the daemon, each ok or not."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _pythons, provision
+from .. import _daemon, _pythons, provision
 from .._locate import fix_hint, locate
 from .._pythons import run_quietly
 from ..errors import WorkerError
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if python is not None:
         checks += [show(check) for check in worker_packages(python)]
         env_checks.append(show(pin_check(python)))
-    handshake = [show(check) for check in live_handshake(args)]
+    handshake = [show(check) for check in live_handshake(args)] + [show(daemon_check())]
     checks += env_checks + handshake
     if all(check.ok for check in env_checks + handshake):
         print("\nready: the client can start the worker and talk to it")
@@ -154,6 +155,25 @@ def live_handshake(args: argparse.Namespace) -> list[Check]:
         Check("handshake", True, handshake_text(info)),
         Check("ping", True, f"{ping_ms:.1f} ms round trip"),
     ]
+
+
+def daemon_check() -> Check:
+    """The user's daemon, which every other `scm` command talks to: none running is fine
+    (the next command starts one); one that cannot answer ``status`` is not."""
+    if not _daemon.daemon_enabled():
+        return Check("daemon", True, "off (SCM_DAEMON): commands start a private worker")
+    path = _daemon.socket_path()
+    try:
+        found = _daemon.status(path)
+    except (WorkerError, FutureTimeout) as exc:
+        return Check("daemon", False, f"{path}: {str(exc).splitlines()[0]}",
+                     "`scm daemon stop`, then `scm daemon start`")
+    if found is None:
+        return Check("daemon", True, f"not running; the next `scm` command starts one ({path})")
+    return Check("daemon", True, (
+        f"pid {found.get('pid')}, worker {found.get('worker_version')}, up "
+        f"{found.get('uptime_s', 0):.0f} s, {found.get('requests_served')} requests served ({path})"
+    ))
 
 
 def handshake_text(info: dict[str, Any]) -> str:
