@@ -4,7 +4,8 @@
     python benchmarks/provenance.py --check    # the same; exit 1 if one is behind HEAD, dirty or unstamped
 
 Figures describe the code they were measured on. Each generator (benchmarks/run.py →
-RESULTS.md, benchmarks/cluster.py → CLUSTER.md, benchmarks/queries.py → QUERIES.md, the soak → docs/soak.json → the soak
+RESULTS.md, benchmarks/cluster.py → CLUSTER.md, benchmarks/queries.py → QUERIES.md,
+benchmarks/scaling.py → SCALING.md, the soak → docs/soak.json → the soak
 block of docs/RELIABILITY.md) calls ``measured_at()`` *before* it measures and writes
 ``stamp()`` into its document: the full commit, whether tracked files differed from it
 (a dirty tree: the figures belong to no commit), and how many commits came after it when
@@ -26,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The generated documents and their data: never counted as uncommitted changes.
 GENERATED = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/results.png",
              "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "benchmarks/DAEMON.md",
+             "benchmarks/SCALING.md", "benchmarks/scaling.json", "benchmarks/scaling.png",
              "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
 #: The documents that carry a stamp.
 STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md",
-           "benchmarks/DAEMON.md", "docs/RELIABILITY.md")
+           "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "docs/RELIABILITY.md")
 STAMP = re.compile(r"Measured at commit `(?P<commit>[0-9a-f]{40})`(?P<dirty> with uncommitted changes)?")
 
 

@@ -44,6 +44,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "client")]
 
 import datagen
+import provenance
 from machine import cpu_model, load_average
 
 T0 = time.perf_counter()
@@ -224,24 +225,13 @@ def verdicts(sweeps: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any
     return out
 
 
-def git_commit() -> str:
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        return commit + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def markdown(results: dict[str, Any], png: str) -> str:
     lines = [
         "# Fit time against rows and nodes: scm-worker vs DoWhy in-process",
         "",
-        f"- measured at commit `{results['commit']}` on {results['date']}"
-        + (" (QUICK smoke run)" if results["quick"] else ""),
+        provenance.stamp(results["measured"]),
+        "",
+        f"- measured on {results['date']}" + (" (QUICK smoke run)" if results["quick"] else ""),
         f"- command: `{results['command']}`",
         (
             f"- machine: {results['cpu']}, {os.cpu_count()} cores; load average "
@@ -304,7 +294,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str] | None) -> int:
         [str(ROOT / "worker"), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     results: dict[str, Any] = {
-        "commit": git_commit(),
+        "measured": provenance.measured_at(),  # before measuring: the code these figures describe
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": shlex.join(["scaling.py", *(sys.argv[1:] if argv is None else argv)]),
         "cpu": cpu_model(),
