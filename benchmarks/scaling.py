@@ -12,8 +12,9 @@ held-out scoring, refit on all rows; one untimed warm-up fit first). The rows sw
 the node count at ``--fixed-nodes`` (10); the nodes sweep holds the rows at
 ``--fixed-rows`` (1000); each graph has about 1.5 edges per node (edge probability
 3 / (nodes − 1)). Defaults: rows 1k, 10k, 100k and nodes 10, 50, 100, 200, one run per
-point, about 15 minutes on 2 idle cores; the issue's full range is
-``--rows 1000 10000 100000 1000000 --nodes 10 50 100 200 500`` (much longer).
+point, about 5 minutes on 2 idle cores; the issue's full range,
+``--rows 1000 10000 100000 1000000 --nodes 10 50 100 200 500`` (SCALING.md), about 13
+minutes (the million-row and 500-node points take most of it).
 ``--quick``: rows 1k, 3k; nodes 5, 10.
 
 Writes ``--out`` (benchmarks/SCALING.md), and beside it scaling.json and scaling.png
