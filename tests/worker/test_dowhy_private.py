@@ -44,16 +44,6 @@ def test_regressors_grow_with_quality() -> None:
     assert AssignmentQuality.BEST not in dowhy_private.REGRESSORS  # BEST is DoWhy's own selection
 
 
-def test_evaluate_intervention_applies_the_nodes_intervention_only() -> None:
-    """``whatif._evaluate_intervention``: the node's callable mapped over its values;
-    a node without one keeps its draw."""
-    drawn = np.array([1.0, 2.0, 3.0])
-    shifted = dowhy_private.evaluate_intervention("x", {"x": lambda v: v + 10}, drawn)
-    np.testing.assert_allclose(np.ravel(shifted), [11.0, 12.0, 13.0])
-    untouched = dowhy_private.evaluate_intervention("y", {"x": lambda v: v + 10}, drawn)
-    np.testing.assert_allclose(np.ravel(untouched), drawn)
-
-
 def test_parents_during_fit_is_where_gcm_fit_books_the_parents() -> None:
     """``causal_models.PARENTS_DURING_FIT``: the node attribute ``gcm.fit`` sets and every
     query checks; ``fitting.install`` sets it the same way."""

@@ -2,12 +2,12 @@
 
 ``dowhy.gcm`` exports the queries (``fit``, ``draw_samples``, ``arrow_strength``, ...);
 the worker also reaches past them: it fits nodes itself (so it books the mechanism the
-way ``gcm.fit`` does), draws interventional samples in one pass (so it applies an
-intervention the way ``gcm.interventional_samples`` does) and prunes model selection
-(so it scores DoWhy's own candidate lists). Those names are private or internal to
-DoWhy and may move in any release: they are all imported here and nowhere else, and
-tests/worker/test_dowhy_private.py checks each one, so a DoWhy upgrade that moves one
-breaks one file, loudly, instead of a fit deep inside a request.
+way ``gcm.fit`` does), validates the graph before its own samplers draw (as DoWhy's
+samplers do) and prunes model selection (so it scores DoWhy's own candidate lists).
+Those names are private or internal to DoWhy and may move in any release: they are all
+imported here and nowhere else, and tests/worker/test_dowhy_private.py checks each one,
+so a DoWhy upgrade that moves one breaks one file, loudly, instead of a fit deep inside
+a request.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from dowhy.gcm import auto
 from dowhy.gcm.causal_models import (
     PARENTS_DURING_FIT,
@@ -23,12 +22,10 @@ from dowhy.gcm.causal_models import (
     validate_causal_model_assignment,
 )
 from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
-from dowhy.gcm.whatif import _evaluate_intervention
 
 __all__ = [
     "PARENTS_DURING_FIT",
     "REGRESSORS",
-    "evaluate_intervention",
     "fit_causal_model_of_target",
     "validate_causal_dag",
     "validate_causal_model_assignment",
@@ -39,11 +36,3 @@ REGRESSORS: dict[auto.AssignmentQuality, list[Callable[[], Any]]] = {
     auto.AssignmentQuality.GOOD: auto._LIST_OF_POTENTIAL_REGRESSORS_GOOD,
     auto.AssignmentQuality.BETTER: auto._LIST_OF_POTENTIAL_REGRESSORS_BETTER,
 }
-
-
-def evaluate_intervention(
-    node: Any, interventions: dict[Any, Callable[[Any], Any]], drawn: np.ndarray
-) -> np.ndarray:
-    """``node``'s drawn values with its intervention applied, as ``gcm.whatif`` applies it."""
-    result: np.ndarray = _evaluate_intervention(node, interventions, drawn)
-    return result
