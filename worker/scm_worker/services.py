@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -216,6 +218,15 @@ def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str
             )
 
 
+@contextmanager
+def _querying(ctx: WorkerContext, stage: str) -> Iterator[None]:
+    """A query's computation: its ``progress`` stage announced, then the block run with
+    OpenMP capped at the cores other runnable tasks leave free (contention.py)."""
+    ctx.progress(stage, 0, 1)
+    with free_cores_only():
+        yield
+
+
 def sample(
     ctx: WorkerContext,
     model_id: str,
@@ -242,8 +253,7 @@ def sample(
     )
     seed_used = effective_seed(seed)
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
-    ctx.progress("sampling", 0, 1)
-    with free_cores_only():
+    with _querying(ctx, "sampling"):
         drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples, binary)
     result["metadata"] = {
@@ -313,8 +323,7 @@ def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, ref
     rows = _rows(ctx, model, observed, "observed") if observed is not None else None
     _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
-    ctx.progress("computing", 0, 1)
-    with free_cores_only():
+    with _querying(ctx, "computing"):
         result = questions.effect(
             model, target, alt, ref, rows, num_samples, confidence, num_bootstrap
         )
@@ -328,8 +337,7 @@ def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_c
     target = questions.require_node(model, target)
     _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
     used = seeded(seed)
-    ctx.progress("computing", 0, 1)
-    with free_cores_only():
+    with _querying(ctx, "computing"):
         result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
     return with_meta(result, model_id, used, started)
 
@@ -349,8 +357,7 @@ def influence(
     knobs = (num_training_samples, num_samples_randomization, num_samples_baseline)
     _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
     used = seeded(seed)
-    ctx.progress("computing", 0, 1)
-    with free_cores_only():
+    with _querying(ctx, "computing"):
         result = questions.influence(model, target, *knobs)
     return with_meta(result, model_id, used, started)
 
@@ -369,8 +376,7 @@ def anomaly(
     data = _rows(ctx, model, rows, "rows")
     _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
     used = seeded(seed)
-    ctx.progress("computing", 0, 1)
-    with free_cores_only():
+    with _querying(ctx, "computing"):
         result = questions.anomaly(model, target, data, num_distribution_samples)
     return with_meta(result, model_id, used, started)
 
@@ -383,8 +389,7 @@ def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any
     old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
     _require_draw_cells(ctx, model, num_samples, "num_samples")
     used = seeded(seed)
-    ctx.progress("computing", 0, 1)
-    with free_cores_only():
+    with _querying(ctx, "computing"):
         result = questions.distribution_change(
             model, target, old_rows, new_rows, num_samples, measure
         )
