@@ -148,10 +148,10 @@ class Scheduler:
         dropped = self.queue.remove_all(session)
         with self._lock:
             running = self._running
-        mine = running is not None and running.session is session
-        if running is not None and mine:
-            running.cancel.cancel("its connection closed")
-        if dropped or mine:
+        mine = running if running is not None and running.session is session else None
+        if mine is not None:
+            mine.cancel.cancel("its connection closed")
+        if dropped or mine is not None:
             log.info("session %s closed: %d waiting request(s) dropped%s", session.label,
                      len(dropped), ", the running one cancelled" if mine else "")
 
