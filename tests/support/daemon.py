@@ -28,9 +28,8 @@ from typing import Any
 
 import pytest
 
+from support.lines import LineQueue
 from support.pipes import WorkerPipes, kill_group
-
-_EOF = object()
 
 #: generous: a loaded 2-core machine shared by several suites must not flake
 READ_TIMEOUT = 15.0
@@ -237,7 +236,7 @@ class SocketPeer(LinePeer):
         self.sock.settimeout(timeout)
         self.sock.connect(str(path))
         self.sock.settimeout(None)
-        self._lines: queue.Queue[Any] = queue.Queue()
+        self._lines = LineQueue()
         self._send_lock = threading.Lock()
         #: (monotonic time, line) of every line in arrival order: for tests of reply order
         #: across connections, which one queue per connection cannot tell
@@ -252,7 +251,7 @@ class SocketPeer(LinePeer):
                 self._lines.put(line)
         except OSError:
             pass
-        self._lines.put(_EOF)
+        self._lines.end()
 
     def send_raw(self, data: bytes) -> None:
         with self._send_lock:
@@ -261,39 +260,27 @@ class SocketPeer(LinePeer):
     def read_line(self, timeout: float | None = None) -> bytes:
         timeout = self.read_timeout if timeout is None else timeout
         try:
-            line = self._lines.get(timeout=timeout)
+            line = self._lines.next(timeout)
         except queue.Empty:
             pytest.fail(f"no line from the daemon within {timeout}s")
-        if line is _EOF:
-            self._lines.put(_EOF)
+        if line is None:
             pytest.fail("the daemon closed the connection")
-        assert isinstance(line, bytes)
         return line
 
     def at_eof(self, timeout: float | None = None) -> bool:
         """True when the connection closes next, with no further line (False: still open)."""
         timeout = self.read_timeout if timeout is None else timeout
         try:
-            item = self._lines.get(timeout=timeout)
+            line = self._lines.next(timeout)
         except queue.Empty:
             return False
-        if item is _EOF:
-            self._lines.put(_EOF)
+        if line is None:
             return True
-        pytest.fail(f"expected EOF, got line {item!r}")
+        pytest.fail(f"expected EOF, got line {line!r}")
 
     def pending(self) -> list[Any]:
         """Lines already received and not read, as JSON."""
-        found = []
-        while True:
-            try:
-                item = self._lines.get_nowait()
-            except queue.Empty:
-                return found
-            if item is _EOF:
-                self._lines.put(_EOF)
-                return found
-            found.append(json.loads(item))
+        return [json.loads(line) for line in self._lines.pending()]
 
     def close(self) -> None:
         try:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-_EOF = object()
+from support.lines import LineQueue
 
 
 class WorkerPipes:
@@ -38,7 +38,7 @@ class WorkerPipes:
             env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=new_session,
         )
         self.pid = self.proc.pid
-        self._lines: queue.Queue[Any] = queue.Queue()
+        self._lines = LineQueue()
         self._stderr: list[bytes] = []
         self._stderr_changed = threading.Condition()
         threading.Thread(target=self._pump_stdout, daemon=True).start()
@@ -49,7 +49,7 @@ class WorkerPipes:
         assert self.proc.stdout is not None
         for line in iter(self.proc.stdout.readline, b""):
             self._lines.put(line)
-        self._lines.put(_EOF)
+        self._lines.end()
 
     def _pump_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -77,14 +77,12 @@ class WorkerPipes:
         """The next stdout line; fails the test on timeout or when stdout closes."""
         timeout = self.read_timeout if timeout is None else timeout
         try:
-            line = self._lines.get(timeout=timeout)
+            line = self._lines.next(timeout)
         except queue.Empty:
             pytest.fail(f"no line from the worker within {timeout}s\n--- stderr ---\n{self.stderr_text()[-3000:]}")
-        if line is _EOF:
-            self._lines.put(_EOF)  # stays at EOF for later reads
+        if line is None:  # stays at EOF for later reads
             pytest.fail(f"the worker closed stdout (exit code {self.proc.poll()})\n"
                         f"--- stderr ---\n{self.stderr_text()[-3000:]}")
-        assert isinstance(line, bytes)
         return line
 
     def read_json(self, timeout: float | None = None) -> Any:
@@ -98,24 +96,14 @@ class WorkerPipes:
         """Stdout closes next, with no further line."""
         timeout = self.read_timeout if timeout is None else timeout
         try:
-            item = self._lines.get(timeout=timeout)
+            line = self._lines.next(timeout)
         except queue.Empty:
             pytest.fail(f"stdout did not close within {timeout}s")
-        assert item is _EOF, f"expected EOF on stdout, got line {item!r}"
-        self._lines.put(_EOF)
+        assert line is None, f"expected EOF on stdout, got line {line!r}"
 
     def drain_pending_lines(self) -> list[bytes]:
         """Lines already received and not read (a failed test may leave some)."""
-        stale = []
-        while True:
-            try:
-                item = self._lines.get_nowait()
-            except queue.Empty:
-                return stale
-            if item is _EOF:
-                self._lines.put(_EOF)
-                return stale
-            stale.append(item)
+        return self._lines.pending()
 
     def stderr_text(self) -> str:
         with self._stderr_changed:
