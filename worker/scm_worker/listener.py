@@ -196,8 +196,11 @@ class Connections:
             self.last_change = time.monotonic()
 
     def count(self) -> int:
+        """Sessions still open. A session is closed (``Session.closed``) before its work is
+        cancelled and only later removed, so whoever sees that work stopped also sees the
+        connection gone."""
         with self._lock:
-            return len(self._sessions)
+            return sum(not session.closed.is_set() for session in self._sessions)
 
 
 class Listener:
