@@ -112,3 +112,16 @@ def test_one_process_or_one_test_runs_the_query_plainly(case: Any) -> None:
     assert kernel_tests.side_by_side(lambda test: seen.append(test), NODES, n_jobs=1) is None
     assert kernel_tests.side_by_side(lambda test: seen.append(test), 1, n_jobs=2) is None
     assert seen == [kernel_based, kernel_based]
+
+
+def test_an_error_while_recording_is_raised_by_a_plain_run() -> None:
+    """DoWhy refusing the data before any test: the caller sees its error, from kernel_based's run."""
+    seen: list[Any] = []
+
+    def query(test: Any) -> None:
+        seen.append(test)
+        raise ValueError("refused by DoWhy")
+
+    with pytest.raises(ValueError, match="refused by DoWhy"):
+        kernel_tests.side_by_side(query, NODES, n_jobs=2)
+    assert len(seen) == 2 and seen[-1] is kernel_based

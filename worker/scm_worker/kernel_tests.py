@@ -77,12 +77,20 @@ def side_by_side(query: Callable[[Test], T], calls: int, n_jobs: int | None) -> 
         return query(kernel_based)
     start = (np.random.get_state(), random.getstate())
     started = time.perf_counter()
-    recorded = _record(query, calls)
+    try:
+        recorded = _record(query, calls)
+    except Exception:  # noqa: BLE001 - DoWhy's own error: the plain run raises it again
+        _restore(start)
+        return query(kernel_based)
     p_values = _compute(recorded, n_jobs)
     log.debug("%d kernel tests side by side in %.2fs", len(recorded), time.perf_counter() - started)
-    np.random.set_state(start[0])
-    random.setstate(start[1])
+    _restore(start)
     return query(_Replay(recorded, p_values))
+
+
+def _restore(state: tuple[RngState, Any]) -> None:
+    np.random.set_state(state[0])
+    random.setstate(state[1])
 
 
 def _record(query: Callable[[Test], Any], calls: int) -> list[TestCall]:
