@@ -198,9 +198,11 @@ def encode_binary(values: np.ndarray) -> dict[str, str]:
     NaN is what ``null`` is in a JSON list (missing or undefined), so a result reads the
     same in either encoding.
     """
-    data = np.asarray(values, dtype=np.float64)
-    canonical = np.where(np.isfinite(data), data, np.nan).astype("<f8", copy=False)
-    return {"dtype": "float64", "data": base64.b64encode(canonical.tobytes()).decode("ascii")}
+    data = np.ascontiguousarray(values, dtype="<f8")
+    finite = np.isfinite(data)
+    if not finite.all():
+        data = np.where(finite, data, np.nan).astype("<f8", copy=False)
+    return {"dtype": "float64", "data": base64.b64encode(data.data).decode("ascii")}
 
 
 def update_digest(digest: Any, name: str, column: Column) -> None:
