@@ -8,12 +8,14 @@ pandas) and is sent as null; an infinite value cannot be sent and is refused her
 When the worker reads binary columns (its handshake says so), a numeric column goes as
 ``{"dtype", "data"}``: little-endian bytes in base64, NaN for missing. A numpy array
 or pandas column is sent from its own buffer, a list through ``array``; anything
-else (strings, booleans with gaps, object columns) stays a JSON list.
+else (strings, booleans with gaps, object columns) stays a JSON list. Binary result
+columns come back as ``array('d')``.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 import sys
 from array import array
@@ -122,22 +124,21 @@ def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, str] | None:
     return {"dtype": "float64", "data": base64.b64encode(floats).decode("ascii")}
 
 
-def columns_from_wire(columns: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Result columns (samples) as lists, binary blocks decoded; NaN is None, as null is."""
+def columns_from_wire(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """Result columns (samples): a binary block as an ``array('d')``, NaN where a value is
+    missing; a JSON list as it came. No per-value work: results.py makes lists on demand."""
     return {
         name: _decode_column(value) if isinstance(value, Mapping) else value
         for name, value in columns.items()
     }
 
 
-def _decode_column(block: Mapping[str, Any]) -> list[Any]:
-    floats = array("d", base64.b64decode(block["data"]))
+def _decode_column(block: Mapping[str, Any]) -> array[float]:
+    # a2b_base64 reads the ASCII str in place; base64.b64decode would copy it to bytes first
+    floats = array("d", binascii.a2b_base64(block["data"]))
     if sys.byteorder == "big":
         floats.byteswap()
-    values: list[Any] = floats.tolist()
-    if math.isnan(sum(floats)):  # rare: only then look at every value
-        values = [None if math.isnan(v) else v for v in values]
-    return values
+    return floats
 
 
 def column_to_wire(values: Any, field: str) -> list[Any]:

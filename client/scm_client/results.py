@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -55,8 +59,17 @@ class FitResult:
 
 @dataclass(frozen=True)
 class SampleResult:
+    """A ``sample`` reply. The drawn values come two ways:
+
+    ``columns`` holds them as they arrived: a numeric column the worker sent binary is an
+    ``array('d')`` with NaN where a value is missing, any other a list. ``samples`` holds
+    them as lists with None for missing, as in JSON, made on first use: at a million
+    rows that conversion costs more than the reply itself, so bulk readers take
+    ``columns`` (``memoryview(column)`` or ``numpy.frombuffer(column)`` without a copy).
+    """
+
     statistics: dict[str, dict[str, Any]]
-    samples: dict[str, list[Any]] | None
+    columns: dict[str, Sequence[Any]] | None
     metadata: dict[str, Any]
     raw: dict[str, Any] = field(repr=False)
 
@@ -64,8 +77,26 @@ class SampleResult:
     def from_wire(cls, result: dict[str, Any]) -> SampleResult:
         return cls(result["statistics"], result.get("samples"), result.get("metadata", {}), result)
 
+    @cached_property
+    def samples(self) -> dict[str, list[Any]] | None:
+        if self.columns is None:
+            return None
+        return {node: _as_list(values) for node, values in self.columns.items()}
+
     def mean(self, node: str) -> float:
         return float(self.statistics[node]["mean"])
+
+
+def _as_list(values: Sequence[Any]) -> list[Any]:
+    """NaN in a binary column is what null is in a JSON list: None."""
+    if isinstance(values, list):
+        return values
+    if not isinstance(values, array):
+        return list(values)
+    listed: list[Any] = values.tolist()
+    if math.isnan(sum(values)):  # rare: only then look at every value
+        listed = [None if math.isnan(v) else v for v in listed]
+    return listed
 
 
 @dataclass(frozen=True)

@@ -435,7 +435,7 @@ class Worker:
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
         result = self.call("sample", params, timeout, on_progress)
-        if result.get("samples") is not None:  # binary columns back to lists
+        if result.get("samples") is not None:  # binary columns as arrays
             result = {**result, "samples": columns_from_wire(result["samples"])}
         return SampleResult.from_wire(result)
 

@@ -2,19 +2,21 @@
 
 ``Worker.fit`` sends numeric columns binary once the handshake announces it; the JSON
 path is driven with the same params built with ``binary=False``. A result's binary
-sample columns are decoded by the client, and must equal the JSON ones seed for seed.
+sample columns arrive as arrays, and their values must equal the JSON ones seed for seed.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import random
 import struct
+from array import array
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from scm_client import InvalidParams, Worker
+from scm_client import InvalidParams, SampleResult, Worker
 from scm_client._wire import fit_params, traces_to_wire
 
 GRAPH = {"nodes": ["X", "Y", "Z", "C"], "edges": [["X", "Y"], ["Y", "Z"], ["X", "C"]]}
@@ -80,6 +82,20 @@ def test_binary_samples_equal_json_samples_seed_for_seed(make_worker: Callable[.
     assert got[0].samples == got[1].samples
     assert got[0].statistics == got[1].statistics
     assert got[0].samples is not None and len(got[0].samples["Z"]) == 300
+    # as they arrived: an array of float64 from the binary block, the JSON list as it was
+    assert got[0].columns is not None and got[1].columns is not None
+    assert isinstance(got[0].columns["Z"], array) and got[0].columns["Z"].typecode == "d"
+    assert got[0].columns["Z"].tolist() == got[1].columns["Z"] == got[1].samples["Z"]
+    assert got[0].columns["C"] == got[1].columns["C"]  # categorical: a list either way
+
+
+def test_nan_in_a_binary_sample_column_is_none_in_samples() -> None:
+    """The one rule for missing values: NaN in a binary block reads as null does."""
+    column = array("d", [1.5, math.nan, 2.5])
+    result = SampleResult.from_wire({"statistics": {}, "samples": {"Y": column, "C": ["a", None, "b"]}})
+    assert result.samples == {"Y": [1.5, None, 2.5], "C": ["a", None, "b"]}
+    assert result.columns is not None and result.columns["Y"] is column
+    assert SampleResult.from_wire({"statistics": {}, "samples": None}).samples is None
 
 
 def test_counterfactual_observed_rows_may_be_binary(worker: Worker) -> None:
