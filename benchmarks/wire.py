@@ -58,8 +58,11 @@ class Run:
     encode_s: float
     peak_rss_mb: float
     start_rss_mb: float
-    sample_wall_s: float
+    sample_wall_s: float  # the second draw: the worker's first one pays first-touch costs
     sampling_s: float
+    first_sample_wall_s: float
+    first_sampling_s: float
+    lists_s: float  # SampleResult.samples: the arrays made lists, after the reply
 
     @property
     def fit_overhead(self) -> float:
@@ -94,12 +97,16 @@ def measure(worker_python: str, encoding: str, rows: int) -> Run:
         fit_wall = time.perf_counter() - fit_started
         del params
         peak = rss_mb(worker.pid, "VmHWM")
+        draws = []
+        for seed in (1, 2):
+            started = time.perf_counter()
+            sample = worker.sample(fit["model_id"], num_samples=rows, seed=seed)
+            draws.append((time.perf_counter() - started, sample.metadata["sampling_time_ms"] / 1000))
         started = time.perf_counter()
-        sample = worker.sample(fit["model_id"], num_samples=rows, seed=1)
-        sample_wall = time.perf_counter() - started
         assert sample.samples is not None and len(sample.samples[graph["nodes"][-1]]) == rows
+        lists = time.perf_counter() - started
     return Run(encoding, rows, fit_wall, fit["metadata"]["fitting_time_ms"] / 1000, encoded - fit_started,
-               peak, start_rss, sample_wall, sample.metadata["sampling_time_ms"] / 1000)
+               peak, start_rss, *draws[1], *draws[0], lists)
 
 
 def git_commit() -> str:
@@ -112,15 +119,16 @@ def git_commit() -> str:
 def table(runs: list[Run]) -> list[str]:
     lines = [
         "| rows × nodes | encoding | fit wall | fitting | fit overhead | client encode | worker RSS start → peak | "
-        "raw data | sample wall | sampling | sample overhead |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "raw data | sample wall | sampling | sample overhead | first sample: wall / sampling | `.samples` as lists |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         raw_mb = run.rows * NODES * 8 / 2**20
         lines.append(
             f"| {run.rows:,} × {NODES} | {run.encoding} | {run.fit_wall_s:.2f} s | {run.fitting_s:.2f} s | "
             f"**{run.fit_overhead:.1%}** | {run.encode_s:.2f} s | {run.start_rss_mb:.0f} → {run.peak_rss_mb:.0f} MB | "
-            f"{raw_mb:.0f} MB | {run.sample_wall_s:.2f} s | {run.sampling_s:.2f} s | **{run.sample_overhead:.1%}** |"
+            f"{raw_mb:.0f} MB | {run.sample_wall_s:.2f} s | {run.sampling_s:.2f} s | **{run.sample_overhead:.1%}** | "
+            f"{run.first_sample_wall_s:.2f} s / {run.first_sampling_s:.2f} s | {run.lists_s:.2f} s |"
         )
     return lines
 
@@ -142,6 +150,11 @@ def verdicts(runs: list[Run]) -> list[str]:
         met = "met" if target.fit_overhead <= TARGET_OVERHEAD else "MISSED"
         out.append(f"- Target (≤ {TARGET_OVERHEAD:.0%} fit overhead at 100,000 × 20 with binary columns): "
                    f"{target.fit_overhead:.1%}, **{met}**.")
+    big = by_key.get(("binary", 1_000_000))
+    if big is not None:
+        met = "met" if big.sample_overhead <= TARGET_OVERHEAD else "MISSED"
+        out.append(f"- Big results (the same {TARGET_OVERHEAD:.0%} budget for a 1,000,000 × 20 sample with its "
+                   f"values, binary columns): {big.sample_overhead:.1%}, **{met}**.")
     return out
 
 
@@ -166,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(a 20-node linear chain, one fresh worker per encoding and size, "
         f"started with `--max-line-bytes 1073741824` since a million rows of JSON lists exceed the default "
         f"256 MiB line; fit with the cache off, then an observational sample of as many rows with its values "
-        f"returned).",
+        f"returned, twice: the table's sample columns are the second draw, since a fresh worker's first one "
+        f"also pays for touching new memory. Sample wall time ends when `Worker.sample` returns, binary columns "
+        f"as `array('d')` (`SampleResult.columns`); the last column is the extra time `SampleResult.samples` "
+        f"takes to make them lists).",
         "",
         *table(runs),
         "",
