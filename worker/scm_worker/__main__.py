@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from . import __version__
 from .context import WorkerContext
-from .limits import Limits
+from .limits import READ_BUFFER_BYTES, Limits
 from .warmup import limit_threads
 
 log = logging.getLogger("scm_worker")
@@ -61,7 +61,7 @@ def guard_stdout() -> tuple[BinaryIO, BinaryIO]:
     reach the protocol stream: it all lands on stderr. The private fds are not
     inheritable, so joblib's children never hold the protocol pipes open.
     """
-    protocol_in = os.fdopen(os.dup(0), "rb")  # buffered: readline must not read byte by byte
+    protocol_in = os.fdopen(os.dup(0), "rb", buffering=READ_BUFFER_BYTES)  # not byte by byte
     protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

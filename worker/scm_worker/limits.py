@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the read buffer of a session's input stream: a request line can be tens of megabytes
+#: (binary traces), which io's default 8 KiB buffer takes in thousands of reads
+READ_BUFFER_BYTES = 1 << 20
+
 
 @dataclass(frozen=True)
 class Limits:

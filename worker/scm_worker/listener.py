@@ -21,11 +21,12 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .connection import read_session
 from .context import WorkerContext
 from .errors import PERMISSION_DENIED
+from .limits import READ_BUFFER_BYTES
 from .protocol import Dispatcher, LineWriter, encode_reply, error_reply
 from .scheduler import Scheduler
 from .session import Session
@@ -255,7 +256,7 @@ class Listener:
 
     def _read(self, conn: socket.socket, session: Session, writer: LineWriter) -> None:
         log.info("session %s connected", session.label)
-        stream = conn.makefile("rb")
+        stream = cast(BinaryIO, conn.makefile("rb", buffering=READ_BUFFER_BYTES))
         shutdown = False
         try:
             shutdown = read_session(stream, session, self.ctx, self.dispatcher, self.scheduler)
