@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import struct
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from scm_worker.checks import FitConfig, parse_fit_request, parse_graph, parse_traces
 from scm_worker.columns import Column, decode_column, encode_binary, update_digest
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
+from scm_worker.jsonio import dumps_line
 from scm_worker.limits import Limits
 
 LIMITS = Limits()
@@ -95,9 +97,25 @@ def test_fit_request_mixes_encodings_per_column() -> None:
 
 
 def test_encode_binary_round_trips_and_sends_nan_for_non_finite() -> None:
-    out = encode_binary(np.array([1.0, np.inf, -np.inf, np.nan, 3.0]))
+    out = json.loads(dumps_line(encode_binary(np.array([1.0, np.inf, -np.inf, np.nan, 3.0]))))
     assert out["dtype"] == "float64"
     assert decode_column(out, "samples.X").values == [1.0, None, None, None, 3.0]
+
+
+def test_a_line_splices_ascii_text_in_place_and_stays_strict_json() -> None:
+    """The base64 goes into the line as it is, between quotes, wherever it sits."""
+    blocks = [encode_binary(np.arange(n, dtype=float)) for n in (0, 1, 5)]
+    value = {"a": blocks, "b": "\u0000 \"quoted\" é", "c": [1, None, 2.5]}
+    line = dumps_line(value)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1 and line.isascii()
+    parsed = json.loads(line)
+    assert parsed["b"] == value["b"] and parsed["c"] == value["c"]
+    for n, block in zip((0, 1, 5), parsed["a"], strict=True):
+        assert base64.b64decode(block["data"]) == np.arange(n, dtype="<f8").tobytes()
+    with pytest.raises(ValueError):
+        dumps_line({"x": float("nan")})
+    with pytest.raises(TypeError):
+        dumps_line({"x": object()})
 
 
 # -- malformed binary columns name their field -----------------------------------------------

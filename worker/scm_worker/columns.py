@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from .errors import invalid_params
+from .jsonio import AsciiText
 
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 
@@ -192,7 +193,7 @@ def _boolean_from_bytes(array: np.ndarray, field: str) -> Column:
     return Column("boolean", _object_array((array == 1).tolist()))
 
 
-def encode_binary(values: np.ndarray) -> dict[str, str]:
+def encode_binary(values: np.ndarray) -> dict[str, Any]:
     """A float column for the wire: little-endian float64, NaN for every non-finite value.
 
     NaN is what ``null`` is in a JSON list (missing or undefined), so a result reads the
@@ -202,7 +203,7 @@ def encode_binary(values: np.ndarray) -> dict[str, str]:
     finite = np.isfinite(data)
     if not finite.all():
         data = np.where(finite, data, np.nan).astype("<f8", copy=False)
-    return {"dtype": "float64", "data": base64.b64encode(data.data).decode("ascii")}
+    return {"dtype": "float64", "data": AsciiText(base64.b64encode(data.data))}
 
 
 def update_digest(digest: Any, name: str, column: Column) -> None:

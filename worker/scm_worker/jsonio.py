@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 
@@ -28,9 +29,50 @@ def loads_strict(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def dumps_strict(value: Any, ascii_only: bool = False) -> str:
-    """Serialize compactly on one line; raises ValueError on anything non-finite."""
-    return json.dumps(value, allow_nan=False, ensure_ascii=ascii_only, separators=(",", ":"))
+class AsciiText:
+    """A JSON string's characters that need no escaping (base64, say), kept as bytes.
+
+    ``dumps_line`` writes them between quotes as they are. ``json.dumps`` would have to
+    scan and copy a ``str`` of them character by character: for a million-row sample of
+    20 nodes (213 MB of base64) that took about a second.
+    """
+
+    __slots__ = ("chars",)
+
+    def __init__(self, chars: bytes) -> None:
+        self.chars = chars
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsciiText) and other.chars == self.chars
+
+    def __hash__(self) -> int:
+        return hash(self.chars)
+
+
+def dumps_line(value: Any) -> bytes:
+    """``value`` as one compact line of strict ASCII JSON (ValueError on anything
+    non-finite), each AsciiText in it spliced in as it is.
+
+    The encoder writes a placeholder string for each AsciiText (a fresh random token, so
+    no other string can look like it), in the order the pieces appear in the text.
+    """
+    pieces: list[bytes] = []
+    token = f"\0{uuid.uuid4().hex}\0"
+
+    def placeholder(obj: Any) -> str:
+        if not isinstance(obj, AsciiText):
+            raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+        pieces.append(obj.chars)
+        return token
+
+    text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=placeholder)
+    parts = text.split(json.dumps(token))
+    assert len(parts) == len(pieces) + 1, "a placeholder token appeared in the data"
+    line = [parts[0].encode("ascii")]
+    for piece, part in zip(pieces, parts[1:]):
+        line += [b'"', piece, b'"', part.encode("ascii")]
+    line.append(b"\n")
+    return b"".join(line)
 
 
 def json_object(value: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +86,7 @@ def to_json(value: Any) -> Any:
     """Convert numpy/pandas scalars and arrays to plain JSON values; non-finite → None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool, int, AsciiText)):
         return value
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}

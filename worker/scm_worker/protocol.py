@@ -178,7 +178,7 @@ def encode_reply(reply: Reply | list[Reply]) -> bytes:
 
 
 def _encode(reply: Reply | list[Reply]) -> bytes:
-    return jsonio.dumps_strict(reply, ascii_only=True).encode("ascii") + b"\n"
+    return jsonio.dumps_line(reply)
 
 
 def _serializable(reply: Reply) -> bool:
