@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ._jsonline import encode_line
 from ._transport import PipeTransport, Transport
 from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError, invalid_argument
 
@@ -245,4 +246,4 @@ class Channel:
 
 def encode(message: Any) -> bytes:
     """One strict-JSON line; NaN/Infinity never leave the client."""
-    return json.dumps(message, allow_nan=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    return encode_line(message)

@@ -22,6 +22,7 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from ._jsonline import AsciiText
 from .errors import invalid_argument
 
 Graph = dict[str, list[Any]]
@@ -81,7 +82,7 @@ _AS_IS: Final = {"<f8": "float64", "<i8": "int64", "|b1": "bool"}
 _NONE = type(None)
 
 
-def binary_column(values: Any) -> dict[str, str] | None:
+def binary_column(values: Any) -> dict[str, Any] | None:
     """A numeric column as a binary block, or None when it must go as a JSON list."""
     to_numpy = getattr(values, "to_numpy", None)  # a pandas Series
     data = to_numpy() if callable(to_numpy) else values
@@ -93,7 +94,7 @@ def binary_column(values: Any) -> dict[str, str] | None:
     return None
 
 
-def _from_buffer(data: Any, dtype: Any) -> dict[str, str] | None:
+def _from_buffer(data: Any, dtype: Any) -> dict[str, Any] | None:
     """A numpy array, sent from its own memory when it is already little-endian and contiguous."""
     if getattr(dtype, "kind", None) not in ("f", "i", "u", "b"):
         return None
@@ -104,13 +105,13 @@ def _from_buffer(data: Any, dtype: Any) -> dict[str, str] | None:
         raw = memoryview(data).cast("B")
     except (TypeError, ValueError):  # not contiguous
         raw = memoryview(data.tobytes())
-    return {"dtype": name, "data": base64.b64encode(raw).decode("ascii")}
+    return {"dtype": name, "data": AsciiText(base64.b64encode(raw))}
 
 
-def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, str] | None:
+def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, Any] | None:
     types = set(map(type, values))
     if types == {bool}:
-        return {"dtype": "bool", "data": base64.b64encode(bytes(values)).decode("ascii")}
+        return {"dtype": "bool", "data": AsciiText(base64.b64encode(bytes(values)))}
     numbers = types - {_NONE}
     if not numbers or not numbers <= {int, float}:
         return None
@@ -121,7 +122,7 @@ def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, str] | None:
         return None
     if sys.byteorder == "big":
         floats.byteswap()
-    return {"dtype": "float64", "data": base64.b64encode(floats).decode("ascii")}
+    return {"dtype": "float64", "data": AsciiText(base64.b64encode(floats))}
 
 
 def columns_from_wire(columns: Mapping[str, Any]) -> dict[str, Any]:
