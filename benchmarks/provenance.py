@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/results.png",
              "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "benchmarks/DAEMON.md",
              "benchmarks/SCALING.md", "benchmarks/scaling.json", "benchmarks/scaling.png",
-             "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
+             "benchmarks/WIRE.md", "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
 #: The documents that carry a stamp.
 STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md",
-           "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "docs/RELIABILITY.md")
+           "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "benchmarks/WIRE.md", "docs/RELIABILITY.md")
 STAMP = re.compile(r"Measured at commit `(?P<commit>[0-9a-f]{40})`(?P<dirty> with uncommitted changes)?")
 
 

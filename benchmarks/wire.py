@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import provenance  # noqa: E402
 from machine import cpu_model, load_average  # noqa: E402
 from scm_client import Worker  # noqa: E402
 from scm_client._wire import fit_params  # noqa: E402
@@ -109,13 +109,6 @@ def measure(worker_python: str, encoding: str, rows: int) -> Run:
                peak, start_rss, *draws[1], *draws[0], lists)
 
 
-def git_commit() -> str:
-    done = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return (done.stdout.strip() or "unknown") + (" (with uncommitted changes)" if dirty else "")
-
-
 def table(runs: list[Run]) -> list[str]:
     lines = [
         "| rows × nodes | encoding | fit wall | fitting | fit overhead | client encode | worker RSS start → peak | "
@@ -164,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=HERE / "WIRE.md")
     args = parser.parse_args(argv)
+    measured = provenance.measured_at()  # before measuring: the code these figures describe
     runs = []
     for rows in args.rows:
         for encoding in ("json", "binary"):
@@ -174,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     body = [
         "# Protocol cost at scale: JSON lists vs binary columns",
         "",
-        f"Measured at commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        provenance.stamp(measured),
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"load average {load_average()}; {cpu_model()}. Command: `benchmarks/wire.py` "
         f"(a 20-node linear chain, one fresh worker per encoding and size, "
         f"started with `--max-line-bytes 1073741824` since a million rows of JSON lists exceed the default "
