@@ -39,11 +39,13 @@ def encode_line(message: Any) -> bytes:
     no other string can look like it), in the order the pieces appear in the text.
     """
     pieces: list[bytes] = []
-    token = f"\0{uuid.uuid4().hex}\0"
+    token = ""  # made at the first AsciiText: most lines have none
 
     def placeholder(obj: Any) -> str:
+        nonlocal token
         if not isinstance(obj, AsciiText):
             raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+        token = token or f"\0{uuid.uuid4().hex}\0"
         pieces.append(obj.chars)
         return token
 

@@ -57,19 +57,23 @@ def dumps_line(value: Any) -> bytes:
     no other string can look like it), in the order the pieces appear in the text.
     """
     pieces: list[bytes] = []
-    token = f"\0{uuid.uuid4().hex}\0"
+    token = ""  # made at the first AsciiText: most lines have none
 
     def placeholder(obj: Any) -> str:
+        nonlocal token
         if not isinstance(obj, AsciiText):
             raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+        token = token or f"\0{uuid.uuid4().hex}\0"
         pieces.append(obj.chars)
         return token
 
     text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=placeholder)
+    if not pieces:
+        return (text + "\n").encode("ascii")
     parts = text.split(json.dumps(token))
     assert len(parts) == len(pieces) + 1, "a placeholder token appeared in the data"
     line = [parts[0].encode("ascii")]
-    for piece, part in zip(pieces, parts[1:]):
+    for piece, part in zip(pieces, parts[1:], strict=True):
         line += [b'"', piece, b'"', part.encode("ascii")]
     line.append(b"\n")
     return b"".join(line)
