@@ -66,6 +66,8 @@ class SampleResult:
     them as lists with None for missing, as in JSON, made on first use: at a million
     rows that conversion costs more than the reply itself, so bulk readers take
     ``columns`` (``memoryview(column)`` or ``numpy.frombuffer(column)`` without a copy).
+    ``raw`` is the reply as it came, binary blocks still base64: plain JSON, like every
+    result's ``raw``; ``plain()`` is the reply with the samples as lists.
     """
 
     statistics: dict[str, dict[str, Any]]
@@ -74,8 +76,17 @@ class SampleResult:
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_wire(cls, result: dict[str, Any]) -> SampleResult:
-        return cls(result["statistics"], result.get("samples"), result.get("metadata", {}), result)
+    def from_wire(
+        cls, result: dict[str, Any], columns: dict[str, Sequence[Any]] | None = None
+    ) -> SampleResult:
+        """``columns``: the reply's sample columns decoded (binary blocks as arrays)."""
+        if columns is None:
+            columns = result.get("samples")
+        return cls(result["statistics"], columns, result.get("metadata", {}), result)
+
+    def plain(self) -> dict[str, Any]:
+        """The reply as plain JSON values, its samples as lists (``scm sample --json``)."""
+        return {**self.raw, "samples": self.samples} if self.columns is not None else self.raw
 
     @cached_property
     def samples(self) -> dict[str, list[Any]] | None:

@@ -435,9 +435,9 @@ class Worker:
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
         result = self.call("sample", params, timeout, on_progress)
-        if result.get("samples") is not None:  # binary columns as arrays
-            result = {**result, "samples": columns_from_wire(result["samples"])}
-        return SampleResult.from_wire(result)
+        samples = result.get("samples")
+        columns = columns_from_wire(samples) if samples is not None else None  # binary: arrays
+        return SampleResult.from_wire(result, columns)
 
     def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
         """Every model the worker can serve, with ``where``: memory, disk or both."""

@@ -8,6 +8,7 @@ sample columns arrive as arrays, and their values must equal the JSON ones seed 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import random
 import struct
@@ -87,6 +88,9 @@ def test_binary_samples_equal_json_samples_seed_for_seed(make_worker: Callable[.
     assert isinstance(got[0].columns["Z"], array) and got[0].columns["Z"].typecode == "d"
     assert got[0].columns["Z"].tolist() == got[1].columns["Z"] == got[1].samples["Z"]
     assert got[0].columns["C"] == got[1].columns["C"]  # categorical: a list either way
+    # raw is the reply as it came (plain JSON); plain() has the samples as lists
+    assert isinstance(got[0].raw["samples"]["Z"]["data"], str)
+    assert json.loads(json.dumps(got[0].plain()))["samples"] == got[1].raw["samples"]
 
 
 def test_nan_in_a_binary_sample_column_is_none_in_samples() -> None:

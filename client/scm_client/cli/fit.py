@@ -73,7 +73,7 @@ def run_sample(args: argparse.Namespace) -> int:
                                num_samples=args.num_samples, query_nodes=query_nodes,
                                seed=args.seed, return_samples=args.json or kind == "counterfactual")
     if args.json:
-        print(json.dumps(sample.raw, indent=2))
+        print(json.dumps(sample.plain(), indent=2))
         return EXIT_OK
     print(f"fitted {fit.model_id}: {fit.status}, mean R² {_format.num(fit.mean_r2, 4)} "
           f"{_format.mark(fit.passed)}")
