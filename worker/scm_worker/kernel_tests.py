@@ -147,8 +147,8 @@ class _Replay:
 
 
 def _same_state(a: RngState, b: RngState) -> bool:
-    return a[0] == b[0] and np.array_equal(a[1], b[1]) and tuple(a[2:]) == tuple(b[2:])
+    return bool(a[0] == b[0] and np.array_equal(a[1], b[1]) and tuple(a[2:]) == tuple(b[2:]))
 
 
 def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+    return bool(a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b))
