@@ -7,8 +7,11 @@ The real daemon is driven in tests/e2e/test_daemon.py.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -157,6 +160,39 @@ def test_pid_gone() -> None:
     assert _daemon.pid_gone(child)  # a zombie no longer runs
     os.waitpid(child, 0)
     assert _daemon.pid_gone(child)
+
+
+#: a process like a daemon: a listening socket, threads and memory to tear down at death
+SOCKET_HOLDER = """
+import socket, sys, threading, time
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen(8)
+ballast = b"x" * 100_000_000  # touched pages: the last thread out unmaps them
+for _ in range(8):
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_process_is_gone_only_once_its_socket_is_closed(socket_dir: Path) -> None:
+    """A SIGKILLed process's leader turns Z while its other threads still hold its files:
+    "gone" must mean its socket refuses, or a reconnect reaches a daemon that never answers."""
+    for attempt in range(5):  # judged by the leader's state alone, most rounds connected
+        path = socket_dir / f"holder-{attempt}.sock"
+        proc = subprocess.Popen([sys.executable, "-c", SOCKET_HOLDER, str(path)],
+                                stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert _daemon.wait_gone(proc.pid, 30)
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            with pytest.raises(ConnectionRefusedError):
+                probe.connect(str(path))
+        finally:
+            probe.close()
+            proc.wait()
 
 
 # -- the status table ---------------------------------------------------------------------------

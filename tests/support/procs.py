@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from scm_client import _daemon
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -19,9 +20,9 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
+    """True while any thread of ``pid`` runs: the client's own rule (a killed process's
+    leader is a zombie while its other threads still exit)."""
+    return not _daemon.pid_gone(pid)
 
 
 def group_members(pgid: int) -> list[int]:
