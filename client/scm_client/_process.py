@@ -6,6 +6,7 @@ can be signalled with it; stopping always ends with the whole group gone.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -20,9 +21,14 @@ Escalation = Literal["exited", "terminated", "killed"]
 StopPath = Escalation | Literal["already_dead"]
 
 
+#: the size asked of the protocol's pipes: Linux's default (64 KiB) makes the two
+#: processes take turns every 64 KiB; a 153 MB reply read in 0.15 s instead of 0.34 s
+PIPE_BYTES = 1 << 20
+
+
 def spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
     merged = {**os.environ, **(env or {})}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -32,6 +38,22 @@ def spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Pope
         bufsize=-1,
         close_fds=True,
     )
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            widen_pipe(stream.fileno())
+    return proc
+
+
+def widen_pipe(fd: int, size: int = PIPE_BYTES) -> None:
+    """Ask for a bigger pipe buffer where the system has the knob (Linux); a refusal
+    (over ``/proc/sys/fs/pipe-max-size``, or the user's pipe quota) keeps the default."""
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setter is None:
+        return
+    try:
+        fcntl.fcntl(fd, setter, size)
+    except OSError as exc:
+        log.debug("pipe buffer stays at the default: %s", exc)
 
 
 def signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
