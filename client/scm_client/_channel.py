@@ -18,7 +18,9 @@ import itertools
 import json
 import logging
 import subprocess
+import sys
 import threading
+from array import array
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -27,8 +29,12 @@ from typing import Any
 from ._jsonline import encode_line
 from ._transport import PipeTransport, Transport
 from .errors import ProtocolError, RemoteError, WorkerCrashed, WorkerError, invalid_argument
+from .results import AttachedResult
 
 log = logging.getLogger("scm_client.worker")
+
+#: the worker's notice that bytes follow it: then the reply (or batch) they belong to
+ATTACHED_METHOD = "$/attached"
 
 Notification = Callable[[str, Any], None]
 #: a call's own progress callback: the ``params`` of each of its ``progress`` notifications
@@ -41,6 +47,14 @@ class _Call:
 
     future: Future[Any]
     on_progress: Progress | None = None
+
+
+def _float64_part(part: Any) -> bool:
+    """One part of a ``$/attached``: ``{"dtype": "float64", "bytes": n}``, n a multiple of 8."""
+    if not isinstance(part, dict) or part.get("dtype") != "float64":
+        return False
+    size = part.get("bytes")
+    return type(size) is int and size >= 0 and size % 8 == 0
 
 
 class Channel:
@@ -59,6 +73,7 @@ class Channel:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed_reason: WorkerError | None = None
+        self._attached: list[array[float]] | None = None  # after a $/attached: the next line's
         self._reader = threading.Thread(target=self._read_lines,
                                         name=f"scm-stdout-{transport.label}", daemon=True)
         self._reader.start()
@@ -139,7 +154,7 @@ class Channel:
             for line in self.transport.read_lines():
                 if line and not line.isspace():  # blank: no message (isspace copies nothing)
                     self._handle_line(line)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):
             pass
         except ProtocolError as exc:
             self.fail_all(exc)
@@ -155,10 +170,32 @@ class Channel:
             message = json.loads(line)
         except ValueError as exc:
             raise ProtocolError(f"worker wrote a line that is not JSON: {line[:200]!r}") from exc
+        if isinstance(message, dict) and message.get("method") == ATTACHED_METHOD:
+            self._attached = self._read_attached(message.get("params"))
+            return
+        attached, self._attached = self._attached, None
         for item in message if isinstance(message, list) else [message]:
-            self._dispatch(item)
+            self._dispatch(item, attached)
 
-    def _dispatch(self, message: Any) -> None:
+    def _read_attached(self, params: Any) -> list[array[float]]:
+        """The parts a ``$/attached`` lists, each read straight into its own array (no
+        copy after the kernel's); EOF before their end is the peer's death."""
+        parts = params.get("parts") if isinstance(params, dict) else None
+        if not isinstance(parts, list) or not all(map(_float64_part, parts)):
+            raise ProtocolError(f"worker wrote a {ATTACHED_METHOD} whose parts are not float64 "
+                                f"byte counts: {params!r:.200}")
+        arrays = []
+        for part in parts:
+            floats = array("d", bytes(8)) * (part["bytes"] // 8) if part["bytes"] else array("d")
+            buffer = memoryview(floats).cast("B")
+            if self.transport.read_into(buffer) != len(buffer):
+                raise EOFError("the attached bytes ended early")
+            if sys.byteorder == "big":
+                floats.byteswap()
+            arrays.append(floats)
+        return arrays
+
+    def _dispatch(self, message: Any, attached: list[array[float]] | None = None) -> None:
         if not isinstance(message, dict):
             raise ProtocolError(
                 f"worker wrote a JSON value that is not a message: {message!r:.200}"
@@ -175,7 +212,10 @@ class Channel:
         if "error" in message:
             future.set_exception(RemoteError.from_error(message["error"]))
         elif "result" in message:
-            future.set_result(message["result"])
+            result = message["result"]
+            if attached is not None and isinstance(result, dict):
+                result = AttachedResult(result, attached)
+            future.set_result(result)
         else:
             future.set_exception(
                 ProtocolError(f"reply has neither result nor error: {message!r:.200}")

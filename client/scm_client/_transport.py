@@ -10,6 +10,7 @@ log's last lines.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import subprocess
@@ -37,6 +38,9 @@ class Transport(Protocol):
 
     def read_lines(self) -> Iterator[bytes]:
         """The lines the peer writes, until EOF; may raise OSError/ValueError once closed."""
+
+    def read_into(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` with the bytes after the line just read; fewer only at EOF."""
 
     def alive(self) -> bool: ...
 
@@ -75,6 +79,11 @@ class PipeTransport:
         stdout = self.proc.stdout
         assert stdout is not None
         yield from stdout
+
+    def read_into(self, buffer: memoryview) -> int:
+        stdout = self.proc.stdout
+        assert isinstance(stdout, io.BufferedReader)  # spawned with bufsize=-1
+        return stdout.readinto(buffer)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -135,6 +144,9 @@ class SocketTransport:
             yield from self._reader
         finally:
             self._closed.set()
+
+    def read_into(self, buffer: memoryview) -> int:
+        return self._reader.readinto(buffer)
 
     def alive(self) -> bool:
         return not self._closed.is_set()

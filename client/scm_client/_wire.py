@@ -19,11 +19,11 @@ import binascii
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from ._jsonline import AsciiText
-from .errors import invalid_argument
+from .errors import ProtocolError, invalid_argument
 
 Graph = dict[str, list[Any]]
 
@@ -125,21 +125,38 @@ def _from_list(values: list[Any] | tuple[Any, ...]) -> dict[str, Any] | None:
     return {"dtype": "float64", "data": AsciiText(base64.b64encode(floats))}
 
 
-def columns_from_wire(columns: Mapping[str, Any]) -> dict[str, Any]:
+def columns_from_wire(
+    columns: Mapping[str, Any], attached: Sequence[array[float]] | None = None
+) -> dict[str, Any]:
     """Result columns (samples): a binary block as an ``array('d')``, NaN where a value is
-    missing; a JSON list as it came. No per-value work: results.py makes lists on demand."""
+    missing; a JSON list as it came. No per-value work: results.py makes lists on demand.
+    ``attached``: the reply's attached parts, which ``"attached"`` blocks name by index."""
     return {
-        name: _decode_column(value) if isinstance(value, Mapping) else value
+        name: _decode_column(value, attached) if isinstance(value, Mapping) else value
         for name, value in columns.items()
     }
 
 
-def _decode_column(block: Mapping[str, Any]) -> array[float]:
-    # a2b_base64 reads the ASCII str in place; base64.b64decode would copy it to bytes first
+def _decode_column(
+    block: Mapping[str, Any], attached: Sequence[array[float]] | None
+) -> array[float]:
+    if "attached" in block:
+        return _attached_part(block["attached"], attached)
+    # a2b_base64 reads the ASCII str in place; b64decode would copy it to bytes first
     floats = array("d", binascii.a2b_base64(block["data"]))
     if sys.byteorder == "big":
         floats.byteswap()
     return floats
+
+
+def _attached_part(index: Any, attached: Sequence[array[float]] | None) -> array[float]:
+    """The reply's attached part a block names (the channel read it in wire order)."""
+    count = 0 if attached is None else len(attached)
+    if type(index) is not int or not 0 <= index < count:
+        raise ProtocolError(f"a result column names attached part {index!r:.50}, "
+                            f"and the reply brought {count}")
+    assert attached is not None
+    return attached[index]
 
 
 def column_to_wire(values: Any, field: str) -> list[Any]:

@@ -10,6 +10,18 @@ from functools import cached_property
 from typing import Any
 
 
+class AttachedResult(dict[str, Any]):
+    """A result whose reply came with attached parts (``"attached"`` sample columns).
+
+    It is the plain JSON result, where a column reads ``{"dtype", "attached": i}``;
+    ``attached[i]`` is that column, an ``array('d')`` read straight from the wire.
+    """
+
+    def __init__(self, result: dict[str, Any], attached: list[array[float]]) -> None:
+        super().__init__(result)
+        self.attached = attached
+
+
 @dataclass(frozen=True)
 class FitResult:
     model_id: str
@@ -61,13 +73,14 @@ class FitResult:
 class SampleResult:
     """A ``sample`` reply. The drawn values come two ways:
 
-    ``columns`` holds them as they arrived: a numeric column the worker sent binary is an
-    ``array('d')`` with NaN where a value is missing, any other a list. ``samples`` holds
-    them as lists with None for missing, as in JSON, made on first use: at a million
-    rows that conversion costs more than the reply itself, so bulk readers take
-    ``columns`` (``memoryview(column)`` or ``numpy.frombuffer(column)`` without a copy).
-    ``raw`` is the reply as it came, binary blocks still base64: plain JSON, like every
-    result's ``raw``; ``plain()`` is the reply with the samples as lists.
+    ``columns`` holds them as they arrived: a numeric column the worker sent binary or
+    attached is an ``array('d')`` with NaN where a value is missing, any other a list.
+    ``samples`` holds them as lists with None for missing, as in JSON, made on first use:
+    at a million rows that conversion costs more than the reply itself, so bulk readers
+    take ``columns`` (``memoryview(column)`` or ``numpy.frombuffer(column)`` without a
+    copy). ``raw`` is the reply's JSON as it came (base64 blocks, or attached columns'
+    part numbers): plain JSON, like every result's ``raw``; ``plain()`` is the reply with
+    the samples as lists.
     """
 
     statistics: dict[str, dict[str, Any]]

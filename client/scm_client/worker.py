@@ -222,7 +222,7 @@ class Worker:
     def _handshake(self, channel: Channel, where: str) -> Channel:
         try:
             hello = {"client": f"scm_client {__version__}", "protocol_version": PROTOCOL_VERSION,
-                     "column_encodings": ["json", "binary"]}
+                     "column_encodings": ["json", "binary", "attached"]}
             _, future = channel.request("initialize", hello)
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
@@ -436,8 +436,9 @@ class Worker:
             params["observed"] = self._columns(observed, "observed")
         result = self.call("sample", params, timeout, on_progress)
         samples = result.get("samples")
-        columns = columns_from_wire(samples) if samples is not None else None  # binary: arrays
-        return SampleResult.from_wire(result, columns)
+        attached = getattr(result, "attached", None)  # AttachedResult: the columns' bytes
+        columns = columns_from_wire(samples, attached) if samples is not None else None
+        return SampleResult.from_wire(dict(result), columns)  # raw: plain JSON, no bytes
 
     def models(self, *, timeout: Timeout = DEFAULT) -> list[dict[str, Any]]:
         """Every model the worker can serve, with ``where``: memory, disk or both."""

@@ -14,11 +14,14 @@ import random
 import struct
 from array import array
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from scm_client import InvalidParams, SampleResult, Worker
 from scm_client._wire import fit_params, traces_to_wire
+
+from support.worker_env import FAST_ARGS
 
 GRAPH = {"nodes": ["X", "Y", "Z", "C"], "edges": [["X", "Y"], ["Y", "Z"], ["X", "C"]]}
 
@@ -38,8 +41,10 @@ def worker(make_worker: Callable[..., Worker]) -> Worker:
     return make_worker()
 
 
-def test_handshake_announces_both_encodings(worker: Worker) -> None:
-    assert worker.start()["column_encodings"] == ["json", "binary"]
+def test_handshake_announces_the_encodings(worker: Worker) -> None:
+    info = worker.start()
+    assert info["column_encodings"] == ["json", "binary"]  # what a request's columns may be
+    assert info["result_encodings"] == ["json", "binary", "attached"]
     assert worker.reads_binary()
 
 
@@ -70,27 +75,55 @@ def test_the_same_data_in_the_other_encoding_is_a_cache_hit(worker: Worker) -> N
     assert second["model_id"] == first["model_id"]
 
 
-def test_binary_samples_equal_json_samples_seed_for_seed(make_worker: Callable[..., Worker]) -> None:
-    binary, plain = make_worker(), make_worker()
+#: what each connection says it reads, and what a numeric sample column then is on the wire
+RESULT_ENCODINGS = {"attached": ["json", "binary", "attached"], "binary": ["json", "binary"], "json": ["json"]}
+
+
+def test_samples_are_equal_seed_for_seed_in_every_result_encoding(make_worker: Callable[..., Worker]) -> None:
+    workers = {name: make_worker() for name in RESULT_ENCODINGS}
     data = traces(seed=9)
-    models = [w.fit(GRAPH, data, seed=4) for w in (binary, plain)]
-    plain.call("initialize", {"column_encodings": ["json"]})  # this connection reads JSON only
+    models = {name: w.fit(GRAPH, data, seed=4) for name, w in workers.items()}
+    for name, w in workers.items():
+        w.call("initialize", {"column_encodings": RESULT_ENCODINGS[name]})  # what this connection reads
     intervention = [{"type": "hard", "node": "X", "value": 1.5}]
-    wire = [w.call("sample", {"model_id": m.model_id, "kind": "interventional", "interventions": intervention,
-                               "num_samples": 300, "seed": 8}) for w, m in zip((binary, plain), models)]
-    assert isinstance(wire[0]["samples"]["Z"], dict) and isinstance(wire[1]["samples"]["Z"], list)
-    got = [w.sample(m, "interventional", intervention, num_samples=300, seed=8) for w, m in zip((binary, plain), models)]
-    assert got[0].samples == got[1].samples
-    assert got[0].statistics == got[1].statistics
-    assert got[0].samples is not None and len(got[0].samples["Z"]) == 300
-    # as they arrived: an array of float64 from the binary block, the JSON list as it was
-    assert got[0].columns is not None and got[1].columns is not None
-    assert isinstance(got[0].columns["Z"], array) and got[0].columns["Z"].typecode == "d"
-    assert got[0].columns["Z"].tolist() == got[1].columns["Z"] == got[1].samples["Z"]
-    assert got[0].columns["C"] == got[1].columns["C"]  # categorical: a list either way
-    # raw is the reply as it came (plain JSON); plain() has the samples as lists
-    assert isinstance(got[0].raw["samples"]["Z"]["data"], str)
-    assert json.loads(json.dumps(got[0].plain()))["samples"] == got[1].raw["samples"]
+    params = {"kind": "interventional", "interventions": intervention, "num_samples": 300, "seed": 8}
+    wire = {name: w.call("sample", {"model_id": models[name].model_id, **params}) for name, w in workers.items()}
+    assert wire["attached"]["samples"]["Z"] == {"dtype": "float64", "attached": 2}  # parts: X, Y, Z
+    assert isinstance(wire["binary"]["samples"]["Z"]["data"], str)
+    assert isinstance(wire["json"]["samples"]["Z"], list)
+    parts = getattr(wire["attached"], "attached")
+    assert [len(part) for part in parts] == [300, 300, 300]  # C, categorical, is a JSON list
+    assert parts[2].tolist() == wire["json"]["samples"]["Z"]
+    got = {name: w.sample(models[name], "interventional", intervention, num_samples=300, seed=8)
+           for name, w in workers.items()}
+    plain = got["json"]
+    for name in ("attached", "binary"):
+        assert got[name].samples == plain.samples, name
+        assert got[name].statistics == plain.statistics, name
+        # as they arrived: an array of float64 from the binary block, the JSON list as it was
+        columns = got[name].columns
+        assert columns is not None and plain.columns is not None
+        assert isinstance(columns["Z"], array) and columns["Z"].typecode == "d"
+        assert columns["Z"].tolist() == plain.columns["Z"] == plain.samples["Z"]
+        assert columns["C"] == plain.columns["C"]  # categorical: a list either way
+        # raw is the reply as it came, as plain JSON (no bytes); plain() has the samples as lists
+        assert type(got[name].raw) is dict
+        assert json.loads(json.dumps(got[name].plain()))["samples"] == plain.raw["samples"]
+    assert plain.samples is not None and len(plain.samples["Z"]) == 300
+    assert workers["attached"].ping() == "pong"  # the line after the attached bytes is read as a line
+
+
+def test_attached_columns_cross_the_daemon_socket(make_worker: Callable[..., Worker], worker_python: str,
+                                                  daemon_dir: Path) -> None:
+    with Worker.connect(worker_python, worker_args=FAST_ARGS, idle_timeout=300) as over_socket:
+        in_process = make_worker()
+        data = traces(n=3000, seed=2)
+        models = [w.fit(GRAPH, data, seed=3) for w in (over_socket, in_process)]
+        got = [w.sample(m, num_samples=50_000, seed=5) for w, m in zip((over_socket, in_process), models)]
+        assert over_socket.info["daemon"] is True
+        assert got[0].columns is not None and got[1].columns is not None
+        assert got[0].columns["Y"] == got[1].columns["Y"] and len(got[0].columns["Y"]) == 50_000
+        assert over_socket.ping() == "pong"
 
 
 def test_nan_in_a_binary_sample_column_is_none_in_samples() -> None:

@@ -22,6 +22,7 @@ from scm_worker.columns import Column, decode_column, encode_binary, update_dige
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
 from scm_worker.jsonio import dumps_line
 from scm_worker.limits import Limits
+from scm_worker.protocol import ATTACHED_METHOD, encode_reply
 
 LIMITS = Limits()
 
@@ -116,6 +117,29 @@ def test_a_line_splices_ascii_text_in_place_and_stays_strict_json() -> None:
         dumps_line({"x": float("nan")})
     with pytest.raises(TypeError):
         dumps_line({"x": object()})
+
+
+def test_a_reply_with_attached_columns_is_its_parts_then_its_line() -> None:
+    """``$/attached`` lists each part's dtype and size, the parts follow in the order the
+    line names them, then the line: the bytes are the columns' own, never copied."""
+    columns = [np.arange(n, dtype=float) for n in (3, 0, 2)]
+    columns[2][1] = np.inf  # non-finite goes out as NaN, as in the base64 block
+    samples = {name: encode_binary(c, attached=True) for name, c in zip("abc", columns, strict=True)}
+    reply = {"jsonrpc": "2.0", "id": 7, "result": {"samples": {**samples, "k": ["x", None]}}}
+    header, *parts, line = encode_reply(reply)
+    announced = json.loads(header)
+    assert announced == {"jsonrpc": "2.0", "method": ATTACHED_METHOD,
+                         "params": {"parts": [{"dtype": "float64", "bytes": n * 8} for n in (3, 0, 2)]}}
+    assert [bytes(part) for part in parts] == [np.arange(3.0).tobytes(), b"", struct.pack("<2d", 0.0, math.nan)]
+    assert isinstance(parts[0], memoryview) and parts[0].obj is samples["a"]["attached"].data.obj
+    parsed = json.loads(line)
+    assert parsed["result"]["samples"] == {"a": {"dtype": "float64", "attached": 0},
+                                           "b": {"dtype": "float64", "attached": 1},
+                                           "c": {"dtype": "float64", "attached": 2}, "k": ["x", None]}
+    assert line.endswith(b"\n") and line.count(b"\n") == 1 and header.count(b"\n") == 1
+    with pytest.raises(TypeError):  # only a reply may carry attached parts, not a bare line
+        dumps_line(samples)
+    assert isinstance(encode_reply({"jsonrpc": "2.0", "id": 8, "result": 1}), bytes)  # none: one line
 
 
 # -- malformed binary columns name their field -----------------------------------------------

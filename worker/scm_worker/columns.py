@@ -23,12 +23,15 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from .errors import invalid_params
-from .jsonio import AsciiText
+from .jsonio import AsciiText, Attached
 
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 
 #: what ``initialize`` announces: every request column may come in either encoding
 ENCODINGS: Final = ("json", "binary")
+#: how a result's numeric columns may travel: in the line as lists or base64, or attached
+RESULT_ENCODINGS: Final = ("json", "binary", "attached")
+ResultEncoding = Literal["json", "binary", "attached"]
 #: binary dtypes on the wire → numpy's little-endian dtype
 BINARY_DTYPES: Final[dict[str, np.dtype[Any]]] = {
     "float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("u1")
@@ -193,16 +196,19 @@ def _boolean_from_bytes(array: np.ndarray, field: str) -> Column:
     return Column("boolean", _object_array((array == 1).tolist()))
 
 
-def encode_binary(values: np.ndarray) -> dict[str, Any]:
-    """A float column for the wire: little-endian float64, NaN for every non-finite value.
+def encode_binary(values: np.ndarray, attached: bool = False) -> dict[str, Any]:
+    """A float column for the wire: little-endian float64, NaN for every non-finite value;
+    base64 in the line, or (``attached``) its bytes ahead of it.
 
     NaN is what ``null`` is in a JSON list (missing or undefined), so a result reads the
-    same in either encoding.
+    same in every encoding.
     """
     data = np.ascontiguousarray(values, dtype="<f8")
     finite = np.isfinite(data)
     if not finite.all():
         data = np.where(finite, data, np.nan).astype("<f8", copy=False)
+    if attached:
+        return {"dtype": "float64", "attached": Attached(data.data, "float64")}
     return {"dtype": "float64", "data": AsciiText(base64.b64encode(data.data))}
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cancellation import NEVER, CancelToken
+from .columns import ResultEncoding
 from .limits import Limits
 
 if TYPE_CHECKING:
@@ -98,10 +99,10 @@ class WorkerContext:
         return self._call.cancel
 
     @property
-    def binary_results(self) -> bool:
-        """This call's client said (``initialize``) it reads binary columns."""
+    def result_columns(self) -> ResultEncoding:
+        """How this call's client said (``initialize``) it reads result columns."""
         session = self._call.session
-        return session is not None and session.binary_results
+        return "json" if session is None else session.result_columns
 
     @property
     def n_jobs(self) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from . import PROTOCOL_VERSION, __version__, signatures
 from .binding import rpc_method
 from .checks import FitConfig, Graph
-from .columns import ENCODINGS, Column
+from .columns import ENCODINGS, RESULT_ENCODINGS, Column
 from .context import WorkerContext
 from .errors import internal_error
 from .jsonio import to_json
@@ -40,11 +40,14 @@ def initialize(
 ) -> dict[str, Any]:
     """Handshake: who this worker is, what it serves, and its limits.
 
-    ``column_encodings`` lists what the client can read; with ``"binary"`` in it, numeric
-    sample columns come back binary. Unknown names are ignored (a newer client).
+    ``column_encodings`` lists what the client can read: numeric sample columns come
+    back in the first of ``"attached"``, ``"binary"`` it names, else as JSON lists.
+    Unknown names are ignored (a newer client).
     """
     if column_encodings is not None and ctx.session is not None:
-        ctx.session.binary_results = "binary" in column_encodings
+        ctx.session.result_columns = next(
+            (name for name in ("attached", "binary") if name in column_encodings), "json"
+        )
     return {
         "protocol_version": PROTOCOL_VERSION,
         "worker_version": __version__,
@@ -57,6 +60,7 @@ def initialize(
         "warm": ctx.warmup.done.is_set() and ctx.warmup.error is None,
         "store": ctx.store.usage(),
         "column_encodings": list(ENCODINGS),
+        "result_encodings": list(RESULT_ENCODINGS),
         "daemon": ctx.socket_path is not None,
         "socket": ctx.socket_path,
     }
@@ -143,9 +147,9 @@ def evaluate(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
 
 
 def sample(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    """Binary sample columns when this connection's client reads them (``initialize``)."""
+    """Sample columns as this connection's client reads them (``initialize``)."""
     return services(ctx).sample(  # type: ignore[no-any-return]
-        ctx, **params, binary=ctx.binary_results
+        ctx, **params, columns=ctx.result_columns
     )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from dowhy import gcm
 
-from .columns import ColumnKind, encode_binary
+from .columns import ColumnKind, ResultEncoding, encode_binary
 from .draws import counterfactual_samples, interventional_samples
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
@@ -54,33 +54,41 @@ def check_kind(kind: str, interventions: list[Intervention], observed: Any) -> N
         raise invalid_params("observed", "observed rows are only used for counterfactual sampling")
 
 
-def summarise_samples(
-    samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str], return_samples: bool,
-    binary: bool = False,
-) -> dict[str, Any]:
-    """Statistics per node, and the samples themselves when asked (numeric ones binary
-    if ``binary``)."""
-    columns = {node: _column(samples[node].to_numpy(), kinds[node]) for node in nodes}
-    result: dict[str, Any] = {
-        "statistics": {node: statistics(columns[node], kinds[node]) for node in nodes}
+def node_columns(
+    samples: pd.DataFrame, kinds: dict[str, ColumnKind], nodes: list[str]
+) -> dict[str, np.ndarray | list[Any]]:
+    """Each node's draws: numbers stay an array (statistics and binary blocks read it),
+    other kinds become their JSON values once, for both their frequencies and the samples."""
+    return {
+        node: values if kinds[node] == "numeric" else decode_values(values, kinds[node])
+        for node in nodes
+        for values in [samples[node].to_numpy()]
     }
-    if return_samples:
-        result["samples"] = {
-            node: _sample_column(columns[node], kinds[node], binary) for node in nodes
-        }
-    return result
 
 
-def _column(values: np.ndarray, kind: ColumnKind) -> np.ndarray | list[Any]:
-    """Numbers stay an array (statistics and binary blocks read it); other kinds become
-    their JSON values once, for both their frequencies and the samples."""
-    return values if kind == "numeric" else decode_values(values, kind)
+def node_statistics(
+    columns: dict[str, np.ndarray | list[Any]], kinds: dict[str, ColumnKind]
+) -> dict[str, dict[str, Any]]:
+    return {node: statistics(values, kinds[node]) for node, values in columns.items()}
 
 
-def _sample_column(values: np.ndarray | list[Any], kind: ColumnKind, binary: bool) -> Any:
+def encode_samples(
+    columns: dict[str, np.ndarray | list[Any]], kinds: dict[str, ColumnKind],
+    encoding: ResultEncoding,
+) -> dict[str, Any]:
+    """The samples as the client reads them: numeric columns as JSON lists, base64 blocks
+    or attached bytes (``encoding``); other kinds are JSON values in every encoding."""
+    return {node: _sample_column(values, kinds[node], encoding) for node, values in columns.items()}
+
+
+def _sample_column(
+    values: np.ndarray | list[Any], kind: ColumnKind, encoding: ResultEncoding
+) -> Any:
     if kind != "numeric":
         return values
-    return encode_binary(np.asarray(values)) if binary else decode_values(np.asarray(values), kind)
+    if encoding == "json":
+        return decode_values(np.asarray(values), kind)
+    return encode_binary(np.asarray(values), attached=encoding == "attached")
 
 
 def statistics(values: np.ndarray | list[Any], kind: ColumnKind) -> dict[str, Any]:

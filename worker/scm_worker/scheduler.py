@@ -20,7 +20,7 @@ from .cancellation import CancelToken, Interrupted
 from .context import WorkerContext
 from .errors import internal_error, request_cancelled
 from .protocol import Dispatcher, Reply, encode_reply, error_reply
-from .session import Session
+from .session import Payload, Session
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def _cancelled_replies(job: Job, stage: str, why: str | None) -> list[Reply]:
 
 
 class _Nobody:
-    def write(self, payload: bytes) -> None:
+    def write(self, payload: Payload) -> None:
         return None
 
     def notify(self, method: str, params: dict[str, Any]) -> None:

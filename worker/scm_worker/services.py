@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__, checks, questions, sampling, scoring
 from .cancellation import NEVER, CancelToken
-from .columns import Column, update_digest
+from .columns import Column, ResultEncoding, update_digest
 from .contention import free_cores_only
 from .context import WorkerContext
 from .errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
@@ -238,10 +238,11 @@ def sample(
     seed: int | None,
     return_samples: bool,
     *,
-    binary: bool = False,
+    columns: ResultEncoding = "json",
 ) -> dict[str, Any]:
-    """``sample``'s checked params; ``binary`` (not a wire param) returns numeric sample
-    columns as binary blocks, for a connection that reads them."""
+    """``sample``'s checked params; ``columns`` (not a wire param) is how the connection
+    reads numeric sample columns. ``sampling_time_ms`` is the draw and its statistics:
+    what the samples cost to send is the protocol's, not the sampling's."""
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     parsed = parse_interventions(interventions, model.kinds, model.categories)
@@ -255,7 +256,8 @@ def sample(
     observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     with _querying(ctx, "sampling"):
         drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
-    result = sampling.summarise_samples(drawn, model.kinds, nodes, return_samples, binary)
+    drawn_columns = sampling.node_columns(drawn, model.kinds, nodes)
+    result: dict[str, Any] = {"statistics": sampling.node_statistics(drawn_columns, model.kinds)}
     result["metadata"] = {
         "model_id": model_id,
         "kind": kind,
@@ -264,6 +266,8 @@ def sample(
         "seed": seed_used,
         "sampling_time_ms": int((time.perf_counter() - started) * 1000),
     }
+    if return_samples:
+        result["samples"] = sampling.encode_samples(drawn_columns, model.kinds, columns)
     return json_object(result)
 
 

@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from .columns import ResultEncoding
+
 log = logging.getLogger(__name__)
 
 #: what the end of a session's input means for its unfinished requests: stdio finishes
@@ -23,8 +25,13 @@ AtEnd = Literal["finish", "cancel"]
 _ids = itertools.count(1)
 
 
+#: what goes out as one piece: a line, or the parts of a reply with attached bytes
+#: (written one after another, so the bytes are never copied into one buffer)
+Payload = bytes | tuple[bytes | memoryview, ...]
+
+
 class Writer(Protocol):
-    def write(self, payload: bytes) -> None: ...
+    def write(self, payload: Payload) -> None: ...
 
     def notify(self, method: str, params: dict[str, Any]) -> None: ...
 
@@ -34,11 +41,12 @@ class Session:
     writer: Writer
     label: str
     at_end: AtEnd = "finish"
-    binary_results: bool = False
+    #: how its results' numeric sample columns travel (what it said it reads)
+    result_columns: ResultEncoding = "json"
     id: int = field(default_factory=lambda: next(_ids))
     closed: threading.Event = field(default_factory=threading.Event)
 
-    def send(self, line: bytes) -> None:
+    def send(self, line: Payload) -> None:
         """Write one encoded line; a peer that went away closes the session, never the worker."""
         if self.closed.is_set():
             return
