@@ -3,8 +3,8 @@
 For a 20-node chain at each row count, one fresh worker per encoding fits the same
 traces (cache off) and draws the same observational sample with its values returned.
 The encodings: ``json`` (lists both ways), ``binary`` (base64 blocks both ways) and
-``attached`` (base64 traces in; the sample's columns as attached parts, ahead of the
-reply's line: the client's default). Overhead is what the client waits beyond the
+``attached`` (base64 traces in; the sample's columns as attached parts outside the
+reply's line, sent while the statistics are computed: the client's default). Overhead is what the client waits beyond the
 worker's own compute time: for a fit ``(wall − fitting_time_ms) / wall``, for a sample
 ``(wall − sampling_time_ms) / wall``, where ``sampling_time_ms`` is the draw and its
 statistics, not the encoding of the values returned.

@@ -33,7 +33,7 @@ from .results import AttachedResult
 
 log = logging.getLogger("scm_client.worker")
 
-#: the worker's notice that bytes follow it: then the reply (or batch) they belong to
+#: the worker's notice that a request's attached parts follow it; its reply comes later
 ATTACHED_METHOD = "$/attached"
 
 Notification = Callable[[str, Any], None]
@@ -73,7 +73,7 @@ class Channel:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed_reason: WorkerError | None = None
-        self._attached: list[array[float]] | None = None  # after a $/attached: the next line's
+        self._attached: dict[Any, list[array[float]]] = {}  # request id → parts, until its reply
         self._reader = threading.Thread(target=self._read_lines,
                                         name=f"scm-stdout-{transport.label}", daemon=True)
         self._reader.start()
@@ -147,6 +147,7 @@ class Channel:
     def forget(self, request_id: int) -> None:
         with self._lock:
             self._pending.pop(request_id, None)
+            self._attached.pop(request_id, None)
 
     # -- reading ----------------------------------------------------------------
     def _read_lines(self) -> None:
@@ -171,19 +172,27 @@ class Channel:
         except ValueError as exc:
             raise ProtocolError(f"worker wrote a line that is not JSON: {line[:200]!r}") from exc
         if isinstance(message, dict) and message.get("method") == ATTACHED_METHOD:
-            self._attached = self._read_attached(message.get("params"))
+            self._receive_attached(message.get("params"))
             return
-        attached, self._attached = self._attached, None
         for item in message if isinstance(message, list) else [message]:
-            self._dispatch(item, attached)
+            self._dispatch(item)
 
-    def _read_attached(self, params: Any) -> list[array[float]]:
-        """The parts a ``$/attached`` lists, each read straight into its own array (no
-        copy after the kernel's); EOF before their end is the peer's death."""
+    def _receive_attached(self, params: Any) -> None:
+        """Read the parts a ``$/attached`` lists and hold them for its request's reply
+        (a request nobody waits for any more gets them read and dropped)."""
         parts = params.get("parts") if isinstance(params, dict) else None
         if not isinstance(parts, list) or not all(map(_float64_part, parts)):
             raise ProtocolError(f"worker wrote a {ATTACHED_METHOD} whose parts are not float64 "
                                 f"byte counts: {params!r:.200}")
+        arrays = self._read_parts(parts)
+        request_id = params.get("id")
+        with self._lock:
+            if type(request_id) is int and request_id in self._pending:  # our ids are ints
+                self._attached[request_id] = arrays
+
+    def _read_parts(self, parts: list[dict[str, Any]]) -> list[array[float]]:
+        """Each part read straight into its own array (no copy after the kernel's); EOF
+        before their end is the peer's death."""
         arrays = []
         for part in parts:
             floats = array("d", bytes(8)) * (part["bytes"] // 8) if part["bytes"] else array("d")
@@ -195,7 +204,7 @@ class Channel:
             arrays.append(floats)
         return arrays
 
-    def _dispatch(self, message: Any, attached: list[array[float]] | None = None) -> None:
+    def _dispatch(self, message: Any) -> None:
         if not isinstance(message, dict):
             raise ProtocolError(
                 f"worker wrote a JSON value that is not a message: {message!r:.200}"
@@ -205,6 +214,7 @@ class Channel:
             return
         with self._lock:
             call = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            attached = self._attached.pop(message.get("id"), None)
         if call is None:
             log.warning("reply for no pending request: %.300s", message)
             return
@@ -253,6 +263,7 @@ class Channel:
             if self._closed_reason is None:
                 self._closed_reason = error
             pending, self._pending = self._pending, {}
+            self._attached.clear()
         for call in pending.values():
             if not call.future.done():
                 call.future.set_exception(error)

@@ -22,7 +22,8 @@ from scm_worker.columns import Column, decode_column, encode_binary, update_dige
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
 from scm_worker.jsonio import dumps_line
 from scm_worker.limits import Limits
-from scm_worker.protocol import ATTACHED_METHOD, encode_reply
+from scm_worker.sampling import attached_samples
+from scm_worker.session import ATTACHED_METHOD, Session
 
 LIMITS = Limits()
 
@@ -119,27 +120,37 @@ def test_a_line_splices_ascii_text_in_place_and_stays_strict_json() -> None:
         dumps_line({"x": object()})
 
 
-def test_a_reply_with_attached_columns_is_its_parts_then_its_line() -> None:
-    """``$/attached`` lists each part's dtype and size, the parts follow in the order the
-    line names them, then the line: the bytes are the columns' own, never copied."""
-    columns = [np.arange(n, dtype=float) for n in (3, 0, 2)]
-    columns[2][1] = np.inf  # non-finite goes out as NaN, as in the base64 block
-    samples = {name: encode_binary(c, attached=True) for name, c in zip("abc", columns, strict=True)}
-    reply = {"jsonrpc": "2.0", "id": 7, "result": {"samples": {**samples, "k": ["x", None]}}}
-    header, *parts, line = encode_reply(reply)
-    announced = json.loads(header)
-    assert announced == {"jsonrpc": "2.0", "method": ATTACHED_METHOD,
-                         "params": {"parts": [{"dtype": "float64", "bytes": n * 8} for n in (3, 0, 2)]}}
-    assert [bytes(part) for part in parts] == [np.arange(3.0).tobytes(), b"", struct.pack("<2d", 0.0, math.nan)]
-    assert isinstance(parts[0], memoryview) and parts[0].obj is samples["a"]["attached"].data.obj
-    parsed = json.loads(line)
-    assert parsed["result"]["samples"] == {"a": {"dtype": "float64", "attached": 0},
-                                           "b": {"dtype": "float64", "attached": 1},
-                                           "c": {"dtype": "float64", "attached": 2}, "k": ["x", None]}
-    assert line.endswith(b"\n") and line.count(b"\n") == 1 and header.count(b"\n") == 1
-    with pytest.raises(TypeError):  # only a reply may carry attached parts, not a bare line
-        dumps_line(samples)
-    assert isinstance(encode_reply({"jsonrpc": "2.0", "id": 8, "result": 1}), bytes)  # none: one line
+class _Recorder:
+    """A session's writer that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.payloads: list[Any] = []
+
+    def write(self, payload: Any) -> None:
+        self.payloads.append(payload)
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        raise AssertionError("not used")
+
+
+def test_attached_parts_are_the_columns_own_bytes_behind_a_notice_naming_the_request() -> None:
+    """``$/attached`` names the request and lists each part's size; the parts follow in
+    the order the samples name them; a column that needs no change is not copied."""
+    columns: dict[str, Any] = {"a": np.arange(3.0), "b": np.arange(0.0), "c": np.array([0.0, np.inf]),
+                               "k": ["x", None]}
+    kinds: dict[str, Any] = {"a": "numeric", "b": "numeric", "c": "numeric", "k": "categorical"}
+    samples, parts = attached_samples(columns, kinds)
+    assert samples == {"a": {"dtype": "float64", "attached": 0}, "b": {"dtype": "float64", "attached": 1},
+                       "c": {"dtype": "float64", "attached": 2}, "k": ["x", None]}
+    assert parts[0].obj is columns["a"]  # its own buffer
+    recorder = _Recorder()
+    Session(recorder, "test").send_attached("req-7", parts).join()
+    [(notice, *sent)] = recorder.payloads
+    assert json.loads(notice) == {"jsonrpc": "2.0", "method": ATTACHED_METHOD, "params": {
+        "id": "req-7", "parts": [{"dtype": "float64", "bytes": n} for n in (24, 0, 16)]}}
+    assert notice.endswith(b"\n") and notice.count(b"\n") == 1
+    # non-finite goes out as NaN, as in a base64 block
+    assert [bytes(part) for part in sent] == [np.arange(3.0).tobytes(), b"", struct.pack("<2d", 0.0, math.nan)]
 
 
 # -- malformed binary columns name their field -----------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from .errors import invalid_params
-from .jsonio import AsciiText, Attached
+from .jsonio import AsciiText
 
 ColumnKind = Literal["numeric", "categorical", "boolean"]
 
@@ -196,9 +196,9 @@ def _boolean_from_bytes(array: np.ndarray, field: str) -> Column:
     return Column("boolean", _object_array((array == 1).tolist()))
 
 
-def encode_binary(values: np.ndarray, attached: bool = False) -> dict[str, Any]:
-    """A float column for the wire: little-endian float64, NaN for every non-finite value;
-    base64 in the line, or (``attached``) its bytes ahead of it.
+def float64_bytes(values: np.ndarray) -> memoryview:
+    """A float result column's wire bytes: little-endian float64, NaN for every non-finite
+    value (the column's own buffer when it has none and is contiguous already).
 
     NaN is what ``null`` is in a JSON list (missing or undefined), so a result reads the
     same in every encoding.
@@ -207,9 +207,12 @@ def encode_binary(values: np.ndarray, attached: bool = False) -> dict[str, Any]:
     finite = np.isfinite(data)
     if not finite.all():
         data = np.where(finite, data, np.nan).astype("<f8", copy=False)
-    if attached:
-        return {"dtype": "float64", "attached": Attached(data.data, "float64")}
-    return {"dtype": "float64", "data": AsciiText(base64.b64encode(data.data))}
+    return memoryview(data).cast("B")
+
+
+def encode_binary(values: np.ndarray) -> dict[str, Any]:
+    """A float column as a base64 block in the line."""
+    return {"dtype": "float64", "data": AsciiText(base64.b64encode(float64_bytes(values)))}
 
 
 def update_digest(digest: Any, name: str, column: Column) -> None:

@@ -100,9 +100,20 @@ class WorkerContext:
 
     @property
     def result_columns(self) -> ResultEncoding:
-        """How this call's client said (``initialize``) it reads result columns."""
+        """How this call's client said (``initialize``) it reads result columns; attached
+        parts need a request id to be held by, so a notification's are binary."""
         session = self._call.session
-        return "json" if session is None else session.result_columns
+        if session is None:
+            return "json"
+        if session.result_columns == "attached" and self.current_request_id is None:
+            return "binary"
+        return session.result_columns
+
+    def send_attached(self, parts: list[memoryview]) -> threading.Thread:
+        """Start sending this request's attached parts (``Session.send_attached``)."""
+        session = self._call.session
+        assert session is not None and self.current_request_id is not None
+        return session.send_attached(self.current_request_id, parts)
 
     @property
     def n_jobs(self) -> int:

@@ -49,52 +49,18 @@ class AsciiText:
         return hash(self.chars)
 
 
-class Attached:
-    """A column's bytes that travel before its JSON line, not in it (``"attached"``
-    result columns), and their dtype's wire name.
-
-    ``dumps_parts`` writes the part's index in the JSON in its place: the parts of a line
-    are numbered in the order they appear.
-    """
-
-    __slots__ = ("data", "dtype")
-
-    def __init__(self, data: memoryview, dtype: str) -> None:
-        self.data = data.cast("B")
-        self.dtype = dtype
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Attached) and (other.dtype, other.data) == (self.dtype, self.data)
-
-    def __hash__(self) -> int:
-        return hash((self.dtype, bytes(self.data)))
-
-
 def dumps_line(value: Any) -> bytes:
     """``value`` as one compact line of strict ASCII JSON (ValueError on anything
-    non-finite), each AsciiText in it spliced in as it is. An Attached is a TypeError:
-    only a reply (``dumps_parts``) may carry one."""
-    line, attached = dumps_parts(value)
-    if attached:
-        raise TypeError("attached bytes outside a reply")
-    return line
-
-
-def dumps_parts(value: Any) -> tuple[bytes, list[Attached]]:
-    """``value``'s line (as ``dumps_line``) and each Attached in it, in order.
+    non-finite), each AsciiText in it spliced in as it is.
 
     The encoder writes a placeholder string for each AsciiText (a fresh random token, so
     no other string can look like it), in the order the pieces appear in the text.
     """
     pieces: list[bytes] = []
-    attached: list[Attached] = []
     token = ""  # made at the first AsciiText: most lines have none
 
-    def placeholder(obj: Any) -> Any:
+    def placeholder(obj: Any) -> str:
         nonlocal token
-        if isinstance(obj, Attached):
-            attached.append(obj)
-            return len(attached) - 1
         if not isinstance(obj, AsciiText):
             raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
         token = token or f"\0{uuid.uuid4().hex}\0"
@@ -103,14 +69,14 @@ def dumps_parts(value: Any) -> tuple[bytes, list[Attached]]:
 
     text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=placeholder)
     if not pieces:
-        return (text + "\n").encode("ascii"), attached
+        return (text + "\n").encode("ascii")
     parts = text.split(json.dumps(token))
     assert len(parts) == len(pieces) + 1, "a placeholder token appeared in the data"
     line = [parts[0].encode("ascii")]
     for piece, part in zip(pieces, parts[1:], strict=True):
         line += [b'"', piece, b'"', part.encode("ascii")]
     line.append(b"\n")
-    return b"".join(line), attached
+    return b"".join(line)
 
 
 def json_object(value: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +90,7 @@ def to_json(value: Any) -> Any:
     """Convert numpy/pandas scalars and arrays to plain JSON values; non-finite → None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, bool, int, AsciiText, Attached)):
+    if value is None or isinstance(value, (str, bool, int, AsciiText)):
         return value
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}

@@ -27,7 +27,7 @@ from .connection import read_session
 from .context import WorkerContext
 from .errors import PERMISSION_DENIED
 from .limits import READ_BUFFER_BYTES
-from .protocol import Dispatcher, LineWriter, encode_line, error_reply
+from .protocol import Dispatcher, LineWriter, encode_reply, error_reply
 from .scheduler import Scheduler
 from .session import Session
 
@@ -275,7 +275,7 @@ def refuse(conn: socket.socket, pid: int, uid: int) -> None:
     message = f"Permission denied: this daemon serves uid {os.getuid()} only, not uid {uid}"
     reply: dict[str, Any] = error_reply(PERMISSION_DENIED, message, {"uid": uid})
     try:
-        conn.sendall(encode_line(reply))
+        conn.sendall(encode_reply(reply))
     except OSError:
         pass
     conn.close()

@@ -147,7 +147,7 @@ def parse_line(raw: bytes) -> tuple[Any, Reply | None]:
     return None, error_reply(errors.PARSE_ERROR, f"Parse error: {problem}")
 
 
-def encode_reply(reply: Reply | list[Reply]) -> Payload:
+def encode_reply(reply: Reply | list[Reply]) -> bytes:
     """Serialize a reply; a result that is not strict JSON becomes an internal error.
 
     ASCII output: a lone surrogate echoed from a request (``"\\ud800"`` is legal JSON)
@@ -178,26 +178,8 @@ def encode_reply(reply: Reply | list[Reply]) -> Payload:
             )
 
 
-def encode_line(reply: Reply) -> bytes:
-    """A reply that carries nothing attached (an error, say) as its one line."""
+def _encode(reply: Reply | list[Reply]) -> bytes:
     return jsonio.dumps_line(reply)
-
-
-#: announces a reply's attached parts: the notification, their bytes, then the reply's line
-ATTACHED_METHOD = "$/attached"
-
-
-def _encode(reply: Reply | list[Reply]) -> Payload:
-    """A reply's line, behind its attached bytes and the notification that counts them
-    when it has some: one payload, so no other line can come between them."""
-    line, attached = jsonio.dumps_parts(reply)
-    if not attached:
-        return line
-    parts = [{"dtype": part.dtype, "bytes": part.data.nbytes} for part in attached]
-    header = jsonio.dumps_line(
-        {"jsonrpc": "2.0", "method": ATTACHED_METHOD, "params": {"parts": parts}}
-    )
-    return (header, *(part.data for part in attached), line)
 
 
 def _serializable(reply: Reply) -> bool:
@@ -232,7 +214,7 @@ class LineWriter:
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a server→client notification (no id), e.g. ``progress``."""
         message = {"jsonrpc": "2.0", "method": method, "params": params}
-        self.write(jsonio.dumps_line(jsonio.to_json(message)))
+        self.write(_encode(jsonio.to_json(message)))
 
     def close(self) -> None:
         with self._lock:

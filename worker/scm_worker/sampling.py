@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from dowhy import gcm
 
-from .columns import ColumnKind, ResultEncoding, encode_binary
+from .columns import ColumnKind, encode_binary, float64_bytes
 from .draws import counterfactual_samples, interventional_samples
 from .errors import invalid_params
 from .fitting import FittedModel, dowhy_errors
@@ -73,22 +73,33 @@ def node_statistics(
 
 
 def encode_samples(
-    columns: dict[str, np.ndarray | list[Any]], kinds: dict[str, ColumnKind],
-    encoding: ResultEncoding,
+    columns: dict[str, np.ndarray | list[Any]], kinds: dict[str, ColumnKind], binary: bool
 ) -> dict[str, Any]:
-    """The samples as the client reads them: numeric columns as JSON lists, base64 blocks
-    or attached bytes (``encoding``); other kinds are JSON values in every encoding."""
-    return {node: _sample_column(values, kinds[node], encoding) for node, values in columns.items()}
+    """The samples in the line: numeric columns as base64 blocks (``binary``) or JSON
+    lists; other kinds are JSON values in every encoding."""
+    return {node: _sample_column(values, kinds[node], binary) for node, values in columns.items()}
 
 
-def _sample_column(
-    values: np.ndarray | list[Any], kind: ColumnKind, encoding: ResultEncoding
-) -> Any:
+def _sample_column(values: np.ndarray | list[Any], kind: ColumnKind, binary: bool) -> Any:
     if kind != "numeric":
         return values
-    if encoding == "json":
-        return decode_values(np.asarray(values), kind)
-    return encode_binary(np.asarray(values), attached=encoding == "attached")
+    return encode_binary(np.asarray(values)) if binary else decode_values(np.asarray(values), kind)
+
+
+def attached_samples(
+    columns: dict[str, np.ndarray | list[Any]], kinds: dict[str, ColumnKind]
+) -> tuple[dict[str, Any], list[memoryview]]:
+    """The samples with each numeric column as an attached part: the line names it by its
+    index, the part is its float64 bytes (its own buffer where it can be)."""
+    samples: dict[str, Any] = {}
+    parts: list[memoryview] = []
+    for node, values in columns.items():
+        if kinds[node] == "numeric":
+            samples[node] = {"dtype": "float64", "attached": len(parts)}
+            parts.append(float64_bytes(np.asarray(values)))
+        else:
+            samples[node] = values
+    return samples, parts
 
 
 def statistics(values: np.ndarray | list[Any], kind: ColumnKind) -> dict[str, Any]:

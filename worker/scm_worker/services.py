@@ -242,7 +242,8 @@ def sample(
 ) -> dict[str, Any]:
     """``sample``'s checked params; ``columns`` (not a wire param) is how the connection
     reads numeric sample columns. ``sampling_time_ms`` is the draw and its statistics:
-    what the samples cost to send is the protocol's, not the sampling's."""
+    what the samples cost to send is the protocol's, not the sampling's (attached parts
+    travel during the statistics; what of their journey outlasts them is not counted)."""
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     parsed = parse_interventions(interventions, model.kinds, model.categories)
@@ -257,17 +258,30 @@ def sample(
     with _querying(ctx, "sampling"):
         drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     drawn_columns = sampling.node_columns(drawn, model.kinds, nodes)
-    result: dict[str, Any] = {"statistics": sampling.node_statistics(drawn_columns, model.kinds)}
+    sending = None
+    if return_samples and columns == "attached":  # on their way while the statistics are made
+        samples, parts = sampling.attached_samples(drawn_columns, model.kinds)
+        sending = ctx.send_attached(parts)
+    elif return_samples:
+        samples = sampling.encode_samples(drawn_columns, model.kinds, columns == "binary")
+    try:
+        result: dict[str, Any] = {
+            "statistics": sampling.node_statistics(drawn_columns, model.kinds)
+        }
+        sampled_ms = int((time.perf_counter() - started) * 1000)  # the parts' wait is not in it
+    finally:
+        if sending is not None:
+            sending.join()  # the parts reach the client before the reply
     result["metadata"] = {
         "model_id": model_id,
         "kind": kind,
         "num_samples": len(drawn),
         "interventions": [i.__dict__ for i in parsed],
         "seed": seed_used,
-        "sampling_time_ms": int((time.perf_counter() - started) * 1000),
+        "sampling_time_ms": sampled_ms,
     }
     if return_samples:
-        result["samples"] = sampling.encode_samples(drawn_columns, model.kinds, columns)
+        result["samples"] = samples
     return json_object(result)
 
 

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from . import jsonio
 from .columns import ResultEncoding
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,11 @@ AtEnd = Literal["finish", "cancel"]
 _ids = itertools.count(1)
 
 
-#: what goes out as one piece: a line, or the parts of a reply with attached bytes
+#: what goes out as one piece: a line, or a ``$/attached`` notice and the parts it counts
 #: (written one after another, so the bytes are never copied into one buffer)
 Payload = bytes | tuple[bytes | memoryview, ...]
+#: announces a request's attached parts; their bytes follow it, its reply comes later
+ATTACHED_METHOD = "$/attached"
 
 
 class Writer(Protocol):
@@ -55,6 +58,23 @@ class Session:
         except OSError as exc:
             log.info("session %s: peer gone (%s)", self.label, exc)
             self.closed.set()
+
+    def send_attached(self, request_id: Any, parts: list[memoryview]) -> threading.Thread:
+        """Start writing a request's attached parts (float64 columns), behind the
+        ``$/attached`` notice that lists them, and return the thread that writes.
+
+        The request goes on while they are written (a write waits for the client to read,
+        and lets go of the GIL), so the statistics of a sample cost no time on top of
+        its bytes' journey. Join the thread before the reply is sent: the parts arrive
+        first, and the client holds them by ``request_id`` until it comes.
+        """
+        notice = {"jsonrpc": "2.0", "method": ATTACHED_METHOD, "params": {
+            "id": request_id, "parts": [{"dtype": "float64", "bytes": p.nbytes} for p in parts]}}
+        payload = (jsonio.dumps_line(notice), *parts)
+        writer = threading.Thread(target=self.send, args=(payload,), daemon=True,
+                                  name=f"scm-attached-{self.id}")
+        writer.start()
+        return writer
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         if self.closed.is_set():
