@@ -4,10 +4,11 @@ For a 20-node chain at each row count, one fresh worker per encoding fits the sa
 traces (cache off) and draws the same observational sample with its values returned.
 The encodings: ``json`` (lists both ways), ``binary`` (base64 blocks both ways) and
 ``attached`` (base64 traces in; the sample's columns as attached parts outside the
-reply's line, sent while the statistics are computed: the client's default). Overhead is what the client waits beyond the
-worker's own compute time: for a fit ``(wall − fitting_time_ms) / wall``, for a sample
-``(wall − sampling_time_ms) / wall``, where ``sampling_time_ms`` is the draw and its
-statistics, not the encoding of the values returned.
+reply's line, sent while the statistics are computed: the client's default). Overhead
+is what the client waits beyond the worker's own compute time: for a fit
+``(wall − fitting_time_ms) / wall``, for a sample ``(wall − sampling_time_ms) / wall``,
+where ``sampling_time_ms`` is the draw and its statistics, not the encoding of the
+values returned.
 The worker's peak RSS (VmHWM) is read after the fit and set against the raw float64
 size of the traces.
 

@@ -195,7 +195,7 @@ class Channel:
         before their end is the peer's death."""
         arrays = []
         for part in parts:
-            floats = array("d", bytes(8)) * (part["bytes"] // 8) if part["bytes"] else array("d")
+            floats = array("d", bytes(8)) * (part["bytes"] // 8)
             buffer = memoryview(floats).cast("B")
             if self.transport.read_into(buffer) != len(buffer):
                 raise EOFError("the attached bytes ended early")

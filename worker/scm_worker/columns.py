@@ -18,7 +18,7 @@ import binascii
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import numpy as np
 
@@ -30,8 +30,8 @@ ColumnKind = Literal["numeric", "categorical", "boolean"]
 #: what ``initialize`` announces: every request column may come in either encoding
 ENCODINGS: Final = ("json", "binary")
 #: how a result's numeric columns may travel: in the line as lists or base64, or attached
-RESULT_ENCODINGS: Final = ("json", "binary", "attached")
 ResultEncoding = Literal["json", "binary", "attached"]
+RESULT_ENCODINGS: Final = get_args(ResultEncoding)
 #: binary dtypes on the wire → numpy's little-endian dtype
 BINARY_DTYPES: Final[dict[str, np.dtype[Any]]] = {
     "float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("u1")

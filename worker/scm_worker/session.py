@@ -50,7 +50,8 @@ class Session:
     closed: threading.Event = field(default_factory=threading.Event)
 
     def send(self, line: Payload) -> None:
-        """Write one encoded line; a peer that went away closes the session, never the worker."""
+        """Write one encoded line (or a notice and its parts); a peer that went away closes
+        the session, never the worker."""
         if self.closed.is_set():
             return
         try:
