@@ -54,6 +54,18 @@ define install
 	@$(UV) pip install -q --python $(1)/bin/python $(2)
 endef
 
+# $(call compile,DIR): write the bytecode of DIR's site-packages now. uv leaves it to
+# the first import, which never writes it where PYTHONDONTWRITEBYTECODE is set (or the
+# venv is read-only): every worker start would compile DoWhy's stack again, ~13 s of
+# imports instead of ~4 s. Seconds when it is up to date; a source that does not
+# compile is left to its import, as uv's own --compile-bytecode leaves it.
+define compile
+	@echo "==> $(1): compiling site-packages to bytecode"
+	@$(1)/bin/python -m compileall -q -j 0 \
+	    "$$($(1)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	    >/dev/null || echo "==> $(1): some sources did not compile"
+endef
+
 # $(call pip,DIR,ARGS): quiet `pip install ARGS` in venv DIR, for the tool venv that
 # brings uv. The grep drops warnings about local index folders named by this machine's
 # pip.conf that do not exist; pipefail keeps pip's exit status.
@@ -74,15 +86,17 @@ help:
 venvs: $(WORKER_STAMP) $(CLIENT_STAMP)
 
 # The venvs need uv, not a rebuild whenever the tool venv changes: order-only.
-$(WORKER_STAMP): $(PINS) pyproject.toml | $(TOX_STAMP)
+$(WORKER_STAMP): $(PINS) pyproject.toml Makefile | $(TOX_STAMP)
 	$(call venv,$(WORKER_VENV),3.11)
 	$(call install,$(WORKER_VENV),-r $(PINS))
 	$(call install,$(WORKER_VENV),--no-deps -e .)
+	$(call compile,$(WORKER_VENV))
 	@touch $@
 
-$(CLIENT_STAMP): pyproject.toml | $(TOX_STAMP)
+$(CLIENT_STAMP): pyproject.toml Makefile | $(TOX_STAMP)
 	$(call venv,$(CLIENT_VENV),3.13)
 	$(call install,$(CLIENT_VENV),-e .)
+	$(call compile,$(CLIENT_VENV))
 	@touch $@
 
 # The tool venv: the one pip-built venv, bringing tox, tox-uv and uv (pinned).

@@ -73,7 +73,8 @@ class Install:
     def env(self, data: Path, *, with_uv: bool = True, **extra: str) -> dict[str, str]:
         """The user's environment: no SCM_WORKER_PYTHON, no PYTHONPATH; uv on PATH or not at all."""
         env = {k: v for k, v in os.environ.items()
-               if k not in {"SCM_WORKER_PYTHON", "PYTHONPATH", "SCM_AUTO_SETUP", "SCM_INSTALLER", "VIRTUAL_ENV"}}
+               if k not in {"SCM_WORKER_PYTHON", "PYTHONPATH", "SCM_AUTO_SETUP", "SCM_INSTALLER", "VIRTUAL_ENV",
+                             "UV_COMPILE_BYTECODE"}}
         path = [d for d in env.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "uv").exists()]
         env["PATH"] = os.pathsep.join(([self.uv_dir] if with_uv else []) + path)
         env["SCM_DATA_DIR"] = str(data)
@@ -130,6 +131,30 @@ def ready(install: Install, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def show_timing(label: str, seconds: float) -> None:
     print(f"\n{label}: {seconds:.1f} s")
+
+
+_UNCOMPILED = """\
+import importlib.util, pathlib, sys, sysconfig
+root = pathlib.Path(sysconfig.get_paths()["purelib"])
+sources = [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
+missing = [str(p.relative_to(root)) for p in sources
+           if not pathlib.Path(importlib.util.cache_from_source(str(p))).exists()]
+print(len(sources), *missing)
+"""
+
+
+def assert_compiled(python: str) -> None:
+    """Every source in the environment has its bytecode, scm_worker's own included.
+
+    A first import writes bytecode only for what it imports, and never where
+    PYTHONDONTWRITEBYTECODE is set, so a worker that started earlier in this module
+    cannot make this pass: it takes the installers' compile step.
+    """
+    done = subprocess.run([python, "-c", _UNCOMPILED], capture_output=True, text=True, timeout=120,
+                          check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    total, *missing = done.stdout.split()
+    assert int(total) > 1000, done.stdout  # the whole pinned stack, not an empty directory
+    assert missing == [], f"{len(missing)} of {total} sources without bytecode, e.g. {missing[:5]}"
 
 
 # -- the distribution ---------------------------------------------------------------------
@@ -202,6 +227,12 @@ def test_second_setup_reuses_the_environment(install: Install, ready: Path) -> N
     assert check.returncode == 0 and re.search(r": ok: \d+ pins match, scm-worker [\d.]+, DoWhy imports", check.stdout)
 
 
+def test_setup_compiles_the_environment_so_no_worker_start_compiles_it(install: Install, ready: Path) -> None:
+    done = install.run([install.scm, "setup"], ready)
+    assert done.returncode == 0, done.stderr
+    assert_compiled(done.stdout.strip())
+
+
 # -- interrupted builds, the pip fallback, auto-setup, removal ----------------------------------
 
 
@@ -257,6 +288,7 @@ def test_without_uv_setup_builds_with_pip(install: Install, tmp_path_factory: py
     assert "with pip" in done.stderr and "with uv" not in done.stderr
     manifest = json.loads((Path(done.stdout.strip()).parents[1] / "scm-env.json").read_text())
     assert manifest["installer"] == "pip"
+    assert_compiled(done.stdout.strip())
     doctor = install.run([install.scm, "doctor"], data, with_uv=False, timeout=300)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
