@@ -20,7 +20,8 @@ the held-out rows. From those records it replays selections without refitting:
   are scored, when its MSE on those folds exceeds the best complete candidate's on the
   same folds by more than a factor 1 + D. Faster, but it can drop the true winner.
 - ``floor``: the winner's folds, fit and refit, and one fold of every other expensive
-  candidate: no rule that tries every candidate at least once can cost less.
+  candidate: no rule that tries every candidate and keeps every choice can cost less
+  (a rule that drops a winning expensive candidate saves its fits, and can).
 
 Cost is the measured gradient-boosting time: the fold fits a rule runs, plus the fit on
 the training rows and the refit on all rows when it chooses an expensive candidate.
