@@ -134,7 +134,7 @@ def show_timing(label: str, seconds: float) -> None:
 
 
 _UNCOMPILED = """\
-import importlib.util, pathlib, sys, sysconfig
+import importlib.util, pathlib, sysconfig
 root = pathlib.Path(sysconfig.get_paths()["purelib"])
 sources = [p for p in root.rglob("*.py") if "__pycache__" not in p.parts]
 missing = [str(p.relative_to(root)) for p in sources
