@@ -15,7 +15,8 @@ the held-out rows. From those records it replays selections without refitting:
 
 - ``exact``: the worker's rule (``scm_worker.selection``): cheap candidates first, an
   expensive one stopped once its partial fold sum proves it cannot win, then the
-  parsimony rule; cross-checked against the choices of real ``fit_model`` calls.
+  parsimony rule. The recorded scores are cross-checked: their best candidate must be
+  the best candidate a real ``fit_model`` call reports for the node.
 - ``racing rel D after M``: also stop an expensive candidate, once at least M folds
   are scored, when its MSE on those folds exceeds the best complete candidate's on the
   same folds by more than a factor 1 + D. Faster, but it can drop the true winner.
@@ -189,7 +190,7 @@ def record_case(requests: list[tuple[dict[str, Any], int]]) -> list[NodeRecord]:
 
 
 def cross_check(requests: list[tuple[dict[str, Any], int]], records: list[NodeRecord]) -> int:
-    """Nodes where the exact replay's best candidate differs from a real fit_model's."""
+    """Nodes where the recorded scores' best candidate is not the one fit_model reports."""
     chosen = {}
     for request, seed in requests:
         graph, frame = inprocess.load(request)
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {cpu_model()}; load average {load_before} before, {load_average()} after",
         ("- cost: gradient-boosting seconds, summed over nodes (one thread each, 2 loky "
         "processes); R²: held-out, per node, averaged per graph as the fit reports it"),
-        "- exact replay vs real `fit_model` calls, best candidate differing: " + "; ".join(checks),
+        "- cross-check, nodes whose best candidate by the recorded scores is not the best "
+        "candidate a real `fit_model` call reports: " + "; ".join(checks),
         "",
         ("| data | selection | cost | vs exact | choices changed | mean R² change per graph "
         "| worst node R² change |"),
