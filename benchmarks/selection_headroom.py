@@ -217,13 +217,13 @@ def summarise(label: str, records: list[NodeRecord]) -> list[str]:
                                     if r.graph == g) for g in graphs}
 
     base = mean_r2(exact)
+    floor = sum(map(floor_cost, records))
     winners = sum(records[k].scored[ch].name in EXPENSIVE for k, (ch, _) in enumerate(exact))
     rows = [
         (f"| {label} | exact (the worker's selection) | {exact_cost:.1f} s | 1.00 | 0 of "
         f"{len(records)} | +0.0000 | +0.0000 |"),
         (f"| {label} | floor (winner in full, one fold of every loser) | "
-        f"{sum(map(floor_cost, records)):.1f} s | "
-        f"{sum(map(floor_cost, records)) / exact_cost:.2f} | — | — | — |"),
+        f"{floor:.1f} s | {floor / exact_cost:.2f} | — | — | — |"),
     ]
     for name, margin, min_folds in RACES:
         choices = [replay(r, racing(margin, min_folds)) for r in records]
