@@ -65,6 +65,7 @@ def test_linear_chain_recovers_coefficients(gcm_worker: Worker) -> None:
     assert result.coefficients("Z")["Y"] == pytest.approx(3.0, abs=0.05)
     assert result.metadata["num_train"] + result.metadata["num_val"] == result.metadata["num_samples"] == 1000
     assert result.metadata["num_val"] == 200
+    assert set(result.metadata["node_fit_ms"]) == {"Y", "Z"}  # the non-root nodes' task times
 
 
 def test_multi_parent_recovers_both_coefficients(gcm_worker: Worker) -> None:

@@ -135,10 +135,24 @@ def test_seeded_fit_is_the_same_sequential_and_node_parallel() -> None:
     sequential = fit_model(graph, frame, config, n_jobs=1).summary
     parallel = fit_model(graph, frame, config, n_jobs=2).summary
     for summary in (sequential, parallel):
-        summary["metadata"].pop("fitting_time_ms")
+        for varies in ("fitting_time_ms", "node_fit_ms", "fit_processes"):  # timings, n_jobs
+            summary["metadata"].pop(varies)
     assert parallel == sequential
     assert sequential["scm"]["mechanisms"]["kind"]["type"] == "classifier"
     assert set(sequential["validation"]["r2_scores"]) == {"b", "c", "d"}
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_each_non_root_node_reports_its_task_time_within_the_fit(n_jobs: int) -> None:
+    graph, frame = _dag_request()
+    metadata = fit_model(graph, frame, FitConfig(seed=3, validate_r2=False), n_jobs).summary[
+        "metadata"
+    ]
+    assert list(metadata["node_fit_ms"]) == ["b", "c", "d", "kind"]  # graph order, roots left out
+    assert all(ms >= 0 for ms in metadata["node_fit_ms"].values())
+    assert metadata["fit_processes"] == n_jobs
+    # tasks in one process run one after another, inside the fit's own time
+    assert sum(metadata["node_fit_ms"].values()) <= n_jobs * metadata["fitting_time_ms"]
 
 
 def test_node_tasks_come_most_parents_first_seeded_by_topological_place() -> None:

@@ -34,7 +34,7 @@ from .errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from .frames import Frame
 from .mechanism_choice import scored_candidates
 from .mechanisms import describe, predict
-from .node_fitting import NodeTask, fit_nodes, node_seed
+from .node_fitting import NodeTask, fit_nodes, node_seed, processes
 from .versions import dowhy_version
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ def fit_model(
     total = len(graph.nodes) - len(roots)
     candidates: dict[str, list[dict[str, Any]]] = {}
     predictions: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
     with dowhy_errors("fit"):
         report("fitting", 0, total)
         tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
@@ -109,6 +110,7 @@ def fit_model(
             install(scm, node_fit.node, node_fit.mechanism)
             candidates[node_fit.node] = scored_candidates(node_fit.candidates)
             predictions[node_fit.node] = node_fit.val_predicted
+            seconds[node_fit.node] = node_fit.seconds
             report("fitting", done, total, node_fit.node)
         cancel.checkpoint()
         for node in roots:
@@ -126,6 +128,8 @@ def fit_model(
         num_train=len(train),
         num_val=len(val),
         seed=seed,
+        fit_processes=processes(total, n_jobs),
+        node_fit_ms={node: int(seconds[node] * 1000) for node in graph.nodes if node in seconds},
     )
     categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
     return FittedModel(scm, graph, frame.kinds, categories, config, len(data), summary)

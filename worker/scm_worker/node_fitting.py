@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ class NodeFit:
     mechanism: Any  # fitted on all rows: what the stored model keeps
     candidates: list[Candidate]
     val_predicted: np.ndarray  # from the mechanism fitted on the training rows
+    seconds: float  # the whole task's wall time in the process that ran it
+
+
+def processes(count: int, n_jobs: int) -> int:
+    """How many processes ``fit_nodes`` fits ``count`` nodes in: joblib's, or this one."""
+    return n_jobs if n_jobs > 1 and count > 1 else 1
 
 
 def fit_nodes(
@@ -76,7 +83,7 @@ def fit_nodes(
     columns per process at once (the memory bound of ``node_tasks`` counts on few).
     In this process (``n_jobs`` 1) a cancel stops the fit between two nodes.
     """
-    if n_jobs <= 1 or count <= 1:
+    if processes(count, n_jobs) == 1:
         return (fit_node(task, quality, linear_tolerance) for task in tasks)
     return _collected(lambda: Parallel(
         n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs"
@@ -123,6 +130,7 @@ def _collected(run: Callable[[], Iterable[NodeFit]], cancel: CancelToken) -> Ite
 
 def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float) -> NodeFit:
     """Select, fit on train, predict the held-out rows, refit on all rows: one thread."""
+    started = time.perf_counter()
     with single_threaded():
         set_random_seed(task.seed)
         choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
@@ -133,7 +141,8 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
         val_predicted = predict(on_train_rows, task.X_val)
         set_random_seed(task.seed)
         on_all_rows.fit(X=task.X_all, Y=task.y_all)
-    return NodeFit(task.node, on_all_rows, choice.candidates, val_predicted)
+    seconds = time.perf_counter() - started
+    return NodeFit(task.node, on_all_rows, choice.candidates, val_predicted, seconds)
 
 
 @contextmanager
