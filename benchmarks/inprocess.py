@@ -17,6 +17,10 @@ Commands (each writes one JSON object to ``--out``; progress goes to stderr):
     The DoWhy pipeline on every graph of a data set, one after another, in this process.
 ``contention --data chain --repeats 3``
     The DoWhy pipeline on the chain, alone and then beside one busy-loop process.
+``task-bytes --data dag --seeds 101``
+    What each non-root node's task pickles on its way to a joblib process: the
+    ``scm_worker.fitting.node_tasks`` of the fit's split, their pickled sizes, and the
+    time to pickle and unpickle them all.
 ``sample --data chain --seed 5 --repeats 50``
     ``gcm.interventional_samples`` (do(X := 1), 1000 samples) on the chain model.
 
@@ -198,6 +202,27 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     return {"checksum": datagen.checksum(request), "times": times}
 
 
+def cmd_task_bytes(args: argparse.Namespace) -> dict[str, Any]:
+    import pickle
+
+    from scm_worker.checks import FitConfig
+    from scm_worker.fitting import node_tasks, split_rows, to_networkx
+
+    request = datagen.case_data(args.data)
+    graph, frame = load(request)
+    seed = args.seeds[0]
+    train, val = split_rows(frame.data, FitConfig(seed=seed), seed)
+    tasks = list(node_tasks(to_networkx(graph), train, val, frame.data, seed))
+    sizes = []
+    started = time.perf_counter()
+    for task in tasks:
+        pickled = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(pickled)
+        sizes.append(len(pickled))
+    seconds = time.perf_counter() - started
+    return {"checksum": datagen.checksum(request), "bytes": sizes, "seconds": seconds}
+
+
 def cmd_contention(args: argparse.Namespace) -> dict[str, Any]:
     """The DoWhy pipeline on its own, then beside one busy-loop process (as run.py's case 6)."""
     import subprocess
@@ -227,6 +252,7 @@ COMMANDS = {
     "sequential": cmd_sequential,
     "sample": cmd_sample,
     "contention": cmd_contention,
+    "task-bytes": cmd_task_bytes,
 }
 
 

@@ -5,7 +5,8 @@
 
 Figures describe the code they were measured on. Each generator (benchmarks/run.py →
 RESULTS.md, benchmarks/cluster.py → CLUSTER.md, benchmarks/queries.py → QUERIES.md,
-benchmarks/scaling.py → SCALING.md, the soak → docs/soak.json → the soak
+benchmarks/scaling.py → SCALING.md, benchmarks/selection_headroom.py → SELECTION.md,
+benchmarks/fit_time.py → FIT_TIME.md, the soak → docs/soak.json → the soak
 block of docs/RELIABILITY.md) calls ``measured_at()`` *before* it measures and writes
 ``stamp()`` into its document: the full commit, whether tracked files differed from it
 (a dirty tree: the figures belong to no commit), and how many commits came after it when
@@ -28,10 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/results.png",
              "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "benchmarks/DAEMON.md",
              "benchmarks/SCALING.md", "benchmarks/scaling.json", "benchmarks/scaling.png",
-             "benchmarks/WIRE.md", "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
+             "benchmarks/WIRE.md", "benchmarks/SELECTION.md", "benchmarks/FIT_TIME.md",
+             "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
 #: The documents that carry a stamp.
 STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md",
-           "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "benchmarks/WIRE.md", "docs/RELIABILITY.md")
+           "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "benchmarks/WIRE.md",
+           "benchmarks/SELECTION.md", "benchmarks/FIT_TIME.md", "docs/RELIABILITY.md")
 STAMP = re.compile(r"Measured at commit `(?P<commit>[0-9a-f]{40})`(?P<dirty> with uncommitted changes)?")
 
 
