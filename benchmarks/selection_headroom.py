@@ -49,23 +49,16 @@ import inprocess
 import numpy as np
 import provenance
 from dowhy.gcm.auto import AssignmentQuality
-from dowhy.gcm.util.general import (
-    auto_apply_encoders,
-    auto_fit_encoders,
-    set_random_seed,
-    shape_into_2d,
-)
+from dowhy.gcm.ml import create_linear_regressor
+from dowhy.gcm.util.general import set_random_seed, shape_into_2d
 from joblib import Parallel, delayed
 from machine import cpu_model, load_average
 from scm_worker import fitting, selection
 from scm_worker.checks import FitConfig
-from scm_worker.dowhy_private import REGRESSORS
+from scm_worker.mechanism_choice import prefer_linear
 from scm_worker.node_fitting import NodeTask, single_threaded
 from sklearn import metrics
-from sklearn.model_selection import KFold
 
-LINEAR = "create_linear_regressor"
-EXPENSIVE = {f.__name__ for f in selection._EXPENSIVE}
 TOLERANCE = FitConfig().linear_tolerance
 #: (label, relative margin D, minimum folds M) of the racing rules replayed
 RACES = [(f"racing rel {d} after {m}", d, m) for m in (1, 2) for d in (0.05, 0.1, 0.3)]
@@ -75,7 +68,7 @@ RACES = [(f"racing rel {d} after {m}", d, m) for m in (1, 2) for d in (0.05, 0.1
 class Scored:
     """One candidate on one node: every fold's MSE, and what fitting it costs."""
 
-    name: str
+    factory: selection.Factory
     folds: list[float]
     fold_s: list[float]
     final_s: float  # fit on the training rows + refit on all rows
@@ -97,11 +90,8 @@ def record_node(task: NodeTask, y_val: np.ndarray, graph: int) -> NodeRecord:
         warnings.simplefilter("ignore")
         set_random_seed(task.seed)
         X, Y = shape_into_2d(task.X_train, task.y_train)
-        factories = list(REGRESSORS[AssignmentQuality.GOOD])
-        if auto_apply_encoders(X, auto_fit_encoders(X)).shape[1] <= 5:
-            factories.append(selection.create_polynom_regressor)
-        kfolds = list(KFold(n_splits=selection.SPLITS, shuffle=True).split(range(len(X))))
-        seeds = np.random.randint(np.iinfo(np.int32).max, size=len(factories))
+        factories = selection.candidate_factories(X, AssignmentQuality.GOOD)
+        kfolds, seeds = selection.draw_folds_and_seeds(len(X), len(factories))
         scored = [_score(f, int(s), X, Y, kfolds, task) for f, s in zip(factories, seeds)]
     return NodeRecord(graph, task.node, float(np.var(task.y_train)), y_val, scored)
 
@@ -122,39 +112,44 @@ def _score(factory: Callable[[], Any], seed: int, X: np.ndarray, Y: np.ndarray,
     factory().fit(*shape_into_2d(task.X_all, task.y_all))
     final_s = time.perf_counter() - started
     predicted = on_train.predict(shape_into_2d(task.X_val)).ravel()
-    return Scored(factory.__name__, folds, fold_s, final_s, predicted)
+    return Scored(factory, folds, fold_s, final_s, predicted)
 
 
 Race = Callable[[list[float], list[float]], bool]
 
 
 def replay(record: NodeRecord, race: Race | None) -> tuple[int, float]:
-    """The candidate a rule chooses (index into ``scored``) and its gradient-boosting cost."""
+    """The candidate a rule chooses (index into ``scored``) and its gradient-boosting cost.
+
+    ``race`` None is the worker's own rule, from ``selection``'s and ``mechanism_choice``'s
+    own functions: the scoring order, the bound past which a candidate cannot win, and
+    the parsimony rule.
+    """
     scored = record.scored
-    order = sorted(range(len(scored)), key=lambda i: scored[i].name in EXPENSIVE)
+    slack = TOLERANCE * record.variance
     best, best_i, cost = float("inf"), -1, 0.0
     complete: dict[int, float] = {}
-    for i in order:
+    for i in selection.scoring_order([c.factory for c in scored]):
         c = scored[i]
-        slack = TOLERANCE * record.variance if c.name == LINEAR else 0.0
-        expensive = c.name in EXPENSIVE
+        bound = selection.stop_above(c.factory, best, slack)
+        expensive = selection.is_expensive(c.factory)
         for j in range(1, len(c.folds) + 1):
             cost += c.fold_s[j - 1] if expensive else 0.0
             if j == len(c.folds):
                 complete[i] = float(np.mean(c.folds))
-            elif sum(c.folds[:j]) / len(c.folds) > best + slack or (
+            elif selection.cannot_win(c.folds[:j], len(c.folds), bound) or (
                 race and expensive and best_i >= 0 and race(c.folds[:j], scored[best_i].folds[:j])
             ):
                 break
         if i in complete and complete[i] < best:
             best, best_i = complete[i], i
-    choice = min(complete, key=lambda i: (complete[i], i))
-    linear = [i for i in complete if scored[i].name == LINEAR]
-    if scored[choice].name != LINEAR and linear and (
-        complete[linear[0]] <= complete[choice] + TOLERANCE * record.variance
-    ):
-        choice = linear[0]
-    if scored[choice].name in EXPENSIVE:
+    ranked = sorted(complete, key=lambda i: (complete[i], i))
+    choice = ranked[0]
+    candidates = [selection.Candidate(scored[i].factory, complete[i], selection.METRIC)
+                  for i in ranked]
+    if prefer_linear(candidates, record.variance, TOLERANCE):
+        choice = next(i for i in ranked if scored[i].factory is create_linear_regressor)
+    if selection.is_expensive(scored[choice].factory):
         cost += scored[choice].final_s
     return choice, cost
 
@@ -164,7 +159,7 @@ def floor_cost(record: NodeRecord) -> float:
     return sum(
         (sum(c.fold_s) + c.final_s) if i == winner else c.fold_s[0]
         for i, c in enumerate(record.scored)
-        if c.name in EXPENSIVE
+        if selection.is_expensive(c.factory)
     )
 
 
@@ -203,7 +198,8 @@ def cross_check(requests: list[tuple[dict[str, Any], int]], records: list[NodeRe
         ranked = sorted(
             (float(np.mean(c.folds)), i) for i, c in enumerate(r.scored)
         )
-        differ += r.scored[ranked[0][1]].name.removeprefix("create_") != chosen[r.graph, r.node]
+        best = r.scored[ranked[0][1]].factory.__name__.removeprefix("create_")
+        differ += best != chosen[r.graph, r.node]
     return differ
 
 
@@ -218,7 +214,8 @@ def summarise(label: str, records: list[NodeRecord]) -> list[str]:
 
     base = mean_r2(exact)
     floor = sum(map(floor_cost, records))
-    winners = sum(records[k].scored[ch].name in EXPENSIVE for k, (ch, _) in enumerate(exact))
+    won = [records[k].scored[ch] for k, (ch, _) in enumerate(exact)]
+    won_by_boosting = [c for c in won if selection.is_expensive(c.factory)]
     rows = [
         (f"| {label} | exact (the worker's selection) | {exact_cost:.1f} s | 1.00 | 0 of "
         f"{len(records)} | +0.0000 | +0.0000 |"),
@@ -237,9 +234,9 @@ def summarise(label: str, records: list[NodeRecord]) -> list[str]:
             f"{len(records)} | {statistics.fmean(diffs):+.4f} (worst graph {min(diffs):+.4f}) "
             f"| {node_worst:+.4f} |"
         )
-    share = sum(records[k].scored[ch].final_s + sum(records[k].scored[ch].fold_s)
-                for k, (ch, _) in enumerate(exact) if records[k].scored[ch].name in EXPENSIVE)
-    rows.append(f"| {label} | (nodes won by gradient boosting: {winners} of {len(records)}; "
+    share = sum(c.final_s + sum(c.fold_s) for c in won_by_boosting)
+    rows.append(f"| {label} | (nodes won by gradient boosting: {len(won_by_boosting)} of "
+                f"{len(records)}; "
                 f"their folds, fit and refit: {share / exact_cost:.0%} of the exact cost) "
                 "| | | | | |")
     return rows

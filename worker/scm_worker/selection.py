@@ -83,11 +83,49 @@ def select_model(
     ):
         model, performances = auto.select_model(X, y, quality)
         return model, [Candidate(f, float(s), m) for f, s, m in performances]
+    scored = find_best_regressor(candidate_factories(X, quality), X, y, linear_slack)
+    return scored[0].factory(), scored
+
+
+def candidate_factories(X: np.ndarray, quality: auto.AssignmentQuality) -> list[Factory]:
+    """DoWhy's regression candidates for ``X``: the quality's list, and the polynomial one
+    when the encoded parents are at most 5 columns (``select_model``'s rule)."""
     factories = list(REGRESSORS[quality])
     if auto_apply_encoders(X, auto_fit_encoders(X)).shape[1] <= 5:
         factories.append(create_polynom_regressor)
-    scored = find_best_regressor(factories, X, y, linear_slack)
-    return scored[0].factory(), scored
+    return factories
+
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+def draw_folds_and_seeds(rows: int, candidates: int) -> tuple[Folds, np.ndarray]:
+    """The same draws from the global RNG, in the same order, as ``find_best_model``:
+    the shuffled folds, then one seed per candidate."""
+    kfolds = list(KFold(n_splits=SPLITS, shuffle=True).split(range(rows)))
+    return kfolds, np.random.randint(np.iinfo(np.int32).max, size=candidates)
+
+
+def is_expensive(factory: Factory) -> bool:
+    """Seconds a fit, not milliseconds: the candidates worth cutting short."""
+    return factory in _EXPENSIVE
+
+
+def scoring_order(factories: list[Factory]) -> list[int]:
+    """Candidate indices, the cheap ones first: their scores then bound the expensive ones."""
+    return sorted(range(len(factories)), key=lambda i: is_expensive(factories[i]))
+
+
+def stop_above(factory: Factory, best: float, linear_slack: float) -> float:
+    """The partial-score bound past which ``factory`` cannot win: the best complete score,
+    and ``linear_slack`` beyond it for the linear candidate (the parsimony rule's margin)."""
+    return best + (linear_slack if factory is create_linear_regressor else 0.0)
+
+
+def cannot_win(fold_scores: list[float], folds: int, bound: float) -> bool:
+    """MSE is never negative: after these folds the mean over all ``folds`` is at least
+    their sum over ``folds``, and past ``bound`` the remaining folds cannot change that."""
+    return sum(fold_scores) / folds > bound
 
 
 def find_best_regressor(
@@ -95,17 +133,12 @@ def find_best_regressor(
 ) -> list[Candidate]:
     """``auto.find_best_model`` for regression, cheap candidates first, losers cut short."""
     X, Y = shape_into_2d(X, y)
-    # The same draws from the global RNG, in the same order, as find_best_model.
-    kfolds = list(KFold(n_splits=SPLITS, shuffle=True).split(range(X.shape[0])))
-    seeds = np.random.randint(np.iinfo(np.int32).max, size=len(factories))
-    order = sorted(range(len(factories)), key=lambda i: factories[i] in _EXPENSIVE)
+    kfolds, seeds = draw_folds_and_seeds(X.shape[0], len(factories))
     best = float("inf")
     results: dict[int, Candidate] = {}
-    for i in order:
-        slack = linear_slack if factories[i] is create_linear_regressor else 0.0
-        results[i] = _cross_validate(
-            factories[i], int(seeds[i]), X, Y, kfolds, stop_above=best + slack
-        )
+    for i in scoring_order(factories):
+        bound = stop_above(factories[i], best, linear_slack)
+        results[i] = _cross_validate(factories[i], int(seeds[i]), X, Y, kfolds, bound)
         if not results[i].pruned:
             best = min(best, results[i].score)
     # Ties go to the earlier candidate in DoWhy's list, as its stable sort does.
@@ -114,8 +147,7 @@ def find_best_regressor(
 
 
 def _cross_validate(
-    factory: Factory, seed: int, X: np.ndarray, Y: np.ndarray,
-    kfolds: list[tuple[np.ndarray, np.ndarray]], stop_above: float,
+    factory: Factory, seed: int, X: np.ndarray, Y: np.ndarray, kfolds: Folds, bound: float,
 ) -> Candidate:
     set_random_seed(seed)
     scores: list[float] = []
@@ -127,7 +159,6 @@ def _cross_validate(
             model = factory()
             model.fit(X[train], Y[train])
             scores.append(float(metrics.mean_squared_error(Y[test], model.predict(X[test]))))
-            lower_bound = sum(scores) / len(kfolds)
-            if lower_bound > stop_above and done < len(kfolds):
-                return Candidate(factory, lower_bound, METRIC, pruned=True)
+            if done < len(kfolds) and cannot_win(scores, len(kfolds), bound):
+                return Candidate(factory, sum(scores) / len(kfolds), METRIC, pruned=True)
     return Candidate(factory, float(np.mean(scores)), METRIC)
