@@ -28,7 +28,6 @@ and the wire cost nothing. Where that bound misses a target, no scheduling can m
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -42,9 +41,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import datagen
-import provenance
 from common import FIT_CONFIG, _start_warm, add_worker_python, fmt_s, progress
-from machine import cpu_model, load_average
+from machine import Run, publish
 from scm_client import Worker, WorkerPool
 from scm_client.results import FitResult
 
@@ -207,20 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     add_worker_python(parser)
     parser.add_argument("--out", type=Path, default=HERE / "FIT_TIME.md")
     args = parser.parse_args(argv)
-    measured = provenance.measured_at()
-    load_before = load_average()
-    started = time.perf_counter()
+    run = Run.begin()
     dag = dag_case(args.worker_python)
     small = small_case(args.worker_python)
-    lines = [
-        "# Where the fit targets' time goes",
-        "",
-        provenance.stamp(measured),
-        "",
-        (f"- measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in "
-         f"{time.perf_counter() - started:.0f} s; command: `.venv-client/bin/python "
-         "benchmarks/fit_time.py --worker-python .venv-worker/bin/python`"),
-        f"- machine: {cpu_model()}; load average {load_before} before, {load_average()} after",
+    publish(args.out, [
+        *run.header("Where the fit targets' time goes", ".venv-client/bin/python "
+                    "benchmarks/fit_time.py --worker-python .venv-worker/bin/python"),
         "- one run of each; the method is in benchmarks/fit_time.py's docstring",
         f"- batch errors: {small['errors']}",
         "",
@@ -228,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         verdict(dag, small),
         "",
-    ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    ])
     return 0
 
 

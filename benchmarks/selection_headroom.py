@@ -31,7 +31,6 @@ the training rows and the refit on all rows when it chooses an expensive candida
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import statistics
 import sys
 import time
@@ -47,12 +46,11 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent / "worker")]
 import datagen
 import inprocess
 import numpy as np
-import provenance
 from dowhy.gcm.auto import AssignmentQuality
 from dowhy.gcm.ml import create_linear_regressor
 from dowhy.gcm.util.general import set_random_seed, shape_into_2d
 from joblib import Parallel, delayed
-from machine import cpu_model, load_average
+from machine import Run, publish
 from scm_worker import fitting, selection
 from scm_worker.checks import FitConfig
 from scm_worker.mechanism_choice import prefer_linear
@@ -246,9 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BENCH / "SELECTION.md")
     args = parser.parse_args(argv)
-    measured = provenance.measured_at()
-    load_before = load_average()
-    started = time.perf_counter()
+    run = Run.begin()
     inprocess.warm_up()
     cases = {
         "100-node DAG, seeds 101–103": [(datagen.case_data("dag"), s) for s in (101, 102, 103)],
@@ -262,15 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         records = record_case(requests)
         checks.append(f"{label}: {cross_check(requests, records)} of {len(records)} nodes")
         rows += summarise(label, records)
-    lines = [
-        "# Model selection: what is left to gain, and what a looser selection costs",
-        "",
-        provenance.stamp(measured),
-        "",
-        (f"- measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in "
-        f"{time.perf_counter() - started:.0f} s; command: "
-        "`.venv-worker/bin/python benchmarks/selection_headroom.py`"),
-        f"- machine: {cpu_model()}; load average {load_before} before, {load_average()} after",
+    publish(args.out, [
+        *run.header("Model selection: what is left to gain, and what a looser selection costs",
+                    ".venv-worker/bin/python benchmarks/selection_headroom.py"),
         ("- cost: gradient-boosting seconds, summed over nodes (one thread each, 2 loky "
         "processes); R²: held-out, per node, averaged per graph as the fit reports it"),
         "- cross-check, nodes whose best candidate by the recorded scores is not the best "
@@ -281,9 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
-    ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    ])
     return 0
 
 
