@@ -195,6 +195,41 @@ def test_eviction_keeps_memory_under_budget(store: Path) -> None:
         worker.close()
 
 
+def stepped_traces(seed: int, rows: int = 1000) -> dict[str, list[float]]:
+    """c is a step function of a and b: a boosted-tree mechanism over two parents."""
+    import random
+
+    rng = random.Random(seed)
+    a = [rng.gauss(0, 1) for _ in range(rows)]
+    b = [rng.gauss(0, 1) for _ in range(rows)]
+    c = [2.0 * (x > 0) + (y > 0.5) + 0.5 * (x * y > 0.3) + rng.gauss(0, 0.1) for x, y in zip(a, b)]
+    return {"a": a, "b": b, "c": c}
+
+
+def test_lookup_tables_count_against_the_memory_budget(store: Path) -> None:
+    """Two models fit in 1 MiB; sampling one builds its table, and the other must leave."""
+    worker = start_worker(store, "--no-warmup", "--max-memory-mb", "1")
+    graph = {"nodes": ["a", "b", "c"], "edges": [["a", "c"], ["b", "c"]]}
+    try:
+        first, second = (worker.fit(graph, stepped_traces(seed), seed=seed) for seed in (1, 2))
+        assert first.mechanism("c")["model"] == "HistGradientBoostingRegressor", first.mechanism("c")
+        before = {m["model_id"]: m for m in worker.call("models.list")["models"]}
+        assert all(m["table_bytes"] == 0 for m in before.values())
+        pickled = sum(m["size_bytes"] for m in before.values())
+        worker.sample(first.model_id, num_samples=2000, seed=1)  # earns c's table
+        after = worker.call("models.list")
+        kept = {m["model_id"]: m for m in after["models"]}
+        table = kept[first.model_id]["table_bytes"]
+        assert pickled <= 1024 * 1024 < pickled + table, (pickled, table)  # the case under test
+        assert list(kept) == [first.model_id]
+        assert after["memory_bytes"] == kept[first.model_id]["size_bytes"] + table <= 1024 * 1024
+        with pytest.raises(ModelNotFound) as caught:
+            worker.sample(second.model_id, num_samples=5)
+        assert caught.value.reason == "evicted"
+    finally:
+        worker.close()
+
+
 def test_prune_by_size_removes_oldest_files(store: Path) -> None:
     worker = start_worker(store)
     try:

@@ -132,6 +132,16 @@ def test_samplers_with_tables_give_dowhys_draws_and_counterfactuals() -> None:
                                atol=1e-12)
 
 
+def test_a_models_table_bytes_are_the_tables_its_draws_built() -> None:
+    scm, _ = _boosted_scm()
+    assert predictions.table_bytes(scm) == 0  # fitted, never drawn from
+    interventional_samples(scm, [], dict.fromkeys("abcd", "numeric"), 1500)  # type: ignore[arg-type]
+    tables = [predictions._tabulations[scm.causal_mechanism(n).prediction_model].table for n in "bc"]
+    assert all(t is not None for t in tables)
+    expected = sum(t.values.nbytes + sum(c.nbytes for c in t.thresholds) for t in tables if t)
+    assert predictions.table_bytes(scm) == expected > 0
+
+
 def _seeded(seed: int, query: Callable[[], Any]) -> Any:
     gcm.util.general.set_random_seed(seed)
     return query()

@@ -35,6 +35,7 @@ from .frames import Frame
 from .mechanism_choice import scored_candidates
 from .mechanisms import describe, predict
 from .node_fitting import NodeTask, fit_nodes, node_seed, processes
+from .predictions import table_bytes
 from .versions import dowhy_version
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ class FittedModel:
     num_samples: int
     summary: dict[str, Any]
     created_at: float = field(default_factory=time.time)
+
+    def table_bytes(self) -> int:
+        """What the model holds beyond its pickle: lookup tables its queries built."""
+        return table_bytes(self.scm)
 
 
 @dataclass(frozen=True)

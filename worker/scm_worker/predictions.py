@@ -11,9 +11,11 @@ A table is built once a model has been asked for ``BUILD_AFTER_ROWS`` rows in al
 costs about what predicting 1,500-3,000 rows directly costs, so a model queried once
 for a few rows never pays for one, and a model queried again pays for it once. Tables
 live as long as the model object they belong to (a weak mapping): at most
-``tree_tables.MAX_CELLS`` floats each (2 MiB), a few KiB for one parent. Each process
-builds its own (joblib's children get the wrapped models, not the tables); two threads
-asking at once would at worst build one twice.
+``tree_tables.MAX_CELLS`` floats each (2 MiB), a few KiB for one parent. With two parents
+a table is about as big as the model's pickle (350 KB beside 385 KB for a three-node
+model), so the model store counts them in its memory budget (``table_bytes``). Each
+process builds its own (joblib's children get the wrapped models, not the tables); two
+threads asking at once would at worst build one twice.
 """
 
 from __future__ import annotations
@@ -73,6 +75,17 @@ def _table(model: PredictionModel, X: np.ndarray) -> tree_tables.TreeTable | Non
         if tabulation.rows_asked >= BUILD_AFTER_ROWS:
             _build(model, tabulation)
     return tabulation.table
+
+
+def table_bytes(scm: gcm.ProbabilisticCausalModel) -> int:
+    """The bytes of the lookup tables built so far for ``scm``'s mechanisms."""
+    total = 0
+    for node in scm.graph.nodes:
+        model = getattr(scm.causal_mechanism(node), "prediction_model", None)
+        tabulation = _tabulations.get(model) if model is not None else None
+        if tabulation is not None and tabulation.table is not None:
+            total += tabulation.table.nbytes
+    return total
 
 
 def _may_tabulate(model: PredictionModel) -> bool:

@@ -221,10 +221,14 @@ def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str
 @contextmanager
 def _querying(ctx: WorkerContext, stage: str) -> Iterator[None]:
     """A query's computation: its ``progress`` stage announced, then the block run with
-    OpenMP capped at the cores other runnable tasks leave free (contention.py)."""
+    OpenMP capped at the cores other runnable tasks leave free (contention.py), then the
+    store back within its budget (the query may have built lookup tables)."""
     ctx.progress(stage, 0, 1)
-    with free_cores_only():
-        yield
+    try:
+        with free_cores_only():
+            yield
+    finally:
+        ctx.store.rebalance()
 
 
 def sample(

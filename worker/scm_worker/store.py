@@ -158,21 +158,27 @@ class ModelStore:
 
     # -- budget and reports ---------------------------------------------------------
     def memory_bytes(self) -> int:
-        return sum(entry.size_bytes for entry in self._memory.values())
+        return sum(held_bytes(entry) for entry in self._memory.values())
 
-    def _over_budget(self) -> bool:
-        too_many = len(self._memory) > self.max_models
-        too_big = self.max_memory_bytes is not None and self.memory_bytes() > self.max_memory_bytes
-        return too_many or too_big
+    def _over_budget(self, count: int, size: int) -> bool:
+        too_big = self.max_memory_bytes is not None and size > self.max_memory_bytes
+        return count > self.max_models or too_big
+
+    def rebalance(self) -> None:
+        """Back within the budget after a query, keeping the model it used (the most
+        recently used): the lookup tables the query built were not counted before."""
+        if self._memory:
+            self._enforce_budget(keep=next(reversed(self._memory)))
 
     def _enforce_budget(self, keep: str) -> None:
         """Evict least recently used models (never ``keep``, the one just used)."""
-        while self._over_budget() and len(self._memory) > 1:
+        held = {model_id: held_bytes(entry) for model_id, entry in self._memory.items()}
+        while self._over_budget(len(held), sum(held.values())) and len(held) > 1:
             oldest = next(iter(self._memory))
             if oldest == keep:
                 self._memory.move_to_end(keep)
                 continue
-            del self._memory[oldest]
+            del self._memory[oldest], held[oldest]
             self._evicted[oldest] = None
             while len(self._evicted) > _EVICTED_MEMORY:
                 self._evicted.popitem(last=False)
@@ -189,7 +195,8 @@ class ModelStore:
 
     def listing(self) -> list[dict[str, Any]]:
         on_disk = set(self.files.ids()) if self.files else set()
-        rows = {model_id: {**describe(model_id, e.model), "size_bytes": e.size_bytes}
+        rows = {model_id: {**describe(model_id, e.model), "size_bytes": e.size_bytes,
+                           "table_bytes": e.model.table_bytes()}
                 for model_id, e in self._memory.items()}
         for model_id in on_disk - set(rows):
             rows[model_id] = self._disk_row(model_id)
@@ -237,6 +244,12 @@ class ModelStore:
             f"Model {model_id} not found",
             {"model_id": model_id, "reason": "unknown"},
         )
+
+
+def held_bytes(entry: Entry) -> int:
+    """What a model in memory counts against the budget: its pickled size, and the lookup
+    tables its queries built (predictions.py), which can be as large again."""
+    return entry.size_bytes + entry.model.table_bytes()
 
 
 def where(in_memory: bool, on_disk: bool) -> str:

@@ -45,6 +45,11 @@ class TreeTable:
     #: one axis per feature, of length len(thresholds) + 1
     values: np.ndarray
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the table holds: what the model store counts against its budget."""
+        return int(self.values.nbytes + sum(cuts.nbytes for cuts in self.thresholds))
+
     def lookup(self, X: np.ndarray) -> np.ndarray | None:
         """The predictions for the rows of ``X`` (n × features, numbers); None if it holds NaN."""
         X = np.asarray(X, dtype=np.float64)
