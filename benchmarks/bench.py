@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,7 +18,7 @@ import case_round_trips
 import case_small_graphs
 import case_startup
 import datagen
-from common import BENCH, FIT_CONFIG, ROOT, Results, progress, timed
+from common import FIT_CONFIG, Results, progress, run_inprocess, timed
 from machine import load_average
 from procstat import cpu_busy, cpu_snapshot, memory_mb, others_share
 from scm_client import Worker
@@ -45,25 +43,8 @@ class Bench:
         self.warm_fit = 0.0  # case 1's median warm fit (s), set by case_process_per_call
 
     def helper(self, command: str, *options: str, data: str) -> dict[str, Any]:
-        """Run benchmarks/inprocess.py under the worker interpreter; check its data checksum."""
-        out = self.tmp / f"{command}-{time.monotonic_ns()}.json"
-        argv = [
-            self.python,
-            str(BENCH / "inprocess.py"),
-            command,
-            "--out",
-            str(out),
-            "--data",
-            data,
-            *options,
-        ]
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-        result = json.loads(out.read_text())
-        if result["checksum"] != self.checksums[data]:
-            raise RuntimeError(
-                f"{data}: the helper generated different data ({result['checksum']})"
-            )
-        return result
+        """Run benchmarks/inprocess.py under the worker interpreter on one of the data sets."""
+        return run_inprocess(self.python, command, data, self.checksums[data], *options)
 
     def worker(
         self, *args: str, on_progress: Callable[[dict[str, Any]], None] | None = None

@@ -6,7 +6,9 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +35,23 @@ def add_worker_python(parser: Any) -> None:
         help="the worker's interpreter (default: $SCM_WORKER_PYTHON, else .venv-worker/bin/python)",
     )
 FIT_CONFIG = {"validate_r2": False}  # report R², never fail a timed call on it
+
+
+def run_inprocess(python: str, command: str, data: str, checksum: str, *options: str) -> dict[str, Any]:
+    """benchmarks/inprocess.py under the worker's interpreter, its JSON result.
+
+    The helper builds its own copy of the data set ``data``; ``checksum`` is the driver's
+    (``datagen.checksum``), so a helper that generated other data fails here instead of
+    being compared side by side with the worker on different rows.
+    """
+    with tempfile.TemporaryDirectory(prefix="scm-inprocess-") as tmp:
+        out = Path(tmp) / "out.json"
+        argv = [python, str(BENCH / "inprocess.py"), command, "--out", str(out), "--data", data, *options]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        result: dict[str, Any] = json.loads(out.read_text())
+    if result["checksum"] != checksum:
+        raise RuntimeError(f"{data}: the helper generated different data ({result['checksum']})")
+    return result
 
 
 def progress(message: str) -> None:

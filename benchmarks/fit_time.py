@@ -28,10 +28,7 @@ and the wire cost nothing. Where that bound misses a target, no scheduling can m
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import datagen
-from common import FIT_CONFIG, _start_warm, add_worker_python, fmt_s, progress
+from common import FIT_CONFIG, _start_warm, add_worker_python, fmt_s, progress, run_inprocess
 from machine import Run, publish
 from scm_client import Worker, WorkerPool
 from scm_client.results import FitResult
@@ -82,11 +79,7 @@ def account(fits: list[FitResult], processes: int, span_s: float | None = None) 
 
 def helper(python: str, command: str, data: str, *options: str) -> dict[str, Any]:
     """benchmarks/inprocess.py under the worker's interpreter: DoWhy's own pipeline, or pickles."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.json"
-        subprocess.run([python, str(HERE / "inprocess.py"), command, "--out", str(out),
-                        "--data", data, *options], check=True, stdout=subprocess.DEVNULL)
-        return json.loads(out.read_text())
+    return run_inprocess(python, command, data, datagen.checksum(datagen.case_data(data)), *options)
 
 
 def fit(worker: Worker, request: dict[str, Any], seed: int) -> tuple[float, FitResult]:
