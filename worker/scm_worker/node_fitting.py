@@ -30,6 +30,7 @@ from dowhy.gcm.util.general import set_random_seed
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
+from . import lean_grower
 from .cancellation import NEVER, CancelToken
 from .mechanism_choice import choose_mechanism
 from .mechanisms import predict
@@ -131,6 +132,7 @@ def _collected(run: Callable[[], Iterable[NodeFit]], cancel: CancelToken) -> Ite
 def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float) -> NodeFit:
     """Select, fit on train, predict the held-out rows, refit on all rows: one thread."""
     started = time.perf_counter()
+    lean_grower.install()  # loky's processes run node tasks without configure_dowhy
     with single_threaded():
         set_random_seed(task.seed)
         choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)

@@ -56,8 +56,9 @@ def _warm(ctx: WorkerContext, enabled: bool) -> None:
 def configure_dowhy(threads: int | None) -> None:
     from dowhy import gcm
 
-    from . import services  # noqa: F401 - import the whole model stack now
+    from . import lean_grower, services  # noqa: F401 - import the whole model stack now
 
+    lean_grower.install()
     gcm.config.disable_progress_bars()
     if threads is not None:
         gcm.config.set_default_n_jobs(threads)

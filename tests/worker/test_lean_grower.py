@@ -1,0 +1,185 @@
+"""scm_worker.lean_grower: the same gradient-boosting fits, byte for byte, as sklearn's grower.
+
+Every fit here runs twice on the same data, once with sklearn's ``TreeGrower`` and once
+with ``LeanTreeGrower``, and the two fitted estimators must pickle to the same bytes:
+every tree's node records, the binning, the scores per iteration. The data are fuzzed
+over what reaches the grower: sizes around ``min_samples_leaf``, missing values, few
+distinct values, constant columns, early stopping, classifiers, a non-differentiable
+loss; constrained and categorical fits must come out equal too (they take sklearn's
+own methods).
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from dowhy.gcm.auto import AssignmentQuality
+from joblib import Parallel, delayed
+from scm_worker import lean_grower
+from scm_worker.node_fitting import NodeTask, fit_node
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble._hist_gradient_boosting import gradient_boosting, grower
+
+PINS = Path(__file__).resolve().parents[2] / "client" / "scm_client" / "worker-requirements.txt"
+
+
+@contextmanager
+def growing_with(cls: type) -> Iterator[None]:
+    previous = gradient_boosting.TreeGrower
+    gradient_boosting.TreeGrower = cls
+    try:
+        yield
+    finally:
+        gradient_boosting.TreeGrower = previous
+
+
+def both_ways(make: Any, X: np.ndarray, y: np.ndarray) -> tuple[bytes, bytes]:
+    """The estimator fitted with sklearn's grower and with the lean one, pickled."""
+    fitted = []
+    for cls in (grower.TreeGrower, lean_grower.LeanTreeGrower):
+        with growing_with(cls):
+            fitted.append(pickle.dumps(make().fit(X, y)))
+    return fitted[0], fitted[1]
+
+
+def fuzzed_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    rows = int(rng.choice([5, 39, 40, 41, 120, 640, 1000, 3000]))
+    features = int(rng.integers(1, 6))
+    X = rng.normal(size=(rows, features))
+    if rng.random() < 0.3:
+        X[:, 0] = rng.integers(0, 4, size=rows)  # few distinct values: few bins
+    if rng.random() < 0.2 and features > 1:
+        X[:, -1] = 1.0  # constant: one bin, never split on
+    y = np.sin(2 * X[:, 0]) + X[:, -1] ** 2 + rng.normal(scale=0.3, size=rows)
+    if rng.random() < 0.4:
+        X[rng.random(size=X.shape) < 0.1] = np.nan
+    return X, y
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_fuzzed_regressions_fit_the_same_bytes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    X, y = fuzzed_data(rng)
+    options = random.Random(seed).choice([
+        {}, {"max_depth": 3}, {"max_leaf_nodes": None, "max_iter": 20},
+        {"l2_regularization": 1.0, "min_samples_leaf": 5}, {"loss": "absolute_error"},
+    ])
+    stock, lean = both_ways(
+        lambda: HistGradientBoostingRegressor(random_state=seed, **options), X, y
+    )
+    assert lean == stock
+
+
+def test_tied_gains_are_split_in_sklearns_order() -> None:
+    """Few distinct values and repeating targets give nodes of exactly equal gain; with a
+    cap on leaves, which of them the heap splits first decides the tree."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        levels, repeats = int(rng.integers(4, 17)), int(rng.integers(20, 60))
+        pattern = rng.permutation(np.tile(np.arange(int(rng.integers(2, 5))), levels)[:levels])
+        X = np.repeat(np.arange(float(levels)), repeats)[:, None]
+        y = pattern.repeat(repeats).astype(float)
+        leaves = int(rng.integers(3, 9))
+        capped = {"max_leaf_nodes": leaves, "max_iter": 5, "random_state": 0}
+        stock, lean = both_ways(lambda c=capped: HistGradientBoostingRegressor(**c), X, y)
+        assert lean == stock, (levels, repeats, pattern, leaves)
+
+
+def test_early_stopping_fits_the_same_bytes() -> None:
+    """Above 10,000 rows sklearn holds out a validation set and stops early."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(12_000, 2))
+    y = X[:, 0] * X[:, 1] + rng.normal(scale=0.5, size=12_000)
+    stock, lean = both_ways(lambda: HistGradientBoostingRegressor(random_state=0), X, y)
+    assert pickle.loads(lean).n_iter_ < 100  # it did stop early
+    assert lean == stock
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_classifiers_fit_the_same_bytes(classes: int) -> None:
+    """DoWhy's categorical nodes: one tree per class and iteration when there are more than two."""
+    rng = np.random.default_rng(classes)
+    X = rng.normal(size=(600, 3))
+    y = np.digitize(X[:, 0] + rng.normal(scale=0.5, size=600), np.linspace(-1, 1, classes - 1))
+    stock, lean = both_ways(lambda: HistGradientBoostingClassifier(random_state=0), X, y)
+    assert lean == stock
+
+
+@pytest.mark.parametrize("options", [
+    {"monotonic_cst": [1, 0, -1]},
+    {"interaction_cst": [[0, 1], [2]]},
+    {"categorical_features": [True, False, False]},
+], ids=["monotonic", "interaction", "categorical"])
+def test_fits_left_to_sklearns_methods_fit_the_same_bytes(options: dict[str, Any]) -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(800, 3))
+    X[:, 0] = rng.integers(0, 6, size=800)
+    y = X[:, 0] + np.sin(X[:, 1]) - X[:, 2] + rng.normal(scale=0.3, size=800)
+    stock, lean = both_ways(lambda: HistGradientBoostingRegressor(random_state=0, **options), X, y)
+    assert lean == stock
+
+
+@pytest.fixture
+def stock_grower() -> Iterator[None]:
+    """sklearn's grower in place while the test runs, the previous one restored after."""
+    with growing_with(grower.TreeGrower):
+        yield
+
+
+def test_install_puts_the_lean_grower_in_place(
+    stock_grower: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(lean_grower.SWITCH, raising=False)
+    assert lean_grower.install() is True
+    assert gradient_boosting.TreeGrower is lean_grower.LeanTreeGrower
+    assert lean_grower.install() is True  # idempotent
+
+
+def test_the_switch_keeps_sklearns_grower(
+    stock_grower: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(lean_grower.SWITCH, "0")
+    assert lean_grower.install() is False
+    assert gradient_boosting.TreeGrower is grower.TreeGrower
+
+
+def test_another_sklearn_release_keeps_sklearns_grower(
+    stock_grower: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(lean_grower.SWITCH, raising=False)
+    monkeypatch.setattr(lean_grower.sklearn, "__version__", "9.9.9")
+    lean_grower._warn_other_release.cache_clear()
+    with caplog.at_level("WARNING", logger=lean_grower.__name__):
+        assert lean_grower.install() is False
+    assert gradient_boosting.TreeGrower is grower.TreeGrower
+    assert "scikit-learn 9.9.9 is not" in caplog.text
+
+
+def test_the_copy_is_of_the_pinned_release() -> None:
+    """A new scikit-learn pin must come with a look at lean_grower (and a new WRITTEN_FOR)."""
+    pinned = re.search(r"^scikit-learn==(\S+)$", PINS.read_text(), re.MULTILINE)
+    assert pinned is not None
+    assert pinned.group(1) == lean_grower.WRITTEN_FOR
+
+
+def _grower_after_a_node_task(task: NodeTask) -> tuple[str, str]:
+    node_fit = fit_node(task, AssignmentQuality.GOOD, 0.0)
+    return node_fit.node, gradient_boosting.TreeGrower.__name__
+
+
+def test_node_tasks_in_lokys_processes_grow_with_the_lean_grower() -> None:
+    """Node tasks run in joblib's processes, which never ran the worker's start-up."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 1))
+    y = np.sin(3 * x[:, 0]) + rng.normal(scale=0.1, size=300)
+    task = NodeTask("y", 1, x[:240], y[:240], x[240:], x, y)
+    done = Parallel(n_jobs=2)(delayed(_grower_after_a_node_task)(task) for _ in range(2))
+    assert done == [("y", "LeanTreeGrower")] * 2
