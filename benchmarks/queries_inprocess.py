@@ -25,6 +25,10 @@ The knobs are the worker's own defaults, read from its declarations
 (``scm_worker.signatures``), so a changed default changes both sides; ``case["knobs"]``
 (``{method: {knob: value}}``) overrides them, as the driver's ``--quick`` sends the same
 smaller knobs to the worker.
+
+DoWhy's functions here run on sklearn's own gradient-boosting tree grower
+(``SCM_LEAN_GROWER=0``, set before any joblib process starts): the worker's lean grower
+gives the same fits, but a baseline should be DoWhy as a user of it runs it.
 """
 
 from __future__ import annotations
@@ -258,6 +262,7 @@ def stop_children() -> None:
 
 
 def main() -> int:
+    os.environ["SCM_LEAN_GROWER"] = "0"  # inherited by joblib's processes
     out = protocol_stdout()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import dowhy
