@@ -3,11 +3,12 @@
     .venv-worker/bin/python benchmarks/selection_headroom.py [--out benchmarks/SELECTION.md]
 
 Run by the WORKER interpreter (DoWhy installed). Issue 17 asks for the 100-node fit at
-<= 0.33x DoWhy's time and the 40-graph batch at >= 3x sequential DoWhy; RESULTS.md
-measures 0.43x and 2.39x, with the worker's own selection, which stops a candidate only
+<= 0.33x DoWhy's time and the 40-graph batch at >= 3x sequential DoWhy (RESULTS.md and
+FIT_TIME.md measure both), with the worker's own selection, which stops a candidate only
 once it provably cannot win. This script answers two questions on the benchmark's own
 data and seeds (RESULTS.md cases 2 and 3): how much of a fit is gradient boosting, and
-how much of it any cheaper selection could save.
+how much of it any cheaper selection could save. The rules are compared by their shares
+of the exact selection's cost, measured in one run with one tree grower.
 
 For every non-root node it scores every candidate on all 5 folds (no pruning), timing
 each gradient-boosting fit, and fits every candidate on the training rows to predict
