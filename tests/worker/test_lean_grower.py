@@ -127,6 +127,35 @@ def test_fits_left_to_sklearns_methods_fit_the_same_bytes(options: dict[str, Any
     assert lean == stock
 
 
+def grown(**options: Any) -> Any:
+    """A LeanTreeGrower on binned data of three features, grown."""
+    rng = np.random.default_rng(5)
+    X_binned = np.asfortranarray(rng.integers(0, 200, size=(500, 3)).astype(np.uint8))
+    gradients = rng.normal(size=500).astype(np.float32)
+    tree = lean_grower.LeanTreeGrower(
+        X_binned, gradients, np.ones(1, dtype=np.float32), max_leaf_nodes=31, **options
+    )
+    tree.grow()
+    return tree
+
+
+def nodes_of(node: Any) -> Iterator[Any]:
+    yield node
+    for child in (node.left_child, node.right_child):
+        if child is not None:
+            yield from nodes_of(child)
+
+
+def test_unconstrained_trees_take_the_lean_path_and_constrained_ones_sklearns() -> None:
+    """So that the byte comparisons above compare the lean code, not sklearn's twice."""
+    lean = grown()
+    assert lean._lean and lean.n_nodes > 3
+    assert {type(n) for n in nodes_of(lean.root)} == {lean_grower.Node}
+    constrained = grown(monotonic_cst=np.array([1, 0, 0], dtype=np.int8))
+    assert not constrained._lean
+    assert {type(n) for n in nodes_of(constrained.root.left_child)} == {grower.TreeNode}
+
+
 @pytest.fixture
 def stock_grower() -> Iterator[None]:
     """sklearn's grower in place while the test runs, the previous one restored after."""
