@@ -1,4 +1,5 @@
-"""scm_worker.lean_grower: the same gradient-boosting fits, byte for byte, as sklearn's grower.
+"""scm_worker.lean_grower and lean_tree: the same gradient-boosting fits, byte for byte, as
+sklearn's grower.
 
 Every fit here runs twice on the same data, once with sklearn's ``TreeGrower`` and once
 with ``LeanTreeGrower``, and the two fitted estimators must pickle to the same bytes:
@@ -14,6 +15,8 @@ from __future__ import annotations
 import pickle
 import random
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +26,7 @@ import numpy as np
 import pytest
 from dowhy.gcm.auto import AssignmentQuality
 from joblib import Parallel, delayed
-from scm_worker import lean_grower
+from scm_worker import lean_grower, lean_tree
 from scm_worker.node_fitting import NodeTask, fit_node
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.ensemble._hist_gradient_boosting import gradient_boosting, grower
@@ -44,7 +47,7 @@ def growing_with(cls: type) -> Iterator[None]:
 def both_ways(make: Any, X: np.ndarray, y: np.ndarray) -> tuple[bytes, bytes]:
     """The estimator fitted with sklearn's grower and with the lean one, pickled."""
     fitted = []
-    for cls in (grower.TreeGrower, lean_grower.LeanTreeGrower):
+    for cls in (grower.TreeGrower, lean_tree.LeanTreeGrower):
         with growing_with(cls):
             fitted.append(pickle.dumps(make().fit(X, y)))
     return fitted[0], fitted[1]
@@ -132,7 +135,7 @@ def grown(**options: Any) -> Any:
     rng = np.random.default_rng(5)
     X_binned = np.asfortranarray(rng.integers(0, 200, size=(500, 3)).astype(np.uint8))
     gradients = rng.normal(size=500).astype(np.float32)
-    tree = lean_grower.LeanTreeGrower(
+    tree = lean_tree.LeanTreeGrower(
         X_binned, gradients, np.ones(1, dtype=np.float32), max_leaf_nodes=31, **options
     )
     tree.grow()
@@ -150,7 +153,7 @@ def test_unconstrained_trees_take_the_lean_path_and_constrained_ones_sklearns() 
     """So that the byte comparisons above compare the lean code, not sklearn's twice."""
     lean = grown()
     assert lean._lean and lean.n_nodes > 3
-    assert {type(n) for n in nodes_of(lean.root)} == {lean_grower.Node}
+    assert {type(n) for n in nodes_of(lean.root)} == {lean_tree.Node}
     constrained = grown(monotonic_cst=np.array([1, 0, 0], dtype=np.int8))
     assert not constrained._lean
     assert {type(n) for n in nodes_of(constrained.root.left_child)} == {grower.TreeNode}
@@ -168,7 +171,7 @@ def test_install_puts_the_lean_grower_in_place(
 ) -> None:
     monkeypatch.delenv(lean_grower.SWITCH, raising=False)
     assert lean_grower.install() is True
-    assert gradient_boosting.TreeGrower is lean_grower.LeanTreeGrower
+    assert gradient_boosting.TreeGrower is lean_tree.LeanTreeGrower
     assert lean_grower.install() is True  # idempotent
 
 
@@ -190,6 +193,15 @@ def test_another_sklearn_release_keeps_sklearns_grower(
         assert lean_grower.install() is False
     assert gradient_boosting.TreeGrower is grower.TreeGrower
     assert "scikit-learn 9.9.9 is not" in caplog.text
+
+
+def test_importing_the_worker_leaves_the_copy_unimported() -> None:
+    """Only install, past its release check, imports lean_tree (and the sklearn-private
+    names it copies): on another release those may be gone, and the worker must start."""
+    code = "import sys, scm_worker.services; print('scm_worker.lean_tree' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == "False"
 
 
 def test_the_copy_is_of_the_pinned_release() -> None:
