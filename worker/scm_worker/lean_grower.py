@@ -7,14 +7,13 @@ split, that Python builds two ``TreeNode`` objects through keyword arguments and
 call, times every step for verbose output, and checks monotonic and interaction
 constraints that DoWhy never sets. Per tree, ``make_predictor`` then writes every field of
 every node into a numpy record one item at a time, and ``_initialize_root`` has numpy parse
-a buffer-format string to read one histogram. Together that Python is a fifth of each fit.
+a buffer-format string to read one histogram. Together that Python is a fifth of each
+boosting fit.
 
-``lean_tree.LeanTreeGrower`` does the same steps, in the same order, on the same compiled
-parts, with slotted nodes, no timers, the record array built in one call and the histogram
-read with ``numpy.frombuffer``. The fitted trees are the same bytes (tests/worker/
+``lean_tree.LeanTreeGrower`` runs the same compiled steps in the same order with that
+Python trimmed (its docstring says how). The fitted trees are the same bytes (tests/worker/
 test_lean_grower.py compares them over fuzzed data, regressors and classifiers), so the
-models, their scores and every seeded draw are unchanged. Constrained trees (monotonic or
-interaction constraints) and categorical splits go to sklearn's own methods.
+models, their scores and every seeded draw are unchanged.
 
 It is a copy of private code, so it is imported and installed only on the scikit-learn
 release it was copied from (``WRITTEN_FOR``): on any other, sklearn's grower runs unchanged
