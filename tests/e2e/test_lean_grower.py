@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import Any
 
 from scm_client import Worker
+from support.fits import without_run_details
 
 GRAPH = {"nodes": ["X", "Y", "Z", "W"], "edges": [["X", "Y"], ["X", "Z"], ["Y", "W"], ["Z", "W"]]}
 
@@ -27,13 +27,6 @@ def nonlinear_traces(n: int = 600, seed: int = 4) -> dict[str, list[float]]:
     return {"X": xs, "Y": ys, "Z": zs, "W": ws}
 
 
-def without_timings(result: dict[str, Any]) -> dict[str, Any]:
-    result.pop("model_id")
-    for timing in ("fitting_time_ms", "node_fit_ms"):
-        result["metadata"].pop(timing)
-    return result
-
-
 def test_sklearns_grower_and_the_lean_one_give_the_same_fits_and_draws(
     make_worker: Callable[..., Worker],
 ) -> None:
@@ -42,9 +35,9 @@ def test_sklearns_grower_and_the_lean_one_give_the_same_fits_and_draws(
     fits = {name: w.call("fit", params) for name, w in {"stock": stock, "lean": lean}.items()}
     mechanisms = fits["lean"]["scm"]["mechanisms"]
     assert {mechanisms[node]["model"] for node in "YZW"} == {"HistGradientBoostingRegressor"}
-    assert fits["lean"]["metadata"]["fit_processes"] == 2  # the node tasks ran in joblib's processes
+    assert fits["lean"]["metadata"]["fit_processes"] == 2  # node tasks in joblib's processes
     draws = {name: w.sample(fits[name]["model_id"], "observational", num_samples=500, seed=9)
              for name, w in {"stock": stock, "lean": lean}.items()}
-    assert without_timings(fits["lean"]) == without_timings(fits["stock"])
+    assert without_run_details(fits["lean"]) == without_run_details(fits["stock"])
     assert draws["lean"].samples is not None and len(draws["lean"].samples["W"]) == 500
     assert draws["lean"].samples == draws["stock"].samples

@@ -21,6 +21,7 @@ import pytest
 from scm_client import InvalidParams, SampleResult, Worker
 from scm_client._wire import fit_params, traces_to_wire
 
+from support.fits import without_run_details
 from support.worker_env import FAST_ARGS
 
 GRAPH = {"nodes": ["X", "Y", "Z", "C"], "edges": [["X", "Y"], ["Y", "Z"], ["X", "C"]]}
@@ -60,10 +61,7 @@ def test_binary_and_json_fits_are_identical_seed_for_seed(worker: Worker) -> Non
     config = {"seed": 11, "cache": False}
     as_json = worker.call("fit", fit_params(GRAPH, data, config, binary=False))
     as_binary = worker.call("fit", fit_params(GRAPH, data, config, binary=True))
-    for result in (as_json, as_binary):
-        result.pop("model_id")
-        for timing in ("fitting_time_ms", "node_fit_ms"):
-            result["metadata"].pop(timing)
+    as_json, as_binary = without_run_details(as_json), without_run_details(as_binary)
     assert as_binary["metadata"]["dropped_rows"] == as_json["metadata"]["dropped_rows"] == 1
     assert as_binary == as_json
 
