@@ -142,6 +142,73 @@ def grown(**options: Any) -> Any:
     return tree
 
 
+def grown_both_ways(**options: Any) -> tuple[Any, Any]:
+    """sklearn's TreeGrower and the lean one, built directly on the same binned data (so
+    with the arguments HGB's fit never passes), grown."""
+    rng = np.random.default_rng(9)
+    X_binned = np.asfortranarray(rng.integers(0, 40, size=(400, 3)).astype(np.uint8))
+    gradients = rng.normal(size=400).astype(np.float32)
+    trees = []
+    for cls in (grower.TreeGrower, lean_tree.LeanTreeGrower):
+        tree = cls(X_binned, gradients, np.ones(1, dtype=np.float32), **options)
+        tree.grow()
+        trees.append(tree)
+    return trees[0], trees[1]
+
+
+SETUP = ("n_bins_non_missing", "has_missing_values", "is_categorical", "monotonic_cst",
+         "with_monotonic_cst", "missing_values_bin_idx", "n_features", "n_threads")
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"n_bins_non_missing": 39, "has_missing_values": True, "max_leaf_nodes": 8},
+    {"n_bins_non_missing": [39, 20, 39], "has_missing_values": [False, True, False]},
+    {"monotonic_cst": [0, 1, 0], "is_categorical": [0, 0, 0], "max_depth": 4},
+], ids=["defaults", "scalars", "lists", "monotonic"])
+def test_a_grower_built_directly_sets_up_and_grows_as_sklearns(options: dict[str, Any]) -> None:
+    stock, lean = grown_both_ways(**options)
+    for name in SETUP:
+        ours, theirs = getattr(lean, name), getattr(stock, name)
+        assert np.array_equal(ours, theirs), name
+        assert (type(ours), np.asarray(ours).dtype) == (type(theirs), np.asarray(theirs).dtype)
+    thresholds = [np.arange(40, dtype=np.float64)] * 3
+    made = [t.make_predictor(thresholds).nodes.tobytes() for t in (stock, lean)]
+    assert made[0] == made[1]
+
+
+def test_a_categorical_feature_with_a_monotonic_constraint_is_refused_alike() -> None:
+    messages = []
+    for cls in (grower.TreeGrower, lean_tree.LeanTreeGrower):
+        with pytest.raises(ValueError) as refused:
+            cls(np.zeros((50, 2), dtype=np.uint8, order="F"), np.zeros(50, dtype=np.float32),
+                np.ones(1, dtype=np.float32), is_categorical=np.array([1, 0], dtype=np.uint8),
+                monotonic_cst=np.array([1, 0], dtype=np.int8))
+        messages.append(str(refused.value))
+    assert messages[0] == messages[1]
+
+
+def test_records_pack_to_numpys_bytes_or_leave_the_build_to_sklearn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The packed records are the bytes numpy builds from the same values; a record layout
+    struct cannot pack (another byte order, padding) sends make_predictor to sklearn's."""
+    dtype = lean_tree.PREDICTOR_RECORD_DTYPE
+    records = [(0.25, 7, 2, -1.5, 1, 1, 2, 3.0, 0, 0, 17, 0, 0),
+               (-0.125, 3, 0, 0.0, 0, 0, 0, -1, 1, 1, 0, 0, 0)]
+    packed = lean_tree._records_struct(2).pack(*(v for record in records for v in record))
+    assert packed == np.array(records, dtype=dtype).tobytes()
+    assert lean_tree._struct_format(dtype.newbyteorder(">")) is None
+    assert lean_tree._struct_format(np.dtype([("a", "<f8"), ("b", "u1")], align=True)) is None
+    tree = grown()
+    thresholds = [np.linspace(-1, 1, 256)] * 3
+    lean_nodes = tree.make_predictor(thresholds).nodes
+    monkeypatch.setattr(lean_tree, "_RECORD_FORMAT", None)
+    stock_nodes = tree.make_predictor(thresholds).nodes
+    assert lean_nodes.base is not None and stock_nodes.base is None  # packed; sklearn fills
+    assert lean_nodes.tobytes() == stock_nodes.tobytes()
+
+
 def nodes_of(node: Any) -> Iterator[Any]:
     yield node
     for child in (node.left_child, node.right_child):
