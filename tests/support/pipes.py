@@ -9,6 +9,7 @@ block the worker), keeping it for assertions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -45,18 +46,22 @@ class WorkerPipes:
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
     # -- pumps ------------------------------------------------------------------
+    # stop() closes the pipes; a process the worker started may still hold them open, so
+    # a pump can be mid-read when its file closes, which ends it like EOF.
     def _pump_stdout(self) -> None:
         assert self.proc.stdout is not None
-        for line in iter(self.proc.stdout.readline, b""):
-            self._lines.put(line)
+        with contextlib.suppress(ValueError, OSError):
+            for line in iter(self.proc.stdout.readline, b""):
+                self._lines.put(line)
         self._lines.end()
 
     def _pump_stderr(self) -> None:
         assert self.proc.stderr is not None
-        for chunk in iter(lambda: self.proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
-            with self._stderr_changed:
-                self._stderr.append(chunk)
-                self._stderr_changed.notify_all()
+        with contextlib.suppress(ValueError, OSError):
+            for chunk in iter(lambda: self.proc.stderr.read1(65536), b""):  # type: ignore[union-attr]
+                with self._stderr_changed:
+                    self._stderr.append(chunk)
+                    self._stderr_changed.notify_all()
 
     # -- writing ----------------------------------------------------------------
     def send_raw(self, data: bytes) -> None:
