@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import numbers
 import struct
 from heapq import heappop, heappush
@@ -104,24 +105,11 @@ class LeanTreeGrower(grower.TreeGrower):  # type: ignore[misc]
         self._validate_parameters(X_binned, min_gain_to_split, min_hessian_to_split)
         n_threads = _openmp_effective_n_threads(n_threads)
         n_features = X_binned.shape[1]
-        if n_bins_non_missing is None:
-            n_bins_non_missing = n_bins - 1
-        if isinstance(n_bins_non_missing, numbers.Integral):
-            n_bins_non_missing = np.array([n_bins_non_missing] * n_features, dtype=np.uint32)
-        else:
-            n_bins_non_missing = np.asarray(n_bins_non_missing, dtype=np.uint32)
-        if isinstance(has_missing_values, bool):
-            has_missing_values = [has_missing_values] * n_features
-        has_missing_values = np.asarray(has_missing_values, dtype=np.uint8)
-        if monotonic_cst is None:
-            monotonic_cst = np.zeros(n_features, dtype=np.int8)
-        else:
-            monotonic_cst = np.asarray(monotonic_cst, dtype=np.int8)
+        n_bins_non_missing, has_missing_values, is_categorical, monotonic_cst = _per_feature(
+            n_features, n_bins, n_bins_non_missing, has_missing_values, is_categorical,
+            monotonic_cst,
+        )
         self.with_monotonic_cst = monotonic_cst.any()
-        if is_categorical is None:
-            is_categorical = np.zeros(n_features, dtype=np.uint8)
-        else:
-            is_categorical = np.asarray(is_categorical, dtype=np.uint8)
         if self.with_monotonic_cst and np.any(
             np.logical_and(is_categorical == 1, monotonic_cst != 0)
         ):
@@ -268,16 +256,42 @@ class LeanTreeGrower(grower.TreeGrower):  # type: ignore[misc]
         return TreePredictor(nodes, no_bitsets, no_bitsets.copy())
 
 
+def _per_feature(
+    n_features: int, n_bins: int, n_bins_non_missing: Any, has_missing_values: Any,
+    is_categorical: Any, monotonic_cst: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """``TreeGrower.__init__``'s per-feature arrays from its arguments, with the same dtypes
+    and defaults; no constraint is ``np.zeros`` (``MonotonicConstraint.NO_CST`` is 0)."""
+    if n_bins_non_missing is None:
+        n_bins_non_missing = n_bins - 1
+    if isinstance(n_bins_non_missing, numbers.Integral):
+        n_bins_non_missing = np.array([n_bins_non_missing] * n_features, dtype=np.uint32)
+    else:
+        n_bins_non_missing = np.asarray(n_bins_non_missing, dtype=np.uint32)
+    if isinstance(has_missing_values, bool):
+        has_missing_values = [has_missing_values] * n_features
+    return (
+        n_bins_non_missing,
+        np.asarray(has_missing_values, dtype=np.uint8),
+        np.zeros(n_features, np.uint8) if is_categorical is None
+        else np.asarray(is_categorical, dtype=np.uint8),
+        np.zeros(n_features, np.int8) if monotonic_cst is None
+        else np.asarray(monotonic_cst, dtype=np.int8),
+    )
+
+
 def _struct_format(dtype: np.dtype[Any]) -> str | None:
-    """The ``struct`` format of one record of ``dtype``, field by field, or None when a
-    field has no little-endian code here or the record holds padding."""
+    """The ``struct`` format of one record of ``dtype``, field by field, or None when the
+    fields are not laid out back to back in order (padding) or one has no little-endian
+    code here."""
     codes = {"<f8": "d", "<u4": "I", "<i8": "q", "|u1": "B"}
-    fields = [dtype.fields[name] for name in dtype.names or ()] if dtype.fields else []
-    offsets = [offset for _, offset, *_ in fields]
-    if offsets != sorted(offsets) or any(field.str not in codes for field, *_ in fields):
+    fields = [dtype.fields[name][:2] for name in dtype.names or ()]
+    back_to_back = list(itertools.accumulate((f.itemsize for f, _ in fields), initial=0))
+    if [offset for _, offset in fields] != back_to_back[:-1] or back_to_back[-1] != dtype.itemsize:
         return None
-    body = "".join(codes[field.str] for field, *_ in fields)
-    return body if struct.calcsize("<" + body) == dtype.itemsize else None
+    if any(field.str not in codes for field, _ in fields):
+        return None
+    return "".join(codes[field.str] for field, _ in fields)
 
 
 #: a predictor record as ``struct`` packs it; None sends make_predictor to sklearn's
