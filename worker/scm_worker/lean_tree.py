@@ -115,12 +115,13 @@ class LeanTreeGrower(grower.TreeGrower):  # type: ignore[misc]
         ):
             raise ValueError("Categorical features cannot have monotonic constraints.")
         hessians_are_constant = hessians.shape[0] == 1
+        missing_values_bin_idx = n_bins - 1
         self.histogram_builder = HistogramBuilder(
             X_binned, n_bins, gradients, hessians, hessians_are_constant, n_threads
         )
         self.splitter = Splitter(
             X_binned=X_binned, n_bins_non_missing=n_bins_non_missing,
-            missing_values_bin_idx=n_bins - 1, has_missing_values=has_missing_values,
+            missing_values_bin_idx=missing_values_bin_idx, has_missing_values=has_missing_values,
             is_categorical=is_categorical, monotonic_cst=monotonic_cst,
             l2_regularization=l2_regularization, min_hessian_to_split=min_hessian_to_split,
             min_samples_leaf=min_samples_leaf, min_gain_to_split=min_gain_to_split,
@@ -133,7 +134,7 @@ class LeanTreeGrower(grower.TreeGrower):  # type: ignore[misc]
         self.min_samples_leaf = min_samples_leaf
         self.min_gain_to_split = min_gain_to_split
         self.n_bins_non_missing = n_bins_non_missing
-        self.missing_values_bin_idx = n_bins - 1
+        self.missing_values_bin_idx = missing_values_bin_idx
         self.has_missing_values = has_missing_values
         self.is_categorical = is_categorical
         self.monotonic_cst = monotonic_cst
