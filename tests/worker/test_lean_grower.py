@@ -130,30 +130,16 @@ def test_fits_left_to_sklearns_methods_fit_the_same_bytes(options: dict[str, Any
     assert lean == stock
 
 
-def grown(**options: Any) -> Any:
-    """A LeanTreeGrower on binned data of three features, grown."""
+def grown(cls: type = lean_tree.LeanTreeGrower, **options: Any) -> Any:
+    """A grower (the lean one unless ``cls`` says) on binned data of three features, grown;
+    at most 31 leaves unless ``options`` say."""
     rng = np.random.default_rng(5)
     X_binned = np.asfortranarray(rng.integers(0, 200, size=(500, 3)).astype(np.uint8))
     gradients = rng.normal(size=500).astype(np.float32)
-    tree = lean_tree.LeanTreeGrower(
-        X_binned, gradients, np.ones(1, dtype=np.float32), max_leaf_nodes=31, **options
-    )
+    tree = cls(X_binned, gradients, np.ones(1, dtype=np.float32),
+               **{"max_leaf_nodes": 31, **options})
     tree.grow()
     return tree
-
-
-def grown_both_ways(**options: Any) -> tuple[Any, Any]:
-    """sklearn's TreeGrower and the lean one, built directly on the same binned data (so
-    with the arguments HGB's fit never passes), grown."""
-    rng = np.random.default_rng(9)
-    X_binned = np.asfortranarray(rng.integers(0, 40, size=(400, 3)).astype(np.uint8))
-    gradients = rng.normal(size=400).astype(np.float32)
-    trees = []
-    for cls in (grower.TreeGrower, lean_tree.LeanTreeGrower):
-        tree = cls(X_binned, gradients, np.ones(1, dtype=np.float32), **options)
-        tree.grow()
-        trees.append(tree)
-    return trees[0], trees[1]
 
 
 SETUP = ("n_bins_non_missing", "has_missing_values", "is_categorical", "monotonic_cst",
@@ -161,18 +147,19 @@ SETUP = ("n_bins_non_missing", "has_missing_values", "is_categorical", "monotoni
 
 
 @pytest.mark.parametrize("options", [
-    {},
-    {"n_bins_non_missing": 39, "has_missing_values": True, "max_leaf_nodes": 8},
-    {"n_bins_non_missing": [39, 20, 39], "has_missing_values": [False, True, False]},
+    {"max_leaf_nodes": None},
+    {"n_bins_non_missing": 200, "has_missing_values": True, "max_leaf_nodes": 8},
+    {"n_bins_non_missing": [200, 255, 200], "has_missing_values": [False, True, False]},
     {"monotonic_cst": [0, 1, 0], "is_categorical": [0, 0, 0], "max_depth": 4},
 ], ids=["defaults", "scalars", "lists", "monotonic"])
 def test_a_grower_built_directly_sets_up_and_grows_as_sklearns(options: dict[str, Any]) -> None:
-    stock, lean = grown_both_ways(**options)
+    """With the arguments HGB's fit never passes: scalars, lists, sklearn's defaults."""
+    stock, lean = (grown(cls, **options) for cls in (grower.TreeGrower, lean_tree.LeanTreeGrower))
     for name in SETUP:
         ours, theirs = getattr(lean, name), getattr(stock, name)
         assert np.array_equal(ours, theirs), name
         assert (type(ours), np.asarray(ours).dtype) == (type(theirs), np.asarray(theirs).dtype)
-    thresholds = [np.arange(40, dtype=np.float64)] * 3
+    thresholds = [np.arange(256, dtype=np.float64)] * 3
     made = [t.make_predictor(thresholds).nodes.tobytes() for t in (stock, lean)]
     assert made[0] == made[1]
 
