@@ -11,7 +11,8 @@ Methods: ``initialize``, ``ping``, ``shutdown``, and for the tests
 ``error {code, message, data}`` (that error), ``no_result`` (a reply with neither
 result nor error), ``not_a_message`` (the JSON line ``42``), ``stray`` (a reply for an
 id nobody asked, then the real one), ``batch_reply`` (the reply inside an array),
-``defer {value}`` / ``flush`` (deferred replies, written newest first on ``flush``).
+``defer {value}`` / ``flush`` (deferred replies, written newest first on ``flush``),
+``deferred`` (how many deferred replies are held: the defers it has read).
 Anything else is -32601.
 
 Environment switches:
@@ -164,6 +165,8 @@ def main() -> int:
             write([result(id_, "in a batch")])
         elif method == "defer":
             deferred.append(result(id_, params["value"]))
+        elif method == "deferred":
+            write(result(id_, len(deferred)))
         elif method == "flush":
             for reply in reversed(deferred):
                 write(reply)

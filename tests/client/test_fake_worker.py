@@ -166,7 +166,8 @@ def test_replies_out_of_order_reach_their_own_callers(make_fake: MakeFake) -> No
     calls = {
         value: call_in_thread(worker, "defer", {"value": value}) for value in ("a", "b", "c", "d")
     }
-    wait_until(lambda: pending_calls(worker) == 4, 10, "four deferred calls in flight")
+    # the client registers a call before it writes the line: wait on what the fake has read
+    wait_until(lambda: worker.call("deferred") == 4, 10, "the fake to hold four deferred calls")
     assert worker.call("flush") == "flushed"  # the fake answers newest first
     for value, (thread, outcome) in calls.items():
         join(thread)
