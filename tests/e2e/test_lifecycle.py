@@ -278,7 +278,9 @@ def test_shutdown_stuck_behind_a_busy_worker_is_escalated(make_worker: MakeWorke
     pid = worker.pid
     assert pid is not None
     thread, outcome = call_in_thread(worker, "debug.sleep", {"seconds": 60})
-    wait_until(lambda: pending_calls(worker) == 1, 10, "the sleep to be in flight")
+    # running in the worker, not only registered by the client: a shutdown written first would be clean
+    wait_until(lambda: (worker.call("status")["running"] or {}).get("method") == "debug.sleep", 10,
+               "the sleep to be running in the worker")
     started = time.monotonic()
     worker.close()
     assert time.monotonic() - started < 10
