@@ -279,7 +279,9 @@ def test_a_replaced_store_key_makes_every_model_refused(tmp_path: Path, raw_work
 def test_a_damaged_store_key_stops_the_worker_before_it_serves(tmp_path: Path, python311: str) -> None:
     store = tmp_path / "store"
     store.mkdir()
-    (store / "store.key").write_bytes(b"short")
+    key = os.open(store / "store.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private, but short
+    os.write(key, b"short")
+    os.close(key)
     worker = Worker(python311, worker_args=("--no-warmup", "--store", str(store)), start_timeout=60)
     try:
         with pytest.raises(WorkerStartError) as caught:

@@ -16,12 +16,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import __version__
 from .context import WorkerContext
 from .limits import READ_BUFFER_BYTES, Limits
+from .store_trust import EXIT_STORE_REFUSED
 from .warmup import limit_threads
+
+if TYPE_CHECKING:
+    from .store import ModelStore
 
 log = logging.getLogger("scm_worker")
 
@@ -82,24 +86,53 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         limit_threads(args.threads)
     protocol_in, protocol_out = guard_stdout()
-    code = serve_daemon(args, protocol_out) if args.listen else serve_stdio(args, protocol_in,
-                                                                            protocol_out)
+    store = open_store(args, protocol_out)
+    if store is None:
+        code = EXIT_STORE_REFUSED
+    elif args.listen:
+        code = serve_daemon(args, store, protocol_out)
+    else:
+        code = serve_stdio(args, store, protocol_in, protocol_out)
     shutdown_children()
     logging.shutdown()
     # Readers may still block in their threads; leave without finalising their streams.
     os._exit(code)
 
 
-def build(args: argparse.Namespace, **daemon: Any) -> tuple[Any, Any, Any, threading.Event]:
+def limits_of(args: argparse.Namespace) -> Limits:
+    return Limits(**{k: getattr(args, k) for k in Limits().as_dict()})
+
+
+def open_store(args: argparse.Namespace, announce: BinaryIO) -> ModelStore | None:
+    """The model store, or None when its directory or key could be changed by someone
+    else (store_trust.py): then the worker does not start at all, whichever transport.
+
+    Its every later load would trust that key, so serving without it (or failing each
+    store call) would hide the problem; the refusal names the path and the fix, on stderr
+    and, for a daemon, in its ready line, which the starting client raises.
+    """
+    from .persistence import default_store_dir
+    from .store import ModelStore
+    from .store_trust import StoreRefused
+
+    limits = limits_of(args)
+    store_dir = None if args.no_store else (args.store or default_store_dir())
+    try:
+        return ModelStore(limits.max_models, limits.max_memory_mb * 1024 * 1024, store_dir)
+    except StoreRefused as exc:
+        log.error("%s", exc.message)
+        if args.listen:
+            _announce(announce, {"error": exc.message})
+        return None
+
+
+def build(args: argparse.Namespace, store: ModelStore,
+          **daemon: Any) -> tuple[Any, Any, Any, threading.Event]:
     """The context, dispatcher and scheduler every transport shares; warm-up started."""
     from . import methods, protocol, warmup
-    from .persistence import default_store_dir
     from .scheduler import Scheduler
-    from .store import ModelStore
 
-    limits = Limits(**{k: getattr(args, k) for k in Limits().as_dict()})
-    store_dir = None if args.no_store else (args.store or default_store_dir())
-    store = ModelStore(limits.max_models, limits.max_memory_mb * 1024 * 1024, store_dir)
+    limits = limits_of(args)
     ctx = WorkerContext(limits, store, test_methods=args.test_methods, threads=args.threads,
                         **daemon)
     warmup.start_warmup(ctx, enabled=not args.no_warmup)
@@ -111,14 +144,15 @@ def build(args: argparse.Namespace, **daemon: Any) -> tuple[Any, Any, Any, threa
     return ctx, dispatcher, scheduler, stopped
 
 
-def serve_stdio(args: argparse.Namespace, protocol_in: BinaryIO, protocol_out: BinaryIO) -> int:
+def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: BinaryIO,
+                protocol_out: BinaryIO) -> int:
     from . import lifeline
     from .connection import read_session
     from .protocol import LineWriter
     from .session import Session
 
     lifeline.watch(protocol_out.fileno())
-    ctx, dispatcher, scheduler, stopped = build(args)
+    ctx, dispatcher, scheduler, stopped = build(args, store)
     session = Session(LineWriter(protocol_out), "stdio", at_end="finish")
     threading.Thread(target=read_session, args=(protocol_in, session, ctx, dispatcher, scheduler),
                      name="scm-stdin", daemon=True).start()
@@ -127,7 +161,7 @@ def serve_stdio(args: argparse.Namespace, protocol_in: BinaryIO, protocol_out: B
     return 0
 
 
-def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
+def serve_daemon(args: argparse.Namespace, store: ModelStore, announce: BinaryIO) -> int:
     """Take the lock, bind, say so on stdout (then close it), serve until stopped or idle."""
     from . import listener
     from .daemon_log import log_to_file
@@ -151,7 +185,8 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
         _announce(announce, {"error": f"cannot listen on {path}: {exc}"})
         return 1
     idle = args.idle_timeout or None
-    ctx, dispatcher, scheduler, stopped = build(args, socket_path=str(path), idle_timeout_s=idle)
+    ctx, dispatcher, scheduler, stopped = build(args, store, socket_path=str(path),
+                                                 idle_timeout_s=idle)
     terminate = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)

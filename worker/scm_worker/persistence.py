@@ -3,13 +3,15 @@
 A file is ``MAGIC + tag + payload`` where ``tag = HMAC(key, model_id + payload)``: a
 flipped byte, a truncated file, another store's key, or a file renamed to another id
 all fail verification, and such a file is never unpickled. The key is 32 random bytes
-created once per store directory with mode 0600. Writes go to a temporary file in the
-same directory, are fsynced, then renamed into place, so a crash mid-write leaves
-either the old file or none, never half of one.
+created once per store directory with mode 0600; the directory and the key are used only
+when no one else could have changed them (store_trust.py). Writes go to a temporary
+file in the same directory, are fsynced, then renamed into place, so a crash mid-write
+leaves either the old file or none, never half of one.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .errors import STORE_CORRUPT, WorkerError
+from .store_trust import check_directory, check_key, make_private_directory, symlinked_key
 
 MAGIC: Final = b"SCMW1\n"
 TAG_BYTES: Final = 32
@@ -38,7 +41,8 @@ class ModelFiles:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_directory(directory)
+        check_directory(directory)
         self._key = load_or_create_key(directory / KEY_FILE)
 
     def path(self, model_id: str) -> Path:
@@ -93,8 +97,10 @@ def corrupt(model_id: str, reason: str) -> WorkerError:
 
 
 def load_or_create_key(path: Path) -> bytes:
+    """A new key, created 0600 where nothing (not even a link) exists, or the existing one."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, flags, 0o600)
     except FileExistsError:
         return read_key(path)
     key = secrets.token_bytes(32)
@@ -106,13 +112,32 @@ def load_or_create_key(path: Path) -> bytes:
 
 
 def read_key(path: Path) -> bytes:
-    """Read an existing key; another worker may be writing it this very moment."""
-    for _ in range(20):
-        key = path.read_bytes()
-        if len(key) == 32:
-            return key
-        time.sleep(0.05)
+    """Read an existing key, checked on the opened file; another worker may be writing
+    it this very moment."""
+    fd = open_no_follow(path)
+    if fd is None:
+        raise symlinked_key(path)
+    try:
+        check_key(fd, path)
+        for _ in range(20):
+            key = os.pread(fd, 33, 0)
+            if len(key) == 32:
+                return key
+            time.sleep(0.05)
+    finally:
+        os.close(fd)
     raise WorkerError(STORE_CORRUPT, f"store key {path} is damaged", {"reason": "bad key"})
+
+
+def open_no_follow(path: Path) -> int | None:
+    """A read-only fd on ``path`` itself; None when it is a symbolic link. Non-blocking,
+    so a FIFO planted there cannot hang the open (the caller's fstat refuses it)."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
 
 
 def atomic_write(path: Path, data: bytes) -> None:
