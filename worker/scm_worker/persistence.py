@@ -4,7 +4,9 @@ A file is ``MAGIC + tag + payload`` where ``tag = HMAC(key, model_id + payload)`
 flipped byte, a truncated file, another store's key, or a file renamed to another id
 all fail verification, and such a file is never unpickled. The key is 32 random bytes
 created once per store directory with mode 0600; the directory and the key are used only
-when no one else could have changed them (store_trust.py). Writes go to a temporary
+when no one else could have changed them (store_trust.py). The fit cache's entries
+(``KEY.ref``, naming the model a fit request produced) carry a tag over their name and
+content, so one written without the key is never followed. Writes go to a temporary
 file in the same directory, are fsynced, then renamed into place, so a crash mid-write
 leaves either the old file or none, never half of one.
 """
@@ -14,9 +16,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import hmac
+import logging
 import os
 import pickle
 import secrets
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -25,10 +29,15 @@ from typing import Any, Final
 from .errors import STORE_CORRUPT, WorkerError
 from .store_trust import check_directory, check_key, make_private_directory, symlinked_key
 
+log = logging.getLogger(__name__)
+
 MAGIC: Final = b"SCMW1\n"
 TAG_BYTES: Final = 32
 KEY_FILE: Final = "store.key"
 SUFFIX: Final = ".model"
+REF_SUFFIX: Final = ".ref"
+#: a ref is ``model_id tag``: 18 + 1 + 64 characters; anything longer is not one
+REF_MAX_BYTES: Final = 128
 
 
 def default_store_dir() -> Path:
@@ -84,8 +93,32 @@ class ModelFiles:
     def stat(self, model_id: str) -> os.stat_result:
         return self.path(model_id).stat()
 
+    def write_ref(self, cache_key: str, model_id: str) -> None:
+        """The fit cache's entry: the model id and a tag over the cache key and the id."""
+        tag = self._ref_tag(cache_key, model_id).hex()
+        atomic_write(self._ref_path(cache_key), f"{model_id} {tag}".encode())
+
+    def read_ref(self, cache_key: str) -> str | None:
+        """The model id of an entry whose tag verifies; None for no entry or a refused one."""
+        text = read_small(self._ref_path(cache_key), REF_MAX_BYTES)
+        if text is None:
+            return None
+        model_id, _, tag = text.decode(errors="replace").strip().partition(" ")
+        if hmac.compare_digest(tag.encode(), self._ref_tag(cache_key, model_id).hex().encode()):
+            return model_id
+        log.warning("fit-cache entry %s%s failed authentication; ignored", cache_key, REF_SUFFIX)
+        return None
+
+    def _ref_path(self, cache_key: str) -> Path:
+        return self.directory / f"{cache_key}{REF_SUFFIX}"
+
     def _tag(self, model_id: str, payload: bytes) -> bytes:
         return hmac.new(self._key, model_id.encode() + b"\0" + payload, hashlib.sha256).digest()
+
+    def _ref_tag(self, cache_key: str, model_id: str) -> bytes:
+        # "ref\0" first: no model file's tag (over "m-...\0" + payload) is ever a ref's
+        message = b"ref\0" + cache_key.encode() + b"\0" + model_id.encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
 
 
 def corrupt(model_id: str, reason: str) -> WorkerError:
@@ -138,6 +171,23 @@ def open_no_follow(path: Path) -> int | None:
         if exc.errno == errno.ELOOP:
             return None
         raise
+
+
+def read_small(path: Path, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of a regular file, not through a link; None otherwise."""
+    try:
+        fd = open_no_follow(path)
+    except OSError:
+        return None
+    if fd is None:
+        return None
+    try:
+        info = os.fstat(fd)
+        return os.read(fd, limit) if stat.S_ISREG(info.st_mode) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -5,7 +5,7 @@ request can never name a path. A persisted model lives in the authenticated stor
 directory too; when memory is over budget the least recently used model leaves memory
 and, if persisted, is reloaded (after HMAC verification) on its next use. The fit cache
 maps a content hash of a fit request to the model it produced; its entries are small
-files beside the models, so a restarted worker still finds earlier fits.
+authenticated files beside the models, so a restarted worker still finds earlier fits.
 """
 
 from __future__ import annotations
@@ -137,20 +137,14 @@ class ModelStore:
     def _remember(self, cache_key: str, model_id: str, persist: bool) -> None:
         self._cache[cache_key] = model_id
         if persist and self.files is not None:
-            atomic_write(self._ref(cache_key), model_id.encode())
+            self.files.write_ref(cache_key, model_id)
 
     def _read_ref(self, cache_key: str) -> str | None:
+        """A persisted entry, followed only when its tag verifies (persistence.py)."""
         if self.files is None or not CACHE_KEY.fullmatch(cache_key):
             return None
-        try:
-            model_id = self._ref(cache_key).read_text().strip()
-        except OSError:
-            return None
-        return model_id if MODEL_ID.fullmatch(model_id) else None
-
-    def _ref(self, cache_key: str) -> Path:
-        assert self.files is not None
-        return self.files.directory / f"{cache_key}.ref"
+        model_id = self.files.read_ref(cache_key)
+        return model_id if model_id is not None and MODEL_ID.fullmatch(model_id) else None
 
     def _sidecar(self, model_id: str) -> Path:
         assert self.files is not None
