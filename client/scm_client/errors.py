@@ -24,7 +24,8 @@
         ├── StoreCorrupt        -32006
         ├── UnsupportedQuery    -32007  .node
         ├── ClusterUnavailable  -32008  .scheduler, .reason
-        ├── PermissionDenied    -32009  .uid (a daemon refused a peer of another user)
+        ├── PermissionDenied    -32009  .uid (a daemon refused a peer of another user),
+        │                               .path, .fix (a Dask worker refused the store)
         └── RequestCancelled    -32800  .request_id, .stage ("queued" | "running")
 
 Lower-level errors (OSError, BrokenPipeError, …) are re-raised from these with ``from``.
@@ -266,13 +267,22 @@ class ClusterUnavailable(RemoteError):
 
 
 class PermissionDenied(RemoteError):
-    """The daemon refused this connection: its socket belongs to another user."""
+    """The daemon refused this connection: its socket belongs to another user. Or (a
+    ``batch.fit`` item) a Dask worker refused the store: ``path`` and ``fix`` say why."""
 
     code = -32009
 
     @property
     def uid(self) -> int | None:
         return self._count("uid")
+
+    @property
+    def path(self) -> str | None:
+        return self._text("path")
+
+    @property
+    def fix(self) -> str | None:
+        return self._text("fix")
 
 
 class RequestCancelled(RemoteError):
