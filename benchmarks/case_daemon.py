@@ -97,7 +97,8 @@ def commands(bench: Bench, env: dict[str, str]) -> None:
             seconds, _ = timed(lambda f=flags: _scm(env, "fit", str(FIXTURE), "--seed", str(seed),
                                                      "--json", "-q", *f))
             times.append(seconds)
-    status = _daemon.status(path=Path(env["SCM_DAEMON_DIR"]) / _daemon.socket_name()) or {}
+    sockets = sorted(Path(env["SCM_DAEMON_DIR"]).glob(_daemon.SOCKET_GLOB))  # the one daemon
+    status = (_daemon.status(path=sockets[0]) if sockets else None) or {}
     warm = median(with_daemon[1:])
     ratio = median(without) / warm
     bench.details["daemon_commands"] = {"with_daemon_s": with_daemon, "no_daemon_s": without,

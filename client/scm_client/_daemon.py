@@ -1,7 +1,10 @@
-"""The user's daemon: where its socket lives, starting it (idempotently), its status, stopping it.
+"""The user's daemons: where their sockets live, starting one (idempotently), status, stop.
 
-One daemon per user and scm-worker version: the version is in the socket's name, so a
-daemon of another version is never connected to (and the handshake checks it again).
+One daemon per user and worker environment: the socket's name carries the scm-worker
+version and the environment's key (its prefix, version and source digest, _identity), so
+a daemon of another version, of another environment, or of source since edited is never
+connected to (the handshake checks the version again). The daemon of an edited checkout
+is left to idle out; ``status`` calls it stale and ``stop_all`` stops it.
 Starting is safe to race: the worker holds a lock for its whole life, a loser prints
 ``already_running`` and exits, and every starter here simply connects until the winner
 serves. Stopping escalates as a private worker's close does: ``shutdown``, SIGTERM, then
@@ -25,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from . import _rundir
 from ._channel import Channel
+from ._identity import Identity, identify
 from ._locate import find_worker_python
 from ._process import Escalation, escalate, signal_pgid
 from ._transport import SocketTransport, read_log_tail
@@ -34,10 +39,8 @@ from .errors import WorkerClosed, WorkerError, WorkerStartError
 
 log = logging.getLogger("scm_client.daemon")
 
-DIR_ENV: Final = "SCM_DAEMON_DIR"
+DIR_ENV: Final = _rundir.DIR_ENV
 SWITCH_ENV: Final = "SCM_DAEMON"
-#: a Unix socket path is at most 107 bytes (sun_path is 108, with its NUL)
-SUN_PATH_MAX: Final = 107
 OFF_VALUES: Final = frozenset({"off", "0", "false", "no"})
 CONNECT_RETRY_S: Final = 0.05
 READY_TAIL_LINES: Final = 50
@@ -54,62 +57,35 @@ def daemon_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 # -- where it lives --------------------------------------------------------------------
 
+#: how a daemon's socket is named, for its version and environment key (16 hex digits)
+SOCKET_NAME: Final = "daemon-{version}-{key}.sock"
+SOCKET_GLOB: Final = "daemon-*.sock"
 
-def socket_name() -> str:
-    return f"daemon-{__version__}.sock"
+
+def socket_name(identity: Identity) -> str:
+    """The socket of this client's version for the worker environment ``identity``."""
+    return SOCKET_NAME.format(version=__version__, key=identity.environment_key)
 
 
 def runtime_dir() -> Path:
-    """The per-user directory of the socket, created mode 0700.
+    """The user's private directory of daemon sockets (see _rundir: 0700, ours, findable)."""
+    return _rundir.runtime_dir(len(SOCKET_NAME.format(version=__version__, key="0" * 16)))
 
-    ``$SCM_DAEMON_DIR`` if set (tests point it at a temporary directory), else
-    ``$XDG_RUNTIME_DIR/scm-worker/``, else ``<XDG_CACHE_HOME or ~/.cache>/scm-worker/run/``.
-    A Unix socket path is limited to 107 bytes: when the socket's path there would be
-    longer, the directory is ``/tmp/scm-worker-<uid>/`` instead (also 0700, also ours).
-    A directory owned by another user, or open to others and not ours to chmod, is refused.
+
+def socket_path(python: str | None = None, *, auto_setup: bool | None = False) -> Path:
+    """The socket of the daemon for the worker environment of ``python`` (found as every
+    command finds it when None): ``runtime_dir() / daemon-<version>-<key>.sock``.
+
+    The key names the environment, its version and its source (_identity): a daemon of
+    another environment, or of source that has changed since, is never connected to.
     """
-    preferred = _preferred_dir()
-    if len(os.fsencode(preferred / socket_name())) > SUN_PATH_MAX:
-        log.debug("%s is too long for a Unix socket path; using /tmp", preferred)
-        preferred = Path(f"/tmp/scm-worker-{os.getuid()}")
-    return _private_dir(preferred)
+    located = find_worker_python(python, auto_setup=auto_setup)
+    return runtime_dir() / socket_name(identify(located))
 
 
-def _preferred_dir() -> Path:
-    if os.environ.get(DIR_ENV):
-        return Path(os.environ[DIR_ENV])
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(os.environ["XDG_RUNTIME_DIR"]) / "scm-worker"
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "scm-worker" / "run"
-
-
-def _private_dir(path: Path) -> Path:
-    """``path`` as a directory only this user can enter, or WorkerStartError saying why not."""
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-    except OSError as exc:
-        raise WorkerStartError(f"cannot create the daemon directory {path}: {exc}") from exc
-    if not path.is_dir() or path.is_symlink():
-        raise WorkerStartError(f"the daemon directory {path} is not a directory")
-    if info.st_uid != os.getuid():
-        raise WorkerStartError(f"the daemon directory {path} belongs to uid {info.st_uid}, "
-                               f"not to this user ({os.getuid()}): set {DIR_ENV} to a "
-                               f"directory of yours")
-    if info.st_mode & 0o077:
-        try:
-            path.chmod(0o700)
-        except OSError as exc:
-            raise WorkerStartError(f"the daemon directory {path} is open to other users "
-                                   f"(mode {info.st_mode & 0o777:o}) and cannot be made 0700: "
-                                   f"{exc}") from exc
-    return path
-
-
-def socket_path() -> Path:
-    """``runtime_dir() / daemon-<version>.sock``: a daemon of another version is never used."""
-    return runtime_dir() / socket_name()
+def sockets() -> list[Path]:
+    """Every daemon socket file in the runtime directory, whatever its version or key."""
+    return sorted(runtime_dir().glob(SOCKET_GLOB))
 
 
 def log_path(path: Path | None = None) -> Path:
@@ -205,31 +181,41 @@ def start(options: DaemonOptions | None = None, path: Path | None = None) -> Con
     ``Connection.started`` tells whether this call's process is the one that serves.
     """
     options = options or DaemonOptions()
-    path = path or socket_path()
     deadline = time.monotonic() + options.start_timeout
+    python = None
+    if path is None:
+        python = find_worker_python(options.python, auto_setup=options.auto_setup)
+        path = runtime_dir() / socket_name(identify(python))
     found = try_connect(path)
     if found is not None:
         return found
-    _say_other_versions(path)
-    ready = _spawn(options, path, deadline)
+    _say_others(path)
+    ready = _spawn(options, path, deadline, python)
     connection = _connect_until(path, deadline)
     started = ready.get("listening") is not None and connection.pid == ready.get("pid")
     return Connection(connection.sock, path, connection.pid, started)
 
 
-def _say_other_versions(path: Path) -> None:
-    """Daemons of other scm-worker versions are never used; say so when one is running."""
-    for other in sorted(path.parent.glob("daemon-*.sock")):
-        if other != path and (found := try_connect(other, timeout=1.0)) is not None:
-            found.sock.close()
+def _say_others(path: Path) -> None:
+    """Daemons of other versions or environments are never used; say so when one runs."""
+    ours = SOCKET_NAME.format(version=__version__, key="")
+    for other in sorted(path.parent.glob(SOCKET_GLOB)):
+        if other == path or (found := try_connect(other, timeout=1.0)) is None:
+            continue
+        found.sock.close()
+        if other.name.startswith(ours.removesuffix(".sock")):
+            log.info("a daemon of another worker environment (or of its source before an "
+                     "edit) serves %s (pid %s); this one gets its own", other, found.pid)
+        else:
             log.warning("a daemon of another scm-worker version serves %s (pid %s); this "
                         "client (%s) starts its own", other, found.pid, __version__)
 
 
-def _spawn(options: DaemonOptions, path: Path, deadline: float) -> dict[str, Any]:
+def _spawn(options: DaemonOptions, path: Path, deadline: float,
+           python: str | None = None) -> dict[str, Any]:
     """Run ``python -m scm_worker --listen PATH ...`` and read its one ready line."""
     _reap_children()
-    python = find_worker_python(options.python, auto_setup=options.auto_setup)
+    python = python or find_worker_python(options.python, auto_setup=options.auto_setup)
     argv = options.argv(python, path)
     log.info("starting a daemon: %s", " ".join(argv))
     try:
@@ -362,6 +348,10 @@ def stop(grace: float = 5.0, path: Path | None = None) -> StopPath | None:
     connection = try_connect(path or socket_path())
     if connection is None:
         return None
+    return _stop(connection, grace)
+
+
+def _stop(connection: Connection, grace: float) -> StopPath:
     pid = connection.pid
     try:
         ask(connection, "shutdown", grace)
@@ -372,6 +362,38 @@ def stop(grace: float = 5.0, path: Path | None = None) -> StopPath | None:
     ended = escalate(pid, lambda timeout: wait_gone(pid, timeout), True, grace)
     log.info("daemon %d stopped: %s", pid, ended)
     return ended
+
+
+@dataclass(frozen=True)
+class Running:
+    """A daemon found serving in the runtime directory, and its ``status`` result."""
+
+    path: Path
+    status: dict[str, Any]
+
+
+def running(timeout: float = 10.0) -> list[Running]:
+    """Every daemon that answers in the runtime directory: any version, any environment."""
+    found = []
+    for path in sockets():
+        try:
+            answer = status(path, timeout)
+        except (WorkerError, FutureTimeout) as exc:
+            log.warning("the daemon at %s did not answer status: %s", path, exc)
+            continue
+        if answer is not None:
+            found.append(Running(path, answer))
+    return found
+
+
+def stop_all(grace: float = 5.0) -> list[tuple[Path, int | None, StopPath]]:
+    """Stop every daemon of the runtime directory; (socket, pid, path taken) of each."""
+    stopped = []
+    for path in sockets():
+        connection = try_connect(path)
+        if connection is not None:
+            stopped.append((path, connection.pid, _stop(connection, grace)))
+    return stopped
 
 
 def pid_gone(pid: int) -> bool:

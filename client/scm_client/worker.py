@@ -139,10 +139,12 @@ class Worker:
         """A Worker on the user's daemon, which is started when none serves.
 
         Models, the fit cache and the store are shared with every other client of the
-        daemon, and it stays warm between processes. ``python``, ``idle_timeout``,
-        ``threads``, ``store``, ``env`` and ``worker_args`` apply only to a daemon this
-        call has to start; a running daemon keeps its own. ``close()`` closes the
-        connection, never the daemon (``scm daemon stop`` does). Other options as Worker().
+        daemon, and it stays warm between processes. ``python`` names the worker
+        environment, and so the daemon: each environment (and each version of its
+        ``scm_worker`` source) has its own. ``idle_timeout``, ``threads``, ``store``,
+        ``env`` and ``worker_args`` apply only to a daemon this call has to start; a
+        running daemon keeps its own. ``close()`` closes the connection, never the daemon
+        (``scm daemon stop`` does). Other options as Worker().
         """
         settings = _daemon.DaemonOptions(
             python, idle_timeout, threads, store, tuple(worker_args), dict(env or {}),

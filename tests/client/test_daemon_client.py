@@ -6,18 +6,21 @@ The real daemon is driven in tests/e2e/test_daemon.py.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from scm_client import RequestCancelled, Worker, WorkerTimeout, __version__, _daemon
+from scm_client._identity import Identity, identify
 from scm_client.cli.daemon import status_table
 from support.procs import pid_alive
 
@@ -33,28 +36,107 @@ def test_runtime_dir_is_scm_daemon_dir_created_0700(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SCM_DAEMON_DIR", str(target))
     assert _daemon.runtime_dir() == target
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
-    assert _daemon.socket_path() == target / f"daemon-{__version__}.sock"
-    assert _daemon.log_path() == target / f"daemon-{__version__}.log"
+    path = target / _daemon.socket_name(identity_of("0123456789abcdef"))
+    assert path.name == f"daemon-{__version__}-0123456789abcdef.sock"
+    assert _daemon.log_path(path) == target / f"daemon-{__version__}-0123456789abcdef.log"
+
+
+def identity_of(key: str) -> Identity:
+    return Identity("/env/bin/python", "/env", __version__, "/env/scm_worker", "0" * 64, key)
+
+
+def fake_python(tmp_path: Path, answer: str) -> str:
+    """A "python" that answers the identity probe with ``answer`` (and records its argv, cwd)."""
+    script = tmp_path / "python"
+    script.write_text(f"#!/bin/sh\necho \"$PWD $*\" > {tmp_path}/argv\ncat <<'EOF'\n"
+                      f"{answer}\nEOF\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_the_socket_is_named_by_the_environment_key_the_worker_reports(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, socket_dir: Path) -> None:
+    answer = {"python": "/e/bin/python", "prefix": "/e", "worker_version": __version__,
+              "worker_path": "/e/scm_worker", "source_digest": "f" * 64,
+              "environment_key": "00ff00ff00ff00ff"}
+    monkeypatch.setenv("SCM_DAEMON_DIR", str(socket_dir))
+    python = fake_python(tmp_path, json.dumps(answer))
+    assert _daemon.socket_path(python) == socket_dir / f"daemon-{__version__}-00ff00ff00ff00ff.sock"
+    assert (tmp_path / "argv").read_text().split() == ["/", "-I", "-m", "scm_worker.identity"]
+
+
+@pytest.mark.parametrize("key", ["../../x", "00FF00FF00FF00FF", "0" * 17, ""])
+def test_a_key_that_is_no_key_never_becomes_a_file_name(tmp_path: Path, key: str) -> None:
+    answer = {"python": "p", "prefix": "/e", "worker_version": __version__, "worker_path": "w",
+              "source_digest": "f" * 64, "environment_key": key}
+    with pytest.raises(_daemon.WorkerStartError, match="no key"):
+        identify(fake_python(tmp_path, json.dumps(answer)))
+
+
+def test_an_interpreter_that_is_no_worker_cannot_be_identified(tmp_path: Path) -> None:
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\necho 'No module named scm_worker' >&2\nexit 1\n")
+    script.chmod(0o755)
+    with pytest.raises(_daemon.WorkerStartError, match="is it a worker environment") as caught:
+        identify(str(script))
+    assert "No module named scm_worker" in str(caught.value)
 
 
 def test_runtime_dir_prefers_xdg_runtime_dir_then_the_cache(monkeypatch: pytest.MonkeyPatch,
-                                                            tmp_path: Path) -> None:
+                                                            socket_dir: Path) -> None:
     monkeypatch.delenv("SCM_DAEMON_DIR")
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
-    assert _daemon.runtime_dir() == tmp_path / "run" / "scm-worker"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(socket_dir / "run"))
+    assert _daemon.runtime_dir() == socket_dir / "run" / "scm-worker"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert _daemon.runtime_dir() == tmp_path / "cache" / "scm-worker" / "run"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(socket_dir / "cache"))
+    assert _daemon.runtime_dir() == socket_dir / "cache" / "scm-worker" / "run"
 
 
-def test_a_socket_path_over_107_bytes_falls_back_to_tmp(monkeypatch: pytest.MonkeyPatch,
-                                                        tmp_path: Path) -> None:
+@pytest.fixture
+def too_long(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """SCM_DAEMON_DIR too long for a socket path; every /tmp directory made for it removed."""
     deep = tmp_path / ("x" * 60) / ("y" * 60)
     monkeypatch.setenv("SCM_DAEMON_DIR", str(deep))
-    fallback = Path(f"/tmp/scm-worker-{os.getuid()}")
-    assert _daemon.runtime_dir() == fallback
+    yield deep
+    record = deep / "tmp-dir"
+    if record.exists():
+        shutil.rmtree(record.read_text().strip(), ignore_errors=True)
+
+
+def test_a_socket_path_over_107_bytes_falls_back_to_a_random_tmp_dir_found_again(
+        too_long: Path) -> None:
+    fallback = _daemon.runtime_dir()
+    assert fallback.parent == Path("/tmp") and fallback.name.startswith("scm-worker-")
+    assert fallback.name != f"scm-worker-{os.getuid()}"  # no name another user can foresee
     assert stat.S_IMODE(fallback.stat().st_mode) == 0o700
-    assert not deep.exists()
+    assert fallback.stat().st_uid == os.getuid()
+    assert (too_long / "tmp-dir").read_text().strip() == str(fallback)
+    assert stat.S_IMODE((too_long / "tmp-dir").stat().st_mode) == 0o600
+    assert _daemon.runtime_dir() == fallback
+
+
+@pytest.mark.parametrize("spoil", ["removed", "opened", "symlinked", "given away"])
+def test_a_recorded_tmp_dir_that_is_not_private_and_ours_is_replaced(too_long: Path,
+                                                                     spoil: str) -> None:
+    if spoil == "given away" and os.getuid() != 0:
+        pytest.skip("giving a directory to another user needs root")
+    first = _daemon.runtime_dir()
+    if spoil == "removed":
+        first.rmdir()
+    elif spoil == "opened":
+        first.chmod(0o777)
+    elif spoil == "symlinked":
+        first.rmdir()
+        first.symlink_to(too_long)
+    else:
+        os.chown(first, 65534, 65534)
+    second = _daemon.runtime_dir()
+    assert second != first and second.parent == Path("/tmp")
+    assert (too_long / "tmp-dir").read_text().strip() == str(second)
+    if first.is_symlink():
+        first.unlink()
+    elif first.exists():
+        first.rmdir()
 
 
 def test_an_open_directory_of_ours_is_made_0700(monkeypatch: pytest.MonkeyPatch,

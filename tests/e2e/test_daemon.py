@@ -65,7 +65,10 @@ def connect(daemon_dir: Path, tmp_path: Path) -> Iterator[Connect]:
 
 
 def socket_of(daemon_dir: Path) -> Path:
-    return daemon_dir / f"daemon-{__version__}.sock"
+    """The socket of the worker environment's daemon (SCM_WORKER_PYTHON's), in ``daemon_dir``."""
+    path = _daemon.socket_path()
+    assert path.parent == daemon_dir and path.name.startswith(f"daemon-{__version__}-")
+    return path
 
 
 # -- start, connect, status, stop -------------------------------------------------------------
@@ -119,7 +122,7 @@ def test_socket_name_carries_the_version_and_another_versions_daemon_is_not_used
             assert worker.ping() == "pong"
         assert worker.pid != other.pid
         assert f"another scm-worker version serves {other_path}" in caplog.text
-        assert _daemon.socket_path().name == f"daemon-{__version__}.sock"
+        assert _daemon.socket_path().name.startswith(f"daemon-{__version__}-")
     finally:
         os.killpg(other.pid, signal.SIGKILL)
         other.wait()

@@ -37,9 +37,8 @@ def listening_pids(directory: Path) -> list[int]:
 
 
 def stop_daemons(directory: Path) -> None:
-    """Stop the daemon of this version gracefully, then kill any other left in ``directory``."""
-    socket = directory / _daemon.socket_name()
-    if socket.exists():
+    """Stop every daemon of ``directory`` gracefully, then kill any left there."""
+    for socket in sorted(directory.glob(_daemon.SOCKET_GLOB)):
         _daemon.stop(grace=5.0, path=socket)
     for pid in listening_pids(directory):
         try:

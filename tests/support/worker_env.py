@@ -23,3 +23,40 @@ def worker_python() -> str:
     if not Path(path).exists():
         pytest.fail(f"SCM_WORKER_PYTHON={path} does not exist", pytrace=False)
     return path
+
+
+def _ask(python: str, expression: str) -> str:
+    """What ``expression`` prints in ``python``, run isolated from every directory but /."""
+    import subprocess
+
+    done = subprocess.run([python, "-I", "-c", f"print({expression})"], capture_output=True,
+                          text=True, cwd="/", timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def second_environment(python: str, directory: Path, source: Path | None = None) -> Path:
+    """Another worker environment in ``directory``: its own ``sys.prefix``, the same packages.
+
+    A venv of ``python``'s base interpreter (seconds, no install) whose one ``.pth`` file
+    puts ``python``'s site-packages on its path, and with ``source`` a copy of
+    ``scm_worker`` in front of them: an editable checkout whose source a test may change.
+    Returns the new environment's interpreter.
+    """
+    import shutil
+    import subprocess
+
+    base = _ask(python, "__import__('sys')._base_executable")
+    site = _ask(python, "__import__('sysconfig').get_paths()['purelib']")
+    subprocess.run([base, "-I", "-m", "venv", "--without-pip", str(directory)], cwd="/",
+                   check=True, timeout=120, capture_output=True)
+    new_python = directory / "bin" / "python"
+    lines = []
+    if source is not None:
+        copied = shutil.copytree(Path(_ask(python, "__import__('scm_worker').__path__[0]")),
+                                 source / "scm_worker",
+                                 ignore=shutil.ignore_patterns("__pycache__"))
+        lines.append(str(Path(copied).parent))
+    lines.append(f"import site; site.addsitedir({site!r})")
+    own_site = _ask(str(new_python), "__import__('sysconfig').get_paths()['purelib']")
+    (Path(own_site) / "scm-test-second-env.pth").write_text("\n".join(lines) + "\n")
+    return new_python

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scm_worker
 from support.daemon import DaemonProcess, SocketPeer, remove_tree, short_dir
 from support.procs import pid_alive, wait_until
 
@@ -315,8 +316,11 @@ def test_status_answers_within_50_ms_during_a_fit(start_daemon: Start) -> None:
         "pid", "worker_version", "protocol_version", "uptime_s", "warm", "connections",
         "requests_served", "queue_length", "running", "models", "rss_mb", "socket",
         "idle_timeout_s", "threads", "store_dir",
+        "python", "prefix", "worker_path", "source_digest", "environment_key", "stale",
     }
     last = statuses[-1]
+    assert last["python"] == sys.executable and last["prefix"] == sys.prefix
+    assert last["worker_path"] == str(Path(scm_worker.__file__).parent) and not last["stale"]
     assert last["pid"] == daemon.pid and last["connections"] == 2 and last["warm"] is True
     assert last["socket"] == str(daemon.path) and last["queue_length"] == 0
     assert {"in_memory", "on_disk"} <= set(last["models"]) and last["rss_mb"] > 0

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import __version__
+from . import __version__, identity
 from .context import WorkerContext
 from .limits import READ_BUFFER_BYTES, Limits
 from .store_trust import EXIT_STORE_REFUSED
@@ -78,6 +78,7 @@ def guard_stdout() -> tuple[BinaryIO, BinaryIO]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    identity.at_start()  # the digest of the source about to be imported, before any of it is
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),

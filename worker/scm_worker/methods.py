@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import PROTOCOL_VERSION, __version__, signatures
+from . import PROTOCOL_VERSION, __version__, identity, signatures
 from .binding import rpc_method
 from .checks import FitConfig, Graph
 from .columns import ENCODINGS, RESULT_ENCODINGS, Column
@@ -71,7 +71,11 @@ def ping(ctx: WorkerContext) -> str:
 
 
 def status(ctx: WorkerContext) -> dict[str, Any]:
-    """Who this worker is and what it is doing; answered at once, also during a fit."""
+    """Who this worker is and what it is doing; answered at once, also during a fit.
+
+    Who includes which code: the interpreter, its environment, where ``scm_worker`` was
+    imported from and the digest of that source, ``stale`` once the files changed.
+    """
     usage = ctx.store.usage()
     return {
         "pid": ctx.pid,
@@ -90,6 +94,7 @@ def status(ctx: WorkerContext) -> dict[str, Any]:
         "idle_timeout_s": ctx.idle_timeout_s,
         "threads": ctx.threads,
         "store_dir": usage["store_dir"],
+        **identity.current(),
     }
 
 

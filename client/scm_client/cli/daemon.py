@@ -1,4 +1,10 @@
-"""`scm daemon start|status|stop`: the user's warm worker that outlives every command."""
+"""`scm daemon start|status|stop`: the user's warm worker that outlives every command.
+
+Each worker environment has its own daemon (see _daemon), and the one a command means is
+that of ``--python`` (found as every command finds it). ``status`` also names the other
+daemons that run, stale ones (of source since edited) among them; ``stop --all`` stops
+them all.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,14 @@ import argparse
 from typing import Any
 
 from .. import _daemon, _format
-from .common import EXIT_ERROR, add_command, fail, positive_float, positive_int
+from .common import (
+    EXIT_ERROR,
+    add_command,
+    add_global_options,
+    fail,
+    positive_float,
+    positive_int,
+)
 
 #: status fields in the order the table shows them, and their labels
 STATUS_ROWS = (
@@ -15,7 +28,12 @@ STATUS_ROWS = (
     ("requests_served", "requests served"), ("queue_length", "queued"), ("running", "running"),
     ("models", "models"), ("rss_mb", "RSS"), ("threads", "threads"),
     ("idle_timeout_s", "idle timeout"), ("store_dir", "store"), ("socket", "socket"),
+    ("python", "python"), ("prefix", "environment"), ("worker_path", "scm_worker from"),
+    ("source_digest", "source digest"), ("stale", "stale"),
+    ("environment_key", "environment key"),
 )
+#: what ``stale`` means, where status shows it
+STALE_TEXT = "yes: its source changed since it started (new clients get a new daemon)"
 
 
 def register(subparsers: Any) -> None:
@@ -31,10 +49,15 @@ def register(subparsers: Any) -> None:
     start.add_argument("--threads", type=positive_int, metavar="N",
                        help="threads for the daemon's numeric libraries")
     start.add_argument("--store", metavar="DIR", help="the daemon's model store directory")
-    actions.add_parser("status", help="what the running daemon is doing (exit 1 if none runs)")
+    actions.add_parser("status", help="what the environment's daemon is doing, which "
+                                      "other daemons run (exit 1 if the first does not)")
     stop = actions.add_parser("stop", help="shut the daemon down: shutdown, SIGTERM, SIGKILL")
     stop.add_argument("--grace", type=positive_float, default=5.0, metavar="S",
                       help="seconds to wait at each step before escalating (default 5)")
+    stop.add_argument("--all", action="store_true",
+                      help="stop every daemon of this user: other environments, stale ones")
+    for action in actions.choices.values():  # `scm daemon status --python P` names P's daemon
+        add_global_options(action, suppress=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return start(args)
     if args.action == "stop":
         return stop(args)
-    return status()
+    return status(args)
 
 
 def start(args: argparse.Namespace) -> int:
@@ -56,21 +79,49 @@ def start(args: argparse.Namespace) -> int:
     return 0
 
 
-def status() -> int:
-    path = _daemon.socket_path()
-    found = _daemon.status(path)
+def status(args: argparse.Namespace) -> int:
+    """The table of this environment's daemon, then one line for each other daemon."""
+    path = _daemon.socket_path(args.python)
+    daemons = _daemon.running()
+    found = next((daemon.status for daemon in daemons if daemon.path == path), None)
+    if found is not None:
+        print(status_table(found))
+    for daemon in daemons:
+        if daemon.path != path:
+            print(other_line(daemon))
     if found is None:
-        return fail(f"no daemon runs (socket {path}); `scm daemon start` starts one",
-                    EXIT_ERROR)
-    print(status_table(found))
+        return fail(f"no daemon runs for this worker environment (socket {path}); "
+                    f"`scm daemon start` starts one", EXIT_ERROR)
     return 0
 
 
+def other_line(daemon: _daemon.Running) -> str:
+    """One other daemon: its pid, environment, version, socket, and whether it is stale."""
+    found = daemon.status
+    stale = ", stale: its source changed since it started" if found.get("stale") else ""
+    return (f"also running: pid {found.get('pid')}, environment {found.get('prefix', '?')}, "
+            f"scm-worker {found.get('worker_version')}{stale} (socket {daemon.path})")
+
+
 def stop(args: argparse.Namespace) -> int:
-    path = _daemon.socket_path()
+    if args.all:
+        return stop_all(args.grace)
+    path = _daemon.socket_path(args.python)
     taken = _daemon.stop(args.grace, path)
     print(f"no daemon was running (socket {path})" if taken is None
           else f"daemon stopped ({taken})")
+    if any(daemon.path != path for daemon in _daemon.running()):
+        print("other daemons still run (other environments, or stale): "
+              "`scm daemon stop --all` stops them")
+    return 0
+
+
+def stop_all(grace: float) -> int:
+    stopped = _daemon.stop_all(grace)
+    for path, pid, taken in stopped:
+        print(f"daemon stopped ({taken}): pid {pid}, socket {path}")
+    if not stopped:
+        print(f"no daemon was running (in {_daemon.runtime_dir()})")
     return 0
 
 
@@ -90,6 +141,8 @@ def field_text(key: str, value: Any) -> str:
                 f"{_format.num(value.get('elapsed_s'), 1)} s)")
     if key == "models" and isinstance(value, dict):
         return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in value.items())
+    if key == "stale" and isinstance(value, bool):
+        return STALE_TEXT if value else "no"
     if key in ("uptime_s", "idle_timeout_s") and isinstance(value, (int, float)):
         return f"{value:.0f} s"
     if key == "rss_mb" and isinstance(value, (int, float)):

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if python is not None:
         checks += [show(check) for check in worker_packages(python)]
         env_checks.append(show(pin_check(python)))
-    handshake = [show(check) for check in live_handshake(args)] + [show(daemon_check())]
+    handshake = [show(check) for check in live_handshake(args)] + [show(daemon_check(args.python))]
     checks += env_checks + handshake
     if all(check.ok for check in env_checks + handshake):
         print("\nready: the client can start the worker and talk to it")
@@ -157,12 +157,16 @@ def live_handshake(args: argparse.Namespace) -> list[Check]:
     ]
 
 
-def daemon_check() -> Check:
-    """The user's daemon, which every other `scm` command talks to: none running is fine
-    (the next command starts one); one that cannot answer ``status`` is not."""
+def daemon_check(python: str | None) -> Check:
+    """The daemon of the worker environment, which every other `scm` command talks to: none
+    running is fine (the next command starts one); one that cannot answer ``status`` is not."""
     if not _daemon.daemon_enabled():
         return Check("daemon", True, "off (SCM_DAEMON): commands start a private worker")
-    path = _daemon.socket_path()
+    try:
+        path = _daemon.socket_path(python)
+    except WorkerError as exc:
+        return Check("daemon", False, f"no worker environment to name it: "
+                                      f"{str(exc).splitlines()[0]}", fix_hint())
     try:
         found = _daemon.status(path)
     except (WorkerError, FutureTimeout) as exc:
@@ -170,8 +174,9 @@ def daemon_check() -> Check:
                      "`scm daemon stop`, then `scm daemon start`")
     if found is None:
         return Check("daemon", True, f"not running; the next `scm` command starts one ({path})")
+    stale = ", stale (its source changed since it started)" if found.get("stale") else ""
     return Check("daemon", True, (
-        f"pid {found.get('pid')}, worker {found.get('worker_version')}, up "
+        f"pid {found.get('pid')}, worker {found.get('worker_version')}{stale}, up "
         f"{found.get('uptime_s', 0):.0f} s, {found.get('requests_served')} requests served ({path})"
     ))
 
