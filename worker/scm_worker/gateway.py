@@ -7,6 +7,11 @@ error, without a round trip); the rest become one task each (cluster.fit_task). 
 come back as they complete (a ``progress`` notification per item) and are returned in
 input order.
 
+Who the gateway talks to: the address passed dask_address's rules at the boundary
+(``tls://``, or plain ``tcp://`` on loopback or with ``insecure``); dask_link builds
+Dask's ``Security`` (the ``tls_*`` files, else Dask's configuration) and probes the peer
+in bare msgpack before a ``distributed.Client``, which unpickles, is made.
+
 Where a model lives: without ``persist`` the task returns the fitted model, the gateway
 adds it to its own store and the result's ``model_id`` is sample-able at once (the same
 memory limits as a local fit). With ``persist`` the Dask worker writes the model into the
