@@ -27,8 +27,12 @@ def fit_on_cluster(
     scheduler: str,
     requests: list[Mapping[str, Any]],
     on_progress: BatchProgress | None,
+    security: Mapping[str, Any] | None = None,
 ) -> tuple[list[BatchItem], dict[str, Any]]:
-    """(items in input order, the batch's metadata) for ``requests`` fitted on ``scheduler``."""
+    """(items in input order, the batch's metadata) for ``requests`` fitted on ``scheduler``.
+
+    ``security``: ``batch.fit``'s ``insecure`` and ``tls_*`` params (pool.security_params).
+    """
     items: list[BatchItem | None] = [None] * len(requests)
     wire: list[dict[str, Any]] = []
     positions: list[int] = []  # wire position → input index
@@ -75,8 +79,8 @@ def fit_on_cluster(
     if wire:
         # The whole batch is one call: a per-request timeout does not apply to it. Its
         # progress goes to this call's callback, so other threads' calls keep their own.
-        reply = gateway.call("batch.fit", {"requests": wire, "scheduler": scheduler},
-                             timeout=None, on_progress=on_batch_progress)
+        params = {"requests": wire, "scheduler": scheduler, **(security or {})}
+        reply = gateway.call("batch.fit", params, timeout=None, on_progress=on_batch_progress)
         for entry in reply["items"]:
             item = from_wire(entry)
             items[item.index] = item

@@ -7,9 +7,12 @@ oversubscribed DoWhy (joblib plus OpenMP in every process) runs many times slowe
 One bad request gives that item an error, never a failed batch; a worker that dies
 mid-item is restarted and the item retried once.
 
-With ``scheduler="tcp://host:8786"`` the same ``fit_many`` runs on a Dask cluster
+With ``scheduler="tls://host:8786"`` the same ``fit_many`` runs on a Dask cluster
 instead: one ``batch.fit`` to the pool's first worker, which is the Dask client
-(``_cluster.py``; the worker side is ``scm_worker.gateway``).
+(``_cluster.py``; the worker side is ``scm_worker.gateway``). ``tls_ca_file``,
+``tls_cert`` and ``tls_key`` name the cluster's CA and this client's certificate (else
+Dask's own TLS configuration applies); a plain ``tcp://`` scheduler off this machine
+needs ``insecure=True``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,19 @@ class BatchItem:
 BatchProgress = Callable[[int, int, BatchItem], None]
 
 
+def security_params(insecure: bool, *files: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """``{"insecure"?, "tls_ca_file"?, "tls_cert"?, "tls_key"?}`` as ``batch.fit`` takes them.
+
+    Paths are made absolute here: the worker (a daemon, perhaps) has another working directory.
+    """
+    names = ("tls_ca_file", "tls_cert", "tls_key")
+    params: dict[str, Any] = {name: os.path.abspath(os.path.expanduser(os.fspath(path)))
+                              for name, path in zip(names, files, strict=True) if path is not None}
+    if insecure:
+        params["insecure"] = True
+    return params
+
+
 def threads_per_worker(size: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // size)
 
@@ -56,11 +72,17 @@ class WorkerPool:
         threads: int | None = None,
         worker_args: Sequence[str] = (),
         scheduler: str | None = None,
+        insecure: bool = False,
+        tls_ca_file: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
         **worker_options: Any,
     ) -> None:
         #: a Dask scheduler address: fit_many then runs on that cluster, through the first
         #: worker (the gateway, which fits nothing itself: one worker, one thread by default)
         self.scheduler = scheduler
+        #: batch.fit's security params: ``insecure`` and the ``tls_*`` files, made absolute
+        self.scheduler_params = security_params(insecure, tls_ca_file, tls_cert, tls_key)
         self.last_batch: dict[str, Any] | None = None
         self.size = size or (1 if scheduler else os.cpu_count() or 1)
         self.threads = threads or (1 if scheduler else threads_per_worker(self.size))
@@ -88,7 +110,7 @@ class WorkerPool:
             from ._cluster import fit_on_cluster
 
             done, self.last_batch = fit_on_cluster(self.workers[0], self.scheduler, items,
-                                                   on_progress)
+                                                   on_progress, self.scheduler_params)
             return done
         todo: queue.SimpleQueue[tuple[int, Mapping[str, Any]]] = queue.SimpleQueue()
         for index in largest_first(items):

@@ -6,16 +6,13 @@ driven by the 3.13 client through its gateway worker (``WorkerPool(scheduler=...
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +27,7 @@ from scm_client import (
     Worker,
     WorkerPool,
 )
-
-START_TIMEOUT = 240.0
+from support.dask_cluster import START_TIMEOUT, DaskCluster
 
 
 def small_request(seed: int, rows: int = 300) -> dict[str, Any]:
@@ -45,80 +41,6 @@ def small_request(seed: int, rows: int = 300) -> dict[str, Any]:
         columns[node] = [sum(1.5 * columns[p][r] for p in parents) + rng.gauss(0, 1) for r in range(rows)]
     return {"graph": {"nodes": nodes, "edges": edges}, "traces": columns,
             "config": {"seed": seed, "validate_r2": False, "cache": False}}
-
-
-# -- a Dask cluster of real processes on loopback ----------------------------------------
-
-
-@dataclass
-class DaskCluster:
-    python: str
-    directory: Path
-    address: str = ""
-    scheduler: subprocess.Popen[bytes] | None = None
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def scheduler_file(self) -> Path:
-        return self.directory / "scheduler.json"
-
-    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.directory / f"{name}.log").open("wb")
-        env = {**os.environ, "XDG_CACHE_HOME": str(self.directory / "cache")}
-        return subprocess.Popen([self.python, *argv], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=self.directory)
-
-    def start(self, n_workers: int) -> None:
-        self.scheduler = self.spawn("scheduler", [
-            "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-            "--scheduler-file", str(self.scheduler_file)])
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.scheduler_file.exists():
-            if time.monotonic() > deadline or self.scheduler.poll() is not None:
-                raise RuntimeError(f"the Dask scheduler did not start:\n{self.logs()}")
-            time.sleep(0.2)
-        self.address = json.loads(self.scheduler_file.read_text())["address"]
-        assert self.address.startswith("tcp://127.0.0.1:")
-        self.workers = [self.spawn(f"worker{i}", [
-            "-m", "distributed.cli.dask_worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1",
-            "--preload", "scm_worker.cluster", "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
-            "--local-directory", str(self.directory / "dask")]) for i in range(n_workers)]
-        if not n_workers:
-            return
-        wait = ("import sys; from distributed import Client; c = Client(scheduler_file=sys.argv[1], timeout='30s'); "
-                "c.wait_for_workers(int(sys.argv[2]), timeout=float(sys.argv[3])); c.close()")
-        done = subprocess.run([self.python, "-c", wait, str(self.scheduler_file), str(n_workers),
-                               str(START_TIMEOUT)], check=False, capture_output=True, text=True, timeout=START_TIMEOUT + 30)
-        if done.returncode != 0:
-            raise RuntimeError(f"Dask workers did not register: {done.stderr[-2000:]}\n{self.logs()}")
-
-    def kill_worker(self, index: int) -> None:
-        """SIGKILL a whole ``dask worker`` (nanny and worker process): it is gone for good."""
-        os.killpg(self.workers[index].pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        procs = [*self.workers, *([self.scheduler] if self.scheduler else [])]
-        for proc in procs:
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-1500:]}"
-                         for p in sorted(self.directory.glob("*.log")))
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @pytest.fixture(scope="module")

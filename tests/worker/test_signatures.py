@@ -107,9 +107,10 @@ def test_binding_fills_defaults_and_checks_each_param_before_any_work() -> None:
                                       Limits())
     assert checked["num_samples"] == 2000 and checked["num_bootstrap"] == 20 and checked["seed"] is None
     assert DECLARED["sample"].bind(["m-0123456789abcdef", "interventional"], Limits())["kind"] == "interventional"
-    batch = DECLARED["batch.fit"].bind({"requests": [], "scheduler": " tcp://h:1 "}, Limits())
-    assert batch == {"requests": [], "scheduler": "tcp://h:1", "persist": False, "connect_timeout": 5.0}
-    assert DECLARED["batch.fit"].bind({"requests": [], "scheduler": "tcp://h:1", "connect_timeout": None},
+    batch = DECLARED["batch.fit"].bind({"requests": [], "scheduler": " tcp://h:1 ", "insecure": True}, Limits())
+    assert batch == {"requests": [], "scheduler": "tcp://h:1", "persist": False, "connect_timeout": 5.0,
+                     "insecure": True, "tls_ca_file": None, "tls_cert": None, "tls_key": None}
+    assert DECLARED["batch.fit"].bind({"requests": [], "scheduler": "tcp://localhost:1", "connect_timeout": None},
                                       Limits())["connect_timeout"] == 5.0
     error = refused("effect", {"model_id": "m-0123456789abcdef", "target": "Y", "alternative": [],
                                "num_bootstrap": 201})
@@ -122,6 +123,22 @@ def test_binding_fills_defaults_and_checks_each_param_before_any_work() -> None:
                           ({"model_id": "m-0123456789abcdef", "kind": "psychic"}, "kind")):
         error = refused("sample", params)
         assert error.code == INVALID_PARAMS and error.data["field"] == field, (params, error.data)
+
+
+def test_batch_fit_takes_plain_tcp_on_loopback_only_unless_insecure() -> None:
+    def scheduler(address: str, **params: object) -> str:
+        return DECLARED["batch.fit"].bind({"requests": [], "scheduler": address, **params}, Limits())["scheduler"]
+
+    assert scheduler("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    assert scheduler("tcp://[::1]") == "tcp://[::1]:8786"
+    assert scheduler("tcp://LocalHost:9") == "tcp://localhost:9"
+    assert scheduler("tls://cluster.example:8786") == "tls://cluster.example:8786"  # files from Dask's config
+    assert scheduler("tcp://10.0.0.5:8786", insecure=True) == "tcp://10.0.0.5:8786"
+    for address, field in (("tcp://10.0.0.5:8786", "insecure"), ("tcp://localhost.evil.example:1", "insecure"),
+                           ("tcp://127.0.0.1.nip.io:1", "insecure"), ("ws://127.0.0.1:1", "scheduler"),
+                           ("tcp://127.0.0.1:1/x", "scheduler"), ("tcp://127.0.0.1:99999", "scheduler")):
+        error = refused("batch.fit", {"requests": [], "scheduler": address})
+        assert error.code == INVALID_PARAMS and error.data["field"] == field, (address, error.data)
 
 
 def test_reports_samples_are_checked_as_sample_params_under_a_prefix() -> None:

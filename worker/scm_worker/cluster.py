@@ -2,7 +2,11 @@
 
 On every node, from the worker environment (Python 3.11, the same pins)::
 
-    dask worker tcp://SCHEDULER:8786 --nthreads 1 --preload scm_worker.cluster
+    dask worker tls://SCHEDULER:8786 --nthreads 1 --preload scm_worker.cluster \
+        --tls-ca-file ca.pem --tls-cert node.pem --tls-key node.key
+
+(TLS: Dask moves pickles, and the gateway takes plain ``tcp://`` off loopback only with
+``insecure``; see dask_address.py.)
 
 ``dask_setup`` runs before the Dask worker registers with the scheduler: it sets the
 thread budget (one BLAS/OpenMP thread, one joblib job), imports DoWhy and the model

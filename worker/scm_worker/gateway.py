@@ -7,6 +7,11 @@ error, without a round trip); the rest become one task each (cluster.fit_task). 
 come back as they complete (a ``progress`` notification per item) and are returned in
 input order.
 
+Who the gateway talks to: the address passed dask_address's rules at the boundary
+(``tls://``, or plain ``tcp://`` on loopback or with ``insecure``); dask_link builds
+Dask's ``Security`` (the ``tls_*`` files, else Dask's configuration) and probes the peer
+in bare msgpack before a ``distributed.Client``, which unpickles, is made.
+
 Where a model lives: without ``persist`` the task returns the fitted model, the gateway
 adds it to its own store and the result's ``model_id`` is sample-able at once (the same
 memory limits as a local fit). With ``persist`` the Dask worker writes the model into the
@@ -38,7 +43,9 @@ from . import checks
 from .cluster import fit_task, worker_info
 from .columns import Column
 from .context import WorkerContext
-from .errors import CLUSTER_UNAVAILABLE, WorkerError, internal_error, invalid_params
+from .dask_address import parse
+from .dask_link import Link, cluster_unavailable, link, require_scheduler
+from .errors import WorkerError, internal_error, invalid_params
 from .signatures import FIT
 
 log = logging.getLogger(__name__)
@@ -109,8 +116,13 @@ def batch_fit(
     address: str,
     persist: bool,
     timeout: float,
+    tls: dict[str, str | None],
 ) -> dict[str, Any]:
-    """``batch.fit``, its params checked: fan the items out over the Dask cluster at ``address``."""
+    """``batch.fit``, its params checked: fan the items out over the Dask cluster at ``address``.
+
+    ``address`` passed dask_address.check (scheme, ``insecure``); ``tls`` holds the
+    ``tls_*`` files, None where Dask's own configuration is to be used.
+    """
     if persist and ctx.store.files is None:
         raise invalid_params(
             "persist",
@@ -118,9 +130,8 @@ def batch_fit(
             "fits need a store directory that every node can reach",
         )
     started = time.perf_counter()
-    client = _connect(
-        address, timeout
-    )  # before waiting for the warm-up: an unreachable cluster fails fast
+    to = link(parse(address), tls)
+    client = _connect(to, timeout)  # before the warm-up: an unreachable cluster fails fast
     try:
         workers = _check_workers(client, address, timeout)
         services = load_services()
@@ -152,64 +163,22 @@ def batch_fit(
     }
 
 
-def cluster_unavailable(address: str, message: str, reason: str, **details: Any) -> WorkerError:
-    return WorkerError(
-        CLUSTER_UNAVAILABLE, message, {"scheduler": address, "reason": reason, **details}
-    )
+def _connect(to: Link, timeout: float) -> Any:
+    """A Dask client for the scheduler ``to`` names, once the probe has shown it is one.
 
-
-def _connect(address: str, timeout: float) -> Any:
-    """A Dask client for ``address``, or -32008 naming it within about twice ``timeout`` seconds."""
+    -32008 naming the address within about twice ``timeout`` seconds otherwise.
+    """
     import distributed
 
+    address = to.address.uri
     try:
-        _require_scheduler(address, timeout)
-        return distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
+        require_scheduler(to, timeout)
+        return distributed.Client(address, security=to.security, timeout=f"{timeout}s",
+                                  set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise cluster_unavailable(
             address, f"Cluster unavailable: cannot reach the Dask scheduler at {address} "
             f"within {timeout:g} s ({exc})", "unreachable") from exc
-    except (ValueError, TypeError) as exc:
-        raise invalid_params("scheduler", f"not a Dask scheduler address: {exc}") from exc
-
-
-def _require_scheduler(address: str, timeout: float) -> None:
-    """Connect to ``address`` and ask who it is, each step under a deadline.
-
-    ``distributed.Client(address, timeout=...)`` and ``distributed.comm.connect`` bound
-    the TCP connect but not the handshake after it, so an address that accepts
-    connections and never answers (a wrong or wedged service) held them for minutes.
-    A refused connection fails inside ``connect``'s own timeout (its retries), so the
-    outer deadline is twice that: what ends there is a peer that accepted and went silent.
-    """
-    import asyncio
-
-    from distributed.comm import connect
-    from distributed.core import send_recv
-
-    async def identity() -> Any:
-        comm = await asyncio.wait_for(connect(address, timeout=timeout), 2 * timeout)
-        try:
-            return await asyncio.wait_for(send_recv(comm, op="identity", reply=True), timeout)
-        finally:
-            comm.abort()
-
-    try:
-        info = asyncio.run(identity())
-    except TimeoutError as exc:
-        raise cluster_unavailable(
-            address,
-            f"Cluster unavailable: {address} accepted a connection but did not answer as a Dask "
-            f"scheduler within {timeout:g} s",
-            "no_answer",
-        ) from exc
-    kind = info.get("type") if isinstance(info, dict) else None
-    if kind != "Scheduler":
-        raise cluster_unavailable(
-            address,
-            f"Cluster unavailable: {address} is not a Dask scheduler (it says it is {kind!r})",
-            "not_a_scheduler",
-        )
 
 
 def _check_workers(client: Any, address: str, timeout: float) -> int:

@@ -127,12 +127,17 @@ def fit(
 
 
 def batch_fit(ctx: WorkerContext, requests: list[Any], scheduler: str, persist: bool,
-              connect_timeout: float) -> dict[str, Any]:
-    """Fit many requests on a Dask cluster; this worker is its Dask client (gateway.py)."""
+              connect_timeout: float, insecure: bool, tls_ca_file: str | None,
+              tls_cert: str | None, tls_key: str | None) -> dict[str, Any]:
+    """Fit many requests on a Dask cluster; this worker is its Dask client (gateway.py).
+
+    ``insecure`` was spent at the boundary (dask_address.check): it only admits the address.
+    """
     from . import gateway
 
+    tls = {"tls_ca_file": tls_ca_file, "tls_cert": tls_cert, "tls_key": tls_key}
     return gateway.batch_fit(
-        ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout
+        ctx, lambda: services(ctx), requests, scheduler, persist, connect_timeout, tls
     )
 
 

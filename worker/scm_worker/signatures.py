@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import checks
+from . import checks, dask_address
 from .columns import json_type
 from .errors import invalid_params, prefixed_fields
 from .limits import Limits
@@ -164,6 +164,10 @@ def _scheduler(value: Any, field: str, _limits: Limits) -> str:
     return value.strip()
 
 
+def _tls_file(value: Any, field: str, _limits: Limits) -> str | None:
+    return dask_address.tls_file(value, field)
+
+
 def _connect_timeout(value: Any, field: str, _limits: Limits) -> float:
     if value is None:
         return DEFAULT_CONNECT_TIMEOUT
@@ -276,7 +280,10 @@ PUBLIC: Final[dict[str, Signature]] = {
             Param("scheduler", _scheduler),
             boolean("persist", False),
             Param("connect_timeout", _connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-        )
+            boolean("insecure", False),
+            *(Param(name, _tls_file, None) for name in dask_address.TLS_FIELDS),
+        ),
+        lambda checked, _limits: dask_address.check(checked),
     ),
     "evaluate": Signature(
         (

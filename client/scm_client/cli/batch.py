@@ -38,8 +38,16 @@ def register(subparsers: Any) -> None:
                         help="results, one JSON line per request in input order "
                              "(default results.jsonl)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="fit on the Dask cluster at ADDRESS (e.g. tcp://host:8786) through "
+                        help="fit on the Dask cluster at ADDRESS (e.g. tls://host:8786) through "
                              "one local worker, the gateway; see README 'Running on a cluster'")
+    for flag, what in (("--tls-ca-file", "the CA that signed the cluster's certificates"),
+                       ("--tls-cert", "this client's certificate, signed by that CA"),
+                       ("--tls-key", "the key of --tls-cert (unless its file holds the key)")):
+        parser.add_argument(flag, type=Path, default=None, metavar="PEM",
+                            help=f"tls:// scheduler: {what} (default: Dask's own configuration)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow a plain tcp:// scheduler that is not on this machine: "
+                             "unauthenticated, unencrypted, and Dask's replies are pickles")
 
 
 def read_requests(source: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -69,6 +77,10 @@ def _name(request: dict[str, Any], line: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scheduler is None and _cluster_security(args):
+        print("scm batch: --insecure and --tls-* are for a Dask cluster: add --scheduler ADDRESS",
+              file=sys.stderr)
+        return 2
     try:
         named = read_requests(args.input)
     except (BatchInputError, OSError) as exc:
@@ -80,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(len(named), Line(sys.stderr, mode_for(args, sys.stderr), "scm batch"))
     started = time.perf_counter()
     with WorkerPool(args.workers, python=args.python, request_timeout=args.timeout,
-                    scheduler=args.scheduler) as pool:
+                    scheduler=args.scheduler, insecure=args.insecure, tls_ca_file=args.tls_ca_file,
+                    tls_cert=args.tls_cert, tls_key=args.tls_key) as pool:
         try:
             items = pool.fit_many([request for _, request in named], on_progress=progress.update)
         finally:
@@ -92,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     write_results(args.out, named, items)
     print(summary(items, time.perf_counter() - started, args.out))
     return 0 if all(item.ok for item in items) else 1
+
+
+def _cluster_security(args: argparse.Namespace) -> bool:
+    return bool(args.insecure or args.tls_ca_file or args.tls_cert or args.tls_key)
 
 
 def write_results(path: Path, named: list[tuple[str, dict[str, Any]]],
