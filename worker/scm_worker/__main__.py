@@ -128,16 +128,17 @@ def serve_stdio(args: argparse.Namespace, protocol_in: BinaryIO, protocol_out: B
 
 
 def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
-    """Take the lock, bind, say so on stdout (then close it), serve until stopped or idle."""
-    from . import listener
+    """Take the lock, bind, say so on stdout (then close it), serve until stopped or idle;
+    a clean exit clears the lock's record."""
+    from . import daemon_lock, listener
     from .daemon_log import log_to_file
 
     path: Path = args.listen.absolute()
     _lead_own_session()
     try:
         listener.prepare_directory(path.parent)
-        lock = listener.take_lock(path)
-    except listener.AlreadyRunning as exc:
+        lock, previous = daemon_lock.take_lock(path)
+    except daemon_lock.AlreadyRunning as exc:
         _announce(announce, {"already_running": str(path), "pid": exc.pid})
         return 0
     except (OSError, listener.DirectoryRefused) as exc:
@@ -145,6 +146,8 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
         return 1
     os.umask(0o077)  # its log files (wherever --log-file puts them) are its user's alone
     log_to_file(args.log_file or path.with_suffix(".log"))  # from here on, bind's lines too
+    if previous is not None and previous.pid != os.getpid():
+        daemon_lock.reap_orphans(previous)
     try:
         server = listener.bind(path)
     except OSError as exc:
@@ -161,7 +164,8 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
     finally:
         server.close()
         path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
-        os.close(lock)
+    daemon_lock.clear_record(lock)  # a clean exit: its joblib processes stop with it
+    os.close(lock)
     log.info("daemon stopped")
     return 0
 
@@ -169,7 +173,7 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
 def _lead_own_session() -> None:
     """A daemon leads its own session and process group, however it was started: no
     terminal's signals reach it, and its joblib children share its pid as their group
-    id (what a successor reaps if this daemon is killed: listener.reap_orphans)."""
+    id (what a successor reaps if this daemon is killed: daemon_lock.reap_orphans)."""
     if os.getsid(0) == os.getpid():
         return
     try:

@@ -3,18 +3,15 @@
 Who may connect is decided three times, each on its own: the directory is 0700 and the
 socket 0600 (the file system keeps other users out), and every accepted peer's uid is
 read from the kernel (``SO_PEERCRED``) and refused unless it is the daemon's own.
-There is no TCP listener. The lock (``flock`` beside the socket, held for the
-daemon's life and released by the kernel however it dies) makes exactly one daemon
-serve a path: a socket file found by the lock's holder is stale and is replaced.
+There is no TCP listener. One daemon serves a path (daemon_lock.py): a socket file
+found by the lock's holder is stale and is replaced.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
-import signal
 import socket
 import stat
 import struct
@@ -38,14 +35,6 @@ SEND_TIMEOUT_S = 60
 BACKLOG = 64
 
 
-class AlreadyRunning(Exception):
-    """Another daemon holds the lock of this socket path."""
-
-    def __init__(self, pid: int | None) -> None:
-        super().__init__(pid)
-        self.pid = pid
-
-
 class DirectoryRefused(Exception):
     """The socket's directory belongs to someone else, or cannot be made private."""
 
@@ -58,80 +47,6 @@ def prepare_directory(directory: Path) -> None:
         raise DirectoryRefused(f"{directory} belongs to uid {info.st_uid}, not {os.getuid()}")
     if stat.S_IMODE(info.st_mode) != 0o700:
         directory.chmod(0o700)
-
-
-def lock_path(socket_path: Path) -> Path:
-    return socket_path.with_name(socket_path.name + ".lock")
-
-
-def take_lock(socket_path: Path) -> int:
-    """Hold the path's lock (the fd stays open for the daemon's life) and record our pid.
-
-    The pid a previous holder recorded is that of a daemon that died without cleaning
-    up (it no longer holds the lock): its orphaned joblib processes are reaped.
-    """
-    fd = os.open(lock_path(socket_path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holders_pid(fd)
-        os.close(fd)
-        raise AlreadyRunning(holder) from None
-    previous = _recorded_pid(fd)
-    os.ftruncate(fd, 0)  # our pid first, so a losing starter reads it, not the dead one's
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, str(os.getpid()).encode())
-    if previous is not None and previous != os.getpid():
-        reap_orphans(previous)
-    return fd
-
-
-#: how long a losing starter waits for the lock's holder to write its pid, seconds
-HOLDER_PID_WAIT = 1.0
-
-
-def _holders_pid(fd: int) -> int | None:
-    """The pid the holder recorded; it writes it just after taking the lock, so an empty
-    file is read again for a moment (None if it stays empty)."""
-    deadline = time.monotonic() + HOLDER_PID_WAIT
-    while (pid := _recorded_pid(fd)) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return pid
-
-
-def _recorded_pid(fd: int) -> int | None:
-    os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 32).decode(errors="replace").strip()
-    return int(text) if text.isdigit() else None
-
-
-def reap_orphans(dead_daemon: int) -> list[int]:
-    """SIGKILL what a killed daemon left: its process group's orphans, owned by us.
-
-    A daemon leads its own process group (its starter gives it a new session), so its
-    loky workers and resource trackers share the dead daemon's pid as their group id and,
-    orphaned, have parent 1. Only such processes of our uid are touched.
-    """
-    reaped = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            owner = entry.stat().st_uid
-        except OSError:
-            continue
-        ppid, pgid = int(fields[1]), int(fields[2])
-        if pgid == dead_daemon and ppid == 1 and owner == os.getuid():
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                reaped.append(int(entry.name))
-            except OSError:
-                pass
-    if reaped:
-        log.info("reaped %d process(es) a killed daemon (pid %d) left: %s",
-                 len(reaped), dead_daemon, reaped)
-    return reaped
 
 
 def bind(socket_path: Path) -> socket.socket:
