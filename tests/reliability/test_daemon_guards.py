@@ -1,4 +1,4 @@
-"""The daemon trusts nothing it finds: a pid in its lock file.
+"""The daemon trusts nothing it finds: a pid in its lock file, a flood of peers.
 
 Real daemons (``python -m scm_worker --listen PATH`` from the worker env) over real Unix
 sockets, real processes to kill or to spare:
@@ -8,25 +8,29 @@ sockets, real processes to kill or to spare:
   test starts, standing for tmux or ssh-agent) survives, while the joblib orphans of a
   SIGKILLed daemon are still reaped; a clean exit clears the record;
 - under ``prlimit --nofile=256`` a flood of 1,000 connection attempts is refused beyond
-  ``--max-connections`` (-32004) or, with the cap above what the fds allow, met with
-  accept's EMFILE, which the daemon backs off from: a well-behaved client is served
-  throughout, by the same pid;
-- a daemon whose socket path was removed, replaced, or whose whole directory went, exits.
+  ``--max-connections`` (-32004; a cap above what the descriptors allow is lowered to
+  fit) or, with the limit lowered under the running daemon, met with accept's EMFILE,
+  which the daemon backs off from: a well-behaved client is served throughout, by the
+  same pid.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import secrets
 import signal
+import socket
+import struct
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.daemon import DaemonProcess, remove_tree, short_dir
+from support.daemon import DaemonProcess, SocketPeer, remove_tree, short_dir
 from support.procs import cmdline, group_members, pid_alive, wait_until
 from support.worker_env import worker_python
 
@@ -135,3 +139,129 @@ def test_the_joblib_orphans_of_a_killed_daemon_are_reaped_by_the_next(start_daem
     wait_until(lambda: not any(pid_alive(pid) for pid in orphans), 30, f"the orphans {orphans} to be reaped")
     assert f"a killed daemon (pid {daemon.pid}) left" in again.log_text()
     assert again.connect().result("ping") == "pong"
+
+
+# -- a flood of connections -------------------------------------------------------------------
+
+
+class Flood:
+    """Up to ``FLOOD`` connection attempts, each held open, within ``FLOOD_BUDGET_S``."""
+
+    #: a blocking Unix-socket connect waits this long for room in a full backlog, then fails
+    BACKLOG_WAIT = struct.pack("ll", 0, 50_000)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.held: list[socket.socket] = []
+        self.failed = 0
+
+    def attempt(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.BACKLOG_WAIT)
+        try:
+            sock.connect(str(self.path))
+        except OSError:
+            self.failed += 1
+            sock.close()
+            return
+        self.held.append(sock)
+
+    def refusals(self, limit: str, maximum: int) -> int:
+        """How many held connections got one -32004 line for ``limit`` and were then closed."""
+        count = 0
+        for sock in self.held:
+            sock.settimeout(0.2)
+            try:
+                line = sock.makefile("rb").readline()
+            except OSError:
+                continue  # nothing said: an accepted connection, or one never accepted
+            if line:
+                error = json.loads(line)["error"]
+                assert error["code"] == LIMIT_EXCEEDED, error
+                assert error["data"] == {"limit": limit, "value": maximum + 1, "max": maximum}, error
+                count += 1
+        return count
+
+    def close(self) -> None:
+        for sock in self.held:
+            sock.close()
+        self.held.clear()
+
+
+@pytest.fixture
+def flood_of() -> Iterator[Callable[[Path], Flood]]:
+    """Floods of this test, closed after it; the test process may hold every connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = FLOOD + 256 if hard == resource.RLIM_INFINITY else min(hard, FLOOD + 256)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    made: list[Flood] = []
+
+    def make(path: Path) -> Flood:
+        made.append(Flood(path))
+        return made[-1]
+
+    yield make
+    for flood in made:
+        flood.close()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def connect_when_accepted(daemon: DaemonProcess) -> SocketPeer:
+    """A new connection once the daemon accepts again (the flood's backlog drains first)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return daemon.connect()
+        except (BlockingIOError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def flood_while_serving(daemon: DaemonProcess, flood: Flood, client: SocketPeer) -> int:
+    """Make the flood's attempts, the client pinging every 50; how many pings it got."""
+    deadline = time.monotonic() + FLOOD_BUDGET_S
+    pongs = 0
+    for attempt in range(FLOOD):
+        if time.monotonic() > deadline:
+            break
+        flood.attempt()
+        if attempt % 50 == 0:
+            assert client.result("ping") == "pong", f"attempt {attempt}"
+            pongs += 1
+    assert daemon.alive(), daemon.log_text()[-3000:]
+    return pongs
+
+
+@pytest.mark.parametrize("case", ["default_cap", "cap_above_the_fd_limit", "fd_limit_lowered_under_it"])
+def test_a_flood_of_connections_under_ulimit_256_leaves_a_client_served_by_the_same_pid(
+    start_daemon: Start, flood_of: Callable[[Path], Flood], case: str,
+) -> None:
+    # Was a gap: with no cap, 311 connections made accept fail with EMFILE, which the daemon
+    # re-raised: it stopped accepting for good and removed its socket.
+    flags = () if case == "default_cap" else ("--max-connections", "2000")
+    daemon = start_daemon(*flags, prefix=["prlimit", "--nofile=256:256", "--"])
+    client = daemon.connect()
+    assert client.result("ping") == "pong"
+    if case == "fd_limit_lowered_under_it":  # the daemon's cap (192) no longer fits: accept meets EMFILE
+        subprocess.run(["prlimit", f"--pid={daemon.pid}", "--nofile=128:128"], check=True, timeout=30)
+    flood = flood_of(daemon.path)
+    pongs = flood_while_serving(daemon, flood, client)
+    attempts = len(flood.held) + flood.failed
+    print(f"{case}: {attempts} attempts, {len(flood.held)} connected, {flood.failed} found the backlog "
+          f"full, {pongs} pings served during the flood")
+    assert attempts == FLOOD
+    if case == "fd_limit_lowered_under_it":
+        wait_until(lambda: "Too many open files" in daemon.log_text(), 30, "the EMFILE back-off in the log")
+    else:
+        cap = 64 if case == "default_cap" else 256 - 64
+        refused = flood.refusals("max_connections", cap)
+        assert refused >= len(flood.held) - cap and refused > FLOOD // 2, refused
+        assert f"max {cap}" in daemon.log_text()
+        assert client.result("status")["pid"] == daemon.pid
+    flood.close()
+    late = connect_when_accepted(daemon)  # the flood gone, a new client is accepted again
+    assert late.result("ping") == "pong" and late.result("status")["pid"] == daemon.pid
+    assert client.result("ping") == "pong" and daemon.alive()
+    if case == "fd_limit_lowered_under_it":
+        assert "accepting again after" in daemon.log_text()

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -26,6 +27,8 @@ from .warmup import limit_threads
 log = logging.getLogger("scm_worker")
 
 DEFAULT_IDLE_TIMEOUT_S = 1800.0
+#: connections a daemon serves at once: each holds a thread and a file descriptor
+DEFAULT_MAX_CONNECTIONS = 64
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "work (0: never; default %(default)s)")
     parser.add_argument("--log-file", type=Path, default=None,
                         help="with --listen: the daemon's log (default: beside the socket)")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        metavar="N", help="with --listen: connections served at once; more are "
+                        "refused with -32004 (default %(default)s)")
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--store", type=Path, default=None,
                        help="directory of persisted models (default: ~/.cache/scm-worker/models)")
@@ -153,14 +159,8 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
     except OSError as exc:
         _announce(announce, {"error": f"cannot listen on {path}: {exc}"})
         return 1
-    idle = args.idle_timeout or None
-    ctx, dispatcher, scheduler, stopped = build(args, socket_path=str(path), idle_timeout_s=idle)
-    terminate = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: terminate.set())
-    log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)
-    _announce(announce, {"listening": str(path), "pid": ctx.pid, "worker_version": __version__})
     try:
-        listener.Listener(server, ctx, dispatcher, scheduler, idle).serve(stopped, terminate)
+        _serve_socket(args, announce, path, server)
     finally:
         server.close()
         path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
@@ -168,6 +168,20 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
     os.close(lock)
     log.info("daemon stopped")
     return 0
+
+
+def _serve_socket(args: argparse.Namespace, announce: BinaryIO, path: Path,
+                  server: socket.socket) -> None:
+    from . import listener
+
+    idle = args.idle_timeout or None
+    ctx, dispatcher, scheduler, stopped = build(args, socket_path=str(path), idle_timeout_s=idle)
+    terminate = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminate.set())
+    log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)
+    _announce(announce, {"listening": str(path), "pid": ctx.pid, "worker_version": __version__})
+    listener.Listener(server, ctx, dispatcher, scheduler, idle,
+                      max_connections=args.max_connections).serve(stopped, terminate)
 
 
 def _lead_own_session() -> None:

@@ -1,10 +1,15 @@
-"""The daemon's socket: a private directory, one lock, one session per accepted peer.
+"""The daemon's socket: a private directory, one session per accepted peer, and no more.
 
 Who may connect is decided three times, each on its own: the directory is 0700 and the
 socket 0600 (the file system keeps other users out), and every accepted peer's uid is
 read from the kernel (``SO_PEERCRED``) and refused unless it is the daemon's own.
 There is no TCP listener. One daemon serves a path (daemon_lock.py): a socket file
 found by the lock's holder is stale and is replaced.
+
+No peer can take the accept loop down: connections beyond ``--max-connections`` (lowered
+to fit the descriptor limit) get one -32004 line and are closed, accept's resource
+errors (EMFILE, ENFILE, ENOMEM, ENOBUFS) are waited out with a growing pause while the
+open sessions are served, and a session whose thread cannot start is refused alone.
 """
 
 from __future__ import annotations
@@ -12,19 +17,20 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import socket
 import stat
 import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from .connection import read_session
 from .context import WorkerContext
-from .errors import PERMISSION_DENIED
+from .errors import INTERNAL_ERROR, PERMISSION_DENIED, WorkerError, limit_exceeded
 from .limits import READ_BUFFER_BYTES
-from .protocol import Dispatcher, LineWriter, encode_reply, error_reply
+from .protocol import Dispatcher, LineWriter, Reply, encode_reply, error_reply
 from .scheduler import Scheduler
 from .session import Session
 
@@ -33,6 +39,15 @@ log = logging.getLogger(__name__)
 #: a peer that stopped reading may block the compute thread this long, then it is dropped
 SEND_TIMEOUT_S = 60
 BACKLOG = 64
+#: accept failed for lack of a resource: an fd, kernel memory. Waited out, never fatal
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: the peer went before it was accepted, or a signal came: accept again at once
+RETRY_ERRNOS = frozenset({errno.EINTR, errno.ECONNABORTED, errno.EAGAIN, errno.EPROTO})
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 1.0
+#: descriptors kept for the daemon's own use (log, lock, loky's pipes, store files, /proc
+#: reads) when RLIMIT_NOFILE is lower than ``--max-connections`` plus these
+FD_RESERVE = 64
 
 
 class DirectoryRefused(Exception):
@@ -93,6 +108,27 @@ class _SocketStream:
         self._conn.close()
 
 
+class Backoff:
+    """The pause after accept failed for lack of a resource: doubling, capped, said once."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.failures = 0
+
+    def failed(self, exc: OSError) -> float:
+        """Seconds to wait before accepting again."""
+        if not self.failures:
+            log.warning("accept failed (%s): pausing new connections, serving the open ones", exc)
+        self.failures += 1
+        self.delay = min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, self.delay * 2))
+        return self.delay
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.info("accepting again after %d failed accept(s)", self.failures)
+        self.delay, self.failures = 0.0, 0
+
+
 class Connections:
     """The open sessions, for ``status`` and for the idle clock."""
 
@@ -118,18 +154,27 @@ class Connections:
         with self._lock:
             return sum(not session.closed.is_set() for session in self._sessions)
 
+    def held(self) -> int:
+        """Sessions whose thread and socket still exist (closed ones until they are removed):
+        what ``--max-connections`` bounds."""
+        with self._lock:
+            return len(self._sessions)
+
 
 class Listener:
     """Accepts peers until stopped or idle; each gets a reader thread and its own session."""
 
     def __init__(self, server: socket.socket, ctx: WorkerContext, dispatcher: Dispatcher,
-                 scheduler: Scheduler, idle_timeout_s: float | None) -> None:
+                 scheduler: Scheduler, idle_timeout_s: float | None, *,
+                 max_connections: int) -> None:
         self.server = server
         self.ctx = ctx
         self.dispatcher = dispatcher
         self.scheduler = scheduler
         self.idle_timeout_s = idle_timeout_s
+        self.max_connections = connection_cap(max_connections)
         self.connections = Connections()
+        self.backoff = Backoff()
         ctx.connections = self.connections
 
     def serve(self, stopped: threading.Event, terminate: threading.Event) -> None:
@@ -137,15 +182,25 @@ class Listener:
             if terminate.is_set() or self._idle():
                 terminate.clear()
                 self.scheduler.stop()
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EINTR, errno.ECONNABORTED):
-                    continue
-                raise
-            self._welcome(conn)
+            conn = self._accept(stopped)
+            if conn is not None:
+                self._welcome(conn)
+
+    def _accept(self, stopped: threading.Event) -> socket.socket | None:
+        """The next peer; None after the accept timeout, a peer that went, or a pause."""
+        try:
+            conn, _ = self.server.accept()
+        except TimeoutError:
+            return None
+        except OSError as exc:
+            if exc.errno in RETRY_ERRNOS:
+                return None
+            if exc.errno in RESOURCE_ERRNOS:
+                stopped.wait(self.backoff.failed(exc))
+                return None
+            raise
+        self.backoff.succeeded()
+        return conn
 
     def _idle(self) -> bool:
         if not self.idle_timeout_s or self.connections.count() or self.scheduler.busy:
@@ -157,17 +212,34 @@ class Listener:
         return True
 
     def _welcome(self, conn: socket.socket) -> None:
-        conn.settimeout(None)
-        pid, uid, _ = peer_credentials(conn)
-        if uid != os.getuid():
-            refuse(conn, pid, uid)
-            return
+        """A session for the peer, or one error line and a closed connection; never raises."""
+        try:
+            conn.settimeout(None)
+            pid, uid, _ = peer_credentials(conn)
+            if uid != os.getuid():
+                refuse(conn, pid, uid)
+            elif (held := self.connections.held()) >= self.max_connections:
+                refuse_over_cap(conn, pid, held + 1, self.max_connections)
+            else:
+                self._start_session(conn, pid)
+        except OSError as exc:  # the peer went while we looked at it
+            log.info("dropped a connection before its session started: %s", exc)
+            conn.close()
+
+    def _start_session(self, conn: socket.socket, pid: int) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_S, 0))
         writer = LineWriter(_SocketStream(conn))  # type: ignore[arg-type]
         session = Session(writer, f"pid {pid}", at_end="cancel")
         self.connections.add(session)
-        threading.Thread(target=self._read, args=(conn, session, writer),
-                         name=f"scm-session-{session.id}", daemon=True).start()
+        try:
+            threading.Thread(target=self._read, args=(conn, session, writer),
+                             name=f"scm-session-{session.id}", daemon=True).start()
+        except RuntimeError as exc:  # "can't start new thread": out of threads or memory
+            self.connections.remove(session)
+            log.error("refused a connection from pid %d: no thread for its session (%s)", pid, exc)
+            hang_up(conn, error_reply(INTERNAL_ERROR, "Internal error: the daemon could not "
+                                      "start a thread for this connection; try again",
+                                      {"type": type(exc).__name__, "reason": str(exc)}))
 
     def _read(self, conn: socket.socket, session: Session, writer: LineWriter) -> None:
         log.info("session %s connected", session.label)
@@ -183,14 +255,39 @@ class Listener:
                 log.info("session %s disconnected", session.label)
 
 
+def connection_cap(requested: int) -> int:
+    """``--max-connections``, lowered at start so that connections alone never exhaust the
+    descriptors (RLIMIT_NOFILE): at EMFILE even ``status`` fails, and the store's files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or requested <= soft - FD_RESERVE:
+        return requested
+    cap = max(1, soft - FD_RESERVE)
+    log.warning("max_connections %d lowered to %d: RLIMIT_NOFILE is %d, of which %d are kept "
+                "for the daemon's own files", requested, cap, soft, FD_RESERVE)
+    return cap
+
+
 def refuse(conn: socket.socket, pid: int, uid: int) -> None:
     """Tell a peer of another user why, log it, hang up."""
     log.warning("refused a connection from uid %d (pid %d): only uid %d may connect",
                 uid, pid, os.getuid())
     message = f"Permission denied: this daemon serves uid {os.getuid()} only, not uid {uid}"
-    reply: dict[str, Any] = error_reply(PERMISSION_DENIED, message, {"uid": uid})
+    hang_up(conn, error_reply(PERMISSION_DENIED, message, {"uid": uid}))
+
+
+def refuse_over_cap(conn: socket.socket, pid: int, value: int, maximum: int) -> None:
+    """A connection beyond ``--max-connections``: -32004 in the limits' shape, logged."""
+    error: WorkerError = limit_exceeded("max_connections", value, maximum)
+    log.warning("refused a connection from pid %d: %s", pid, error.message)
+    hang_up(conn, error_reply(error.code, error.message, error.data))
+
+
+def hang_up(conn: socket.socket, reply: Reply) -> None:
+    """One error line, sent without waiting (a refused peer that does not read cannot hold
+    the accept loop: the line fits an empty socket buffer, or is dropped), then close."""
     try:
-        conn.sendall(encode_reply(reply))
+        conn.setblocking(False)
+        conn.send(encode_reply(reply))
     except OSError:
         pass
     conn.close()
