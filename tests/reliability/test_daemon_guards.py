@@ -1,4 +1,4 @@
-"""The daemon trusts nothing it finds: a pid in its lock file, a flood of peers.
+"""The daemon trusts nothing it finds: a pid in its lock file, a flood of peers, a lost socket.
 
 Real daemons (``python -m scm_worker --listen PATH`` from the worker env) over real Unix
 sockets, real processes to kill or to spare:
@@ -11,7 +11,8 @@ sockets, real processes to kill or to spare:
   ``--max-connections`` (-32004; a cap above what the descriptors allow is lowered to
   fit) or, with the limit lowered under the running daemon, met with accept's EMFILE,
   which the daemon backs off from: a well-behaved client is served throughout, by the
-  same pid.
+  same pid;
+- a daemon whose socket path was removed, replaced, or whose whole directory went, exits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import struct
@@ -265,3 +267,47 @@ def test_a_flood_of_connections_under_ulimit_256_leaves_a_client_served_by_the_s
     assert client.result("ping") == "pong" and daemon.alive()
     if case == "fd_limit_lowered_under_it":
         assert "accepting again after" in daemon.log_text()
+
+
+# -- a lost socket ----------------------------------------------------------------------------
+
+
+def lose_socket(path: Path, how: str) -> None:
+    if how == "removed":
+        path.unlink()
+    elif how == "replaced":
+        path.unlink()
+        stranger = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stranger.bind(str(path))  # another daemon's socket now, as far as the path says
+        stranger.close()
+    else:
+        shutil.rmtree(path.parent)
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced", "directory_removed"])
+def test_a_daemon_whose_socket_path_is_lost_exits(start_daemon: Start, how: str) -> None:
+    # Was a gap: the daemon served on, unreachable, until its idle timeout (30 min by default).
+    daemon = start_daemon("--socket-check-interval", "1")
+    idle = daemon.connect()  # an open idle connection does not keep a lost daemon alive
+    assert idle.result("ping") == "pong"
+    lose_socket(daemon.path, how)
+    assert daemon.wait_exit(90) == 0
+    assert idle.at_eof()
+    if how == "replaced":  # not its socket any more: left alone
+        assert daemon.path.exists()
+    if how != "directory_removed":
+        assert "no longer names its socket" in daemon.log_text()
+
+
+def test_a_daemon_that_lost_its_socket_lets_its_running_request_finish_then_exits(
+    start_daemon: Start,
+) -> None:
+    daemon = start_daemon("--socket-check-interval", "1")
+    peer, asker = daemon.connect(), daemon.connect()
+    running = peer.request("debug.sleep", {"seconds": 20})
+    wait_until(lambda: (asker.result("status")["running"] or {}).get("id") == running, 30, "the sleep to run")
+    daemon.path.unlink()
+    daemon.wait_for_log("no longer names its socket", timeout=30)
+    assert daemon.alive()  # the sleep still runs: its client is still connected
+    assert "result" in peer.reply_to(running, timeout=60)
+    assert daemon.wait_exit(90) == 0

@@ -17,18 +17,23 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import __version__
 from .context import WorkerContext
 from .limits import READ_BUFFER_BYTES, Limits
 from .warmup import limit_threads
 
+if TYPE_CHECKING:
+    from .listener import SocketWatch
+
 log = logging.getLogger("scm_worker")
 
 DEFAULT_IDLE_TIMEOUT_S = 1800.0
 #: connections a daemon serves at once: each holds a thread and a file descriptor
 DEFAULT_MAX_CONNECTIONS = 64
+#: how often a daemon checks that its socket path still names its socket, seconds
+DEFAULT_SOCKET_CHECK_S = 10.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,6 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                         metavar="N", help="with --listen: connections served at once; more are "
                         "refused with -32004 (default %(default)s)")
+    parser.add_argument("--socket-check-interval", type=float, default=DEFAULT_SOCKET_CHECK_S,
+                        metavar="SECONDS", help="with --listen: how often to check that the "
+                        "socket path still names this daemon's socket, which exits when it does "
+                        "not (0: never; default %(default)s)")
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--store", type=Path, default=None,
                        help="directory of persisted models (default: ~/.cache/scm-worker/models)")
@@ -134,8 +143,8 @@ def serve_stdio(args: argparse.Namespace, protocol_in: BinaryIO, protocol_out: B
 
 
 def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
-    """Take the lock, bind, say so on stdout (then close it), serve until stopped or idle;
-    a clean exit clears the lock's record."""
+    """Take the lock, bind, say so on stdout (then close it), serve until stopped, idle or
+    unreachable; a clean exit removes the socket (if still ours) and clears the lock's record."""
     from . import daemon_lock, listener
     from .daemon_log import log_to_file
 
@@ -156,14 +165,16 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
         daemon_lock.reap_orphans(previous)
     try:
         server = listener.bind(path)
+        watch = listener.SocketWatch(path, args.socket_check_interval or None)
     except OSError as exc:
         _announce(announce, {"error": f"cannot listen on {path}: {exc}"})
         return 1
     try:
-        _serve_socket(args, announce, path, server)
+        _serve_socket(args, announce, path, server, watch)
     finally:
         server.close()
-        path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
+        if watch.ours():  # a replaced path names another daemon's socket now: left alone
+            path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
     daemon_lock.clear_record(lock)  # a clean exit: its joblib processes stop with it
     os.close(lock)
     log.info("daemon stopped")
@@ -171,7 +182,7 @@ def serve_daemon(args: argparse.Namespace, announce: BinaryIO) -> int:
 
 
 def _serve_socket(args: argparse.Namespace, announce: BinaryIO, path: Path,
-                  server: socket.socket) -> None:
+                  server: socket.socket, watch: SocketWatch) -> None:
     from . import listener
 
     idle = args.idle_timeout or None
@@ -180,7 +191,7 @@ def _serve_socket(args: argparse.Namespace, announce: BinaryIO, path: Path,
     signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)
     _announce(announce, {"listening": str(path), "pid": ctx.pid, "worker_version": __version__})
-    listener.Listener(server, ctx, dispatcher, scheduler, idle,
+    listener.Listener(server, ctx, dispatcher, scheduler, idle, watch=watch,
                       max_connections=args.max_connections).serve(stopped, terminate)
 
 

@@ -10,6 +10,9 @@ No peer can take the accept loop down: connections beyond ``--max-connections`` 
 to fit the descriptor limit) get one -32004 line and are closed, accept's resource
 errors (EMFILE, ENFILE, ENOMEM, ENOBUFS) are waited out with a growing pause while the
 open sessions are served, and a session whose thread cannot start is refused alone.
+
+A daemon whose socket path no longer names its socket (removed, replaced, its directory
+gone) can never be reached again: it exits.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 #: a peer that stopped reading may block the compute thread this long, then it is dropped
 SEND_TIMEOUT_S = 60
 BACKLOG = 64
+#: a daemon that lost its socket lets running work finish this long, then cancels it
+SOCKET_LOST_GRACE_S = 30.0
 #: accept failed for lack of a resource: an fd, kernel memory. Waited out, never fatal
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 #: the peer went before it was accepted, or a signal came: accept again at once
@@ -108,6 +113,43 @@ class _SocketStream:
         self._conn.close()
 
 
+class SocketWatch:
+    """Whether the socket path still names the socket this daemon bound: (st_dev, st_ino).
+
+    Removed (a logout clearing ``XDG_RUNTIME_DIR``, a test's temporary HOME going) or
+    replaced, the path leads no client here again: the daemon is unreachable and exits.
+    """
+
+    def __init__(self, path: Path, interval_s: float | None) -> None:
+        self.path = path
+        info = os.lstat(path)  # just bound: ours
+        self._identity = (info.st_dev, info.st_ino)
+        self.interval_s = interval_s
+        self._next = time.monotonic() + (interval_s or 0.0)
+        self.lost_at: float | None = None
+
+    def ours(self) -> bool:
+        """The path names our socket now (a transient error other than its absence: yes)."""
+        try:
+            info = os.lstat(self.path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return False
+        except OSError:
+            return True
+        return (info.st_dev, info.st_ino) == self._identity
+
+    def lost(self) -> bool:
+        """True once the path stopped naming our socket (looked at every ``interval_s``)."""
+        if self.lost_at is None and self.interval_s and time.monotonic() >= self._next:
+            self._next = time.monotonic() + self.interval_s
+            if not self.ours():
+                self.lost_at = time.monotonic()
+                log.warning("%s no longer names its socket (removed or replaced): nobody can "
+                            "connect any more; exiting once no work runs (at most %ss)",
+                            self.path, SOCKET_LOST_GRACE_S)
+        return self.lost_at is not None
+
+
 class Backoff:
     """The pause after accept failed for lack of a resource: doubling, capped, said once."""
 
@@ -162,16 +204,17 @@ class Connections:
 
 
 class Listener:
-    """Accepts peers until stopped or idle; each gets a reader thread and its own session."""
+    """Accepts peers until stopped, idle or unreachable; each gets a reader thread and session."""
 
     def __init__(self, server: socket.socket, ctx: WorkerContext, dispatcher: Dispatcher,
                  scheduler: Scheduler, idle_timeout_s: float | None, *,
-                 max_connections: int) -> None:
+                 watch: SocketWatch | None, max_connections: int) -> None:
         self.server = server
         self.ctx = ctx
         self.dispatcher = dispatcher
         self.scheduler = scheduler
         self.idle_timeout_s = idle_timeout_s
+        self.watch = watch
         self.max_connections = connection_cap(max_connections)
         self.connections = Connections()
         self.backoff = Backoff()
@@ -179,7 +222,7 @@ class Listener:
 
     def serve(self, stopped: threading.Event, terminate: threading.Event) -> None:
         while not stopped.is_set():
-            if terminate.is_set() or self._idle():
+            if terminate.is_set() or self._idle() or self._unreachable():
                 terminate.clear()
                 self.scheduler.stop()
             conn = self._accept(stopped)
@@ -210,6 +253,13 @@ class Listener:
             return False
         log.info("idle for %ss with no connection: exiting", self.idle_timeout_s)
         return True
+
+    def _unreachable(self) -> bool:
+        """The socket is lost and no work runs or waits (or the grace for it is over)."""
+        if self.watch is None or not self.watch.lost() or self.watch.lost_at is None:
+            return False
+        waited = time.monotonic() - self.watch.lost_at
+        return not self.scheduler.busy or waited >= SOCKET_LOST_GRACE_S
 
     def _welcome(self, conn: socket.socket) -> None:
         """A session for the peer, or one error line and a closed connection; never raises."""
