@@ -11,7 +11,8 @@ sockets, real processes to kill or to spare:
   ``--max-connections`` (-32004; a cap above what the descriptors allow is lowered to
   fit) or, with the limit lowered under the running daemon, met with accept's EMFILE,
   which the daemon backs off from: a well-behaved client is served throughout, by the
-  same pid;
+  same pid; a session thread the kernel will not start (a pids cgroup at its limit)
+  refuses that connection alone;
 - a daemon whose socket path was removed, replaced, or whose whole directory went, exits.
 """
 
@@ -37,6 +38,7 @@ from support.procs import cmdline, group_members, pid_alive, wait_until
 from support.worker_env import worker_python
 
 LIMIT_EXCEEDED = -32004
+INTERNAL_ERROR = -32603
 FLOOD = 1_000
 #: the flood's whole budget, seconds: each attempt waits at most 50 ms for room in the backlog
 FLOOD_BUDGET_S = 120.0
@@ -267,6 +269,58 @@ def test_a_flood_of_connections_under_ulimit_256_leaves_a_client_served_by_the_s
     assert client.result("ping") == "pong" and daemon.alive()
     if case == "fd_limit_lowered_under_it":
         assert "accepting again after" in daemon.log_text()
+
+
+def make_pids_cgroup() -> Path | None:
+    """A new cgroup with a ``pids.max`` (cgroup v1's pids hierarchy, or v2's), or None."""
+    name = f"scm-test-{os.getpid()}-{secrets.token_hex(4)}"
+    for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+        group = root / name
+        try:
+            group.mkdir()
+        except OSError:
+            continue
+        if (group / "pids.max").exists():
+            return group
+        group.rmdir()
+    return None
+
+
+@pytest.fixture
+def pids_cgroup() -> Iterator[Path]:
+    """A pids cgroup for the test's daemon; whatever is left in it goes back to the parent."""
+    group = make_pids_cgroup()
+    if group is None:
+        pytest.skip("no writable pids cgroup (needs root and the pids controller)")
+    yield group
+    for pid in (group / "cgroup.procs").read_text().split():
+        try:
+            (group.parent / "cgroup.procs").write_text(pid)
+        except OSError:
+            pass
+    wait_until(lambda: not (group / "cgroup.procs").read_text().strip(), 15, "the cgroup to empty")
+    group.rmdir()
+
+
+def test_a_session_thread_that_cannot_start_refuses_that_connection_only(
+    start_daemon: Start, pids_cgroup: Path,
+) -> None:
+    # Was a gap: Thread.start's RuntimeError left the accept loop, which ended for good.
+    daemon = start_daemon()
+    client = daemon.connect()
+    assert client.result("ping") == "pong"
+    (pids_cgroup / "cgroup.procs").write_text(str(daemon.pid))
+    (pids_cgroup / "pids.max").write_text(str(len(os.listdir(f"/proc/{daemon.pid}/task"))))
+    refused = daemon.connect()  # accepted; its reader thread is refused by the kernel
+    error = refused.read_json()["error"]
+    assert error["code"] == INTERNAL_ERROR and error["data"]["type"] == "RuntimeError", error
+    assert "could not start a thread for this connection" in error["message"]
+    assert refused.at_eof()
+    assert client.result("ping") == "pong"
+    (pids_cgroup / "pids.max").write_text("max")
+    again = daemon.connect()
+    assert again.result("ping") == "pong" and again.result("status")["pid"] == daemon.pid
+    assert "no thread for its session" in daemon.log_text()
 
 
 # -- a lost socket ----------------------------------------------------------------------------
