@@ -157,7 +157,7 @@ def test_directory_is_0700_socket_0600_and_the_lock_is_held(start_daemon: Start)
     info = os.lstat(daemon.path)
     assert stat.S_ISSOCK(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
     lock = daemon.path.with_name(daemon.path.name + ".lock")
-    assert lock.read_text().strip() == str(daemon.pid)
+    assert json.loads(lock.read_text())["pid"] == daemon.pid
     assert _holds_flock(daemon.pid, lock)
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -25,11 +26,16 @@ from .store_trust import EXIT_STORE_REFUSED
 from .warmup import limit_threads
 
 if TYPE_CHECKING:
+    from .listener import SocketWatch
     from .store import ModelStore
 
 log = logging.getLogger("scm_worker")
 
 DEFAULT_IDLE_TIMEOUT_S = 1800.0
+#: connections a daemon serves at once: each holds a thread and a file descriptor
+DEFAULT_MAX_CONNECTIONS = 64
+#: how often a daemon checks that its socket path still names its socket, seconds
+DEFAULT_SOCKET_CHECK_S = 10.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "work (0: never; default %(default)s)")
     parser.add_argument("--log-file", type=Path, default=None,
                         help="with --listen: the daemon's log (default: beside the socket)")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        metavar="N", help="with --listen: connections served at once; more are "
+                        "refused with -32004 (default %(default)s)")
+    parser.add_argument("--socket-check-interval", type=float, default=DEFAULT_SOCKET_CHECK_S,
+                        metavar="SECONDS", help="with --listen: how often to check that the "
+                        "socket path still names this daemon's socket, which exits when it does "
+                        "not (0: never; default %(default)s)")
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--store", type=Path, default=None,
                        help="directory of persisted models (default: ~/.cache/scm-worker/models)")
@@ -163,16 +176,17 @@ def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: Binary
 
 
 def serve_daemon(args: argparse.Namespace, store: ModelStore, announce: BinaryIO) -> int:
-    """Take the lock, bind, say so on stdout (then close it), serve until stopped or idle."""
-    from . import listener
+    """Take the lock, bind, say so on stdout (then close it), serve until stopped, idle or
+    unreachable; a clean exit removes the socket (if still ours) and clears the lock's record."""
+    from . import daemon_lock, listener
     from .daemon_log import log_to_file
 
     path: Path = args.listen.absolute()
     _lead_own_session()
     try:
         listener.prepare_directory(path.parent)
-        lock = listener.take_lock(path)
-    except listener.AlreadyRunning as exc:
+        lock, previous = daemon_lock.take_lock(path)
+    except daemon_lock.AlreadyRunning as exc:
         _announce(announce, {"already_running": str(path), "pid": exc.pid})
         return 0
     except (OSError, listener.DirectoryRefused) as exc:
@@ -180,11 +194,30 @@ def serve_daemon(args: argparse.Namespace, store: ModelStore, announce: BinaryIO
         return 1
     os.umask(0o077)  # its log files (wherever --log-file puts them) are its user's alone
     log_to_file(args.log_file or path.with_suffix(".log"))  # from here on, bind's lines too
+    if previous is not None and previous.pid != os.getpid():
+        daemon_lock.reap_orphans(previous)
     try:
         server = listener.bind(path)
+        watch = listener.SocketWatch(path, args.socket_check_interval or None)
     except OSError as exc:
         _announce(announce, {"error": f"cannot listen on {path}: {exc}"})
         return 1
+    try:
+        _serve_socket(args, store, announce, path, server, watch)
+    finally:
+        server.close()
+        if watch.ours():  # a replaced path names another daemon's socket now: left alone
+            path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
+    daemon_lock.clear_record(lock)  # a clean exit: its joblib processes stop with it
+    os.close(lock)
+    log.info("daemon stopped")
+    return 0
+
+
+def _serve_socket(args: argparse.Namespace, store: ModelStore, announce: BinaryIO, path: Path,
+                  server: socket.socket, watch: SocketWatch) -> None:
+    from . import listener
+
     idle = args.idle_timeout or None
     ctx, dispatcher, scheduler, stopped = build(args, store, socket_path=str(path),
                                                  idle_timeout_s=idle)
@@ -192,20 +225,14 @@ def serve_daemon(args: argparse.Namespace, store: ModelStore, announce: BinaryIO
     signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)
     _announce(announce, {"listening": str(path), "pid": ctx.pid, "worker_version": __version__})
-    try:
-        listener.Listener(server, ctx, dispatcher, scheduler, idle).serve(stopped, terminate)
-    finally:
-        server.close()
-        path.unlink(missing_ok=True)  # ours: we hold the lock until the process ends
-        os.close(lock)
-    log.info("daemon stopped")
-    return 0
+    listener.Listener(server, ctx, dispatcher, scheduler, idle, watch=watch,
+                      max_connections=args.max_connections).serve(stopped, terminate)
 
 
 def _lead_own_session() -> None:
     """A daemon leads its own session and process group, however it was started: no
     terminal's signals reach it, and its joblib children share its pid as their group
-    id (what a successor reaps if this daemon is killed: listener.reap_orphans)."""
+    id (what a successor reaps if this daemon is killed: daemon_lock.reap_orphans)."""
     if os.getsid(0) == os.getpid():
         return
     try:

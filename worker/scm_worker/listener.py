@@ -1,33 +1,39 @@
-"""The daemon's socket: a private directory, one lock, one session per accepted peer.
+"""The daemon's socket: a private directory, one session per accepted peer, and no more.
 
 Who may connect is decided three times, each on its own: the directory is 0700 and the
 socket 0600 (the file system keeps other users out), and every accepted peer's uid is
 read from the kernel (``SO_PEERCRED``) and refused unless it is the daemon's own.
-There is no TCP listener. The lock (``flock`` beside the socket, held for the
-daemon's life and released by the kernel however it dies) makes exactly one daemon
-serve a path: a socket file found by the lock's holder is stale and is replaced.
+There is no TCP listener. One daemon serves a path (daemon_lock.py): a socket file
+found by the lock's holder is stale and is replaced.
+
+No peer can take the accept loop down: connections beyond ``--max-connections`` (lowered
+to fit the descriptor limit) get one -32004 line and are closed, accept's resource
+errors (EMFILE, ENFILE, ENOMEM, ENOBUFS) are waited out with a growing pause while the
+open sessions are served, and a session whose thread cannot start is refused alone.
+
+A daemon whose socket path no longer names its socket (removed, replaced, its directory
+gone) can never be reached again: it exits.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
-import signal
+import resource
 import socket
 import stat
 import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from .connection import read_session
 from .context import WorkerContext
-from .errors import PERMISSION_DENIED
+from .errors import INTERNAL_ERROR, PERMISSION_DENIED, WorkerError, limit_exceeded
 from .limits import READ_BUFFER_BYTES
-from .protocol import Dispatcher, LineWriter, encode_reply, error_reply
+from .protocol import Dispatcher, LineWriter, Reply, encode_reply, error_reply
 from .scheduler import Scheduler
 from .session import Session
 
@@ -36,14 +42,17 @@ log = logging.getLogger(__name__)
 #: a peer that stopped reading may block the compute thread this long, then it is dropped
 SEND_TIMEOUT_S = 60
 BACKLOG = 64
-
-
-class AlreadyRunning(Exception):
-    """Another daemon holds the lock of this socket path."""
-
-    def __init__(self, pid: int | None) -> None:
-        super().__init__(pid)
-        self.pid = pid
+#: a daemon that lost its socket lets running work finish this long, then cancels it
+SOCKET_LOST_GRACE_S = 30.0
+#: accept failed for lack of a resource: an fd, kernel memory. Waited out, never fatal
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: the peer went before it was accepted, or a signal came: accept again at once
+RETRY_ERRNOS = frozenset({errno.EINTR, errno.ECONNABORTED, errno.EAGAIN, errno.EPROTO})
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 1.0
+#: descriptors kept for the daemon's own use (log, lock, loky's pipes, store files, /proc
+#: reads) when RLIMIT_NOFILE is lower than ``--max-connections`` plus these
+FD_RESERVE = 64
 
 
 class DirectoryRefused(Exception):
@@ -58,80 +67,6 @@ def prepare_directory(directory: Path) -> None:
         raise DirectoryRefused(f"{directory} belongs to uid {info.st_uid}, not {os.getuid()}")
     if stat.S_IMODE(info.st_mode) != 0o700:
         directory.chmod(0o700)
-
-
-def lock_path(socket_path: Path) -> Path:
-    return socket_path.with_name(socket_path.name + ".lock")
-
-
-def take_lock(socket_path: Path) -> int:
-    """Hold the path's lock (the fd stays open for the daemon's life) and record our pid.
-
-    The pid a previous holder recorded is that of a daemon that died without cleaning
-    up (it no longer holds the lock): its orphaned joblib processes are reaped.
-    """
-    fd = os.open(lock_path(socket_path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _holders_pid(fd)
-        os.close(fd)
-        raise AlreadyRunning(holder) from None
-    previous = _recorded_pid(fd)
-    os.ftruncate(fd, 0)  # our pid first, so a losing starter reads it, not the dead one's
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, str(os.getpid()).encode())
-    if previous is not None and previous != os.getpid():
-        reap_orphans(previous)
-    return fd
-
-
-#: how long a losing starter waits for the lock's holder to write its pid, seconds
-HOLDER_PID_WAIT = 1.0
-
-
-def _holders_pid(fd: int) -> int | None:
-    """The pid the holder recorded; it writes it just after taking the lock, so an empty
-    file is read again for a moment (None if it stays empty)."""
-    deadline = time.monotonic() + HOLDER_PID_WAIT
-    while (pid := _recorded_pid(fd)) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return pid
-
-
-def _recorded_pid(fd: int) -> int | None:
-    os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 32).decode(errors="replace").strip()
-    return int(text) if text.isdigit() else None
-
-
-def reap_orphans(dead_daemon: int) -> list[int]:
-    """SIGKILL what a killed daemon left: its process group's orphans, owned by us.
-
-    A daemon leads its own process group (its starter gives it a new session), so its
-    loky workers and resource trackers share the dead daemon's pid as their group id and,
-    orphaned, have parent 1. Only such processes of our uid are touched.
-    """
-    reaped = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            owner = entry.stat().st_uid
-        except OSError:
-            continue
-        ppid, pgid = int(fields[1]), int(fields[2])
-        if pgid == dead_daemon and ppid == 1 and owner == os.getuid():
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                reaped.append(int(entry.name))
-            except OSError:
-                pass
-    if reaped:
-        log.info("reaped %d process(es) a killed daemon (pid %d) left: %s",
-                 len(reaped), dead_daemon, reaped)
-    return reaped
 
 
 def bind(socket_path: Path) -> socket.socket:
@@ -178,6 +113,64 @@ class _SocketStream:
         self._conn.close()
 
 
+class SocketWatch:
+    """Whether the socket path still names the socket this daemon bound: (st_dev, st_ino).
+
+    Removed (a logout clearing ``XDG_RUNTIME_DIR``, a test's temporary HOME going) or
+    replaced, the path leads no client here again: the daemon is unreachable and exits.
+    """
+
+    def __init__(self, path: Path, interval_s: float | None) -> None:
+        self.path = path
+        info = os.lstat(path)  # just bound: ours
+        self._identity = (info.st_dev, info.st_ino)
+        self.interval_s = interval_s
+        self._next = time.monotonic() + (interval_s or 0.0)
+        self.lost_at: float | None = None
+
+    def ours(self) -> bool:
+        """The path names our socket now (a transient error other than its absence: yes)."""
+        try:
+            info = os.lstat(self.path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return False
+        except OSError:
+            return True
+        return (info.st_dev, info.st_ino) == self._identity
+
+    def lost(self) -> bool:
+        """True once the path stopped naming our socket (looked at every ``interval_s``)."""
+        if self.lost_at is None and self.interval_s and time.monotonic() >= self._next:
+            self._next = time.monotonic() + self.interval_s
+            if not self.ours():
+                self.lost_at = time.monotonic()
+                log.warning("%s no longer names its socket (removed or replaced): nobody can "
+                            "connect any more; exiting once no work runs (at most %ss)",
+                            self.path, SOCKET_LOST_GRACE_S)
+        return self.lost_at is not None
+
+
+class Backoff:
+    """The pause after accept failed for lack of a resource: doubling, capped, said once."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.failures = 0
+
+    def failed(self, exc: OSError) -> float:
+        """Seconds to wait before accepting again."""
+        if not self.failures:
+            log.warning("accept failed (%s): pausing new connections, serving the open ones", exc)
+        self.failures += 1
+        self.delay = min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, self.delay * 2))
+        return self.delay
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.info("accepting again after %d failed accept(s)", self.failures)
+        self.delay, self.failures = 0.0, 0
+
+
 class Connections:
     """The open sessions, for ``status`` and for the idle clock."""
 
@@ -203,34 +196,54 @@ class Connections:
         with self._lock:
             return sum(not session.closed.is_set() for session in self._sessions)
 
+    def held(self) -> int:
+        """Sessions whose thread and socket still exist (closed ones until they are removed):
+        what ``--max-connections`` bounds."""
+        with self._lock:
+            return len(self._sessions)
+
 
 class Listener:
-    """Accepts peers until stopped or idle; each gets a reader thread and its own session."""
+    """Accepts peers until stopped, idle or unreachable; each gets a reader thread and session."""
 
     def __init__(self, server: socket.socket, ctx: WorkerContext, dispatcher: Dispatcher,
-                 scheduler: Scheduler, idle_timeout_s: float | None) -> None:
+                 scheduler: Scheduler, idle_timeout_s: float | None, *,
+                 watch: SocketWatch | None, max_connections: int) -> None:
         self.server = server
         self.ctx = ctx
         self.dispatcher = dispatcher
         self.scheduler = scheduler
         self.idle_timeout_s = idle_timeout_s
+        self.watch = watch
+        self.max_connections = connection_cap(max_connections)
         self.connections = Connections()
+        self.backoff = Backoff()
         ctx.connections = self.connections
 
     def serve(self, stopped: threading.Event, terminate: threading.Event) -> None:
         while not stopped.is_set():
-            if terminate.is_set() or self._idle():
+            if terminate.is_set() or self._idle() or self._unreachable():
                 terminate.clear()
                 self.scheduler.stop()
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EINTR, errno.ECONNABORTED):
-                    continue
-                raise
-            self._welcome(conn)
+            conn = self._accept(stopped)
+            if conn is not None:
+                self._welcome(conn)
+
+    def _accept(self, stopped: threading.Event) -> socket.socket | None:
+        """The next peer; None after the accept timeout, a peer that went, or a pause."""
+        try:
+            conn, _ = self.server.accept()
+        except TimeoutError:
+            return None
+        except OSError as exc:
+            if exc.errno in RETRY_ERRNOS:
+                return None
+            if exc.errno in RESOURCE_ERRNOS:
+                stopped.wait(self.backoff.failed(exc))
+                return None
+            raise
+        self.backoff.succeeded()
+        return conn
 
     def _idle(self) -> bool:
         if not self.idle_timeout_s or self.connections.count() or self.scheduler.busy:
@@ -241,18 +254,42 @@ class Listener:
         log.info("idle for %ss with no connection: exiting", self.idle_timeout_s)
         return True
 
+    def _unreachable(self) -> bool:
+        """The socket is lost and no work runs or waits (or the grace for it is over)."""
+        if self.watch is None or not self.watch.lost() or self.watch.lost_at is None:
+            return False
+        waited = time.monotonic() - self.watch.lost_at
+        return not self.scheduler.busy or waited >= SOCKET_LOST_GRACE_S
+
     def _welcome(self, conn: socket.socket) -> None:
-        conn.settimeout(None)
-        pid, uid, _ = peer_credentials(conn)
-        if uid != os.getuid():
-            refuse(conn, pid, uid)
-            return
+        """A session for the peer, or one error line and a closed connection; never raises."""
+        try:
+            conn.settimeout(None)
+            pid, uid, _ = peer_credentials(conn)
+            if uid != os.getuid():
+                refuse(conn, pid, uid)
+            elif (held := self.connections.held()) >= self.max_connections:
+                refuse_over_cap(conn, pid, held + 1, self.max_connections)
+            else:
+                self._start_session(conn, pid)
+        except OSError as exc:  # the peer went while we looked at it
+            log.info("dropped a connection before its session started: %s", exc)
+            conn.close()
+
+    def _start_session(self, conn: socket.socket, pid: int) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_S, 0))
         writer = LineWriter(_SocketStream(conn))  # type: ignore[arg-type]
         session = Session(writer, f"pid {pid}", at_end="cancel")
         self.connections.add(session)
-        threading.Thread(target=self._read, args=(conn, session, writer),
-                         name=f"scm-session-{session.id}", daemon=True).start()
+        try:
+            threading.Thread(target=self._read, args=(conn, session, writer),
+                             name=f"scm-session-{session.id}", daemon=True).start()
+        except RuntimeError as exc:  # "can't start new thread": out of threads or memory
+            self.connections.remove(session)
+            log.error("refused a connection from pid %d: no thread for its session (%s)", pid, exc)
+            hang_up(conn, error_reply(INTERNAL_ERROR, "Internal error: the daemon could not "
+                                      "start a thread for this connection; try again",
+                                      {"type": type(exc).__name__, "reason": str(exc)}))
 
     def _read(self, conn: socket.socket, session: Session, writer: LineWriter) -> None:
         log.info("session %s connected", session.label)
@@ -268,14 +305,39 @@ class Listener:
                 log.info("session %s disconnected", session.label)
 
 
+def connection_cap(requested: int) -> int:
+    """``--max-connections``, lowered at start so that connections alone never exhaust the
+    descriptors (RLIMIT_NOFILE): at EMFILE even ``status`` fails, and the store's files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or requested <= soft - FD_RESERVE:
+        return requested
+    cap = max(1, soft - FD_RESERVE)
+    log.warning("max_connections %d lowered to %d: RLIMIT_NOFILE is %d, of which %d are kept "
+                "for the daemon's own files", requested, cap, soft, FD_RESERVE)
+    return cap
+
+
 def refuse(conn: socket.socket, pid: int, uid: int) -> None:
     """Tell a peer of another user why, log it, hang up."""
     log.warning("refused a connection from uid %d (pid %d): only uid %d may connect",
                 uid, pid, os.getuid())
     message = f"Permission denied: this daemon serves uid {os.getuid()} only, not uid {uid}"
-    reply: dict[str, Any] = error_reply(PERMISSION_DENIED, message, {"uid": uid})
+    hang_up(conn, error_reply(PERMISSION_DENIED, message, {"uid": uid}))
+
+
+def refuse_over_cap(conn: socket.socket, pid: int, value: int, maximum: int) -> None:
+    """A connection beyond ``--max-connections``: -32004 in the limits' shape, logged."""
+    error: WorkerError = limit_exceeded("max_connections", value, maximum)
+    log.warning("refused a connection from pid %d: %s", pid, error.message)
+    hang_up(conn, error_reply(error.code, error.message, error.data))
+
+
+def hang_up(conn: socket.socket, reply: Reply) -> None:
+    """One error line, sent without waiting (a refused peer that does not read cannot hold
+    the accept loop: the line fits an empty socket buffer, or is dropped), then close."""
     try:
-        conn.sendall(encode_reply(reply))
+        conn.setblocking(False)
+        conn.send(encode_reply(reply))
     except OSError:
         pass
     conn.close()
