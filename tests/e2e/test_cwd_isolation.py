@@ -31,8 +31,9 @@ from pathlib import Path
 
 import pytest
 from fakes import load_fixture
-from scm_client import Worker, __version__, _daemon, _envs, _pins, compat, provision
+from scm_client import Worker, __version__, _envs, _pins, compat, provision
 from scm_client.compat import DoWhyClient
+from support.daemons import listening_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = ROOT / "tests" / "fixtures" / "linear_chain.json"
@@ -109,7 +110,8 @@ def user_env(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("SCM_WORKER_PYTHON", raising=False)
     monkeypatch.delenv("SCM_AUTO_SETUP", raising=False)
     monkeypatch.setenv(_envs.DATA_DIR_VAR, str(data_dir))
-    for name in ("HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
+    monkeypatch.delenv("UV_PYTHON_INSTALL_DIR", raising=False)
+    for name in ("HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
         (tmp_path / name).mkdir(mode=0o700)
         monkeypatch.setenv(name, str(tmp_path / name))
     monkeypatch.setenv("PYTHONIOENCODING", "utf-8")
@@ -147,15 +149,17 @@ def test_scm_fit_with_the_daemon_runs_nothing_from_the_directory(
     done = scm("fit", "request.json", cwd=planted, env=user_env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "linear" in done.stdout, done.stdout
-    status = _daemon.status()
-    assert status is not None, "the fit did not start a daemon"
-    assert cwd_of(status["pid"]) == "/"
+    daemons = listening_pids(daemon_dir)
+    assert len(daemons) == 1, f"the fit started {len(daemons)} daemons in {daemon_dir}"
+    assert cwd_of(daemons[0]) == "/"
 
 
-def test_scm_doctor_runs_nothing_from_the_directory(planted: Path, user_env: dict[str, str]) -> None:
+def test_scm_doctor_runs_nothing_from_the_directory(
+    planted: Path, user_env: dict[str, str],
+) -> None:
     done = scm("doctor", cwd=planted, env=user_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "provisioned by scm setup" in done.stdout, done.stdout
+    assert re.search(r"ok\s+worker python\s+3\.11\.", done.stdout), done.stdout
     assert re.search(r"ok\s+ping\s+[\d.]+ ms", done.stdout), done.stdout
 
 
@@ -179,8 +183,10 @@ def test_scm_setup_asks_uv_about_no_environment_of_the_directory(
     (tools / "uv").symlink_to(uv)
     env = {**user_env, "PATH": str(tools)}
     done = scm("setup", "--check", cwd=planted, env=env)
-    assert done.returncode == 1, done.stdout + done.stderr  # no Python 3.11 anywhere uv looks
-    assert "no Python 3.11 found" in done.stderr, done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    # uv knows no Python 3.11 here (its own installs live under the private HOME), or one
+    # for which nothing was built: either way this builds nothing
+    assert "no Python 3.11 found" in done.stderr or "not built" in done.stdout, done.stderr
 
 
 def test_a_relative_store_is_the_callers_directory_not_the_workers(
