@@ -31,6 +31,7 @@ from typing import Any, Final
 from . import _rundir
 from ._channel import Channel
 from ._identity import Identity, identify
+from ._isolated import CWD, absolute_args, python_argv
 from ._locate import find_worker_python
 from ._process import Escalation, escalate, signal_pgid
 from ._transport import SocketTransport, read_log_tail
@@ -159,8 +160,15 @@ class DaemonOptions:
     start_timeout: float = 120.0
     auto_setup: bool | None = None
 
+    def __post_init__(self) -> None:
+        """Paths are made absolute now, against the caller's directory: the daemon runs
+        from ``/`` (``_isolated``), and may be started later than these options are made."""
+        if self.store is not None:
+            object.__setattr__(self, "store", os.path.abspath(self.store))
+        object.__setattr__(self, "worker_args", absolute_args(self.worker_args))
+
     def argv(self, python: str, path: Path) -> list[str]:
-        argv = [python, "-m", "scm_worker", "--listen", str(path)]
+        argv = python_argv(python, "-m", "scm_worker", "--listen", os.path.abspath(path))
         if self.idle_timeout is not None:
             argv += ["--idle-timeout", f"{self.idle_timeout:g}"]
         if self.threads is not None:
@@ -213,7 +221,7 @@ def _say_others(path: Path) -> None:
 
 def _spawn(options: DaemonOptions, path: Path, deadline: float,
            python: str | None = None) -> dict[str, Any]:
-    """Run ``python -m scm_worker --listen PATH ...`` and read its one ready line."""
+    """Run ``python -I -m scm_worker --listen PATH ...`` from ``/`` and read its ready line."""
     _reap_children()
     python = python or find_worker_python(options.python, auto_setup=options.auto_setup)
     argv = options.argv(python, path)
@@ -221,7 +229,7 @@ def _spawn(options: DaemonOptions, path: Path, deadline: float,
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env={**os.environ, **options.env},
-                                start_new_session=True, close_fds=True)
+                                cwd=CWD, start_new_session=True, close_fds=True)
     except OSError as exc:
         raise WorkerStartError(f"could not start {python}: {exc}") from exc
     stderr = _StderrTail(proc)

@@ -3,8 +3,8 @@
 The worker computes its identity itself (``scm_worker.identity``: the environment's
 ``sys.prefix``, the scm-worker version, a digest of the ``scm_worker`` source it would
 import, and a key of the three), so the rule lives in one place. The probe imports
-nothing of DoWhy and runs isolated (``-I``: no working directory, no user site, no
-``PYTHON*`` variables) from ``/``, so it finds the package exactly as the daemon will.
+nothing of DoWhy and starts as every interpreter the client starts does (``_isolated``:
+``-I`` from ``/``), so it finds the package exactly as the daemon will.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Final
 
+from ._isolated import CWD, python_argv
 from .errors import WorkerStartError
 
 PROBE_TIMEOUT_S: Final = 60.0
@@ -37,7 +38,7 @@ class Identity:
 def identify(python: str) -> Identity:
     """Ask ``python`` who it is; WorkerStartError (with its stderr) when it cannot say."""
     try:
-        done = subprocess.run([python, "-I", "-m", "scm_worker.identity"], cwd="/",
+        done = subprocess.run(python_argv(python, "-m", "scm_worker.identity"), cwd=CWD,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -1,5 +1,11 @@
-"""Finding the worker's Python 3.11, in order: argument, $SCM_WORKER_PYTHON, a checkout's
-.venv-worker/, then an environment ``scm setup`` provisioned for this client's version.
+"""Finding the worker's Python 3.11, in order: argument, $SCM_WORKER_PYTHON, the .venv-worker/
+of the checkout this client is imported from, then an environment ``scm setup`` provisioned
+for this client's version.
+
+Never from the directory the user stands in: a ``.venv-worker/`` there is whatever the
+directory's author put in it (running ``scm`` inside a cloned repository must be as safe
+as ``git status`` there). A checkout's environment is found from the project's own
+location: the source tree this package was imported from, when it is an editable checkout.
 
 Nothing here installs anything unless the caller opted in (``auto_setup=True`` or
 ``SCM_AUTO_SETUP=1``); then a missing environment is provisioned, with progress on stderr.
@@ -38,10 +44,9 @@ def is_checkout(root: Path) -> bool:
 
 
 def candidate_venvs() -> list[Path]:
-    """The project checkout this client runs from (if it is one), then the current directory."""
+    """The .venv-worker/ of the checkout this client runs from, if it runs from one."""
     root = project_root()
-    checkout = [root / VENV] if is_checkout(root) else []
-    return list(dict.fromkeys([*checkout, Path.cwd().resolve() / VENV]))
+    return [root / VENV] if is_checkout(root) else []
 
 
 def locate(
@@ -92,13 +97,16 @@ def not_found_message() -> str:
         + (" with other pins" if m.worker_version == __version__ else "")
         for m in others[:3]
     )
+    places = [*map(str, candidate_venvs()), str(_envs.envs_dir())]
     return (
         f"no worker environment for scm-worker {__version__} found: {fix_hint()} "
-        f"(looked in {', '.join(map(str, candidate_venvs()))} and {_envs.envs_dir()}{stale})"
+        f"(looked in {' and '.join(places)}{stale})"
     )
 
 
 def _require_file(path: Path, source: str) -> str:
+    """``path`` made absolute (symlinks kept: a venv's python is one), as the caller's
+    directory resolves it: the worker is started from ``/``."""
     if not path.exists():
         raise WorkerStartError(f"worker interpreter from {source} does not exist: {path}")
-    return str(path)
+    return os.path.abspath(path)

@@ -14,6 +14,8 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
+from ._isolated import CWD
+
 log = logging.getLogger(__name__)
 
 #: how an escalating stop ended
@@ -27,6 +29,7 @@ PIPE_BYTES = 1 << 20
 
 
 def spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
+    """Start the worker from ``CWD`` (``_isolated``), never from the caller's directory."""
     merged = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
         list(argv),
@@ -34,6 +37,7 @@ def spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Pope
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=merged,
+        cwd=CWD,
         start_new_session=True,
         bufsize=-1,
         close_fds=True,

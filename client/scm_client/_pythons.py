@@ -2,7 +2,10 @@
 
 The order is scripts/find-python.sh's, plus ``uv python find`` where uv exists. A
 candidate counts only if it runs and reports X.Y: a pyenv shim for a version that is not
-activated exists on PATH and fails.
+activated exists on PATH and fails. Every probe runs from ``/`` and every Python with
+``-I`` (``_isolated``): asked from the caller's directory, ``python -c "import json…"``
+would import a ``json.py`` planted there, and ``uv python find`` would run the
+directory's ``.venv/bin/python`` to learn its version.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ._isolated import CWD, python_argv
 
 # The base interpreter: a venv's python (e.g. the tool venv holding uv) resolves to the one it
 # was made from, so the same Python always gives the same environment key.
@@ -40,16 +45,17 @@ class Search:
 def run_quietly(
     argv: Sequence[str], timeout: float = 60.0
 ) -> subprocess.CompletedProcess[str] | None:
-    """Run a probe; None if it cannot be run at all."""
+    """Run a probe from ``CWD``; None if it cannot be run at all."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                              cwd=CWD)
     except (OSError, subprocess.TimeoutExpired):
         return None
 
 
 def probe(python: str, how: str) -> Interpreter | None:
     """The interpreter if ``python`` runs: its base interpreter's absolute path, and its version."""
-    done = run_quietly([python, "-c", _PROBE])
+    done = run_quietly(python_argv(python, "-c", _PROBE))
     if done is None or done.returncode != 0:
         return None
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from . import _envs, _pins
+from ._isolated import CWD, python_argv
 from ._pythons import Interpreter, find_python, run_quietly
 from ._version import __version__
 from .errors import SetupFailed
@@ -68,7 +69,7 @@ def find_uv() -> str | None:
 
 
 def _uv_module_bin() -> str | None:
-    done = run_quietly([sys.executable, "-c", "import uv; print(uv.find_uv_bin())"])
+    done = run_quietly(python_argv(sys.executable, "-c", "import uv; print(uv.find_uv_bin())"))
     return done.stdout.strip() if done is not None and done.returncode == 0 else None
 
 
@@ -149,15 +150,15 @@ class Verdict:
 def check(python: Path | str, full: bool = True) -> Verdict:
     """Compare an environment with the pins and this client's version; ``full`` also imports DoWhy.
 
-    Runs without PYTHONPATH, so it judges the environment itself, not a checkout on the path.
+    Runs isolated (``_isolated``: no PYTHONPATH, nothing from the caller's directory), so
+    it judges the environment itself, not a checkout on the path.
     """
     pins = _pins.pins()
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
-    argv = [str(python), "-c", _CHECK, json.dumps(pins), __version__, "1" if full else "0"]
+    argv = python_argv(str(python), "-c", _CHECK, json.dumps(pins), __version__,
+                       "1" if full else "0")
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, env=env, timeout=300, check=False
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=CWD, timeout=300,
+                              check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Verdict(False, [f"{python} could not be run: {exc}"], len(pins), False)
     if done.returncode != 0:
@@ -236,7 +237,8 @@ def _build(target: Target, steps: _Steps) -> _envs.Manifest:
                 "uv venv",
             )
         else:
-            _run([target.interpreter.path, "-m", "venv", str(target.path)], "python -m venv")
+            _run(python_argv(target.interpreter.path, "-m", "venv", str(target.path)),
+                 "python -m venv")
     with steps.step(f"installing {len(_pins.pins())} pinned packages with {target.installer}"):
         requirements = str(_pins.pins_path())
         if target.uv:
@@ -257,7 +259,7 @@ def _build(target: Target, steps: _Steps) -> _envs.Manifest:
             )
         else:
             _run(
-                [
+                python_argv(
                     str(python),
                     "-m",
                     "pip",
@@ -266,7 +268,7 @@ def _build(target: Target, steps: _Steps) -> _envs.Manifest:
                     "--disable-pip-version-check",
                     "-r",
                     requirements,
-                ],
+                ),
                 "pip install",
             )
     with steps.step(f"installing scm-worker {__version__}"):
@@ -308,7 +310,7 @@ def _install_worker_package(python: Path) -> None:
             "this installation has no scm_worker package to install (reinstall scm-worker)"
         )
     done = run_quietly(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+        python_argv(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     )
     if done is None or done.returncode != 0:
         raise SetupFailed(f"{python} cannot report its site-packages")
@@ -329,7 +331,7 @@ def _compile(python: Path, package: Path) -> None:
     sources again. The installers do the same for the pinned stack: DoWhy's imports
     take 13-14 s without bytecode, 4-5 s with it (README, "Setup times").
     """
-    done = run_quietly([str(python), "-m", "compileall", "-q", str(package)])
+    done = run_quietly(python_argv(str(python), "-m", "compileall", "-q", str(package)))
     if done is None or done.returncode != 0:
         raise SetupFailed(f"{python} could not compile {package}")
 

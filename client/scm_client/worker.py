@@ -28,6 +28,7 @@ from typing import Any, Final, Self
 
 from . import _daemon, _process
 from ._channel import Channel, Progress
+from ._isolated import absolute_args, python_argv
 from ._locate import find_worker_python
 from ._restart import RestartPolicy
 from ._version import __version__
@@ -111,7 +112,7 @@ class Worker:
         self.request_timeout = request_timeout
         self.shutdown_timeout = shutdown_timeout
         self.env = dict(env or {})
-        self.worker_args = tuple(worker_args)
+        self.worker_args = absolute_args(worker_args)  # the worker runs from /, not here
         self.on_progress = on_progress
         self.info: dict[str, Any] = {}
         self.last_stop: str | None = None
@@ -208,7 +209,7 @@ class Worker:
     def _spawn(self) -> tuple[Channel, str]:
         """A private worker process and the interpreter it runs."""
         python = find_worker_python(self.python, auto_setup=self.auto_setup)
-        argv = [python, "-m", "scm_worker", *self.worker_args]
+        argv = python_argv(python, "-m", "scm_worker", *self.worker_args)
         try:
             proc = _process.spawn(argv, self.env)
         except OSError as exc:

@@ -2,8 +2,8 @@
 
 It speaks the worker's line protocol for a handful of methods and imitates the
 failures a client must survive. The client tests put this file in a temporary package
-named ``scm_worker`` (as its ``__main__``) on PYTHONPATH, so the client's own
-``[python, "-m", "scm_worker", ...]`` runs it.
+named ``scm_worker`` (as its ``__main__``) that a fake environment's site-packages point
+at (conftest.py), so the client's own ``[python, "-I", "-m", "scm_worker", ...]`` runs it.
 
 Methods: ``initialize``, ``ping``, ``shutdown``, and for the tests
 ``echo`` (result = params), ``sleep {seconds}``, ``stall`` (never answered),

@@ -176,10 +176,22 @@ def test_start_command_names_every_option() -> None:
     options = _daemon.DaemonOptions(idle_timeout=30, threads=2, store="/s",
                                     worker_args=("--test-methods",))
     assert options.argv("py", Path("/r/d.sock")) == [
-        "py", "-m", "scm_worker", "--listen", "/r/d.sock", "--idle-timeout", "30",
+        "py", "-I", "-m", "scm_worker", "--listen", "/r/d.sock", "--idle-timeout", "30",
         "--threads", "2", "--store", "/s", "--test-methods"]
     assert _daemon.DaemonOptions().argv("py", Path("/r/d.sock")) == [
-        "py", "-m", "scm_worker", "--listen", "/r/d.sock"]
+        "py", "-I", "-m", "scm_worker", "--listen", "/r/d.sock"]
+
+
+def test_relative_paths_are_the_callers_made_absolute_when_the_options_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon runs from /: a relative store or log file means the caller's directory."""
+    monkeypatch.chdir(tmp_path)
+    options = _daemon.DaemonOptions(store="models", worker_args=("--log-file=logs/d.log",))
+    monkeypatch.chdir("/")
+    assert options.argv("py", Path("/r/d.sock")) == [
+        "py", "-I", "-m", "scm_worker", "--listen", "/r/d.sock",
+        "--store", str(tmp_path / "models"), f"--log-file={tmp_path / 'logs' / 'd.log'}"]
 
 
 # -- sockets ------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ together and reaped in parallel, about one.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -20,11 +19,11 @@ SIZE = 4
 
 
 def test_pool_close_stops_unresponsive_workers_together_not_one_by_one(
-    fake_pythonpath: str, pid_file: Path,
+    fake_python: str, pid_file: Path,
 ) -> None:
-    env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file),
+    env = {"FAKE_PID_FILE": str(pid_file),
            "FAKE_WORKER_VERSION": scm_client.__version__, "FAKE_NO_SHUTDOWN_REPLY": "1"}
-    pool = WorkerPool(SIZE, python=sys.executable, env=env, shutdown_timeout=TIMEOUT,
+    pool = WorkerPool(SIZE, python=fake_python, env=env, shutdown_timeout=TIMEOUT,
                       start_timeout=10.0)
     pool.start()
     pids = [worker.pid for worker in pool.workers]
@@ -39,11 +38,11 @@ def test_pool_close_stops_unresponsive_workers_together_not_one_by_one(
 
 
 def test_pool_close_of_answering_workers_takes_the_graceful_path(
-    fake_pythonpath: str, pid_file: Path,
+    fake_python: str, pid_file: Path,
 ) -> None:
-    env = {"PYTHONPATH": fake_pythonpath, "FAKE_PID_FILE": str(pid_file),
+    env = {"FAKE_PID_FILE": str(pid_file),
            "FAKE_WORKER_VERSION": scm_client.__version__}
-    with WorkerPool(SIZE, python=sys.executable, env=env, shutdown_timeout=TIMEOUT) as pool:
+    with WorkerPool(SIZE, python=fake_python, env=env, shutdown_timeout=TIMEOUT) as pool:
         pool.start()
         pids = [worker.pid for worker in pool.workers]
     assert [worker.last_stop for worker in pool.workers] == ["exited"] * SIZE

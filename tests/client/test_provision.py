@@ -167,3 +167,24 @@ def test_a_worker_of_another_version_is_refused_at_the_handshake(make_fake, pid_
         worker.start()
     message = str(caught.value)
     assert "scm-worker 0.0.1" in message and scm_client.__version__ in message and "`scm setup`" in message
+
+
+def test_a_venv_worker_in_the_current_directory_is_never_picked(data_dir: Path, tmp_path: Path) -> None:
+    """Only the client's own checkout has a .venv-worker/ worth taking; the directory the
+    user stands in (the fixture's cwd) is whatever its author made it."""
+    python = tmp_path / ".venv-worker" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    assert _locate.candidate_venvs() == []
+    with pytest.raises(WorkerNotFound):
+        _locate.locate()
+
+
+def test_a_relative_interpreter_is_made_absolute_where_the_caller_stands(
+    data_dir: Path, tmp_path: Path,
+) -> None:
+    """The worker is started from /: a relative --python or SCM_WORKER_PYTHON means the caller's."""
+    python = tmp_path / "env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    assert _locate.locate("env/bin/python").python == str(python)  # the symlink kept, not resolved

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _daemon, _pythons, provision
+from .._isolated import python_argv
 from .._locate import fix_hint, locate
 from .._pythons import run_quietly
 from ..errors import WorkerError
@@ -121,7 +122,7 @@ print(json.dumps(found))
 
 def worker_packages(python: str) -> list[Check]:
     """The worker interpreter's versions of the DoWhy stack, read from package metadata."""
-    done = run_quietly([python, "-c", _PACKAGE_PROBE, *WORKER_PACKAGES])
+    done = run_quietly(python_argv(python, "-c", _PACKAGE_PROBE, *WORKER_PACKAGES))
     if done is None or done.returncode != 0:
         lines = done.stderr.strip().splitlines() if done else ["could not run"]
         reason = (lines or ["no output"])[-1]
