@@ -72,6 +72,23 @@ def test_parse_lock_joins_continued_lines_and_reads_every_hash() -> None:
     }
 
 
+def _manifest(**changes: str) -> _envs.Manifest:
+    fields = dict(key="k", path="/nowhere", worker_version=scm_client.__version__,
+                  pins_sha256=_pins.pins_digest(), base_python=sys.executable, python_version="3.11.7",
+                  installer="uv", build_seconds=1.0, created=1.0, content_sha256="f" * 64)
+    return _envs.Manifest(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_a_built_environment_is_reused_only_with_its_lock_and_its_files_as_built() -> None:
+    as_built = provision.Verdict(True, [], 73, False, "f" * 64)
+    assert provision.reusable(_manifest(), as_built).ok
+    other_lock = provision.reusable(_manifest(pins_sha256="0" * 64), as_built)
+    assert not other_lock.ok and other_lock.problems == ["it was built from another lock"]
+    changed = provision.reusable(_manifest(), provision.Verdict(True, [], 73, False, "e" * 64))
+    assert not changed.ok and changed.problems == ["its installed files changed since it was built"]
+    assert "its installed files changed since it was built" in changed.text()
+
+
 def test_client_and_worker_versions_are_one() -> None:
     worker_init = (ROOT / "worker" / "scm_worker" / "__init__.py").read_text()
     assert f'__version__ = "{scm_client.__version__}"' in worker_init
