@@ -56,6 +56,8 @@ class Manifest:
     installer: str
     build_seconds: float
     created: float
+    # provision.Verdict.fingerprint as the build left it: a reuse compares it
+    content_sha256: str = ""
 
     @property
     def python(self) -> Path:

@@ -104,16 +104,51 @@ def plan(python: str | None = None) -> Target:
 # -- checking -----------------------------------------------------------------------------
 
 _CHECK: Final = """\
-import importlib.metadata as md, json, sys
+import base64, hashlib, importlib.metadata as md, json, os, sys
 pins, want, full = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
-problems = []
-for name, pinned in pins.items():
+problems, fingerprint, verified = [], hashlib.sha256(), 0
+
+def stamp(path):
     try:
-        got = md.version(name)
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+def verify(dist):
+    # (files hashed, files whose content is not the one RECORD names)
+    hashed = [f for f in dist.files or () if f.hash is not None]
+    changed = []
+    for f in hashed:
+        try:
+            digest = hashlib.new(f.hash.mode, f.locate().read_bytes()).digest()
+        except OSError:
+            digest = b""
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != f.hash.value:
+            changed.append(str(f))
+    return len(hashed), changed
+
+for name, pinned in sorted(pins.items()):
+    try:
+        dist = md.distribution(name)
     except md.PackageNotFoundError:
-        got = None
-    if got != pinned:
-        problems.append(f"{name} {got or 'missing'} (pinned {pinned})")
+        problems.append(f"{name} missing (pinned {pinned})")
+        continue
+    if dist.version != pinned:
+        problems.append(f"{name} {dist.version} (pinned {pinned})")
+    record = dist.read_text("RECORD")
+    if record is None:
+        problems.append(f"{name} has no RECORD to check its files against")
+        continue
+    fingerprint.update(f"{name}\\0{record}\\0".encode())
+    for f in dist.files or ():
+        fingerprint.update(f"{f} {stamp(f.locate())}\\0".encode())
+    if full:
+        hashed, changed = verify(dist)
+        verified += hashed - len(changed)
+        if changed:
+            n, e = len(changed), changed[0]
+            problems.append(f"{name}: {n} file(s) differ from its RECORD, e.g. {e}")
 try:
     import scm_worker
     if scm_worker.__version__ != want:
@@ -125,16 +160,26 @@ if full:
         import dowhy.gcm
     except Exception as exc:
         problems.append(f"DoWhy does not import: {type(exc).__name__}: {exc}")
-print(json.dumps(problems))
+found = {"problems": problems, "fingerprint": fingerprint.hexdigest(), "verified": verified}
+print(json.dumps(found))
 """
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """What the check found about an environment.
+
+    ``fingerprint`` digests every pinned distribution's RECORD and the size and mtime of
+    each file it lists: cheap to take, and a package reinstalled or edited changes it.
+    ``verified`` counts the files whose content matched their RECORD's hash (``full``).
+    """
+
     ok: bool
     problems: list[str]
     pins: int
-    imported: bool  # the check imported DoWhy, not only read versions
+    imported: bool  # the check imported DoWhy and hashed every file, not only read versions
+    fingerprint: str = ""
+    verified: int = 0
 
     def text(self) -> str:
         if not self.ok:
@@ -143,15 +188,17 @@ class Verdict:
             )
             return f"not ready: {shown}"
         return f"ok: {self.pins} pins match, scm-worker {__version__}" + (
-            ", DoWhy imports" if self.imported else ""
+            f", DoWhy imports, {self.verified} files match their RECORD" if self.imported else ""
         )
 
 
 def check(python: Path | str, full: bool = True) -> Verdict:
-    """Compare an environment with the pins and this client's version; ``full`` also imports DoWhy.
+    """Compare an environment with the lock and this client's version.
 
-    Runs isolated (``_isolated``: no PYTHONPATH, nothing from the caller's directory), so
-    it judges the environment itself, not a checkout on the path.
+    Every check reads the versions and takes the environment's fingerprint; ``full``
+    also hashes every installed file against its distribution's RECORD (seconds: the
+    stack is ~900 MB) and imports DoWhy. Runs isolated (``_isolated``: no PYTHONPATH,
+    nothing from the caller's directory), so it judges the environment itself.
     """
     pins = _pins.pins()
     argv = python_argv(str(python), "-c", _CHECK, json.dumps(pins), __version__,
@@ -164,8 +211,27 @@ def check(python: Path | str, full: bool = True) -> Verdict:
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return Verdict(False, [f"{python} failed the check: {tail}"], len(pins), False)
-    problems = [str(p) for p in json.loads(done.stdout)]
-    return Verdict(not problems, problems, len(pins), full)
+    found = json.loads(done.stdout)
+    problems = [str(p) for p in found["problems"]]
+    return Verdict(
+        not problems, problems, len(pins), full, str(found["fingerprint"]), int(found["verified"])
+    )
+
+
+def reusable(manifest: _envs.Manifest, verdict: Verdict) -> Verdict:
+    """The verdict on a built environment: also its lock and its files as the build left them.
+
+    A changed lock is a new key, so a new directory; the digest is compared all the same,
+    the rule stated where it is used. The fingerprint catches a package reinstalled or a
+    file edited since the build (a ``full`` check names the files).
+    """
+    problems = list(verdict.problems)
+    if manifest.pins_sha256 != _pins.pins_digest():
+        problems.append("it was built from another lock")
+    if verdict.fingerprint != manifest.content_sha256:
+        problems.append("its installed files changed since it was built")
+    return Verdict(not problems, problems, verdict.pins, verdict.imported,
+                   verdict.fingerprint, verdict.verified)
 
 
 # -- building -----------------------------------------------------------------------------
@@ -209,7 +275,7 @@ def ensure(
     with _locked(target.key):
         manifest = _envs.read_manifest(target.path)
         if manifest is not None and not force:
-            verdict = check(manifest.python, full=False)
+            verdict = reusable(manifest, check(manifest.python, full=False))
             if verdict.ok:
                 progress(
                     f"ready: reused {target.path} in {steps.elapsed():.1f} s ({verdict.text()})"
@@ -239,41 +305,11 @@ def _build(target: Target, steps: _Steps) -> _envs.Manifest:
         else:
             _run(python_argv(target.interpreter.path, "-m", "venv", str(target.path)),
                  "python -m venv")
-    with steps.step(f"installing {len(_pins.pins())} pinned packages with {target.installer}"):
-        requirements = str(_pins.pins_path())
-        if target.uv:
-            _run(
-                [
-                    target.uv,
-                    "pip",
-                    "install",
-                    "--no-config",
-                    "-q",
-                    "--compile-bytecode",  # pip compiles by default; see _compile
-                    "--python",
-                    str(python),
-                    "-r",
-                    requirements,
-                ],
-                "uv pip install",
-            )
-        else:
-            _run(
-                python_argv(
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "-r",
-                    requirements,
-                ),
-                "pip install",
-            )
+    with steps.step(f"installing {len(_pins.pins())} locked packages with {target.installer}"):
+        _install_lock(target, python)
     with steps.step(f"installing scm-worker {__version__}"):
         _install_worker_package(python)
-    with steps.step("checking it: versions equal the pins, DoWhy imports"):
+    with steps.step("checking it: versions and files match the lock, DoWhy imports"):
         verdict = check(python, full=True)
         if not verdict.ok:
             raise SetupFailed(
@@ -289,6 +325,7 @@ def _build(target: Target, steps: _Steps) -> _envs.Manifest:
         installer=target.installer,
         build_seconds=round(steps.elapsed(), 2),
         created=time.time(),
+        content_sha256=verdict.fingerprint,
     )
     _envs.write_manifest(manifest)
     steps.progress(
@@ -296,6 +333,36 @@ def _build(target: Target, steps: _Steps) -> _envs.Manifest:
         f"({verdict.text()})"
     )
     return manifest
+
+
+def _install_lock(target: Target, python: Path) -> None:
+    """Install the lock, every artifact checked against the hashes it lists.
+
+    ``--require-hashes`` also refuses a package the lock lists without a hash. The lock
+    carries its build options (wheels only, where a package has wheels), which both
+    installers read from it. A mismatch fails the build before anything is installed.
+    """
+    lock = str(_pins.pins_path())
+    if target.uv:
+        argv = [target.uv, "pip", "install", "--no-config", "-q", "--require-hashes",
+                "--compile-bytecode",  # pip compiles by default; see _compile
+                "--python", str(python), "-r", lock]
+        what = "uv pip install"
+    else:
+        argv = python_argv(str(python), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", "--require-hashes", "-r", lock)
+        what = "pip install"
+    try:
+        _run(argv, what)
+    except SetupFailed as exc:
+        if "hash" not in exc.output.lower():
+            raise
+        raise SetupFailed(
+            f"{what} refused a package that does not match the hashes of the lock "
+            f"({lock}): a download that is not the locked artifact, or a lock edited by "
+            f"hand; {target.path} is not ready",
+            exc.output,
+        ) from exc
 
 
 def _install_worker_package(python: Path) -> None:

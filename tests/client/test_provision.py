@@ -52,13 +52,41 @@ def test_the_pins_file_is_the_one_make_and_tox_read() -> None:
     assert "-r client/scm_client/worker-requirements.txt" in (ROOT / "tox.ini").read_text()
     assert "client/scm_client/worker-requirements.txt" in (ROOT / "Makefile").read_text()
     pins = _pins.pins()
-    assert pins["dowhy"] and pins["jsonrpcserver"] and pins["PyYAML"]
+    assert pins["dowhy"] and pins["jsonrpcserver"] and pins["pyyaml"]
     assert len(pins) == len([line for line in _pins.pins_text().splitlines() if "==" in line])
 
 
 def test_parse_pins_skips_comments_includes_and_blanks() -> None:
     text = "# comment\n\n-r other.txt\nnumpy==2.4.6\nqdldl==0.1.9.post1  # trailing\n"
     assert _pins.parse_pins(text) == {"numpy": "2.4.6", "qdldl": "0.1.9.post1"}
+
+
+def test_parse_lock_joins_continued_lines_and_reads_every_hash() -> None:
+    text = ("--only-binary :all:\n"
+            "numpy==2.4.6 \\\n    --hash=sha256:" + "a" * 64 + " \\\n    --hash=sha256:" + "b" * 64 + "\n"
+            "    # via pandas\n"
+            "qdldl==0.1.9.post1\n")
+    assert _pins.parse_lock(text) == {
+        "numpy": _pins.Locked("2.4.6", ("sha256:" + "a" * 64, "sha256:" + "b" * 64)),
+        "qdldl": _pins.Locked("0.1.9.post1", ()),
+    }
+
+
+def _manifest(**changes: str) -> _envs.Manifest:
+    fields = dict(key="k", path="/nowhere", worker_version=scm_client.__version__,
+                  pins_sha256=_pins.pins_digest(), base_python=sys.executable, python_version="3.11.7",
+                  installer="uv", build_seconds=1.0, created=1.0, content_sha256="f" * 64)
+    return _envs.Manifest(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_a_built_environment_is_reused_only_with_its_lock_and_its_files_as_built() -> None:
+    as_built = provision.Verdict(True, [], 73, False, "f" * 64)
+    assert provision.reusable(_manifest(), as_built).ok
+    other_lock = provision.reusable(_manifest(pins_sha256="0" * 64), as_built)
+    assert not other_lock.ok and other_lock.problems == ["it was built from another lock"]
+    changed = provision.reusable(_manifest(), provision.Verdict(True, [], 73, False, "e" * 64))
+    assert not changed.ok and changed.problems == ["its installed files changed since it was built"]
+    assert "its installed files changed since it was built" in changed.text()
 
 
 def test_client_and_worker_versions_are_one() -> None:

@@ -105,7 +105,11 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def install(dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Install:
     """`uv venv` + `uv pip install WHEEL` with Python 3.13, outside the checkout."""
-    home = tmp_path_factory.mktemp("user")
+    return install_wheel(dist["wheel"], tmp_path_factory.mktemp("user"))
+
+
+def install_wheel(wheel: Path, home: Path) -> Install:
+    """A fresh client venv in HOME with WHEEL installed, and an empty project directory."""
     venv, cwd = home / "venv", home / "project"
     cwd.mkdir()
     uv = find_uv()
@@ -113,7 +117,7 @@ def install(dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     subprocess.run([uv, "venv", "--no-config", "-q", "--python", base_python313(), str(venv)],
                    check=True, env=env, timeout=600)
     subprocess.run([uv, "pip", "install", "--no-config", "-q", "--python", str(venv / "bin" / "python"),
-                    str(dist["wheel"])], check=True, env=env, timeout=600)
+                    str(wheel)], check=True, env=env, timeout=600)
     assert not str(venv).startswith(str(ROOT)) and not (venv / "bin" / "uv").exists()
     return Install(venv, cwd, str(Path(uv).parent))
 
@@ -348,3 +352,61 @@ def test_a_worker_environment_of_another_version_is_refused(install: Install, re
     forced = install.run([install.scm, "fit", str(FIXTURE)], data, SCM_WORKER_PYTHON=str(old / "bin" / "python"))
     assert forced.returncode == 1
     assert "is scm-worker 0.0.1, this client is" in forced.stderr and "`scm setup`" in forced.stderr
+
+
+# -- content: the lock's hashes, the files as built ------------------------------------------
+
+
+def tamper_lock(lock: Path, package: str, how: str) -> None:
+    """Give PACKAGE's entry in LOCK one hash of another artifact, or no hash at all."""
+    entry = re.compile(rf"^({re.escape(package)}==\S+) \\\n(?:    --hash=sha256:[0-9a-f]{{64}}(?: \\)?\n)+", re.MULTILINE)
+    other = "--hash=sha256:" + "0" * 64
+    replacement = r"\1 \\" + f"\n    {other}\n" if how == "altered" else r"\1" + "\n"
+    tampered, count = entry.subn(replacement, lock.read_text())
+    assert count == 1, f"no hashed entry for {package} in {lock}"
+    # a new file, not a write through: uv installs by hard-linking its cache's copy
+    lock.with_suffix(".tampered").write_text(tampered)
+    os.replace(lock.with_suffix(".tampered"), lock)
+
+
+@pytest.mark.parametrize(("installer", "how"), [("uv", "altered"), ("uv", "missing"), ("pip", "altered")])
+def test_a_lock_entry_whose_hash_is_not_the_artifacts_is_refused_and_nothing_is_ready(
+        dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, installer: str, how: str) -> None:
+    """The client's own lock, as installed, tampered for one small package (attrs)."""
+    tampered = install_wheel(dist["wheel"], tmp_path_factory.mktemp("tampered"))
+    [lock] = tampered.venv.glob("lib/python3.*/site-packages/scm_client/worker-requirements.txt")
+    tamper_lock(lock, "attrs", how)
+    data = tmp_path_factory.mktemp("refused")
+
+    done, _ = tampered.setup(data, with_uv=installer == "uv")
+    assert done.returncode == 1, done.stdout + done.stderr
+    what = "uv pip install" if installer == "uv" else "pip install"
+    assert f"{what} refused a package that does not match the hashes of the lock" in done.stderr
+    assert "attrs" in done.stderr and "is not ready" in done.stderr
+    assert not list(data.glob("envs/*/scm-env.json"))  # nothing is marked ready
+    picked = tampered.run([tampered.python, "-c", _WORKER_PICK], data, timeout=120)
+    assert picked.returncode == 3, picked.stdout + picked.stderr
+
+
+def test_an_environment_whose_files_changed_is_named_by_check_and_rebuilt_by_setup(
+        install: Install, ready: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    [good] = [p for p in (ready / "envs").iterdir() if p.is_dir()]
+    data = tmp_path_factory.mktemp("changed")
+    copy = data / "envs" / good.name  # same key: this client's own environment, copied as built
+    shutil.copytree(good, copy, symlinks=True)
+    reused, _ = install.setup(data)
+    assert reused.returncode == 0 and "ready: reused" in reused.stderr, reused.stderr
+
+    [planted] = copy.glob("lib/python3.11/site-packages/networkx/__init__.py")
+    planted.with_suffix(".planted").write_text(planted.read_text() + "\nimport os  # planted after the build\n")
+    os.replace(planted.with_suffix(".planted"), planted)  # not through a link into uv's cache
+    checked = install.run([install.scm, "setup", "--check"], data, timeout=300)
+    assert checked.returncode == 1
+    assert "networkx: 1 file(s) differ from its RECORD, e.g. networkx/__init__.py" in checked.stdout
+
+    rebuilt, _ = install.setup(data)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "its installed files changed since it was built): rebuilding it" in rebuilt.stderr
+    assert "planted" not in planted.read_text()
+    again = install.run([install.scm, "setup", "--check"], data, timeout=300)
+    assert again.returncode == 0 and re.search(r"DoWhy imports, \d+ files match their RECORD", again.stdout)
