@@ -198,10 +198,11 @@ def _print_target(value: Any, field: str, _limits: Limits) -> str:
 def _timeout_s(value: Any, field: str, _limits: Limits) -> float | None:
     if value is None:
         return None
-    number = checks.bounded_number(value, field, 0, MAX_WAIT_S)
-    if number == 0:
-        raise invalid_params(field, f"must be null or a number of seconds > 0, got {value!r}")
-    return number
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 < value <= MAX_WAIT_S):
+        raise invalid_params(
+            field, f"must be null or a number of seconds in (0, {MAX_WAIT_S}], got {value!r}")
+    return float(value)
 
 
 #: a param every queued request may carry beside its method's own: its deadline, counted
