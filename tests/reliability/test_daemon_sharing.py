@@ -147,7 +147,7 @@ def test_a_bad_timeout_s_is_refused_at_once_naming_it(start_daemon: Start, value
 # -- a peer that stops reading -----------------------------------------------------------
 
 
-def stalled_peer(path: Path, requests: int, id_bytes: int) -> tuple[socket.socket, threading.Thread]:
+def stalled_peer(path: Path, requests: int, id_bytes: int) -> socket.socket:
     """A raw connection that sends requests whose replies are big (each echoes its long id)
     and never reads one; its sends go on in a thread (they fail once it is hung up on)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -162,9 +162,8 @@ def stalled_peer(path: Path, requests: int, id_bytes: int) -> tuple[socket.socke
         except OSError:
             pass
 
-    sender = threading.Thread(target=send_all, daemon=True)
-    sender.start()
-    return sock, sender
+    threading.Thread(target=send_all, daemon=True).start()
+    return sock
 
 
 def hung_up(sock: socket.socket) -> bool:
@@ -186,7 +185,7 @@ def test_a_session_that_stops_reading_is_dropped_and_another_is_served_throughou
     daemon = start_daemon("--max-outbox-bytes", str(4 << 20))
     other = daemon.connect()
     began = time.monotonic()
-    stalled, _sender = stalled_peer(daemon.path, requests=64, id_bytes=1 << 20)
+    stalled = stalled_peer(daemon.path, requests=64, id_bytes=1 << 20)
     try:
         wait_until(lambda: other.result("status")["connections"] == 2, SERVED_WITHIN_S,
                    "the stalled peer to connect")

@@ -236,13 +236,13 @@ class Scheduler:
         except WorkerError as refused:
             self._answer_error(job, refused)
             return False
+        if timeout_s is not None:  # before it is queued: its run may start at once
+            job.timeout_s = timeout_s
+            job.deadline = self.deadlines.add(timeout_s, lambda: self._expire(job))
         refusal = self.queue.put(job, wait=job.session.when_full == "wait")
         if refusal is not None:
             self._answer_error(job, refusal)
             return False
-        if timeout_s is not None:
-            job.timeout_s = timeout_s
-            job.deadline = self.deadlines.add(timeout_s, lambda: self._expire(job))
         return True
 
     def _admit(self, job: Job) -> float | None:
@@ -409,7 +409,6 @@ class Scheduler:
             return error_reply(error.code, error.message, error.data, job.request_id)
 
     def _answer_cancelled(self, job: Job, stage: str, why: str | None = None) -> None:
-        self.deadlines.discard(job.deadline)
         why = why or "its client cancelled it"
         self._answer(job, lambda id_: request_cancelled(id_, stage, why))
 
@@ -422,6 +421,7 @@ class Scheduler:
 
     def _answer(self, job: Job, error_for: Callable[[Any], WorkerError]) -> None:
         """``error_for(id)`` for the job's request, or for each request with an id in its batch."""
+        self.deadlines.discard(job.deadline)  # answered: its deadline has nothing left to do
         if job.end_of_input or job.message is None:
             return
         if job.request_id is None and isinstance(job.message, dict):

@@ -133,12 +133,6 @@ class Session:
         if self.on_drop is not None:
             self.on_drop(self)
 
-    def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the outbox to be written; True when it was."""
-        with self._outbox_lock:
-            outbox = self._outbox
-        return outbox is None or outbox.wait_empty(timeout)
-
     def send_attached(self, request_id: Any, parts: list[memoryview]) -> Sending:
         """Start writing a request's attached parts (float64 columns), behind the
         ``$/attached`` notice that lists them, and return what writes them.
