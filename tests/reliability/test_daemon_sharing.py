@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability_support import RawWorker
 from support.daemon import DaemonProcess, SocketPeer, remove_tree, short_dir
 from support.procs import wait_until
 from support.worker_env import worker_python
@@ -107,6 +108,20 @@ def test_queued_bytes_past_a_cap_are_refused_before_queuing(start_daemon: Start)
     for peer, request_id in zip((second, third), queued, strict=True):
         assert peer.reply_to(request_id, SERVED_WITHIN_S)["result"] == "stderr"
     assert fourth.result("debug.print", big) == "stderr"  # room again once they ran
+
+
+def test_stdio_waits_for_room_instead_of_refusing_its_one_client(
+    raw_worker: Callable[..., RawWorker],
+) -> None:
+    """A private worker's one client may pipe any number of requests (``cat requests.jsonl``):
+    past the cap its reader waits for the queue to drain; every request is answered."""
+    worker = raw_worker("--no-warmup", "--test-methods", "--no-store", "--max-queued-requests", "2")
+    lines = [json.dumps({"jsonrpc": "2.0", "method": "debug.sleep", "params": {"seconds": 0.01},
+                         "id": n}) for n in range(40)]
+    worker.send_raw(("\n".join(lines) + "\n").encode())
+    replies = [worker.read_reply() for _ in lines]
+    assert [r.get("id") for r in replies] == list(range(40)) and all(
+        r.get("result") == 0.01 for r in replies), replies
 
 
 # -- deadlines -----------------------------------------------------------------------------
