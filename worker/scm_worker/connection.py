@@ -15,7 +15,8 @@ from typing import Any, BinaryIO, Final
 
 from .context import WorkerContext
 from .protocol import Dispatcher, LineTooLong, encode_reply, parse_line, read_line, too_long_reply
-from .scheduler import Job, Scheduler
+from .queueing import Job
+from .scheduler import Scheduler
 from .session import Session
 
 log = logging.getLogger(__name__)
