@@ -331,11 +331,11 @@ def _reap_children() -> None:
 # -- status and stop -------------------------------------------------------------------
 
 
-def ask(connection: Connection, method: str, timeout: float) -> Any:
+def ask(connection: Connection, method: str, timeout: float, params: Any = None) -> Any:
     """One request on a fresh connection, which is then closed."""
     channel = Channel(connection.transport())
     try:
-        return channel.request(method)[1].result(timeout=timeout)
+        return channel.request(method, params)[1].result(timeout=timeout)
     finally:
         channel.disconnect(WorkerClosed("request finished"))
 
@@ -348,21 +348,23 @@ def status(path: Path | None = None, timeout: float = 10.0) -> dict[str, Any] | 
     return dict(ask(connection, "status", timeout))
 
 
-def stop(grace: float = 5.0, path: Path | None = None) -> StopPath | None:
+def stop(grace: float = 5.0, path: Path | None = None, force: bool = True) -> StopPath | None:
     """Stop the daemon: ``shutdown``, then SIGTERM, then SIGKILL of its process group.
 
+    ``force``: stop the other connections' running and queued work too (without it the
+    daemon refuses a shutdown while they have any, and SIGTERM follows after ``grace``).
     Returns the path taken, or None when no daemon ran. Waits for the pid to exit.
     """
     connection = try_connect(path or socket_path())
     if connection is None:
         return None
-    return _stop(connection, grace)
+    return _stop(connection, grace, force)
 
 
-def _stop(connection: Connection, grace: float) -> StopPath:
+def _stop(connection: Connection, grace: float, force: bool = True) -> StopPath:
     pid = connection.pid
     try:
-        ask(connection, "shutdown", grace)
+        ask(connection, "shutdown", grace, {"force": True} if force else None)
     except (WorkerError, FutureTimeout) as exc:
         log.warning("the daemon did not answer shutdown: %s", exc)
     if pid is None:

@@ -41,6 +41,7 @@ from .errors import (
     WorkerStartError,
     WorkerTimeout,
     WorkerVersionMismatch,
+    invalid_argument,
 )
 from .results import (
     AnomalyResult,
@@ -56,6 +57,8 @@ log = logging.getLogger("scm_client.worker")
 PROTOCOL_VERSION: Final = 1
 #: how long a call waits for a daemon that closed on it to exit before starting another
 DAEMON_EXIT_WAIT_S: Final = 5.0
+#: the worker's bound on a request's ``timeout_s`` (a day)
+MAX_TIMEOUT_S: Final = 86_400
 
 
 class _UseDefault:
@@ -315,7 +318,7 @@ class Worker:
     # -- calls --------------------------------------------------------------------
     def call(
         self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
-        on_progress: ProgressCallback | None = None,
+        on_progress: ProgressCallback | None = None, *, timeout_s: float | None = None,
     ) -> Any:
         """Send one request and wait for its result; raises a WorkerError subclass.
 
@@ -323,13 +326,20 @@ class Worker:
         calls on the same Worker go to theirs); without it, the Worker's ``on_progress``.
         On timeout: cancel, wait ``cancel_grace``, then kill (private) or disconnect
         (daemon); ``WorkerTimeout.outcome`` says which.
+
+        ``timeout_s``: the worker's own deadline for the request, counted from its arrival,
+        queued or running (RequestCancelled when it runs out; the worker and the connection
+        serve on). ``timeout`` is how long this call waits; the two are independent.
         """
-        return self.submit(method, params, on_progress).result(timeout)
+        return self.submit(method, params, on_progress, timeout_s=timeout_s).result(timeout)
 
     def submit(
-        self, method: str, params: Any = None, on_progress: ProgressCallback | None = None
+        self, method: str, params: Any = None, on_progress: ProgressCallback | None = None,
+        *, timeout_s: float | None = None,
     ) -> PendingCall:
-        """Send one request without waiting: a handle to wait on, or cancel from any thread."""
+        """Send one request without waiting: a handle to wait on, or cancel from any thread.
+        ``timeout_s`` as in ``call``."""
+        params = with_deadline(params, timeout_s)
         channel = self._ensure_running()
         request_id, future = channel.request(method, params, on_progress)
         return PendingCall(self, channel, method, request_id, future)
@@ -599,6 +609,19 @@ def _replied(shutdown: Future[Any] | None, timeout: float) -> bool:
 
 #: Report file suffix → the worker's report format.
 REPORT_FORMATS: Final = {".html": "html", ".htm": "html", ".svg": "svg"}
+
+
+def with_deadline(params: Any, timeout_s: float | None) -> Any:
+    """``params`` with the worker-side deadline ``timeout_s`` added (params by name only)."""
+    if timeout_s is None:
+        return params
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (
+            0 < timeout_s <= MAX_TIMEOUT_S):
+        raise invalid_argument("timeout_s", f"must be a number of seconds in "
+                               f"(0, {MAX_TIMEOUT_S}], got {timeout_s!r}")
+    if params is not None and not isinstance(params, Mapping):
+        raise invalid_argument("timeout_s", "needs params by name (an object), not an array")
+    return {**(params or {}), "timeout_s": timeout_s}
 
 
 def model_id_of(model: FitResult | str) -> str:

@@ -239,6 +239,29 @@ def test_submit_cancel_of_a_running_and_of_a_queued_request(
     assert worker.ping() == "pong" and worker.pid == pid
 
 
+@pytest.mark.parametrize("where", ["daemon", "stdio"])
+def test_timeout_s_is_the_workers_own_deadline_queued_or_running(
+    where: str, connect: Connect, make_worker: Callable[..., Worker],
+) -> None:
+    worker = connect() if where == "daemon" else make_worker()
+    worker.start()
+    pid = worker.pid
+    holder = worker.submit("debug.sleep", {"seconds": 600})
+    wait_until(lambda: holder.request_id == ((worker.call("status")["running"] or {}).get("id")),
+               30, "the holder to run")
+    with pytest.raises(RequestCancelled) as caught:  # waits behind the holder, then runs out
+        worker.call("debug.sleep", {"seconds": 0}, timeout=30, timeout_s=0.5)
+    assert caught.value.stage == "queued" and "timeout_s" in caught.value.message
+    assert holder.cancel()
+    with pytest.raises(RequestCancelled):
+        holder.result(timeout=30)
+    started = time.monotonic()
+    with pytest.raises(RequestCancelled) as caught:
+        worker.call("debug.sleep", {"seconds": 600}, timeout=30, timeout_s=1)
+    assert caught.value.stage == "running" and time.monotonic() - started < 30
+    assert worker.ping() == "pong" and worker.pid == pid and worker.starts == 1
+
+
 def test_cancel_of_a_running_fit_keeps_the_models(connect: Connect) -> None:
     worker = connect()
     kept = worker.fit(CHAIN["graph"], CHAIN["traces"], seed=5)
@@ -319,6 +342,24 @@ def test_scm_fit_starts_the_daemon_and_the_next_command_reuses_it(
     assert gone.returncode == 1 and "no daemon runs" in gone.stderr
     assert re.search(r"ok\s+daemon\s+not running; the next `scm` command starts one",
                      run_scm("doctor", env=scm_env).stdout)
+
+
+def test_scm_daemon_stop_says_what_it_stops_and_forces_the_shutdown(
+    scm_env: dict[str, str], connect: Connect,
+) -> None:
+    worker = connect()
+    sleeping = worker.submit("debug.sleep", {"seconds": 600})
+    wait_until(lambda: (_daemon.status() or {}).get("running") is not None, 30, "the sleep to run")
+    pid = worker.pid
+    stopped = run_scm("daemon", "stop", env=scm_env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert re.search(r"stopping the daemon's work: debug\.sleep running for pid \d+",
+                     stopped.stdout), stopped.stdout
+    assert "daemon stopped (exited)" in stopped.stdout, stopped.stdout  # no SIGTERM needed
+    with pytest.raises(RequestCancelled) as caught:
+        sleeping.result(timeout=30)
+    assert caught.value.stage == "running"
+    assert pid is not None and not pid_alive(pid)
 
 
 def test_scm_daemon_start_is_idempotent(scm_env: dict[str, str], tmp_path: Path) -> None:

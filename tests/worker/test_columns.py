@@ -144,7 +144,7 @@ def test_attached_parts_are_the_columns_own_bytes_behind_a_notice_naming_the_req
                        "c": {"dtype": "float64", "attached": 2}, "k": ["x", None]}
     assert parts[0].obj is columns["a"]  # its own buffer
     recorder = _Recorder()
-    Session(recorder, "test").send_attached("req-7", parts).join()
+    Session(recorder, "test", buffered=False).send_attached("req-7", parts).join()
     [(notice, *sent)] = recorder.payloads
     assert json.loads(notice) == {"jsonrpc": "2.0", "method": ATTACHED_METHOD, "params": {
         "id": "req-7", "parts": [{"dtype": "float64", "bytes": n} for n in (24, 0, 16)]}}

@@ -167,7 +167,8 @@ def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: Binary
 
     lifeline.watch(protocol_out.fileno())
     ctx, dispatcher, scheduler, stopped = build(args, store)
-    session = Session(LineWriter(protocol_out), "stdio", at_end="finish")
+    session = Session(LineWriter(protocol_out), "stdio", at_end="finish", buffered=False,
+                      when_full="wait")
     threading.Thread(target=read_session, args=(protocol_in, session, ctx, dispatcher, scheduler),
                      name="scm-stdin", daemon=True).start()
     log.info("serving on stdio (pid %d, version %s)", ctx.pid, __version__)

@@ -15,7 +15,8 @@ from typing import Any, BinaryIO, Final
 
 from .context import WorkerContext
 from .protocol import Dispatcher, LineTooLong, encode_reply, parse_line, read_line, too_long_reply
-from .scheduler import Job, Scheduler
+from .queueing import Job
+from .scheduler import Scheduler
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def read_session(
     (the worker is about to exit), and its requests are finished, not cancelled.
     """
     max_bytes = ctx.limits.max_line_bytes
+    session.max_outbox_bytes = ctx.limits.max_outbox_bytes
+    session.on_drop = scheduler.session_ended
     while not session.closed.is_set():
         try:
             raw = read_line(stream, max_bytes)
@@ -58,15 +61,15 @@ def read_session(
         if raw.isspace():  # a blank line (testing it so copies nothing)
             continue
         message, problem = parse_line(raw)
+        size = len(raw)
         del raw  # a big request's bytes must not outlive its parse (they would last the fit)
         if problem is not None:
             session.send(encode_reply(problem))
         elif answered_at_once(message):
             answer_now(message, session, ctx, dispatcher)
         else:
-            job = Job.of(session, message)
-            scheduler.submit(job)
-            if job.method == "shutdown":
+            job = Job.of(session, message, size)
+            if scheduler.submit(job) and job.method == "shutdown":
                 return True
         del message
     end_session(session, scheduler)
@@ -87,5 +90,5 @@ def end_session(session: Session, scheduler: Scheduler) -> None:
         log.info("input closed; finishing the requests already read")
         scheduler.submit(Job(session, None, end_of_input=True))
     else:
-        session.closed.set()
+        session.close()
         scheduler.session_ended(session)

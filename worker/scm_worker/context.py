@@ -21,7 +21,7 @@ from .columns import ResultEncoding
 from .limits import Limits
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session import Sending, Session
     from .store import ModelStore
 
 
@@ -109,7 +109,7 @@ class WorkerContext:
             return "binary"
         return session.result_columns
 
-    def send_attached(self, parts: list[memoryview]) -> threading.Thread:
+    def send_attached(self, parts: list[memoryview]) -> Sending:
         """Start sending this request's attached parts (``Session.send_attached``)."""
         session = self._call.session
         assert session is not None and self.current_request_id is not None

@@ -39,7 +39,8 @@ from .session import Session
 
 log = logging.getLogger(__name__)
 
-#: a peer that stopped reading may block the compute thread this long, then it is dropped
+#: a peer that stopped reading may block its session's writer thread this long, then it is
+#: dropped (sooner when its outbox fills: session.Outbox); the compute thread never waits
 SEND_TIMEOUT_S = 60
 BACKLOG = 64
 #: a daemon that lost its socket lets running work finish this long, then cancels it
@@ -104,6 +105,13 @@ class _SocketStream:
 
     def flush(self) -> None:
         return None
+
+    def hang_up(self) -> None:
+        """Shut the socket down without closing it: a write blocked on it fails now."""
+        try:
+            self._conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def close(self) -> None:
         try:

@@ -112,8 +112,9 @@ def cancel_request(ctx: WorkerContext, id: Any) -> dict[str, Any]:
     return {"cancelled": ctx.scheduler.cancel(ctx.session, id)}
 
 
-def shutdown(ctx: WorkerContext) -> None:
-    """Reply, then exit 0 once the reply is written."""
+def shutdown(ctx: WorkerContext, force: bool) -> None:
+    """Reply, then exit 0 once the reply is written. ``force`` was weighed when the request
+    arrived (scheduler: refused if other sessions' work would be stopped, unless forced)."""
     ctx.stop_requested = True
 
 

@@ -216,6 +216,14 @@ class LineWriter:
         message = {"jsonrpc": "2.0", "method": method, "params": params}
         self.write(_encode(jsonio.to_json(message)))
 
+    def hang_up(self) -> None:
+        """Shut the connection down now, even in the middle of a write (its peer stopped
+        reading): the blocked write fails at once. ``close`` still frees the descriptor,
+        under the lock. A stream that cannot be shut down (a pipe) is left as it is."""
+        shut_down = getattr(self._stream, "hang_up", None)
+        if shut_down is not None:
+            shut_down()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

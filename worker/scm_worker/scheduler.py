@@ -4,6 +4,11 @@ DoWhy draws from the process-global random state, so computations run one at a t
 here; control requests (``ping``, ``status``, cancellation) never enter the queue, so
 they are answered while a fit runs. A cancelled request that still waits is answered
 -32800 at once; a running one is told through its CancelToken and answers -32800 itself.
+
+What one session may hold is capped where it is queued (queueing.py), before it waits;
+past a cap the request is refused -32004 at once. A request's ``timeout_s`` cancels it
+as ``$/cancelRequest`` does, waiting or running (deadlines.py). A ``shutdown`` that would
+stop other sessions' work is refused unless it says ``force``.
 """
 
 from __future__ import annotations
@@ -11,93 +16,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from .cancellation import CancelToken, Interrupted
+from . import session as sessions
+from .cancellation import Interrupted
 from .context import WorkerContext
-from .errors import internal_error, request_cancelled
+from .deadlines import Deadlines
+from .errors import (
+    REQUEST_CANCELLED,
+    WorkerError,
+    internal_error,
+    invalid_params,
+    request_cancelled,
+)
 from .protocol import Dispatcher, Reply, encode_reply, error_reply
+from .queueing import SHUTTING_DOWN, FairQueue, Job
 from .session import Payload, Session
+from .signatures import PUBLIC, take_timeout_s
 
 log = logging.getLogger(__name__)
 
-SHUTTING_DOWN = "the worker is shutting down"
-
-
-@dataclass(eq=False)
-class Job:
-    """A request (or a batch, or a session's end) waiting for the compute thread."""
-
-    session: Session
-    message: Any
-    #: set for a single request with an id: what its progress notifications name
-    request_id: Any = None
-    method: str | None = None
-    #: the ids ``$/cancelRequest`` may name to cancel this job (a batch's ids)
-    ids: frozenset[Any] = frozenset()
-    cancel: CancelToken = field(default_factory=CancelToken)
-    #: the end of a stdio session's input: stop once every earlier request is answered
-    end_of_input: bool = False
-    started: float | None = None
-
-    @classmethod
-    def of(cls, session: Session, message: Any) -> Job:
-        single = isinstance(message, dict)
-        request_id = message.get("id") if single else None
-        method = message.get("method") if single else "batch"
-        ids = frozenset(m.get("id") for m in (message if not single else [message])
-                        if isinstance(m, dict) and isinstance(m.get("id"), (str, int, float)))
-        return cls(session, message, request_id, method, ids, CancelToken(request_id))
-
-
-class FairQueue:
-    """Jobs per session; ``take`` serves the sessions in turn."""
-
-    def __init__(self) -> None:
-        self._queues: OrderedDict[Session, deque[Job]] = OrderedDict()
-        self._ready = threading.Condition()
-
-    def put(self, job: Job) -> None:
-        with self._ready:
-            self._queues.setdefault(job.session, deque()).append(job)
-            self._ready.notify()
-
-    def take(self, timeout: float | None = None) -> Job | None:
-        """The next job in turn, or None when none came within ``timeout``."""
-        with self._ready:
-            if not self._queues and not self._ready.wait_for(lambda: bool(self._queues), timeout):
-                return None
-            session, jobs = next(iter(self._queues.items()))
-            job = jobs.popleft()
-            del self._queues[session]
-            if jobs:  # back of the line: the other sessions go first
-                self._queues[session] = jobs
-            return job
-
-    def remove(self, session: Session, request_id: Any) -> Job | None:
-        """Take a waiting request of ``session`` out of the queue, if it is there."""
-        with self._ready:
-            jobs = self._queues.get(session, deque())
-            for job in jobs:
-                if request_id in job.ids:
-                    jobs.remove(job)
-                    if not jobs:
-                        del self._queues[session]
-                    return job
-        return None
-
-    def remove_all(self, session: Session | None = None) -> list[Job]:
-        """Every waiting job of ``session`` (of every session when None), removed."""
-        with self._ready:
-            sessions = [session] if session is not None else list(self._queues)
-            return [job for s in sessions for job in self._queues.pop(s, ())]
-
-    def __len__(self) -> int:
-        with self._ready:
-            return sum(len(jobs) for jobs in self._queues.values())
+#: how long a stopping worker waits for its sessions' outboxes to be written
+FLUSH_AT_EXIT_S = 10.0
 
 
 class Scheduler:
@@ -107,26 +48,96 @@ class Scheduler:
                  on_stop: Callable[[], None]) -> None:
         self.ctx = ctx
         self.dispatcher = dispatcher
-        self.queue = FairQueue()
+        self.queue = FairQueue(ctx.limits)
+        self.deadlines = Deadlines()
         self.served = 0
         self.last_active = time.monotonic()
         self._on_stop = on_stop
         self._running: Job | None = None
         self._lock = threading.Lock()
         self._stopping = False
+        #: the session whose shutdown was accepted: the others' new requests are refused
+        self._closing_for: Session | None = None
         self._thread = threading.Thread(target=self._serve, name="scm-compute", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     # -- what the connections call ------------------------------------------------------
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job) -> bool:
+        """Queue ``job``, or answer at once why not; True when it was queued."""
         with self._lock:
-            stopping = self._stopping
+            closing = self._closing_for
+            stopping = self._stopping or closing is not None and closing is not job.session
         if stopping:
             self._answer_cancelled(job, "queued", SHUTTING_DOWN)
+            return False
+        try:
+            timeout_s = self._admit(job)
+        except WorkerError as refused:
+            self._answer_error(job, refused)
+            return False
+        if timeout_s is not None:  # before it is queued: its run may start at once
+            job.timeout_s = timeout_s
+            job.deadline = self.deadlines.add(timeout_s, lambda: self._expire(job))
+        refusal = self.queue.put(job, wait=job.session.when_full == "wait")
+        if refusal is not None:
+            self._answer_error(job, refusal)
+            return False
+        return True
+
+    def _admit(self, job: Job) -> float | None:
+        """The job's ``timeout_s`` (taken out of its params); a shutdown's ``force`` rule."""
+        if not isinstance(job.message, dict):
+            return None
+        timeout_s = take_timeout_s(job.message, self.ctx.limits)
+        if job.method == "shutdown":
+            self._admit_shutdown(job)
+        return timeout_s
+
+    def _admit_shutdown(self, job: Job) -> None:
+        """Refuse a shutdown that would stop other sessions' work, unless it says ``force``
+        (then that work is cancelled now, and it goes first); later arrivals are refused."""
+        force = PUBLIC["shutdown"].bind(job.message.get("params") or {}, self.ctx.limits)["force"]
+        others = self.others_work(job.session)
+        if others["running"] is not None or others["queued"]:
+            if not force:
+                raise invalid_params(
+                    "force", f"other sessions' work would be stopped ({_work_text(others)}); "
+                    "send shutdown with force: true to stop it", **others)
+            log.warning("shutdown with force by session %s: stopping %s", job.session.label,
+                        _work_text(others))
+            self._stop_others(job.session, f"{SHUTTING_DOWN} (forced by {job.session.label})")
+        with self._lock:
+            self._closing_for = job.session
+
+    def others_work(self, session: Session) -> dict[str, Any]:
+        """The other sessions' running request (or None) and how many of theirs wait."""
+        with self._lock:
+            running = self._running
+        queued = len(self.queue) - self.queue.count(session)
+        mine = running is None or running.session is session or running.end_of_input
+        return {"running": None if mine else self.running(), "queued": queued}
+
+    def _stop_others(self, session: Session, reason: str) -> None:
+        for other in self.queue.others(session):
+            for job in self.queue.remove_all(other):
+                self._answer_cancelled(job, "queued", reason)
+        with self._lock:
+            running = self._running
+        if running is not None and running.session is not session:
+            running.cancel.cancel(reason)
+
+    def _expire(self, job: Job) -> None:
+        """``timeout_s`` ran out: cancel the job as ``$/cancelRequest`` would, where it is."""
+        why = job.expired_because()
+        if self.queue.remove(job.session, job=job) is not None:
+            self._answer_cancelled(job, "queued", why)
             return
-        self.queue.put(job)
+        with self._lock:
+            running = self._running
+        if running is job:
+            job.cancel.cancel(why)
 
     def cancel(self, session: Session, request_id: Any) -> str | None:
         """Cancel ``session``'s request ``request_id``: "queued", "running" or None (unknown)."""
@@ -146,6 +157,8 @@ class Scheduler:
     def session_ended(self, session: Session) -> None:
         """A socket closed: its waiting requests are dropped, its running one stopped."""
         dropped = self.queue.remove_all(session)
+        for job in dropped:
+            self.deadlines.discard(job.deadline)
         with self._lock:
             running = self._running
         mine = running if running is not None and running.session is session else None
@@ -160,6 +173,7 @@ class Scheduler:
         with self._lock:
             self._stopping = True
             running = self._running
+        self.queue.close()
         for job in self.queue.remove_all():
             self._answer_cancelled(job, "queued", reason)
         if running is not None:
@@ -190,12 +204,18 @@ class Scheduler:
             if job.end_of_input:
                 log.info("no more work: stopping")
                 break
+            if job.deadline is not None and job.deadline.passed:  # ran out as it was taken
+                self._answer_cancelled(job, "queued", job.expired_because())
+                self.queue.release(job)
+                continue
             self._run(job)
             with self._lock:
                 stopping = self._stopping or self.ctx.stop_requested
             if stopping:
                 self.stop()
                 break
+        if not sessions.flush_all(FLUSH_AT_EXIT_S):
+            log.warning("replies still unwritten after %ss: exiting without them", FLUSH_AT_EXIT_S)
         self._on_stop()
 
     def _run(self, job: Job) -> None:
@@ -206,12 +226,15 @@ class Scheduler:
         job.started = time.monotonic()
         reply = None
         try:
-            reply = self._dispatch(job)
+            if not job.session.closed.is_set():  # nobody to answer: its session is gone
+                reply = self._dispatch(job)
             job.message = None  # a big request's data must not outlive its computation
         finally:
             with self._lock:
                 self._running = None
                 self.served += 1
+            self.deadlines.discard(job.deadline)
+            self.queue.release(job)
             self.last_active = time.monotonic()
         if reply is not None:
             job.session.send(encode_reply(reply))
@@ -227,24 +250,38 @@ class Scheduler:
             return error_reply(error.code, error.message, error.data, job.request_id)
 
     def _answer_cancelled(self, job: Job, stage: str, why: str | None = None) -> None:
+        why = why or "its client cancelled it"
+        self._answer(job, lambda id_: request_cancelled(id_, stage, why))
+
+    def _answer_error(self, job: Job, error: WorkerError) -> None:
+        """A job refused before it was queued: its error, for each of its requests."""
+        if error.code == REQUEST_CANCELLED:
+            self._answer_cancelled(job, "queued", SHUTTING_DOWN)
+        else:
+            self._answer(job, lambda _id: error)
+
+    def _answer(self, job: Job, error_for: Callable[[Any], WorkerError]) -> None:
+        """``error_for(id)`` for the job's request, or for each request with an id in its batch."""
+        self.deadlines.discard(job.deadline)  # answered: its deadline has nothing left to do
         if job.end_of_input or job.message is None:
             return
         if job.request_id is None and isinstance(job.message, dict):
             return  # a notification: nothing to answer
-        replies = _cancelled_replies(job, stage, why)
+        messages = job.message if isinstance(job.message, list) else [job.message]
+        replies = []
+        for message in messages:
+            if isinstance(message, dict) and message.get("id") is not None:
+                error = error_for(message["id"])
+                replies.append(error_reply(error.code, error.message, error.data, message["id"]))
         if replies:
             job.session.send(encode_reply(replies[0] if isinstance(job.message, dict) else replies))
 
 
-def _cancelled_replies(job: Job, stage: str, why: str | None) -> list[Reply]:
-    """-32800 for the job's request, or for each request with an id in its batch."""
-    messages = job.message if isinstance(job.message, list) else [job.message]
-    replies = []
-    for message in messages:
-        if isinstance(message, dict) and message.get("id") is not None:
-            error = request_cancelled(message["id"], stage, why or "its client cancelled it")
-            replies.append(error_reply(error.code, error.message, error.data, message["id"]))
-    return replies
+def _work_text(work: dict[str, Any]) -> str:
+    """``{"running", "queued"}`` of ``others_work`` in words."""
+    running = work["running"]
+    parts = [f"{running['method']} running for {running['session']}"] if running else []
+    return ", ".join([*parts, f"{work['queued']} request(s) queued"])
 
 
 class _Nobody:

@@ -199,6 +199,30 @@ def _print_target(value: Any, field: str, _limits: Limits) -> str:
     return str(value)
 
 
+def _timeout_s(value: Any, field: str, _limits: Limits) -> float | None:
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 < value <= MAX_WAIT_S):
+        raise invalid_params(
+            field, f"must be null or a number of seconds in (0, {MAX_WAIT_S}], got {value!r}")
+    return float(value)
+
+
+#: a param every queued request may carry beside its method's own: its deadline, counted
+#: from its arrival. The scheduler takes it out of the params before they are bound (the
+#: queue, not the handler, owns it); inside a batch it is an unknown param of its entry.
+TIMEOUT_S: Final = Param("timeout_s", _timeout_s, None)
+
+
+def take_timeout_s(message: dict[str, Any], limits: Limits) -> float | None:
+    """Remove ``params.timeout_s`` from a single request and check it (-32602 naming it)."""
+    params = message.get("params")
+    if not isinstance(params, dict) or TIMEOUT_S.name not in params:
+        return None
+    return TIMEOUT_S.check(params.pop(TIMEOUT_S.name), TIMEOUT_S.name, limits)  # type: ignore[no-any-return]
+
+
 # -- checks across params --------------------------------------------------------------
 
 
@@ -272,7 +296,7 @@ PUBLIC: Final[dict[str, Signature]] = {
     "status": Signature(()),
     "$/cancelRequest": Signature((anything("id"),)),
     "warmup": Signature((optional_number("timeout", 0, MAX_WAIT_S),)),
-    "shutdown": Signature(()),
+    "shutdown": Signature((boolean("force", False),)),
     "fit": FIT,
     "batch.fit": Signature(
         (

@@ -271,11 +271,13 @@ class CommandWorker(Worker):
         self.progress = progress
 
     def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
-             on_progress: ProgressCallback | None = None) -> Any:
+             on_progress: ProgressCallback | None = None, *,
+             timeout_s: float | None = None) -> Any:
         starting = "connecting to the daemon" if self.daemon else "starting the worker"
         waiting = starting if self.state is not State.RUNNING else ""
         with self.progress.during(waiting):
-            return super().call(method, params, timeout, on_progress or self.progress.update)
+            return super().call(method, params, timeout, on_progress or self.progress.update,
+                                timeout_s=timeout_s)
 
 
 def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:

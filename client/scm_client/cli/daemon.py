@@ -51,7 +51,8 @@ def register(subparsers: Any) -> None:
     start.add_argument("--store", metavar="DIR", help="the daemon's model store directory")
     actions.add_parser("status", help="what the environment's daemon is doing, which "
                                       "other daemons run (exit 1 if the first does not)")
-    stop = actions.add_parser("stop", help="shut the daemon down: shutdown, SIGTERM, SIGKILL")
+    stop = actions.add_parser("stop", help="shut the daemon down: shutdown, SIGTERM, SIGKILL; "
+                              "says what running and queued work it stops")
     stop.add_argument("--grace", type=positive_float, default=5.0, metavar="S",
                       help="seconds to wait at each step before escalating (default 5)")
     stop.add_argument("--all", action="store_true",
@@ -104,10 +105,16 @@ def other_line(daemon: _daemon.Running) -> str:
 
 
 def stop(args: argparse.Namespace) -> int:
+    """Say what the shutdown stops (the work other connections have running or queued, from
+    ``status``), then send it with ``force``: the daemon refuses it without."""
     if args.all:
         return stop_all(args.grace)
     path = _daemon.socket_path(args.python)
-    taken = _daemon.stop(args.grace, path)
+    found = _daemon.status(path)
+    work = work_text(found) if found is not None else None
+    if work is not None:
+        print(f"stopping the daemon's work: {work}")
+    taken = _daemon.stop(args.grace, path, force=True)
     print(f"no daemon was running (socket {path})" if taken is None
           else f"daemon stopped ({taken})")
     if any(daemon.path != path for daemon in _daemon.running()):
@@ -123,6 +130,18 @@ def stop_all(grace: float) -> int:
     if not stopped:
         print(f"no daemon was running (in {_daemon.runtime_dir()})")
     return 0
+
+
+def work_text(found: dict[str, Any]) -> str | None:
+    """The running request and the queue a ``status`` shows, in words; None when idle."""
+    running, queued = found.get("running"), found.get("queue_length") or 0
+    parts = []
+    if isinstance(running, dict):
+        parts.append(f"{running.get('method')} running for {running.get('session')} "
+                     f"(id {running.get('id')}, {_format.num(running.get('elapsed_s'), 1)} s)")
+    if queued:
+        parts.append(f"{queued} queued request(s)")
+    return " and ".join(parts) or None
 
 
 def status_table(found: dict[str, Any]) -> str:
