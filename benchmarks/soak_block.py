@@ -97,6 +97,12 @@ def render_daemon(report: dict[str, Any], stamp: str) -> str:
         f"{r['crashed_then_retried']} |",
         f"| **replies lost** | **{r['lost']}** |",
         f"| crashes not explained by a daemon kill | {r['unexplained_crashes']} |",
+        f"| connection flood: {r['connection_flood']['attempts']} attempts, "
+        f"{r['connection_flood']['held']} connected, refused -32004 past `--max-connections`, "
+        f"same daemon | {r['connection_flood']['refused']} |",
+        f"| queue flood: {r['queue_flood']['sent']} requests from one session behind its own "
+        f"sleep, refused -32004 past `--max-queued-requests`, same daemon | "
+        f"{r['queue_flood']['refused']} (its {r['queue_flood']['queued']} queued then cancelled) |",
         f"| persisted model served by the last daemon | {'yes' if r['model_served_after'] else 'NO'} |",
     ]
     return "\n".join([*lines, "", DAEMON_END])

@@ -1,14 +1,16 @@
 """Soak against the daemon: three client processes share it while it and a client are killed.
 
-Short by default (CI): SCM_DAEMON_SOAK_REQUESTS per client (default 60; 250 with
+Short by default (CI): SCM_DAEMON_SOAK_REQUESTS per client (default 150; 250 with
 SCM_SOAK_FULL=1). SCM_DAEMON_SOAK_REPORT=path writes the figures as JSON (committed as
 docs/daemon_soak.json; benchmarks/soak_block.py renders them into docs/RELIABILITY.md).
 
 Three client processes (daemon_soak_client.py) send the threaded soak's mix of
 requests to one daemon, each checked against references drawn before any fault. The
-faults, each once, spread over the run by the daemon's own request count: kill -9 of
-the daemon, kill -9 of a client (a new client process takes its place), kill -9 of the
-daemon again. A call in flight at a daemon's death fails with WorkerCrashed and is sent
+faults, each once, spread over the run by the daemon's own request count: a flood of
+connections past the daemon's cap and a session flooding its queue past its cap (both
+refused -32004 while every client runs and is served by the same daemon:
+daemon_faults.py), kill -9 of the daemon, kill -9 of a client (a new client process
+takes its place), kill -9 of the daemon again. A call in flight at a daemon's death fails with WorkerCrashed and is sent
 again; nothing else may fail. Lost replies must be 0, every crash a client saw must
 follow a daemon kill, the clients not killed must see nothing of the killed client,
 each daemon kill must be followed by a new daemon, and the persisted model must be
@@ -27,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scm_client import Worker, _daemon
+from scm_client import Worker, WorkerError, _daemon
 
+import daemon_faults
 from reliability_support import CHAIN_GRAPH, chain_traces
 from support.procs import wait_until
 from test_soak import DO_X, SEEDS
@@ -37,7 +40,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last
 import provenance  # noqa: E402 - benchmarks/provenance.py: the commit the report's figures describe
 
 FULL = os.environ.get("SCM_SOAK_FULL") == "1"
-REQUESTS = int(os.environ.get("SCM_DAEMON_SOAK_REQUESTS", "250" if FULL else "60"))
+REQUESTS = int(os.environ.get("SCM_DAEMON_SOAK_REQUESTS", "250" if FULL else "150"))
 CLIENTS = 3
 REPLACEMENT_REQUESTS = REQUESTS // 2
 CLIENT = Path(__file__).with_name("daemon_soak_client.py")
@@ -52,31 +55,54 @@ def spawn_client(spec: Path, tmp: Path, name: str, seed: int, requests: int) -> 
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def daemon_pid() -> int | None:
-    info = _daemon.status(timeout=30)
-    return None if info is None else int(info["pid"])
+def daemon_status(path: Path) -> tuple[int | None, int]:
+    """The pid of the daemon at ``path`` and the computations it has answered (0 if none).
+
+    The path is found once per soak: finding it again asks the worker's interpreter who
+    it is, and polling that slowly lets the clients run far past each fault's point."""
+    info = _daemon.status(path, timeout=30)
+    return (None, 0) if info is None else (int(info["pid"]), int(info["requests_served"]))
 
 
-def served_by_daemon() -> int:
-    info = _daemon.status(timeout=30)
-    return 0 if info is None else int(info["requests_served"])
-
-
-def wait_served(more: int, clients: list[subprocess.Popen[bytes]], timeout: float = 600) -> None:
+def wait_served(path: Path, more: int, clients: list[subprocess.Popen[bytes]],
+                timeout: float = 600) -> None:
     """Until the daemon has answered ``more`` computations from now (or every client ended);
     ``status`` counts no control request, so this polling does not count itself."""
-    pid, base = daemon_pid(), served_by_daemon()
+    pid, base = daemon_status(path)
 
     def enough() -> bool:
-        now = daemon_pid()
-        served = served_by_daemon() - (base if now == pid else 0)  # a new daemon counts from 0
+        now, served = daemon_status(path)
+        served -= base if now == pid else 0  # a new daemon counts from 0
         return served >= more or all(c.poll() is not None for c in clients)
 
     wait_until(enough, timeout, f"the daemon to answer {more} more requests")
 
 
-def kill_daemon() -> tuple[int, float]:
-    pid = daemon_pid()
+def guard_faults(path: Path, clients: list[subprocess.Popen[bytes]]) -> list[dict[str, Any]]:
+    """The connection flood, then the queue flood, each while every client still runs,
+    each leaving the same daemon process serving."""
+    pid, _ = daemon_status(path)
+    faults = []
+    for fault in (daemon_faults.connection_flood, daemon_faults.queue_flood):
+        ended = [c for c in clients if c.poll() is not None]
+        assert not ended, (f"a client ended before the {fault.__name__}: exit {ended[0].returncode}, "
+                           f"{ended[0].stderr.read().decode()[-3000:] if ended[0].stderr else ''}")
+        faults.append(dict(fault(path), at=time.time()))
+        wait_until(lambda: answers_status(path), 60, "the daemon to answer status after the flood")
+        assert daemon_status(path)[0] == pid, f"{faults[-1]['kind']} changed the daemon"
+    return faults
+
+
+def answers_status(path: Path) -> bool:
+    """True once a new connection gets ``status``: the flood's connections are gone."""
+    try:
+        return daemon_status(path)[0] is not None
+    except WorkerError:
+        return False
+
+
+def kill_daemon(path: Path) -> tuple[int, float]:
+    pid, _ = daemon_status(path)
     assert pid is not None, "no daemon to kill"
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
@@ -95,6 +121,7 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
         samples = {s * 100 + n: worker.sample(model, "interventional", DO_X, num_samples=n, seed=s).samples
                    for s in SEEDS for n in (10, 50)}
         first_daemon = int(worker.info["pid"])
+    path = _daemon.socket_path(python311)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"python": python311, "store": str(store), "model": model,
                                 "samples": {str(k): v for k, v in samples.items()}}))
@@ -102,14 +129,17 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     clients = {f"client-{i}": spawn_client(spec, tmp_path, f"client-{i}", 1000 + i, REQUESTS)
                for i in range(CLIENTS)}
     running = list(clients.values())
-    step = max(10, REQUESTS * CLIENTS // 6)  # computations: about 3 in 4 of the mix
+    step = max(10, REQUESTS * CLIENTS // 8)  # computations: about 3 in 4 of the mix
     faults: list[dict[str, Any]] = []
 
-    wait_served(step, running)
-    pid, at = kill_daemon()
+    wait_served(path, step, running)
+    faults += guard_faults(path, running)
+
+    wait_served(path, step, running)
+    pid, at = kill_daemon(path)
     faults.append({"kind": "kill -9 daemon", "pid": pid, "at": at})
 
-    wait_served(step, running)
+    wait_served(path, step, running)
     victim = clients["client-0"]
     client_killed_at = time.time()
     victim.kill()
@@ -119,8 +149,8 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
                                                    REPLACEMENT_REQUESTS)
     running = [c for name, c in clients.items() if name != "client-0"]
 
-    wait_served(step, running)
-    pid, at = kill_daemon()
+    wait_served(path, step, running)
+    pid, at = kill_daemon(path)
     faults.append({"kind": "kill -9 daemon", "pid": pid, "at": at})
 
     for name, proc in clients.items():
@@ -143,6 +173,7 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     daemons = sorted({pid for t in tallies.values() for pid in t["daemon_pids"]}
                      | {first_daemon, final_daemon})
 
+    floods = {f["kind"]: f for f in faults if "refused" in f}
     figures = {
         "measured": measured,
         "machine": {"cpus": os.cpu_count(), "load_average_end": [round(x, 2) for x in os.getloadavg()]},
@@ -153,13 +184,14 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
         "lost": len(lost), "unexplained_crashes": len(unexplained),
         "faults": [f["kind"] for f in faults], "daemons": len(daemons),
         "model_served_after": model in listed,
+        "connection_flood": floods["connection flood"], "queue_flood": floods["queue flood"],
     }
     print("daemon soak figures: " + json.dumps(figures))
     if report := os.environ.get("SCM_DAEMON_SOAK_REPORT"):
         Path(report).write_text(json.dumps(figures, indent=2) + "\n")
     assert lost == [], lost[:20]
     assert unexplained == [], unexplained[:20]
-    assert final_daemon not in {f["pid"] for f in faults}
+    assert final_daemon not in {f.get("pid") for f in faults}
     assert len(daemons) >= 3, f"each daemon kill is followed by a new daemon: {daemons}"
     assert model in listed, "the persisted model is served by the last daemon"
     sent = {name: t["served"] + len(t["lost"]) for name, t in tallies.items()}
