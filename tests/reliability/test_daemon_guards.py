@@ -30,10 +30,9 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support.daemon import DaemonProcess, SocketPeer, remove_tree, short_dir
+from support.daemon import DaemonProcess, SocketPeer, Start, daemon_starter
 from support.procs import cmdline, group_members, pid_alive, wait_until
 from support.worker_env import worker_python
 
@@ -43,26 +42,14 @@ FLOOD = 1_000
 #: the flood's whole budget, seconds: each attempt waits at most 50 ms for room in the backlog
 FLOOD_BUDGET_S = 120.0
 
-Start = Callable[..., DaemonProcess]
 
 
 @pytest.fixture
 def start_daemon() -> Iterator[Start]:
     """``start_daemon(*flags, path=None, prefix=None, wait=True)``: daemons of the worker env in
     a short private directory (``start_daemon.directory``), every one stopped after the test."""
-    directory = short_dir()
-    started: list[DaemonProcess] = []
-
-    def start(*flags: str, path: Path | None = None, wait: bool = True, **kwargs: Any) -> DaemonProcess:
-        daemon = DaemonProcess(path or directory / "run" / "d.sock", *flags, python=worker_python(), **kwargs)
-        started.append(daemon)
-        return daemon.ready() if wait else daemon
-
-    start.directory = directory  # type: ignore[attr-defined]
-    yield start
-    for daemon in started:
-        daemon.stop()
-    remove_tree(directory)
+    with daemon_starter(worker_python()) as start:
+        yield start
 
 
 def start_time(pid: int) -> int:

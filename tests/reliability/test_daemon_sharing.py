@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from reliability_support import RawWorker
-from support.daemon import DaemonProcess, SocketPeer, remove_tree, short_dir
+from support.daemon import SocketPeer, Start, daemon_starter
 from support.procs import wait_until
 from support.worker_env import worker_python
 
@@ -32,24 +32,13 @@ SEND_TIMEOUT_S = 60.0
 #: generous bounds for a loaded 2-core machine, far below SEND_TIMEOUT_S
 SERVED_WITHIN_S = 20.0
 
-Start = Callable[..., DaemonProcess]
 
 
 @pytest.fixture
 def start_daemon() -> Iterator[Start]:
     """``start_daemon(*flags)``: a real daemon of the worker's Python, ready; stopped after."""
-    directory = short_dir("scmd-share-")
-    started: list[DaemonProcess] = []
-
-    def start(*flags: str) -> DaemonProcess:
-        daemon = DaemonProcess(directory / "d.sock", *flags, python=worker_python())
-        started.append(daemon)
-        return daemon.ready()
-
-    yield start
-    for daemon in started:
-        daemon.stop()
-    remove_tree(directory)
+    with daemon_starter(worker_python()) as start:
+        yield start
 
 
 def error_of(reply: dict[str, Any], code: int) -> dict[str, Any]:

@@ -38,15 +38,20 @@ def store(tmp_path: Path) -> Path:
     return directory
 
 
-def refusal(python311: str, store: Path) -> str:
-    """What the client says when a private worker on ``store`` does not start."""
-    worker = Worker(python311, worker_args=(*ARGS, "--store", str(store)), start_timeout=120)
+def start_refused(worker: Worker) -> str:
+    """The WorkerStartError message of a worker (private or daemon) that must not start."""
     try:
         with pytest.raises(WorkerStartError) as caught:
             worker.start()
     finally:
         worker.close()
-    message = str(caught.value)
+    return str(caught.value)
+
+
+def refusal(python311: str, store: Path) -> str:
+    """What the client says when a private worker on ``store`` does not start."""
+    message = start_refused(Worker(python311, worker_args=(*ARGS, "--store", str(store)),
+                                   start_timeout=120))
     assert "exit code 78" in message, message
     return message
 
@@ -122,13 +127,8 @@ def test_a_daemon_on_an_unsafe_store_does_not_start_and_its_starter_says_why(
     python311: str, store: Path, daemon_dir: Path
 ) -> None:
     store.chmod(0o707)
-    worker = Worker.connect(python311, store=str(store), worker_args=ARGS, start_timeout=120)
-    try:
-        with pytest.raises(WorkerStartError) as caught:
-            worker.start()
-    finally:
-        worker.close()
-    message = str(caught.value)
+    message = start_refused(Worker.connect(python311, store=str(store), worker_args=ARGS,
+                                           start_timeout=120))
     assert message.startswith(f"the daemon could not start: refusing the model store: {store} is "
                               "writable by group or others"), message
     assert f"fix: chmod go-w {store}" in message

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,34 @@ class SocketPeer(LinePeer):
 
 def remove_tree(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
+
+
+#: ``start(*flags, path=None, wait=True, **kwargs)``, as daemon_starter yields it
+Start = Callable[..., "DaemonProcess"]
+
+
+@contextmanager
+def daemon_starter(python: str = sys.executable) -> Iterator[Start]:
+    """Real daemons (``--listen``) of ``python`` in a short private directory, every one
+    stopped and the directory removed at the end: the fixtures' one way to start them.
+
+    ``start(*flags, path=None, wait=True, **kwargs)``: ``path`` defaults to
+    ``<dir>/run/d.sock`` (``start.directory`` is ``<dir>``); with ``wait`` the call returns
+    once the daemon is listening; ``kwargs`` go to ``DaemonProcess``.
+    """
+    directory = short_dir()
+    started: list[DaemonProcess] = []
+
+    def start(*flags: str, path: Path | None = None, wait: bool = True, **kwargs: Any) -> DaemonProcess:
+        kwargs.setdefault("python", python)
+        daemon = DaemonProcess(path or directory / "run" / "d.sock", *flags, **kwargs)
+        started.append(daemon)
+        return daemon.ready() if wait else daemon
+
+    start.directory = directory  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for daemon in started:
+            daemon.stop()
+        remove_tree(directory)

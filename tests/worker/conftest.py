@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from support.daemon import DaemonProcess, remove_tree, short_dir
+from support.daemon import Start, daemon_starter
 from support.pipes import WorkerPipes
 
 #: Generous: a loaded 2-core machine must not flake. A missing reply costs this once.
@@ -98,22 +97,7 @@ def worker(_module_worker: list[WorkerProcess]) -> WorkerProcess:
 
 
 @pytest.fixture
-def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
-    """Factory for real daemons (``--listen``) in a short private directory; all stopped after.
-
-    ``start_daemon(*flags, path=None, wait=True)``: ``path`` defaults to
-    ``<dir>/run/d.sock``; with ``wait`` the call returns once the daemon is listening.
-    """
-    directory = short_dir()
-    started: list[DaemonProcess] = []
-
-    def start(*flags: str, path: Path | None = None, wait: bool = True, **kwargs: Any) -> DaemonProcess:
-        daemon = DaemonProcess(path or directory / "run" / "d.sock", *flags, **kwargs)
-        started.append(daemon)
-        return daemon.ready() if wait else daemon
-
-    start.directory = directory  # type: ignore[attr-defined]
-    yield start
-    for daemon in started:
-        daemon.stop()
-    remove_tree(directory)
+def start_daemon() -> Iterator[Start]:
+    """Real daemons of this interpreter (``support.daemon.daemon_starter``); all stopped after."""
+    with daemon_starter() as start:
+        yield start
