@@ -103,6 +103,13 @@ class _SocketStream:
     def write(self, payload: bytes | memoryview) -> None:
         self._conn.sendall(payload)
 
+    def try_write(self, payload: bytes) -> int:
+        """Write what the socket takes now, without waiting; how many bytes that was."""
+        try:
+            return self._conn.send(payload, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return 0
+
     def flush(self) -> None:
         return None
 

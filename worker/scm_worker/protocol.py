@@ -211,6 +211,15 @@ class LineWriter:
                 self._stream.write(part)
             self._stream.flush()
 
+    def try_write(self, line: bytes) -> int:
+        """Write what the stream takes of ``line`` without waiting (0 from a stream that
+        cannot say); the caller writes the rest with ``write``."""
+        try_write = getattr(self._stream, "try_write", None)
+        with self._lock:
+            if self._closed:
+                return len(line)  # nobody reads it: as ``write`` would, drop it
+            return 0 if try_write is None else int(try_write(line))
+
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a server→client notification (no id), e.g. ``progress``."""
         message = {"jsonrpc": "2.0", "method": method, "params": params}

@@ -98,6 +98,23 @@ class Session:
             return
         self.write_now(line)
 
+    def write_at_once(self, line: bytes) -> Payload | None:
+        """Write what the peer takes of ``line`` now, never waiting; the rest, or None.
+
+        The outbox's fast path: an idle outbox hands a reply straight to the socket, and
+        its writer thread (a thread hop, ~80 µs a reply) is needed only for what the peer
+        has not taken yet."""
+        try_write = getattr(self.writer, "try_write", None)
+        if try_write is None:
+            return line
+        try:
+            sent = try_write(line)
+        except OSError as exc:
+            log.info("session %s: peer gone (%s)", self.label, exc)
+            self.close()
+            return None
+        return None if sent >= len(line) else (memoryview(line)[sent:],)
+
     def write_now(self, line: Payload) -> None:
         """Write in this thread (the outbox's writer, or stdio's compute thread)."""
         try:
@@ -188,9 +205,12 @@ def payload_bytes(payload: Payload) -> int:
 class Outbox:
     """A session's payloads waiting to be written, in order, by the session's writer thread.
 
-    ``put`` never blocks. It refuses (the session is then dropped) when the payloads waiting
-    behind the one being written would pass the session's ``max_outbox_bytes``; an empty
-    line always takes one payload, so one reply larger than the cap still goes out.
+    ``put`` never blocks: into an idle outbox a line goes straight to the peer, as far as
+    the peer takes it without waiting; what is left, and whatever comes while anything
+    waits or is being written, goes to the writer thread. It refuses (the session is then
+    dropped) when the payloads waiting behind the one being written would pass the
+    session's ``max_outbox_bytes``; an empty line always takes one payload, so one reply
+    larger than the cap still goes out.
     """
 
     def __init__(self, session: Session) -> None:
@@ -205,8 +225,13 @@ class Outbox:
         _outboxes.add(self)
 
     def put(self, payload: Payload) -> bool:
-        size = payload_bytes(payload)
         with self._changed:
+            if isinstance(payload, bytes) and not (self._waiting or self._writing):
+                rest = self._session.write_at_once(payload)  # nothing waits: nothing to pass
+                if rest is None:
+                    return True
+                payload = rest
+            size = payload_bytes(payload)
             if self._waiting and self._bytes + size > self._session.max_outbox_bytes:
                 return False
             self._waiting.append(payload)
