@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from reliability_support import RawWorker, StrayReplies
 from scm_client import Worker
+from support.daemon import Start, daemon_starter
 from support.daemons import daemon_dir, no_daemon_by_default, socket_dir  # noqa: F401 - fixtures
 from support.worker_env import FAST_ARGS, worker_python
 
@@ -37,6 +38,14 @@ def make_worker(python311: str) -> Iterator[Callable[..., Worker]]:
     yield make
     for worker in made:
         worker.close()
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[Start]:
+    """``start_daemon(*flags, path=None, wait=True)``: daemons of the worker env in a short
+    private directory (``start_daemon.directory``), every one stopped after the test."""
+    with daemon_starter(worker_python()) as start:
+        yield start
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.daemon import DaemonProcess, SocketPeer, Start, daemon_starter
+from support.daemon import DaemonProcess, SocketPeer, Start
 from support.procs import cmdline, group_members, pid_alive, wait_until
 from support.worker_env import worker_python
 
@@ -43,13 +43,6 @@ FLOOD = 1_000
 FLOOD_BUDGET_S = 120.0
 
 
-
-@pytest.fixture
-def start_daemon() -> Iterator[Start]:
-    """``start_daemon(*flags, path=None, prefix=None, wait=True)``: daemons of the worker env in
-    a short private directory (``start_daemon.directory``), every one stopped after the test."""
-    with daemon_starter(worker_python()) as start:
-        yield start
 
 
 def start_time(pid: int) -> int:

@@ -14,15 +14,14 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from reliability_support import RawWorker
-from support.daemon import SocketPeer, Start, daemon_starter
+from support.daemon import SocketPeer, Start
 from support.procs import wait_until
-from support.worker_env import worker_python
 
 LIMIT_EXCEEDED = -32004
 INVALID_PARAMS = -32602
@@ -33,12 +32,6 @@ SEND_TIMEOUT_S = 60.0
 SERVED_WITHIN_S = 20.0
 
 
-
-@pytest.fixture
-def start_daemon() -> Iterator[Start]:
-    """``start_daemon(*flags)``: a real daemon of the worker's Python, ready; stopped after."""
-    with daemon_starter(worker_python()) as start:
-        yield start
 
 
 def error_of(reply: dict[str, Any], code: int) -> dict[str, Any]:
