@@ -21,7 +21,7 @@ On RESULTS.md's own data and seeds, side by side in this run:
   its fit, which the pool pays once per item.
 
 Each of the two runs twice on the worker: as shipped, and with sklearn's own tree grower
-(``SCM_LEAN_GROWER=0``, see ``scm_worker.lean_grower``), which must give the same fits.
+(``SCM_LEAN_GROWER=0``, see ``scm_worker.fast.lean_grower``), which must give the same fits.
 
 "If every process did nothing but node tasks" divides DoWhy's time by the node tasks'
 seconds per process: the ratio the worker would reach if dispatch, idling, pickling
@@ -101,7 +101,7 @@ def fit(worker: Worker, request: dict[str, Any], seed: int) -> tuple[float, FitR
     return time.perf_counter() - started, result
 
 
-#: a worker's environment with sklearn's own tree grower instead of scm_worker.lean_grower
+#: a worker's environment with sklearn's own tree grower instead of scm_worker.fast.lean_grower
 STOCK_GROWER = {"SCM_LEAN_GROWER": "0"}
 
 

@@ -11,7 +11,7 @@ Commands (each writes one JSON object to ``--out``; progress goes to stderr):
     same stages node by node in parallel tasks, with DoWhy's selection cut short for
     candidates that cannot win.
 ``worker-fit --data dag --seeds 101 102``
-    ``scm_worker.fitting.fit_model`` called in this process (no protocol): the
+    ``scm_worker.engine.fitting.fit_model`` called in this process (no protocol): the
     in-process time of exactly what the worker runs.
 ``sequential --data small --seed-base 1000``
     The DoWhy pipeline on every graph of a data set, one after another, in this process.
@@ -19,7 +19,7 @@ Commands (each writes one JSON object to ``--out``; progress goes to stderr):
     The DoWhy pipeline on the chain, alone and then beside one busy-loop process.
 ``task-bytes --data dag --seeds 101``
     What each non-root node's task pickles on its way to a joblib process: the
-    ``scm_worker.fitting.node_tasks`` of the fit's split, their pickled sizes, and the
+    ``scm_worker.engine.fitting.node_tasks`` of the fit's split, their pickled sizes, and the
     time to pickle and unpickle them all.
 ``sample --data chain --seed 5 --repeats 50``
     ``gcm.interventional_samples`` (do(X := 1), 1000 samples) on the chain model.
@@ -53,7 +53,7 @@ def log(message: str) -> None:
 def load(request: dict[str, Any]) -> tuple[Any, Any]:
     """The request as the worker sees it after parsing: a Graph and a Frame."""
     from scm_worker.checks import parse_graph, parse_traces
-    from scm_worker.frames import to_frame
+    from scm_worker.engine.frames import to_frame
     from scm_worker.limits import Limits
 
     graph = parse_graph(request["graph"], Limits())
@@ -64,16 +64,16 @@ def dowhy_pipeline(graph: Any, frame: Any, seed: int, quality: str = "GOOD") -> 
     """Split, DoWhy's assign + fit on train, score held-out, refit on all; timed by stage."""
     from dowhy import gcm
     from dowhy.graph import get_ordered_predecessors
-    from scm_worker import scoring
     from scm_worker.checks import FitConfig
-    from scm_worker.fitting import (
+    from scm_worker.engine import scoring
+    from scm_worker.engine.fitting import (
         QUALITY,
         predict_non_roots,
         score_predictions,
         split_rows,
         to_networkx,
     )
-    from scm_worker.mechanisms import describe
+    from scm_worker.engine.mechanisms import describe
 
     config = FitConfig(seed=seed, quality=quality)
     t0 = time.perf_counter()
@@ -139,7 +139,7 @@ def cmd_dowhy_fit(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_worker_fit(args: argparse.Namespace) -> dict[str, Any]:
     from scm_worker.checks import FitConfig
-    from scm_worker.fitting import fit_model
+    from scm_worker.engine.fitting import fit_model
 
     request = datagen.case_data(args.data)
     graph, frame = load(request)
@@ -184,7 +184,7 @@ def cmd_sequential(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     from dowhy import gcm
     from scm_worker.checks import FitConfig
-    from scm_worker.fitting import fit_model
+    from scm_worker.engine.fitting import fit_model
 
     request = datagen.case_data(args.data)
     graph, frame = load(request)
@@ -206,7 +206,7 @@ def cmd_task_bytes(args: argparse.Namespace) -> dict[str, Any]:
     import pickle
 
     from scm_worker.checks import FitConfig
-    from scm_worker.fitting import node_tasks, split_rows, to_networkx
+    from scm_worker.engine.fitting import node_tasks, split_rows, to_networkx
 
     request = datagen.case_data(args.data)
     graph, frame = load(request)

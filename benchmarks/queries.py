@@ -6,7 +6,7 @@ Run by the CLIENT interpreter (Python 3.13, scm_client). One run times each quer
 ways, interleaved call by call: through ``scm_client.Worker`` (a real 3.11 worker over
 pipes, wall time at the client) and DoWhy's function in-process in the worker's
 interpreter (``benchmarks/queries_inprocess.py``, a long-lived helper, time of the call
-itself). The helper fits the same data with ``scm_worker.fitting.fit_model`` and the same
+itself). The helper fits the same data with ``scm_worker.engine.fitting.fit_model`` and the same
 seed, and the driver checks that the two fitted summaries agree, so both sides query
 the same model. Each timed call on either side is preceded by seeding DoWhy's global RNG
 with the same seed (repeat i uses seed base + i), the knobs are the worker's defaults,
@@ -512,7 +512,7 @@ def header(record: dict[str, Any]) -> list[str]:
                       if cap < record["repeats"])
         ),
         f"- case: {record['case']}",
-        f"- worker's fit vs `scm_worker.fitting.fit_model` in the helper: {fit}",
+        f"- worker's fit vs `scm_worker.engine.fitting.fit_model` in the helper: {fit}",
         f"- fitted mechanisms: {record['mechanisms']}",
         f"- knobs: {record['knobs']}",
         (
@@ -522,7 +522,7 @@ def header(record: dict[str, Any]) -> list[str]:
         ),
         (
             "- the worker caps a query's OpenMP threads at the cores other runnable tasks leave "
-            "free (worker/scm_worker/contention.py); DoWhy in-process keeps the libraries' "
+            "free (worker/scm_worker/engine/contention.py); DoWhy in-process keeps the libraries' "
             "defaults. Idle, the two run alike; with another process on a core, DoWhy's boosted "
             "mechanisms stall at every tree's barrier and the ratios measure that too (see the "
             "load average above)"

@@ -11,7 +11,7 @@ sides see the same load.
 Commands:
 
 ``{"op": "setup", "case": {...}}``
-    Fit ``case["graph"]``/``case["traces"]`` with ``scm_worker.fitting.fit_model`` and
+    Fit ``case["graph"]``/``case["traces"]`` with ``scm_worker.engine.fitting.fit_model`` and
     ``case["config"]``, parsed exactly as the worker parses a ``fit`` request, with the
     worker's default ``n_jobs`` (one per core): a seeded fit is deterministic, so this is
     the model the worker fitted (the driver compares the summaries). Returns the summary.
@@ -22,7 +22,7 @@ Commands:
     driver names the worker's answer.
 
 The knobs are the worker's own defaults, read from its declarations
-(``scm_worker.signatures``), so a changed default changes both sides; ``case["knobs"]``
+(``scm_worker.api.signatures``), so a changed default changes both sides; ``case["knobs"]``
 (``{method: {knob: value}}``) overrides them, as the driver's ``--quick`` sends the same
 smaller knobs to the worker.
 
@@ -61,7 +61,7 @@ def log(message: str) -> None:
 
 def default_knobs(method: str) -> dict[str, Any]:
     """The worker's defaults for ``method``'s sample-count knobs (those with a limit)."""
-    from scm_worker.signatures import PUBLIC, SAMPLE_QUERY
+    from scm_worker.api.signatures import PUBLIC, SAMPLE_QUERY
 
     if method == "sample":
         return {p.name: p.default for p in SAMPLE_QUERY if p.name == "num_samples"}
@@ -71,7 +71,7 @@ def default_knobs(method: str) -> dict[str, Any]:
 def rows(value: dict[str, list[Any]], nodes: tuple[str, ...], field: str) -> pd.DataFrame:
     """Rows as the worker turns a request's rows into a DataFrame (same floats, same order)."""
     from scm_worker.checks import parse_traces
-    from scm_worker.frames import to_frame
+    from scm_worker.engine.frames import to_frame
     from scm_worker.limits import Limits
 
     return to_frame(parse_traces(value, nodes, Limits(), field=field)).data
@@ -82,8 +82,8 @@ class Case:
 
     def __init__(self, case: dict[str, Any]) -> None:
         from scm_worker.checks import parse_fit_request
-        from scm_worker.fitting import fit_model
-        from scm_worker.frames import to_frame
+        from scm_worker.engine.fitting import fit_model
+        from scm_worker.engine.frames import to_frame
         from scm_worker.jsonio import json_object
         from scm_worker.limits import Limits
 
@@ -131,7 +131,7 @@ def set_value(value: float) -> Any:
 def run_query(case: Case, query: str) -> Answer:
     """DoWhy's own function for ``query`` on the fitted model, with the worker's knobs."""
     from dowhy import gcm
-    from scm_worker.questions import ANOMALY_REFERENCE_SAMPLES, CHANGE_MEASURES
+    from scm_worker.engine.questions import ANOMALY_REFERENCE_SAMPLES, CHANGE_MEASURES
 
     scm, target, source = case.model.scm, case.target, case.source
     if query == "effect":

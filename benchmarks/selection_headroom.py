@@ -14,7 +14,7 @@ For every non-root node it scores every candidate on all 5 folds (no pruning), t
 each gradient-boosting fit, and fits every candidate on the training rows to predict
 the held-out rows. From those records it replays selections without refitting:
 
-- ``exact``: the worker's rule (``scm_worker.selection``): cheap candidates first, an
+- ``exact``: the worker's rule (``scm_worker.fast.selection``): cheap candidates first, an
   expensive one stopped once its partial fold sum proves it cannot win, then the
   parsimony rule. The recorded scores are cross-checked: their best candidate must be
   the best candidate a real ``fit_model`` call reports for the node.
@@ -52,10 +52,11 @@ from dowhy.gcm.ml import create_linear_regressor
 from dowhy.gcm.util.general import set_random_seed, shape_into_2d
 from joblib import Parallel, delayed
 from machine import Run, publish
-from scm_worker import fitting, selection
 from scm_worker.checks import FitConfig
-from scm_worker.mechanism_choice import prefer_linear
-from scm_worker.node_fitting import NodeTask, single_threaded
+from scm_worker.engine import fitting
+from scm_worker.engine.mechanism_choice import prefer_linear
+from scm_worker.engine.node_fitting import NodeTask, single_threaded
+from scm_worker.fast import selection
 from sklearn import metrics
 
 TOLERANCE = FitConfig().linear_tolerance

@@ -168,7 +168,7 @@ def test_wheel_and_sdist_carry_the_pins_identical_and_the_worker(dist: dict[str,
     with zipfile.ZipFile(dist["wheel"]) as wheel:
         assert wheel.read("scm_client/worker-requirements.txt") == PINS.read_bytes()
         names = set(wheel.namelist())
-    assert {"scm_worker/__main__.py", "scm_worker/protocol.py", "scm_client/provision.py"} <= names
+    assert {"scm_worker/__main__.py", "scm_worker/server/protocol.py", "scm_client/provision.py"} <= names
     with tarfile.open(dist["sdist"]) as sdist:
         [member] = [m for m in sdist.getmembers() if m.name.endswith("client/scm_client/worker-requirements.txt")]
         extracted = sdist.extractfile(member)

@@ -170,7 +170,7 @@ def fault_rng() -> random.Random:
 SAVER = textwrap.dedent("""
     import os, pickle, sys
     from pathlib import Path
-    from scm_worker.persistence import ModelFiles
+    from scm_worker.engine.persistence import ModelFiles
     files = ModelFiles(Path(sys.argv[1]))
     blob = os.urandom(4_000_000)
     ids = ["m-%016x" % i for i in range(3)]
@@ -185,7 +185,7 @@ CHECKER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from scm_worker.errors import WorkerError
-    from scm_worker.persistence import ModelFiles
+    from scm_worker.engine.persistence import ModelFiles
     files = ModelFiles(Path(sys.argv[1]))
     report = {}
     # the directory itself, hidden files too: files.ids() already leaves the ".tmp-*" leftovers out

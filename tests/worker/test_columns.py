@@ -19,11 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scm_worker.checks import FitConfig, parse_fit_request, parse_graph, parse_traces
 from scm_worker.columns import Column, decode_column, encode_binary, update_digest
+from scm_worker.engine.sampling import attached_samples
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
 from scm_worker.jsonio import dumps_line
 from scm_worker.limits import Limits
-from scm_worker.sampling import attached_samples
-from scm_worker.session import ATTACHED_METHOD, Session
+from scm_worker.server.session import ATTACHED_METHOD, Session
 
 LIMITS = Limits()
 
@@ -212,8 +212,8 @@ def test_rows_over_the_limit_are_refused_before_the_values_are_read() -> None:
 
 
 def test_nan_where_missing_values_are_refused_is_refused_like_null() -> None:
-    from scm_worker.frames import to_frame
-    from scm_worker.services import complete_rows
+    from scm_worker.engine.frames import to_frame
+    from scm_worker.engine.services import complete_rows
 
     graph = parse_graph({"nodes": ["X"], "edges": []}, LIMITS)
     columns = parse_traces({"X": floats(1.0, math.nan, 2.0)}, graph.nodes, LIMITS)

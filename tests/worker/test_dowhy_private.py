@@ -1,4 +1,4 @@
-"""scm_worker.dowhy_private: each DoWhy name the worker uses that DoWhy does not export.
+"""scm_worker.engine.dowhy_private: each DoWhy name the worker uses that DoWhy does not export.
 
 One test per name, each checking what the worker relies on, so a DoWhy upgrade that
 moves, renames or changes one fails here, by name, rather than inside a request.
@@ -14,7 +14,8 @@ from dowhy import gcm
 from dowhy.gcm.auto import AssignmentQuality
 from dowhy.gcm.ml import PredictionModel, create_linear_regressor
 from dowhy.graph import get_ordered_predecessors
-from scm_worker import dowhy_private
+from scm_worker.engine import dowhy_private
+from scm_worker.fast import selection
 
 
 def chain() -> tuple[gcm.InvertibleStructuralCausalModel, pd.DataFrame]:
@@ -31,17 +32,17 @@ def chain() -> tuple[gcm.InvertibleStructuralCausalModel, pd.DataFrame]:
 def test_regressors_are_dowhys_candidate_factories(quality: AssignmentQuality) -> None:
     """``auto._LIST_OF_POTENTIAL_REGRESSORS_*``: factories of unfitted prediction models,
     the linear one among them (the parsimony rule looks for it)."""
-    factories = dowhy_private.REGRESSORS[quality]
+    factories = selection.REGRESSORS[quality]
     assert factories and create_linear_regressor in factories
     for factory in factories:
         assert isinstance(factory(), PredictionModel), factory
 
 
 def test_regressors_grow_with_quality() -> None:
-    good = dowhy_private.REGRESSORS[AssignmentQuality.GOOD]
-    better = dowhy_private.REGRESSORS[AssignmentQuality.BETTER]
+    good = selection.REGRESSORS[AssignmentQuality.GOOD]
+    better = selection.REGRESSORS[AssignmentQuality.BETTER]
     assert set(good) <= set(better)
-    assert AssignmentQuality.BEST not in dowhy_private.REGRESSORS  # BEST is DoWhy's own selection
+    assert AssignmentQuality.BEST not in selection.REGRESSORS  # BEST is DoWhy's own selection
 
 
 def test_parents_during_fit_is_where_gcm_fit_books_the_parents() -> None:

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from scm_worker import methods
-from scm_worker.binding import rpc_method
+from scm_worker.api import methods
+from scm_worker.api.binding import rpc_method
 from scm_worker.checks import (
     MAX_SEED,
     QUALITIES,
@@ -36,17 +36,17 @@ from scm_worker.checks import (
     parse_traces,
 )
 from scm_worker.context import WorkerContext
+from scm_worker.engine.interventions import parse_interventions
+from scm_worker.engine.store import ModelStore
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError, invalid_params
-from scm_worker.interventions import parse_interventions
 from scm_worker.limits import Limits
-from scm_worker.protocol import (
+from scm_worker.server.protocol import (
     Dispatcher,
     LineTooLong,
     encode_reply,
     handle_line,
     read_line,
 )
-from scm_worker.store import ModelStore
 
 SCALE = float(os.environ.get("SCM_FUZZ_SCALE", "1"))
 

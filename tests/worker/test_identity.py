@@ -26,10 +26,10 @@ def test_the_digest_follows_every_source_file_and_ignores_bytecode(tmp_path: Pat
     (copy / "__pycache__").mkdir(exist_ok=True)
     (copy / "__pycache__" / "methods.cpython-311.pyc").write_bytes(b"whatever")
     assert identity.source_digest(copy) == before
-    (copy / "report" / "html.py").write_text((copy / "report" / "html.py").read_text() + "#\n")
+    (copy / "api" / "report" / "html.py").write_text((copy / "api" / "report" / "html.py").read_text() + "#\n")
     edited = identity.source_digest(copy)
     assert edited != before
-    (copy / "report" / "html.py").rename(copy / "report" / "html2.py")  # same bytes, other name
+    (copy / "api" / "report" / "html.py").rename(copy / "api" / "report" / "html2.py")  # same bytes, other name
     assert identity.source_digest(copy) not in (before, edited)
 
 

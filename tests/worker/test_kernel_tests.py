@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from dowhy import gcm
 from dowhy.gcm.independence_test.kernel import kernel_based
-from scm_worker import kernel_tests
+from scm_worker.fast import kernel_tests
 
 RNG = np.random.default_rng(11)
 NODES = 4  # a → b → c ← d: four mechanism-change tests, two of them conditional

@@ -1,4 +1,4 @@
-"""scm_worker.lean_grower and lean_tree: the same gradient-boosting fits, byte for byte, as
+"""scm_worker.fast.lean_grower and lean_tree: the same gradient-boosting fits, byte for byte, as
 sklearn's grower.
 
 Every fit here runs twice on the same data, once with sklearn's ``TreeGrower`` and once
@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from dowhy.gcm.auto import AssignmentQuality
 from joblib import Parallel, delayed
-from scm_worker import lean_grower, lean_tree
-from scm_worker.node_fitting import NodeTask, fit_node
+from scm_worker.engine.node_fitting import NodeTask, fit_node
+from scm_worker.fast import lean_grower, lean_tree
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.ensemble._hist_gradient_boosting import gradient_boosting, grower
 
@@ -252,7 +252,7 @@ def test_another_sklearn_release_keeps_sklearns_grower(
 def test_importing_the_worker_leaves_the_copy_unimported() -> None:
     """Only install, past its release check, imports lean_tree (and the sklearn-private
     names it copies): on another release those may be gone, and the worker must start."""
-    code = "import sys, scm_worker.services; print('scm_worker.lean_tree' in sys.modules)"
+    code = "import sys, scm_worker.engine.services; print('scm_worker.fast.lean_tree' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "False"

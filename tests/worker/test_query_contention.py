@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the predictions use)
-from scm_worker import contention
+from scm_worker.engine import contention
 from threadpoolctl import threadpool_info
 
 CORES = contention._cores()

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 from conftest import WorkerProcess
 from dowhy import gcm
-from scm_worker import questions
 from scm_worker.checks import FitConfig, parse_fit_request
-from scm_worker.draws import counterfactual_samples, interventional_samples
-from scm_worker.fitting import FittedModel, fit_model
-from scm_worker.frames import to_frame
-from scm_worker.interventions import Intervention
+from scm_worker.engine import questions
+from scm_worker.engine.draws import counterfactual_samples, interventional_samples
+from scm_worker.engine.fitting import FittedModel, fit_model
+from scm_worker.engine.frames import to_frame
+from scm_worker.engine.interventions import Intervention
 from scm_worker.limits import Limits
 
 SEEDS = range(8)

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from scm_worker.report import html, layout
-from scm_worker.report.figures import clean_svg
-from scm_worker.report.layout import layered_layout, layers
+from scm_worker.api.report import html, layout
+from scm_worker.api.report.figures import clean_svg
+from scm_worker.api.report.layout import layered_layout, layers
 
 # -- layers and positions ----------------------------------------------------------------
 
@@ -95,7 +95,7 @@ def random_dag(rng: random.Random, size: int) -> tuple[list[str], list[tuple[str
 
 def test_importing_the_report_module_loads_neither_matplotlib_nor_dowhy() -> None:
     code = (
-        "import sys, scm_worker.report; print(sorted({'matplotlib', 'dowhy'} & set(sys.modules)))"
+        "import sys, scm_worker.api.report; print(sorted({'matplotlib', 'dowhy'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from dowhy import gcm
 from scm_worker.checks import FitConfig, parse_graph, parse_traces
-from scm_worker.draws import interventional_samples
-from scm_worker.fitting import FittedModel, fit_model
-from scm_worker.frames import to_frame
-from scm_worker.interventions import Intervention
+from scm_worker.engine.draws import interventional_samples
+from scm_worker.engine.fitting import FittedModel, fit_model
+from scm_worker.engine.frames import to_frame
+from scm_worker.engine.interventions import Intervention
 from scm_worker.limits import Limits
 
 DRAWS = 20_000

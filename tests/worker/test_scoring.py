@@ -1,4 +1,4 @@
-"""scm_worker.scoring: held-out R² (constant targets included) and the pass rule."""
+"""scm_worker.engine.scoring: held-out R² (constant targets included) and the pass rule."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scm_worker.scoring import Verdict, accuracy, judge, mse, nmse, r2
+from scm_worker.engine.scoring import Verdict, accuracy, judge, mse, nmse, r2
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 

@@ -1,6 +1,6 @@
 """Model selection and node-parallel fitting against DoWhy itself, in this process.
 
-The pruned selection (``scm_worker.selection``) must choose what
+The pruned selection (``scm_worker.fast.selection``) must choose what
 ``gcm.auto.select_model`` chooses, with the same scores for every candidate it
 completes; a seeded fit must come out the same whatever the concurrency.
 """
@@ -20,12 +20,12 @@ from dowhy.gcm.ml import create_linear_regressor
 from dowhy.gcm.ml.regression import create_hist_gradient_boost_regressor, create_polynom_regressor
 from dowhy.gcm.util.general import set_random_seed
 from scm_worker.checks import FitConfig, parse_graph, parse_traces
-from scm_worker.fitting import by_expected_work, fit_model, to_networkx
-from scm_worker.frames import to_frame
+from scm_worker.engine.fitting import by_expected_work, fit_model, to_networkx
+from scm_worker.engine.frames import to_frame
+from scm_worker.engine.mechanism_choice import prefer_linear
+from scm_worker.engine.node_fitting import single_threaded
+from scm_worker.fast.selection import Candidate, select_model
 from scm_worker.limits import Limits
-from scm_worker.mechanism_choice import prefer_linear
-from scm_worker.node_fitting import single_threaded
-from scm_worker.selection import Candidate, select_model
 
 
 def _targets() -> dict[str, tuple[np.ndarray, np.ndarray]]:

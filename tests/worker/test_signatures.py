@@ -1,4 +1,4 @@
-"""scm_worker.signatures: each RPC method's params, declared once, and the docs held to them.
+"""scm_worker.api.signatures: each RPC method's params, declared once, and the docs held to them.
 
 docs/PROTOCOL.md lists every method's params (``name {a, b?, c?}``, ``?`` = optional)
 and, for the causal questions, each sample-count knob's default and limit: both must
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scm_worker import methods, signatures
+from scm_worker.api import methods, signatures
 from scm_worker.context import WorkerContext
+from scm_worker.engine.store import ModelStore
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
 from scm_worker.limits import Limits
-from scm_worker.store import ModelStore
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 DECLARED = {**signatures.PUBLIC, **signatures.TEST_ONLY}
@@ -89,7 +89,7 @@ def test_every_served_method_is_declared_and_its_handler_takes_the_declared_para
 
 @pytest.mark.parametrize("name", [*QUESTIONS, "evaluate", "sample"])
 def test_the_services_behind_pass_through_handlers_take_the_declared_params(name: str) -> None:
-    from scm_worker import services
+    from scm_worker.engine import services
 
     parameters = list(inspect.signature(getattr(services, name)).parameters.values())[1:]
     taken = [p.name for p in parameters if p.kind is not p.KEYWORD_ONLY]  # keyword-only: not wire
@@ -152,6 +152,6 @@ def test_reports_samples_are_checked_as_sample_params_under_a_prefix() -> None:
 
 
 def test_the_change_measures_declared_are_the_ones_implemented() -> None:
-    from scm_worker import questions
+    from scm_worker.engine import questions
 
     assert set(signatures.CHANGE_MEASURES) == set(questions.CHANGE_MEASURES)

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from dowhy import gcm
-from scm_worker import predictions, tree_tables
-from scm_worker.draws import counterfactual_samples, interventional_samples
-from scm_worker.interventions import Intervention
+from scm_worker.engine import predictions
+from scm_worker.engine.draws import counterfactual_samples, interventional_samples
+from scm_worker.engine.interventions import Intervention
+from scm_worker.fast import tree_tables
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 RNG = np.random.default_rng(11)

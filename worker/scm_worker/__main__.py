@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import __version__, identity
 from .context import WorkerContext
+from .engine.store_trust import EXIT_STORE_REFUSED
+from .engine.warmup import limit_threads
 from .limits import READ_BUFFER_BYTES, Limits
-from .store_trust import EXIT_STORE_REFUSED
-from .warmup import limit_threads
 
 if TYPE_CHECKING:
-    from .listener import SocketWatch
-    from .store import ModelStore
+    from .engine.store import ModelStore
+    from .server.listener import SocketWatch
 
 log = logging.getLogger("scm_worker")
 
@@ -125,9 +125,9 @@ def open_store(args: argparse.Namespace, announce: BinaryIO) -> ModelStore | Non
     store call) would hide the problem; the refusal names the path and the fix, on stderr
     and, for a daemon, in its ready line, which the starting client raises.
     """
-    from .persistence import default_store_dir
-    from .store import ModelStore
-    from .store_trust import StoreRefused
+    from .engine.persistence import default_store_dir
+    from .engine.store import ModelStore
+    from .engine.store_trust import StoreRefused
 
     limits = limits_of(args)
     store_dir = None if args.no_store else (args.store or default_store_dir())
@@ -143,8 +143,10 @@ def open_store(args: argparse.Namespace, announce: BinaryIO) -> ModelStore | Non
 def build(args: argparse.Namespace, store: ModelStore,
           **daemon: Any) -> tuple[Any, Any, Any, threading.Event]:
     """The context, dispatcher and scheduler every transport shares; warm-up started."""
-    from . import methods, protocol, warmup
-    from .scheduler import Scheduler
+    from .api import methods
+    from .engine import warmup
+    from .server import protocol
+    from .server.scheduler import Scheduler
 
     limits = limits_of(args)
     ctx = WorkerContext(limits, store, test_methods=args.test_methods, threads=args.threads,
@@ -160,10 +162,10 @@ def build(args: argparse.Namespace, store: ModelStore,
 
 def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: BinaryIO,
                 protocol_out: BinaryIO) -> int:
-    from . import lifeline
-    from .connection import read_session
-    from .protocol import LineWriter
-    from .session import Session
+    from .server import lifeline
+    from .server.connection import read_session
+    from .server.protocol import LineWriter
+    from .server.session import Session
 
     lifeline.watch(protocol_out.fileno())
     ctx, dispatcher, scheduler, stopped = build(args, store)
@@ -179,8 +181,8 @@ def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: Binary
 def serve_daemon(args: argparse.Namespace, store: ModelStore, announce: BinaryIO) -> int:
     """Take the lock, bind, say so on stdout (then close it), serve until stopped, idle or
     unreachable; a clean exit removes the socket (if still ours) and clears the lock's record."""
-    from . import daemon_lock, listener
-    from .daemon_log import log_to_file
+    from .server import daemon_lock, listener
+    from .server.daemon_log import log_to_file
 
     path: Path = args.listen.absolute()
     _lead_own_session()
@@ -217,7 +219,7 @@ def serve_daemon(args: argparse.Namespace, store: ModelStore, announce: BinaryIO
 
 def _serve_socket(args: argparse.Namespace, store: ModelStore, announce: BinaryIO, path: Path,
                   server: socket.socket, watch: SocketWatch) -> None:
-    from . import listener
+    from .server import listener
 
     idle = args.idle_timeout or None
     ctx, dispatcher, scheduler, stopped = build(args, store, socket_path=str(path),

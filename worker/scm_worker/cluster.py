@@ -64,7 +64,7 @@ def configure(warm: bool = False) -> None:
             return
         from threadpoolctl import threadpool_limits
 
-        from .warmup import configure_dowhy, limit_threads, tiny_fit
+        from .engine.warmup import configure_dowhy, limit_threads, tiny_fit
 
         limit_threads(1)
 
@@ -97,7 +97,7 @@ def fit_task(
     where = _dask_worker_address()
     try:
         configure()
-        from . import services
+        from .engine import services
 
         with _fit_lock:
             model = services.fit_columns(graph, columns, config, 1)
@@ -116,7 +116,7 @@ def fit_task(
 
 
 def _persist(model: Any, key: str, directory: Path, where: str | None) -> str:
-    from .store import ModelStore
+    from .engine.store import ModelStore
 
     try:
         return ModelStore(1, None, directory).add(model, persist=True, cache_key=key)

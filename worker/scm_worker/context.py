@@ -21,8 +21,8 @@ from .columns import ResultEncoding
 from .limits import Limits
 
 if TYPE_CHECKING:
-    from .session import Sending, Session
-    from .store import ModelStore
+    from .engine.store import ModelStore
+    from .server.session import Sending, Session
 
 
 class Warmup:

@@ -1,0 +1,313 @@
+"""The fit pipeline: split, select mechanisms, fit, score on held-out rows, refit on all.
+
+Model selection runs once, on the training rows; the chosen mechanisms are fitted on
+the training rows for the held-out scores, then refitted on every row for the stored
+model, so a fit request pays for selection exactly once. Non-root nodes go through all
+of that node-parallel (``node_fitting``); roots are empirical distributions of all rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from dowhy import gcm
+from dowhy.graph import get_ordered_predecessors
+
+from ..cancellation import NEVER, CancelToken
+from ..checks import FitConfig, Graph
+from ..columns import ColumnKind
+from ..errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
+from ..versions import dowhy_version
+from . import scoring
+from .dowhy_private import (
+    PARENTS_DURING_FIT,
+    fit_causal_model_of_target,
+    validate_causal_model_assignment,
+)
+from .frames import Frame
+from .mechanism_choice import scored_candidates
+from .mechanisms import describe, predict
+from .node_fitting import NodeTask, fit_nodes, node_seed, processes
+from .predictions import table_bytes
+
+log = logging.getLogger(__name__)
+
+QUALITY = {
+    "GOOD": gcm.auto.AssignmentQuality.GOOD,
+    "BETTER": gcm.auto.AssignmentQuality.BETTER,
+    "BEST": gcm.auto.AssignmentQuality.BEST,
+}
+
+
+Progress = Callable[..., None]
+
+
+def _no_progress(stage: str, done: int, total: int, node: str | None = None) -> None:
+    return None
+
+
+@dataclass
+class FittedModel:
+    """A fitted SCM and what the worker needs to check later requests against it."""
+
+    scm: gcm.InvertibleStructuralCausalModel
+    graph: Graph
+    kinds: dict[str, ColumnKind]
+    categories: dict[str, list[Any]]
+    config: FitConfig
+    num_samples: int
+    summary: dict[str, Any]
+    created_at: float = field(default_factory=time.time)
+
+    def table_bytes(self) -> int:
+        """What the model holds beyond its pickle: lookup tables its queries built."""
+        return table_bytes(self.scm)
+
+
+@dataclass(frozen=True)
+class Scores:
+    r2: dict[str, float]
+    accuracy: dict[str, float]
+
+
+def effective_seed(seed: int | None) -> int:
+    """The seed a computation runs with: the caller's, or a fresh one reported back."""
+    return secrets.randbelow(2**32) if seed is None else seed
+
+
+def fit_model(
+    graph: Graph, frame: Frame, config: FitConfig, n_jobs: int = 1,
+    progress: Progress | None = None, cancel: CancelToken = NEVER,
+) -> FittedModel:
+    """Split, select, fit on train, score on held-out rows, refit on all rows.
+
+    A cancel stops the handing out of node tasks and answers -32800 at once; the few
+    tasks already in joblib's hands run out in the background, their results dropped.
+    """
+    report = progress or _no_progress
+    started = time.perf_counter()
+    data = frame.data
+    seed = effective_seed(config.seed)
+    train, val = split_rows(data, config, seed)
+    scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
+    roots = [node for node in graph.nodes if scm.graph.in_degree(node) == 0]
+    total = len(graph.nodes) - len(roots)
+    candidates: dict[str, list[dict[str, Any]]] = {}
+    predictions: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    with dowhy_errors("fit"):
+        report("fitting", 0, total)
+        tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
+        fits = fit_nodes(
+            tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs, cancel
+        )
+        for done, node_fit in enumerate(fits, start=1):
+            if cancel.requested:
+                break
+            install(scm, node_fit.node, node_fit.mechanism)
+            candidates[node_fit.node] = scored_candidates(node_fit.candidates)
+            predictions[node_fit.node] = node_fit.val_predicted
+            seconds[node_fit.node] = node_fit.seconds
+            report("fitting", done, total, node_fit.node)
+        cancel.checkpoint()
+        for node in roots:
+            scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
+            fit_causal_model_of_target(scm, node, data)
+    report("scoring", 0, 1)
+    in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
+    scores = score_predictions(in_graph_order, val, frame.kinds)
+    summary = summarise(scm, graph, frame, config, scores)
+    for node in graph.nodes:
+        if candidates.get(node):
+            summary["scm"]["mechanisms"][node]["candidates"] = candidates[node]
+    summary["metadata"].update(
+        fitting_time_ms=int((time.perf_counter() - started) * 1000),
+        num_train=len(train),
+        num_val=len(val),
+        seed=seed,
+        fit_processes=processes(total, n_jobs),
+        node_fit_ms={node: int(seconds[node] * 1000) for node in graph.nodes if node in seconds},
+    )
+    categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
+    return FittedModel(scm, graph, frame.kinds, categories, config, len(data), summary)
+
+
+def to_networkx(graph: Graph) -> nx.DiGraph:
+    """A fresh DiGraph: DoWhy stores mechanisms on the graph's nodes, so never share one."""
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(graph.nodes)
+    digraph.add_edges_from(graph.edges)
+    return digraph
+
+
+def split_rows(
+    data: pd.DataFrame, config: FitConfig, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n = len(data)
+    if n < config.min_samples:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: {n} complete rows, at least {config.min_samples} needed",
+            {"num_samples": n, "min_samples": config.min_samples},
+        )
+    n_val = int(np.ceil(n * config.test_size))
+    if n_val < 2 or n - n_val < 2:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: test_size {config.test_size} of {n} rows leaves too few rows "
+            "to train or validate",
+            {"num_samples": n, "min_samples": config.min_samples, "num_val": n_val},
+        )
+    order = np.random.RandomState(seed).permutation(n)
+    return data.iloc[order[n_val:]], data.iloc[order[:n_val]]
+
+
+def node_tasks(
+    digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int,
+    stopped: Callable[[], bool] = lambda: False,
+) -> Iterator[NodeTask]:
+    """One task per non-root node, seeded by its place in topological order.
+
+    A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
+    their parents' columns exist at a time (all of them at once would be several times
+    the data on a wide graph), and once ``stopped`` no further task starts. Tasks come
+    largest first (``by_expected_work``); the seeds do not depend on that order.
+    """
+    for index, node, parents in by_expected_work(digraph):
+        if stopped():
+            return
+        yield NodeTask(
+            node, node_seed(seed, index),
+            train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
+            data[parents].to_numpy(), data[node].to_numpy(),
+        )
+
+
+def by_expected_work(digraph: nx.DiGraph) -> list[tuple[int, str, list[str]]]:
+    """Non-root nodes as (topological index, node, parents), most parents first.
+
+    A node's cost is mostly its gradient-boosting candidate, which grows with its number
+    of parents, and in topological order the nodes with most parents come last: the
+    fit would end with one process on its most expensive nodes while the other idles.
+    Most parents first (ties in topological order) leaves the cheap nodes for the end.
+    """
+    nodes = [
+        (index, node, get_ordered_predecessors(digraph, node))
+        for index, node in enumerate(nx.topological_sort(digraph))
+    ]
+    return sorted((n for n in nodes if n[2]), key=lambda n: (-len(n[2]), n[0]))
+
+
+def install(scm: gcm.StructuralCausalModel, node: str, mechanism: Any) -> None:
+    """Put a mechanism fitted elsewhere on the model, with the bookkeeping ``gcm.fit`` does.
+
+    DoWhy records each node's parents at fit time and checks them before every query.
+    """
+    scm.set_causal_mechanism(node, mechanism)
+    validate_causal_model_assignment(scm.graph, node)
+    scm.graph.nodes[node][PARENTS_DURING_FIT] = get_ordered_predecessors(scm.graph, node)
+
+
+def predict_non_roots(scm: gcm.StructuralCausalModel, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each non-root node's point prediction for ``rows``, from its mechanism and its parents."""
+    return {
+        node: predict(scm.causal_mechanism(node), rows[parents].to_numpy())
+        for node in scm.graph.nodes
+        if (parents := get_ordered_predecessors(scm.graph, node))
+    }
+
+
+def score_predictions(
+    predictions: dict[str, np.ndarray], val: pd.DataFrame, kinds: dict[str, ColumnKind]
+) -> Scores:
+    """R² per numeric non-root node, accuracy per categorical one, on the held-out rows."""
+    r2: dict[str, float] = {}
+    acc: dict[str, float] = {}
+    for node, predicted in predictions.items():
+        if kinds[node] == "numeric":
+            r2[node] = scoring.r2(val[node].to_numpy(), predicted)
+        else:
+            acc[node] = scoring.accuracy(val[node].to_numpy(), predicted)
+    return Scores(r2, acc)
+
+
+def summarise(
+    scm: gcm.StructuralCausalModel, graph: Graph, frame: Frame, config: FitConfig, scores: Scores
+) -> dict[str, Any]:
+    verdict = scoring.judge(scores.r2, config.r2_threshold, config.r2_rule)
+    warnings = fit_warnings(frame, scores)
+    mechanisms = {
+        node: describe(
+            scm.causal_mechanism(node), get_ordered_predecessors(scm.graph, node), frame.kinds, node
+        )
+        for node in graph.nodes
+    }
+    return {
+        "status": "warning" if warnings else "success",
+        "scm": {"graph": graph.as_json(), "mechanisms": mechanisms},
+        "validation": {
+            "r2_scores": scores.r2,
+            "mean_r2": verdict.mean_r2,
+            "passed": verdict.passed,
+            "threshold": config.r2_threshold,
+            "rule": config.r2_rule,
+            "failed_nodes": verdict.failed_nodes,
+            "accuracy": scores.accuracy,
+        },
+        "warnings": warnings,
+        "metadata": {
+            "num_samples": len(frame.data),
+            "dropped_rows": frame.dropped_rows,
+            "num_nodes": len(graph.nodes),
+            "num_edges": len(graph.edges),
+            "dowhy_version": dowhy_version(),
+            "quality": config.quality,
+        },
+    }
+
+
+def fit_warnings(frame: Frame, scores: Scores) -> list[dict[str, Any]]:
+    warnings: list[dict[str, Any]] = []
+    if frame.dropped_rows:
+        warnings.append({
+            "code": "rows_dropped",
+            "node": None,
+            "message": f"{frame.dropped_rows} rows with missing values were dropped",
+        })
+    for node, score in scores.r2.items():
+        if score >= scoring.LEAKAGE_R2:
+            warnings.append({
+                "code": "possible_leakage",
+                "node": node,
+                "message": f"held-out R² of {node!r} is {score:.6f}: the node is (almost) a "
+                "deterministic function of its parents; fine for code traces, suspicious for data",
+            })
+    return warnings
+
+
+class dowhy_errors:
+    """Context manager: anything DoWhy raises becomes -32005 with DoWhy's message."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, WorkerError) or not isinstance(exc, Exception):
+            return
+        log.warning("DoWhy %s failed: %s: %s", self.stage, type(exc).__name__, exc)
+        raise WorkerError(
+            FIT_FAILED,
+            f"DoWhy {self.stage} failed: {exc}",
+            {"stage": self.stage, "type": type(exc).__name__, "dowhy_message": str(exc)},
+        ) from exc

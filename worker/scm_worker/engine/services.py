@@ -1,0 +1,419 @@
+"""Model work behind the RPC methods: fit, evaluate, sample. Imports DoWhy.
+
+Handlers in methods.py import this module only after warm-up, so the worker answers
+its handshake before DoWhy has finished loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__, checks
+from ..cancellation import NEVER, CancelToken
+from ..columns import Column, ResultEncoding, update_digest
+from ..context import WorkerContext
+from ..errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
+from ..jsonio import json_object
+from ..versions import dowhy_version
+from . import questions, sampling, scoring
+from .contention import free_cores_only
+from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
+from .frames import Frame, to_frame
+from .interventions import parse_interventions
+
+
+def fit(
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, Column],
+    fit_config: checks.FitConfig,
+) -> dict[str, Any]:
+    """Fit checked params (checked against fit's declaration before waiting for the warm-up)."""
+    key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
+    if cached is not None:
+        return cached
+    model = fit_columns(
+        parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx), ctx.cancel
+    )
+    ctx.progress("storing", 0, 1)
+    model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
+    return fit_outcome(model_id, model, fit_config, cache_hit=False)
+
+
+def fit_cache(
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, Column],
+    fit_config: checks.FitConfig,
+) -> tuple[str, dict[str, Any] | None]:
+    """The request's cache key, and the outcome of an identical earlier fit if one is kept."""
+    if fit_config.persist and ctx.store.files is None:
+        raise invalid_params("config.persist", "this worker runs without a store (--no-store)")
+    key = cache_key(parsed_graph, columns, fit_config)
+    cached_id = ctx.store.cached(key) if fit_config.cache else None
+    if cached_id is None:
+        return key, None
+    model = ctx.store.get(cached_id)
+    if fit_config.persist:
+        ctx.store.save(cached_id)
+    return key, fit_outcome(cached_id, model, fit_config, cache_hit=True)
+
+
+def fit_columns(
+    parsed_graph: checks.Graph, columns: dict[str, Column], fit_config: checks.FitConfig,
+    n_jobs: int, progress: Any = None, cancel: CancelToken = NEVER,
+) -> FittedModel:
+    """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py).
+
+    Consumes ``columns``: once the frame holds the data they are emptied, so no second
+    copy of the traces lasts through the fit.
+    """
+    frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
+    columns.clear()
+    return fit_model(parsed_graph, frame, fit_config, n_jobs, progress, cancel)
+
+
+def progress_reporter(ctx: WorkerContext) -> Any:
+    """Progress goes out only for requests with an id: a notification has no one to tell."""
+    return ctx.progress if ctx.current_request_id is not None else None
+
+
+def cache_key(
+    graph: checks.Graph, columns: dict[str, Column], config: checks.FitConfig
+) -> str:
+    """Content hash of the canonical request: same graph, traces and config → same key.
+
+    The traces are hashed as their columns' canonical bytes, streamed (columns.py), not
+    re-serialised as JSON: a JSON list and a binary column of the same values share a key.
+    """
+    digest = hashlib.sha256()
+    header = {
+        "graph": graph.as_json(),
+        "config": config.fit_relevant(),
+        "versions": [__version__, dowhy_version()],
+    }
+    digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    for name, column in columns.items():
+        update_digest(digest, name, column)
+    return digest.hexdigest()
+
+
+def fit_outcome(
+    model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool
+) -> dict[str, Any]:
+    result = json_object({"model_id": model_id, **model.summary})
+    result["metadata"]["cache_hit"] = cache_hit
+    validation = result["validation"]
+    if fit_config.validate_r2 and not validation["passed"]:
+        raise WorkerError(
+            VALIDATION_FAILED,
+            _upper_first(scoring.verdict_text(validation)),
+            {
+                "r2_scores": validation["r2_scores"],
+                "mean_r2": validation["mean_r2"],
+                "threshold": validation["threshold"],
+                "rule": validation["rule"],
+                "failed_nodes": validation["failed_nodes"],
+                "model_id": model_id,
+            },
+        )
+    return result
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
+    if frame.dropped_rows and missing == "error":
+        raise invalid_params(
+            field,
+            f"{frame.dropped_rows} rows have missing values (null) and config.missing is 'error'",
+        )
+    return frame
+
+
+def evaluate(ctx: WorkerContext, model_id: str, traces: Any, invertibility: bool,
+             falsify_graph: bool, max_permutations: int, seed: int | None) -> dict[str, Any]:
+    model = ctx.store.get(model_id)
+    columns = checks.parse_traces(traces, model.graph.nodes, ctx.limits)
+    _require_kinds(model, columns, "traces")
+    frame = complete_rows(to_frame(columns), model.config.missing, "traces")
+    data = frame.data
+    if len(data) < 2:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: evaluation needs at least 2 complete rows, got {len(data)}",
+            {"num_samples": len(data), "min_samples": 2},
+        )
+    _require_known_categories(model, data, "traces")
+    nodes, accuracy = _evaluate_nodes(model, data)
+    r2_scores = {node: scores["r2"] for node, scores in nodes.items()}
+    verdict = scoring.judge(r2_scores, model.config.r2_threshold, model.config.r2_rule)
+    extra = _diagnostics(ctx, model, data, invertibility, falsify_graph, max_permutations, seed)
+    return json_object({
+        **extra,
+        "model_id": model_id,
+        "nodes": nodes,
+        "r2_scores": r2_scores,
+        "accuracy": accuracy,
+        "mean_r2": verdict.mean_r2,
+        "passed": verdict.passed,
+        "threshold": model.config.r2_threshold,
+        "rule": model.config.r2_rule,
+        "failed_nodes": verdict.failed_nodes,
+        "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows},
+    })
+
+
+def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: bool,
+                 falsify_graph: bool, permutations: int, seed: int | None) -> dict[str, Any]:
+    if not (invertibility or falsify_graph):
+        return {}
+    seeded(seed)
+    if ctx.current_request_id is not None:
+        ctx.progress("diagnostics", 0, 1)
+    return questions.diagnostics(
+        model, data, invertibility, falsify_graph, permutations, ctx.n_jobs
+    )
+
+
+def _evaluate_nodes(
+    model: FittedModel, data: pd.DataFrame
+) -> tuple[dict[str, Any], dict[str, float]]:
+    nodes: dict[str, Any] = {}
+    accuracy: dict[str, float] = {}
+    with dowhy_errors("evaluation"):
+        predictions = predict_non_roots(model.scm, data)
+    for node, predicted in predictions.items():
+        actual = data[node].to_numpy()
+        if model.kinds[node] == "numeric":
+            nodes[node] = {
+                "r2": scoring.r2(actual, predicted),
+                "mse": scoring.mse(actual, predicted),
+                "nmse": scoring.nmse(actual, predicted),
+            }
+        else:
+            accuracy[node] = scoring.accuracy(actual, predicted)
+    return nodes, accuracy
+
+
+def _require_kinds(model: FittedModel, columns: dict[str, Column], field: str) -> None:
+    for node, column in columns.items():
+        if column.kind != model.kinds[node] and not column.missing.all():
+            raise invalid_params(
+                f"{field}.{node}",
+                f"the model was fitted on {model.kinds[node]} values, got {column.kind}",
+            )
+
+
+def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str) -> None:
+    for node, known in model.categories.items():
+        unknown = sorted(set(data[node]) - set(known))
+        if unknown:
+            raise invalid_params(
+                f"{field}.{node}", f"categories not seen when fitting: {unknown[:5]}"
+            )
+
+
+@contextmanager
+def _querying(ctx: WorkerContext, stage: str) -> Iterator[None]:
+    """A query's computation: its ``progress`` stage announced, then the block run with
+    OpenMP capped at the cores other runnable tasks leave free (contention.py), then the
+    store back within its budget (the query may have built lookup tables)."""
+    ctx.progress(stage, 0, 1)
+    try:
+        with free_cores_only():
+            yield
+    finally:
+        ctx.store.rebalance()
+
+
+def sample(
+    ctx: WorkerContext,
+    model_id: str,
+    kind: str,
+    interventions: Any,
+    observed: Any,
+    num_samples: int,
+    query_nodes: list[Any] | None,
+    seed: int | None,
+    return_samples: bool,
+    *,
+    columns: ResultEncoding = "json",
+) -> dict[str, Any]:
+    """``sample``'s checked params; ``columns`` (not a wire param) is how the connection
+    reads numeric sample columns. ``sampling_time_ms`` is the draw and its statistics:
+    what the samples cost to send is the protocol's, not the sampling's (attached parts
+    travel during the statistics; what of their journey outlasts them is not counted)."""
+    started = time.perf_counter()
+    model = ctx.store.get(model_id)
+    parsed = parse_interventions(interventions, model.kinds, model.categories)
+    sampling.check_kind(kind, parsed, observed)
+    count = num_samples
+    _require_draw_cells(ctx, model, count, "num_samples")
+    nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(
+        model.graph.nodes
+    )
+    seed_used = effective_seed(seed)
+    observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
+    with _querying(ctx, "sampling"):
+        drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
+    drawn_columns = sampling.node_columns(drawn, model.kinds, nodes)
+    sending = None
+    if return_samples and columns == "attached":  # on their way while the statistics are made
+        samples, parts = sampling.attached_samples(drawn_columns, model.kinds)
+        sending = ctx.send_attached(parts)
+    elif return_samples:
+        samples = sampling.encode_samples(drawn_columns, model.kinds, columns == "binary")
+    try:
+        result: dict[str, Any] = {
+            "statistics": sampling.node_statistics(drawn_columns, model.kinds)
+        }
+        sampled_ms = int((time.perf_counter() - started) * 1000)  # the parts' wait is not in it
+    finally:
+        if sending is not None:
+            sending.join()  # the parts reach the client before the reply
+    result["metadata"] = {
+        "model_id": model_id,
+        "kind": kind,
+        "num_samples": len(drawn),
+        "interventions": [i.__dict__ for i in parsed],
+        "seed": seed_used,
+        "sampling_time_ms": sampled_ms,
+    }
+    if return_samples:
+        result["samples"] = samples
+    return json_object(result)
+
+
+# -- causal questions (questions.py does the DoWhy work) -------------------------------
+
+
+def seeded(seed: int | None) -> int:
+    """Seed DoWhy's global RNG from the request (or a fresh seed, reported back)."""
+    used = effective_seed(seed)
+    gcm_seed(used)
+    return used
+
+
+def gcm_seed(seed: int) -> None:
+    from dowhy.gcm.util.general import set_random_seed
+
+    set_random_seed(seed)
+
+
+def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) -> dict[str, Any]:
+    result["metadata"] = {"model_id": model_id, "seed": seed,
+                          "time_ms": int((time.perf_counter() - started) * 1000)}
+    return json_object(result)
+
+
+def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, field: str) -> None:
+    """A draw of ``count`` samples holds count × every node of the model at once.
+
+    Checked after every knob's own limit, so a knob over its maximum is named as such.
+    """
+    checks.require_cells(count, len(model.graph.nodes), ctx.limits, field)
+
+
+def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:
+    """Complete rows for a question (observed, anomalous, old/new), checked like traces."""
+    columns = checks.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
+    _require_kinds(model, columns, field)
+    frame = to_frame(columns)
+    if frame.dropped_rows:
+        raise invalid_params(field, f"{frame.dropped_rows} rows have missing values")
+    if frame.data.empty:
+        raise invalid_params(field, "needs at least one row")
+    _require_known_categories(model, frame.data, field)
+    return frame.data
+
+
+def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, reference: Any,
+           observed: Any, confidence: float | None, num_samples: int, num_bootstrap: int,
+           seed: int | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(model_id)
+    target = questions.require_node(model, target)
+    alt = parse_interventions(alternative, model.kinds, model.categories, "alternative")
+    ref = parse_interventions(reference, model.kinds, model.categories, "reference")
+    if not alt:
+        raise invalid_params("alternative", "needs at least one intervention")
+    rows = _rows(ctx, model, observed, "observed") if observed is not None else None
+    _require_draw_cells(ctx, model, num_samples, "num_samples")
+    used = seeded(seed)
+    with _querying(ctx, "computing"):
+        result = questions.effect(
+            model, target, alt, ref, rows, num_samples, confidence, num_bootstrap
+        )
+    return with_meta(result, model_id, used, started)
+
+
+def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_conditional: int,
+                   seed: int | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(model_id)
+    target = questions.require_node(model, target)
+    _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
+    used = seeded(seed)
+    with _querying(ctx, "computing"):
+        result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
+    return with_meta(result, model_id, used, started)
+
+
+def influence(
+    ctx: WorkerContext,
+    model_id: str,
+    target: Any,
+    num_training_samples: int,
+    num_samples_randomization: int,
+    num_samples_baseline: int,
+    seed: int | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(model_id)
+    target = questions.require_node(model, target)
+    knobs = (num_training_samples, num_samples_randomization, num_samples_baseline)
+    _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
+    used = seeded(seed)
+    with _querying(ctx, "computing"):
+        result = questions.influence(model, target, *knobs)
+    return with_meta(result, model_id, used, started)
+
+
+def anomaly(
+    ctx: WorkerContext,
+    model_id: str,
+    target: Any,
+    rows: Any,
+    num_distribution_samples: int,
+    seed: int | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(model_id)
+    target = questions.require_node(model, target)
+    data = _rows(ctx, model, rows, "rows")
+    _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
+    used = seeded(seed)
+    with _querying(ctx, "computing"):
+        result = questions.anomaly(model, target, data, num_distribution_samples)
+    return with_meta(result, model_id, used, started)
+
+
+def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any, new: Any,
+                        num_samples: int, measure: str, seed: int | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    model = ctx.store.get(model_id)
+    target = questions.require_node(model, target)
+    old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
+    _require_draw_cells(ctx, model, num_samples, "num_samples")
+    used = seeded(seed)
+    with _querying(ctx, "computing"):
+        result = questions.distribution_change(
+            model, target, old_rows, new_rows, num_samples, measure
+        )
+    return with_meta(result, model_id, used, started)
