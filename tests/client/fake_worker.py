@@ -12,7 +12,8 @@ Methods: ``initialize``, ``ping``, ``shutdown``, and for the tests
 result nor error), ``not_a_message`` (the JSON line ``42``), ``stray`` (a reply for an
 id nobody asked, then the real one), ``batch_reply`` (the reply inside an array),
 ``defer {value}`` / ``flush`` (deferred replies, written newest first on ``flush``),
-``deferred`` (how many deferred replies are held: the defers it has read).
+``deferred`` (how many deferred replies are held: the defers it has read),
+``fit`` (a fit result of no model: what the client sends is in FAKE_RECORD_FILE).
 Anything else is -32601.
 
 Environment switches:
@@ -27,6 +28,8 @@ Environment switches:
     FAKE_IGNORE_SIGTERM=1         ignore SIGTERM
     FAKE_GARBAGE_STDOUT=1         answer ``ping`` with a non-JSON line
     FAKE_STDERR_FLOOD=N           before answering ``ping``, write N MB to stderr
+    FAKE_COLUMN_ENCODINGS=a,b     the column_encodings initialize reports (default: none named)
+    FAKE_RECORD_FILE=path         append every line read from stdin to the file, as read
     FAKE_CANCELLABLE=1            a ``$/cancelRequest`` of a stalled request answers it -32800
                                   (otherwise cancellations are ignored, as an old worker's)
 """
@@ -97,6 +100,9 @@ def main() -> int:
     deferred: list[dict[str, Any]] = []
     stalled: set[Any] = set()
     for raw in sys.stdin.buffer:
+        if env("FAKE_RECORD_FILE"):
+            with open(env("FAKE_RECORD_FILE"), "ab") as f:
+                f.write(raw)
         if not raw.strip():
             continue
         message = json.loads(raw)
@@ -113,6 +119,8 @@ def main() -> int:
             worker_version = env("FAKE_WORKER_VERSION") or "unset"
             info = {"protocol_version": version, "worker_version": worker_version, "pid": os.getpid(),
                     "fake": True, "warm": True}
+            if env("FAKE_COLUMN_ENCODINGS"):
+                info["column_encodings"] = env("FAKE_COLUMN_ENCODINGS").split(",")
             write(result(id_, info))
         elif method == "ping":
             if env("FAKE_STDERR_FLOOD"):
@@ -152,6 +160,9 @@ def main() -> int:
                 }
             )
             write(result(id_, "done"))
+        elif method == "fit":
+            write(result(id_, {"model_id": "fake", "status": "fitted", "scm": {},
+                               "validation": {}, "warnings": [], "metadata": {}}))
         elif method == "error":
             write(error(id_, params["code"], params["message"], params.get("data")))
         elif method == "no_result":
