@@ -4,13 +4,15 @@ Every cancellation test runs over both transports with the same calls (``LinePee
 a queued request answers -32800 ``queued`` at once, a running ``debug.sleep`` -32800
 ``running``, and a running fit of the benchmark's 100-node DAG stops within seconds
 while the worker keeps its pid, its warm state and its loky processes (the next fit
-is as fast as a warm one). A closed connection cancels its work (socket only: stdio's
-end of input finishes the requests already read, by design).
+is as fast as a warm one). Each query that can run long (``influence``, ``anomaly``,
+``distribution_change``, ``effect`` with an interval) is interrupted where it is, in
+DoWhy's code, once its ``computing`` progress says it runs. A closed connection cancels
+its work (socket only: stdio's end of input finishes the requests already read, by design).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support.daemon import DaemonProcess, LinePeer, PipePeer
 from support.procs import descendants, pid_alive, wait_until
+from support.timing import assert_within, stretched
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: shadows nothing
 import datagen
@@ -27,19 +30,15 @@ import datagen
 if TYPE_CHECKING:
     from conftest import WorkerProcess
 
+ROOT = Path(__file__).resolve().parents[2]
+
 REQUEST_CANCELLED = -32800
-#: the issue's target is 1 s on the benchmark's 100-node fit; the test asserts a liveness bound
+#: the issue's target is 1 s on the benchmark's 100-node fit, asserted at low load; beside it
+#: a liveness bound, stretched by the load (support.timing): a running fit stops once its
+#: node tasks in flight finish, and at a load of 12 on 2 cores one takes seconds. The
+#: stretched bound still fails a cancel that waits for the fit to end (a minute here).
+CANCEL_TARGET_S = 1.0
 CANCEL_LIVENESS_S = 3.0
-
-
-def cancel_bound() -> float:
-    """CANCEL_LIVENESS_S, stretched by how oversubscribed the CPUs are right now.
-
-    A running fit stops once its node tasks in flight finish, and a node task takes
-    longer the smaller its share of a CPU: at a load of 12 on 2 cores one takes seconds.
-    The bound still fails a cancel that waits for the fit to end (a minute here).
-    """
-    return CANCEL_LIVENESS_S * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
 def assert_cancelled(reply: dict[str, Any], stage: str, request_id: Any) -> None:
@@ -94,9 +93,8 @@ def test_a_running_sleep_is_cancelled(served: Served) -> None:
     started = time.monotonic()
     peer.cancel(sleeping)
     assert_cancelled(peer.reply_to(sleeping, timeout=10), "running", sleeping)
-    latency = time.monotonic() - started
-    print(f"running sleep cancelled in {latency * 1000:.1f} ms")
-    assert latency < CANCEL_LIVENESS_S
+    assert_within("running sleep cancelled", time.monotonic() - started,
+                  target=CANCEL_TARGET_S, liveness=CANCEL_LIVENESS_S)
     assert peer.result("debug.sleep", {"seconds": 0.01}) == 0.01  # the compute thread serves on
 
 
@@ -170,11 +168,10 @@ def test_a_running_100_node_fit_stops_and_the_worker_stays_warm(served: Served) 
     asked = time.perf_counter()
     peer.cancel(fit)
     reply = peer.reply_to(fit, timeout=60)
-    latency, bound = time.perf_counter() - asked, cancel_bound()
-    print(f"100-node fit cancelled {latency:.3f}s after $/cancelRequest "
-          f"(issue target 1 s; asserted < {bound:.1f} s at load {os.getloadavg()[0]:.1f})")
+    latency = time.perf_counter() - asked
     assert_cancelled(reply, "running", fit)
-    assert latency < bound
+    assert_within("100-node fit cancelled after $/cancelRequest", latency,
+                  target=CANCEL_TARGET_S, liveness=CANCEL_LIVENESS_S)
 
     status = peer.result("status")
     assert status["pid"] == served.pid and pid_alive(served.pid)
@@ -187,6 +184,67 @@ def test_a_running_100_node_fit_stops_and_the_worker_stays_warm(served: Served) 
     assert again["metadata"].get("cache_hit") is not True
     assert warm_s < cold_s / 2, (cold_s, warm_s)
     assert set(descendants(served.pid)) == children
+
+
+# -- a running query ----------
+CHAIN = json.loads((ROOT / "tests" / "fixtures" / "linear_chain.json").read_text())
+DO_X = [{"type": "hard", "node": "X", "value": 2.0}]
+
+
+def chain_rows(start: int, stop: int, shift: float = 0.0) -> dict[str, list[float]]:
+    traces = CHAIN["traces"]
+    return {node: [v + shift for v in values[start:stop]] for node, values in traces.items()}
+
+
+#: each runs 2-4 s of CPU on the 3-node chain uncancelled (tens of seconds on a loaded
+#: machine): long past the cancel, short enough for a mutant that ignores it to finish
+LONG_QUERIES: dict[str, dict[str, Any]] = {
+    "influence": {"target": "Z", "num_samples_randomization": 2000, "num_samples_baseline": 4000},
+    "anomaly": {"target": "Z", "rows": chain_rows(0, 6)},
+    "distribution_change": {"target": "Z", "old": chain_rows(0, 600),
+                            "new": chain_rows(400, 1000, shift=1.0)},
+    "effect": {"target": "Z", "alternative": DO_X, "reference": [], "confidence": 0.9,
+               "num_samples": 150_000, "num_bootstrap": 200},
+}
+
+
+@pytest.fixture(scope="module")
+def chain_worker(_module_worker: list[WorkerProcess]) -> tuple[PipePeer, str]:
+    """The module's stdio worker with the chain fitted, shared by the query cancellations."""
+    peer = PipePeer(_module_worker[0])
+    fitted = peer.result("fit", {"graph": CHAIN["graph"], "traces": CHAIN["traces"],
+                                 "config": {"seed": 1}}, timeout=300)
+    return peer, fitted["model_id"]
+
+
+def wait_for_computing(peer: LinePeer, request_id: Any) -> None:
+    """Read the query's progress until ``computing``: it is inside DoWhy's code now."""
+    while True:
+        message = peer.read_json(timeout=120)
+        assert "id" not in message, f"the query ended before it could be cancelled: {message}"
+        if message["params"] == {"request_id": request_id, "stage": "computing", "done": 0,
+                                 "total": 1}:
+            return
+
+
+@pytest.mark.parametrize("method", sorted(LONG_QUERIES))
+def test_a_running_query_is_interrupted_and_the_worker_serves_on(
+    chain_worker: tuple[PipePeer, str], method: str,
+) -> None:
+    peer, model_id = chain_worker
+    query = peer.request(method, {"model_id": model_id, "seed": 1, **LONG_QUERIES[method]})
+    wait_for_computing(peer, query)
+    asked = time.perf_counter()
+    peer.cancel(query)
+    reply = peer.reply_to(query, timeout=120)
+    assert_cancelled(reply, "running", query)  # a query that ran to its end answers a result
+    assert_within(f"running {method} cancelled", time.perf_counter() - asked,
+                  target=CANCEL_TARGET_S, liveness=CANCEL_LIVENESS_S)
+    status = peer.result("status")
+    assert status["pid"] == peer.pid and pid_alive(peer.pid) and status["running"] is None
+    effect = peer.result("effect", {"model_id": model_id, "seed": 1, "target": "Z",
+                                    "alternative": DO_X, "reference": []}, timeout=120)
+    assert effect["interval"] is None and effect["effect"] > 0  # no interruption left pending
 
 
 # -- a connection that closes ----------
@@ -218,7 +276,8 @@ def test_a_closed_connection_stops_its_running_fit(start_daemon: Callable[..., D
     wait_for_node_fits(leaving, fit)
     leaving.close()
     closed = time.monotonic()
-    wait_until(lambda: staying.result("status")["running"] is None, cancel_bound(),
+    wait_until(lambda: staying.result("status")["running"] is None,
+               stretched(CANCEL_LIVENESS_S),
                "the closed connection's fit to stop", interval=0.05)
     print(f"fit stopped {time.monotonic() - closed:.2f}s after its connection closed")
     assert staying.result("ping") == "pong"
