@@ -29,6 +29,7 @@ DEADLINE = 2.0
 CLIENT = textwrap.dedent("""
     import random
     import sys
+    import time
     from scm_client import Worker
 
     mode = sys.argv[1]  # idle | sleeping (debug.sleep 120 s) | fitting (a long fit, joblib busy)
@@ -40,16 +41,21 @@ CLIENT = textwrap.dedent("""
     print("worker", worker.pid, flush=True)
     # a long request, written before the client dies: request() returns once it is sent
     if mode == "sleeping":
-        worker._channel.request("debug.sleep", {"seconds": 120})
+        sent, _ = worker._channel.request("debug.sleep", {"seconds": 120})
     if mode == "fitting":  # 8-node chain, 20,000 rows: tens of seconds of node-parallel fitting
         rng, nodes = random.Random(1), [f"v{i}" for i in range(8)]
         traces, parent = {}, [0.0] * 20_000
         for node in nodes:
             traces[node] = parent = [2.0 * p + rng.gauss(0.0, 1.0) for p in parent]
         graph = {"nodes": nodes, "edges": [[a, b] for a, b in zip(nodes, nodes[1:])]}
-        worker._channel.request("fit", {"graph": graph, "traces": traces, "config": {"validate_r2": False}})
-    if mode != "idle":
-        print("sent", flush=True)
+        sent, _ = worker._channel.request("fit", {"graph": graph, "traces": traces,
+                                                  "config": {"validate_r2": False}})
+    if mode != "idle":  # until status (a control request, answered at once) shows it running
+        deadline = time.monotonic() + 300
+        while (worker.call("status")["running"] or {}).get("id") != sent:
+            assert time.monotonic() < deadline, "the long request never ran"
+            time.sleep(0.01)
+        print("running", flush=True)
     sys.stdin.read()  # until killed
 """)
 
@@ -64,9 +70,9 @@ class Family:
         self.mode = mode
 
     def wait_ready(self) -> list[int]:
-        """Read the client's lines until it is warm (or has sent its long request); the family then."""
+        """Read the client's lines until it is warm (or its long request runs); the family then."""
         assert self.client.stdout is not None
-        wanted = "worker" if self.mode == "idle" else "sent"
+        wanted = "worker" if self.mode == "idle" else "running"
         for line in self.client.stdout:
             if line.startswith("worker"):
                 self.worker = int(line.split()[1])
@@ -140,8 +146,7 @@ def test_client_killed_during_a_long_request_leaves_no_worker_after_2s(family_of
     # after the kill for this fit. Its lifeline thread now sees the closed stdout pipe at once.
     family = Family(mode)
     family_of.append(family)
-    pids = family.wait_ready()
-    time.sleep(0.5)  # let the request start
+    pids = family.wait_ready()  # the long request runs
     all_gone, survivors = kill_client_and_watch(family, pids)
     assert not survivors, f"still alive {DEADLINE}s after the client was killed mid-request:\n" + "\n".join(survivors)
     print(f"{mode}: worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
