@@ -35,12 +35,16 @@ from scm_client import (
 )
 from support.daemons import listening_pids
 from support.procs import pid_alive, wait_until
+from support.timing import assert_within
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 CHAIN = json.loads((FIXTURES / "linear_chain.json").read_text())
 DAEMON_ARGS = ("--test-methods", "--no-warmup")
 DO_X = [{"type": "hard", "node": "X", "value": 2.0}]
+
+#: the issue's target for a cancel to be answered (asserted at low load, support.timing)
+CANCEL_TARGET_S = 1.0
 
 Connect = Callable[..., Worker]
 
@@ -62,6 +66,11 @@ def connect(daemon_dir: Path, tmp_path: Path) -> Iterator[Connect]:
     yield make
     for worker in made:
         worker.close()
+
+
+def running_id(worker: Worker) -> Any:
+    """The id of the request the worker runs now, as its ``status`` (a control request) says."""
+    return (worker.call("status")["running"] or {}).get("id")
 
 
 def socket_of(daemon_dir: Path) -> Path:
@@ -148,12 +157,19 @@ print(connection.pid, connection.started)
 """
 
 
-def test_ten_processes_starting_at_once_end_with_one_daemon(daemon_dir: Path) -> None:
-    gate = daemon_dir / "go"
-    script = f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.005)\n"
+def test_ten_processes_starting_at_once_end_with_one_daemon(daemon_dir: Path,
+                                                            tmp_path: Path) -> None:
+    gate, at_gate = daemon_dir / "go", tmp_path / "at-gate"
+    at_gate.mkdir()
+    script = ("import os, time\nfrom scm_client import _daemon\n"  # imported: only start() races
+              f"open(os.path.join({str(at_gate)!r}, str(os.getpid())), 'w').close()\n"
+              f"while not os.path.exists({str(gate)!r}): time.sleep(0.005)\n")
     starters = [subprocess.Popen([sys.executable, "-c", script + STARTER], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for _ in range(10)]
-    time.sleep(1.0)  # every interpreter is up and waiting at the gate
+    wait_until(lambda: len(list(at_gate.iterdir())) == 10 or any(s.poll() is not None
+                                                                 for s in starters),
+               120, "every starter to wait at the gate")
+    assert [s.poll() for s in starters] == [None] * 10, "a starter exited before the gate"
     gate.touch()
     outputs = [starter.communicate(timeout=300) for starter in starters]
     assert [starter.returncode for starter in starters] == [0] * 10, outputs
@@ -177,7 +193,7 @@ def test_kill_minus_nine_fails_pending_calls_and_the_next_call_gets_a_new_daemon
     old = worker.pid
     assert old is not None
     pending = worker.submit("debug.sleep", {"seconds": 60})
-    time.sleep(0.3)
+    wait_until(lambda: running_id(worker) == pending.request_id, 30, "the sleep to run")
     os.kill(old, signal.SIGKILL)
     with pytest.raises(WorkerCrashed, match="closed the connection"):
         pending.result(timeout=30)
@@ -224,7 +240,7 @@ def test_submit_cancel_of_a_running_and_of_a_queued_request(
     pid = worker.pid
     running = worker.submit("debug.sleep", {"seconds": 30})
     queued = worker.submit("debug.sleep", {"seconds": 30})
-    time.sleep(0.5)
+    wait_until(lambda: running_id(worker) == running.request_id, 30, "the first sleep to run")
     assert queued.cancel()
     with pytest.raises(RequestCancelled) as caught:
         queued.result(timeout=10)
@@ -235,7 +251,8 @@ def test_submit_cancel_of_a_running_and_of_a_queued_request(
     with pytest.raises(RequestCancelled) as caught:
         running.result(timeout=10)
     assert caught.value.stage == "running"
-    assert time.monotonic() - cancelled_at < 5
+    assert_within(f"running sleep cancelled ({where})", time.monotonic() - cancelled_at,
+                  target=CANCEL_TARGET_S, liveness=5.0)
     assert worker.ping() == "pong" and worker.pid == pid
 
 
@@ -247,8 +264,7 @@ def test_timeout_s_is_the_workers_own_deadline_queued_or_running(
     worker.start()
     pid = worker.pid
     holder = worker.submit("debug.sleep", {"seconds": 600})
-    wait_until(lambda: holder.request_id == ((worker.call("status")["running"] or {}).get("id")),
-               30, "the holder to run")
+    wait_until(lambda: running_id(worker) == holder.request_id, 30, "the holder to run")
     with pytest.raises(RequestCancelled) as caught:  # waits behind the holder, then runs out
         worker.call("debug.sleep", {"seconds": 0}, timeout=30, timeout_s=0.5)
     assert caught.value.stage == "queued" and "timeout_s" in caught.value.message
@@ -288,9 +304,8 @@ def test_cancel_of_a_running_fit_keeps_the_models(connect: Connect) -> None:
     with pytest.raises(RequestCancelled) as caught:
         pending.result(timeout=30)
     assert caught.value.stage == "running"
-    latency = time.monotonic() - cancelled_at
-    print(f"cancel of a running 80-node fit answered in {latency:.2f} s")
-    assert latency < 60  # liveness only: node tasks in flight run out (the latency is benchmarked)
+    assert_within("cancel of a running 80-node fit answered", time.monotonic() - cancelled_at,
+                  target=CANCEL_TARGET_S, liveness=10.0)  # node tasks in flight run out first
     last = progress[-1]
     assert last["stage"] == "fitting" and last["done"] < last["total"], last
     assert worker.sample(kept, num_samples=10, seed=1).statistics["X"]["count"] == 10

@@ -31,7 +31,7 @@ def assert_within(what: str, seconds: float, target: float, liveness: float) -> 
     low load; the printed line says which bounds were asserted."""
     load = os.getloadavg()[0]
     checked = low_load()
-    print(f"{what}: {seconds:.3f}s (target {target:g}s: "
+    print(f"{what}: {seconds * 1000:.1f} ms (target {target:g}s: "
           f"{'asserted' if checked else 'not asserted'} at load {load:.1f} on "
           f"{os.cpu_count()} CPUs; liveness {stretched(liveness):.1f}s)")
     assert seconds < stretched(liveness), f"{what} took {seconds:.2f}s"
