@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -29,11 +28,14 @@ def openmp_threads() -> int:
 @pytest.fixture
 def busy_neighbours() -> Iterator[int]:
     """As many spinning processes as there are cores, so none is left free."""
+    spin = "print('spinning', flush=True)\nwhile True: pass"
     procs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(CORES)
+        subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
+        for _ in range(CORES)
     ]
-    time.sleep(0.3)  # running, not starting
     try:
+        for proc in procs:  # each one spinning, not still starting
+            assert proc.stdout is not None and proc.stdout.readline() == "spinning\n"
         yield len(procs)
     finally:
         for proc in procs:
