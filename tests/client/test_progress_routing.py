@@ -16,7 +16,9 @@ from scm_client import Worker
 MakeFake = Callable[..., Worker]
 
 
-def test_progress_for_the_second_request_reaches_the_second_caller_only(make_fake: MakeFake) -> None:
+def test_progress_for_the_second_request_reaches_the_second_caller_only(
+    make_fake: MakeFake,
+) -> None:
     first_heard: list[dict[str, Any]] = []
     second_heard: list[dict[str, Any]] = []
     other_heard: list[Any] = []  # the Worker's own callback: for calls that brought none

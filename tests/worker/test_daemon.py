@@ -255,7 +255,7 @@ def test_idle_daemon_exits_0_and_removes_its_socket(start_daemon: Start) -> None
     ready = time.monotonic()  # start-up (most of a second) is not the idle exit's to count
     assert daemon.wait_exit(30) == 0
     exited = time.monotonic()
-    assert exited - spawned >= 2.0  # never before its timeout (its clock starts before it announces)
+    assert exited - spawned >= 2.0  # never before its timeout (its clock starts before ready)
     assert_within("idle exit past the 2 s timeout, from readiness", exited - ready - 2.0,
                   target=1.0, liveness=10.0)  # the accept loop looks at the clock every 0.5 s
     assert not daemon.path.exists()
