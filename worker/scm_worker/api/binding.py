@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from jsonrpcserver import Success
-from jsonrpcserver.result import Result
+from jsonrpcserver import Result, Success
 
 from ..errors import WorkerError, internal_error
 from .signatures import REQUIRED, Param, Signature, anything

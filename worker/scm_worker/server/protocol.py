@@ -3,26 +3,26 @@
 One JSON-RPC message (or batch) per line in, at most one line out; notifications get
 no line. Each request's envelope is checked once, here (``_request_problem``), and
 batches are split here too: jsonrpcserver answers a batch with one bad entry with a
-single error where the specification wants one error per entry. jsonrpcserver does
-what it earns its place for: the method table, the call (a ``JsonRpcError`` becomes its
-error, anything else -32603) and the result → response mapping. Its own request check
-(a jsonschema validation of the envelope checked here already) and its argument check
-(``inspect.signature`` on every call, of a wrapper whose params ``signatures.py``
-declares and ``binding`` checks) are not run: they cost a ``ping`` four times its echo.
+single error where the specification wants one error per entry, so each entry goes to
+it alone. jsonrpcserver does what it earns its place for, through its public
+``dispatch_to_serializable``: the method table, the call (a ``JsonRpcError`` becomes its
+error, anything else -32603) and the result → response mapping. The line is parsed
+once, strictly (``jsonio``), and the envelope checked here, so the deserializer and
+validator it takes are the identity: its default ones would parse again and repeat the
+envelope check as a jsonschema validation, at several times the cost of a ``ping``.
+Its argument check runs on every call, against each method's signature computed once.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any, BinaryIO
 
-from jsonrpcserver.dispatcher import call, create_request, get_method, to_response
-from jsonrpcserver.response import to_serializable_one
-from jsonrpcserver.sentinels import NOID
+from jsonrpcserver import dispatch_to_serializable
 
 from .. import errors, jsonio
 from .session import Payload
@@ -99,11 +99,32 @@ def _request_problem(message: Any) -> str | None:
     return None
 
 
+def _as_checked(message: Any) -> Any:
+    """jsonrpcserver's deserializer and validator both: the line was parsed strictly
+    (``parse_line``) and the envelope checked (``_request_problem``) before it sees it."""
+    return message
+
+
+def _signed(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with its signature computed once, as ``inspect`` reads it.
+
+    jsonrpcserver checks every call's arguments against ``inspect.signature(method)``;
+    with ``__signature__`` set that is a lookup instead of a walk of the code object
+    (a tenth of a ``ping``). The signature is the method's own, so the check is unchanged.
+    """
+    if getattr(method, "__signature__", None) is None:
+        try:
+            method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+        except AttributeError:  # a bound method: inspect works it out on each call
+            pass
+    return method
+
+
 class Dispatcher:
     """Turns one parsed message into its reply (or None for a notification)."""
 
     def __init__(self, methods: Mapping[str, Callable[..., Any]], context: Any) -> None:
-        self.methods = dict(methods)
+        self.methods = {name: _signed(method) for name, method in methods.items()}
         self.context = context
 
     def handle_message(self, message: Any) -> Reply | list[Reply] | None:
@@ -115,16 +136,16 @@ class Dispatcher:
         return self.handle_one(message)
 
     def handle_one(self, message: Any) -> Reply | None:
+        """One request's reply; None for a notification (run, never answered)."""
         problem = _request_problem(message)
         if problem is not None:
             return error_reply(
                 errors.INVALID_REQUEST, f"Invalid Request: {problem}", None, _echoable_id(message)
             )
-        request = create_request(message)
-        result = get_method(self.methods, request.method).bind(partial(call, request, self.context))
-        if request.id is NOID:  # a notification: run, never answered
-            return None
-        reply: Reply = to_serializable_one(to_response(request, result))
+        reply: Reply | None = dispatch_to_serializable(
+            message, self.methods, context=self.context,
+            deserializer=_as_checked, validator=_as_checked,
+        )
         return reply
 
 
