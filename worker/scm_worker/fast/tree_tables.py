@@ -22,8 +22,8 @@ builds tables only where the gate (``scm_worker.fast``, path ``tree_tables``) sa
 the scikit-learn they were verified on, and tests/worker/test_tree_tables.py compares the
 table with ``predict`` bit for bit, so a move fails there, loudly. What the table does
 not cover it refuses to build (``None``): categorical splits, more than one tree per
-iteration, too many cells. Missing values
-are not looked up (``lookup`` returns None), because the samplers never draw them.
+iteration, too many cells. Missing values are not looked up (``lookup`` returns None),
+because the samplers never draw them.
 """
 
 from __future__ import annotations
