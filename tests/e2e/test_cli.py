@@ -61,6 +61,16 @@ def test_doctor_passes_and_reports_dowhy_version(env: dict[str, str], worker_pyt
     assert f"DoWhy {dowhy}" in done.stdout  # from the live handshake
     assert re.search(r"ok\s+ping\s+[\d.]+ ms", done.stdout)
     assert re.search(r"ok\s+daemon\s+off \(SCM_DAEMON\)", done.stdout)  # the suites' default
+    assert re.search(r"ok\s+fast paths\s+active: lean_grower, pruned_selection, tree_tables$",
+                     done.stdout, re.MULTILINE)
+
+
+def test_doctor_names_the_fast_paths_scm_fast_0_turns_off(env: dict[str, str]) -> None:
+    done = run_scm({**env, "SCM_FAST": "0"}, "doctor")
+    assert done.returncode == 0, done.stdout + done.stderr
+    off = "; ".join(f"{name} off (SCM_FAST=0)"
+                    for name in ("lean_grower", "pruned_selection", "tree_tables"))
+    assert re.search(rf"ok\s+fast paths\s+{re.escape(off)}$", done.stdout, re.MULTILINE)
 
 
 def test_doctor_without_a_worker_interpreter_says_how_to_fix(env: dict[str, str], tmp_path: Path) -> None:

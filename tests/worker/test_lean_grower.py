@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import pickle
 import random
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from dowhy.gcm.auto import AssignmentQuality
 from joblib import Parallel, delayed
-from scm_worker.engine.node_fitting import NodeTask, fit_node
+from scm_worker import fast
+from scm_worker.engine.node_fitting import (
+    NodeTask,
+    fit_node,
+    fitting_fast_paths,
+    install_fast_grower,
+)
 from scm_worker.fast import lean_grower, lean_tree
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.ensemble._hist_gradient_boosting import gradient_boosting, grower
-
-PINS = Path(__file__).resolve().parents[2] / "client" / "scm_client" / "worker-requirements.txt"
 
 
 @contextmanager
@@ -220,53 +222,42 @@ def stock_grower() -> Iterator[None]:
         yield
 
 
-def test_install_puts_the_lean_grower_in_place(
-    stock_grower: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(lean_grower.SWITCH, raising=False)
-    assert lean_grower.install() is True
+def test_install_puts_the_lean_grower_in_place(stock_grower: None) -> None:
+    assert not lean_grower.installed()
+    lean_grower.install()
     assert gradient_boosting.TreeGrower is lean_tree.LeanTreeGrower
-    assert lean_grower.install() is True  # idempotent
+    assert lean_grower.installed()
+    lean_grower.install()  # idempotent
+    assert gradient_boosting.TreeGrower is lean_tree.LeanTreeGrower
 
 
-def test_the_switch_keeps_sklearns_grower(
-    stock_grower: None, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("switch", ["SCM_LEAN_GROWER", "SCM_FAST"])
+def test_a_closed_gate_keeps_sklearns_grower(
+    stock_grower: None, monkeypatch: pytest.MonkeyPatch, switch: str
 ) -> None:
-    monkeypatch.setenv(lean_grower.SWITCH, "0")
-    assert lean_grower.install() is False
-    assert gradient_boosting.TreeGrower is grower.TreeGrower
-
-
-def test_another_sklearn_release_keeps_sklearns_grower(
-    stock_grower: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.delenv(lean_grower.SWITCH, raising=False)
-    monkeypatch.setattr(lean_grower.sklearn, "__version__", "9.9.9")
-    lean_grower._warn_other_release.cache_clear()
-    with caplog.at_level("WARNING", logger=lean_grower.__name__):
-        assert lean_grower.install() is False
-    assert gradient_boosting.TreeGrower is grower.TreeGrower
-    assert "scikit-learn 9.9.9 is not" in caplog.text
+    monkeypatch.setenv(switch, "0")
+    fast.states.cache_clear()  # the gate decides again, for this environment
+    try:
+        install_fast_grower()
+        assert gradient_boosting.TreeGrower is grower.TreeGrower
+        assert not lean_grower.installed()
+        assert "lean_grower" not in fitting_fast_paths()
+    finally:
+        fast.states.cache_clear()
 
 
 def test_importing_the_worker_leaves_the_copy_unimported() -> None:
-    """Only install, past its release check, imports lean_tree (and the sklearn-private
-    names it copies): on another release those may be gone, and the worker must start."""
+    """Only install, once the gate opens, imports lean_tree (and the sklearn-private names
+    it copies): on another release those may be gone, and the worker must start."""
     code = "import sys, scm_worker.engine.services; print('scm_worker.fast.lean_tree' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "False"
 
 
-def test_the_copy_is_of_the_pinned_release() -> None:
-    """A new scikit-learn pin must come with a look at lean_grower (and a new WRITTEN_FOR)."""
-    pinned = re.search(r"^scikit-learn==([^\s\\]+)", PINS.read_text(), re.MULTILINE)
-    assert pinned is not None
-    assert pinned.group(1) == lean_grower.WRITTEN_FOR
-
-
 def _grower_after_a_node_task(task: NodeTask) -> tuple[str, str]:
     node_fit = fit_node(task, AssignmentQuality.GOOD, 0.0)
+    assert "lean_grower" in node_fit.fast_paths  # what the fit's metadata reports
     return node_fit.node, gradient_boosting.TreeGrower.__name__
 
 

@@ -20,10 +20,12 @@ from dowhy.gcm.ml import create_linear_regressor
 from dowhy.gcm.ml.regression import create_hist_gradient_boost_regressor, create_polynom_regressor
 from dowhy.gcm.util.general import set_random_seed
 from scm_worker.checks import FitConfig, parse_graph, parse_traces
+from scm_worker.engine import mechanism_choice
 from scm_worker.engine.fitting import by_expected_work, fit_model, to_networkx
 from scm_worker.engine.frames import to_frame
 from scm_worker.engine.mechanism_choice import prefer_linear
 from scm_worker.engine.node_fitting import single_threaded
+from scm_worker.fast import selection
 from scm_worker.fast.selection import Candidate, select_model
 from scm_worker.limits import Limits
 
@@ -84,8 +86,9 @@ def test_categorical_target_goes_to_dowhy_unchanged() -> None:
     y = np.where(X[:, 0] > 0, "yes", "no").astype(object)
     set_random_seed(6)
     model, dowhy = dowhy_select_model(X, y, AssignmentQuality.GOOD)
+    assert not selection.applies(X, y, AssignmentQuality.GOOD)
     set_random_seed(6)
-    ours_model, ours = select_model(X, y, AssignmentQuality.GOOD)
+    ours_model, ours = mechanism_choice.select_model(X, y, AssignmentQuality.GOOD)
     assert type(ours_model) is type(model)
     def same(factory: Any) -> Any:  # DoWhy builds fresh functools.partial objects per call
         return getattr(factory, "func", factory)

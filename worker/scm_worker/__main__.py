@@ -255,11 +255,11 @@ def _announce(stream: BinaryIO, message: dict[str, Any]) -> None:
 
 
 def shutdown_children() -> None:
-    """Stop joblib's loky workers so no child outlives the worker."""
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(loky, "_executor", None) if loky else None
-    if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
+    """Stop joblib's loky workers so no child outlives the worker (it leaves by ``os._exit``,
+    so loky's own exit handler never runs)."""
+    from .server.lifeline import stop_children
+
+    stop_children()
 
 
 if __name__ == "__main__":

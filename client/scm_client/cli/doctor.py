@@ -154,6 +154,7 @@ def live_handshake(args: argparse.Namespace) -> list[Check]:
         worker.close()
     return [
         Check("handshake", True, handshake_text(info)),
+        Check("fast paths", True, fast_paths_text(info.get("fast"))),
         Check("ping", True, f"{ping_ms:.1f} ms round trip"),
     ]
 
@@ -187,3 +188,14 @@ def handshake_text(info: dict[str, Any]) -> str:
     return (f"worker {info.get('worker_version')}, protocol {info.get('protocol_version')}, "
             f"Python {info.get('python_version')}, DoWhy {info.get('dowhy_version')}, "
             f"pid {info.get('pid')}, warm {warm}")
+
+
+def fast_paths_text(fast: Any) -> str:
+    """The worker's fast paths (``initialize``'s ``fast``): those active, and why any is off.
+    An inactive path is no fault: the worker then runs DoWhy's and scikit-learn's own path."""
+    if not isinstance(fast, dict) or not fast:
+        return "not reported (an older worker)"
+    active = sorted(name for name, state in fast.items() if state.get("active"))
+    off = [f"{name} off ({state.get('reason')})"
+           for name, state in sorted(fast.items()) if not state.get("active")]
+    return "; ".join(([f"active: {', '.join(active)}"] if active else []) + off)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .. import PROTOCOL_VERSION, __version__, identity
+from .. import PROTOCOL_VERSION, __version__, fast, identity
 from ..checks import FitConfig, Graph
 from ..columns import ENCODINGS, RESULT_ENCODINGS, Column
 from ..context import WorkerContext
@@ -64,6 +64,7 @@ def initialize(
         "result_encodings": list(RESULT_ENCODINGS),
         "daemon": ctx.socket_path is not None,
         "socket": ctx.socket_path,
+        "fast": fast.report(),
     }
 
 
@@ -95,6 +96,7 @@ def status(ctx: WorkerContext) -> dict[str, Any]:
         "idle_timeout_s": ctx.idle_timeout_s,
         "threads": ctx.threads,
         "store_dir": usage["store_dir"],
+        "fast": fast.report(),
         **identity.current(),
     }
 

@@ -17,7 +17,7 @@ from dowhy import gcm
 from dowhy.graph import get_ordered_predecessors
 
 from ..columns import ColumnKind
-from .dowhy_private import validate_causal_dag
+from .dowhy_api import validate_causal_dag
 from .interventions import Intervention
 from .predictions import predict
 

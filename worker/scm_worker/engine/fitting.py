@@ -27,7 +27,7 @@ from ..columns import ColumnKind
 from ..errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
 from ..versions import dowhy_version
 from . import scoring
-from .dowhy_private import (
+from .dowhy_api import (
     PARENTS_DURING_FIT,
     fit_causal_model_of_target,
     validate_causal_model_assignment,
@@ -103,6 +103,7 @@ def fit_model(
     candidates: dict[str, list[dict[str, Any]]] = {}
     predictions: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
+    fast_paths: set[str] = set()
     with dowhy_errors("fit"):
         report("fitting", 0, total)
         tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
@@ -116,6 +117,7 @@ def fit_model(
             candidates[node_fit.node] = scored_candidates(node_fit.candidates)
             predictions[node_fit.node] = node_fit.val_predicted
             seconds[node_fit.node] = node_fit.seconds
+            fast_paths.update(node_fit.fast_paths)
             report("fitting", done, total, node_fit.node)
         cancel.checkpoint()
         for node in roots:
@@ -135,6 +137,7 @@ def fit_model(
         seed=seed,
         fit_processes=processes(total, n_jobs),
         node_fit_ms={node: int(seconds[node] * 1000) for node in graph.nodes if node in seconds},
+        fast_paths=sorted(fast_paths),
     )
     categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
     return FittedModel(scm, graph, frame.kinds, categories, config, len(data), summary)

@@ -1,5 +1,8 @@
 """Choosing one node's mechanism: DoWhy's model selection, then the parsimony rule.
 
+The selection is ``gcm.auto.select_model``'s, or, where the gate lets it run, the pruned
+one (``fast.selection``), which chooses the same model with the same completed scores.
+
 The mechanism a choice becomes is DoWhy's rule (``assign_causal_mechanism_node``):
 categorical target → ClassifierFCM, integer-valued target → DiscreteAdditiveNoiseModel,
 else AdditiveNoiseModel.
@@ -12,11 +15,14 @@ from typing import Any
 
 import numpy as np
 from dowhy import gcm
+from dowhy.gcm import auto
 from dowhy.gcm.auto import AssignmentQuality
 from dowhy.gcm.ml import ClassificationModel, create_linear_regressor
 from dowhy.gcm.util.general import is_categorical, is_discrete
 
-from ..fast.selection import Candidate, select_model
+from .. import fast
+from ..fast import selection
+from ..fast.selection import Candidate
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,17 @@ def choose_mechanism(
         gcm.DiscreteAdditiveNoiseModel(model) if is_discrete(y) else gcm.AdditiveNoiseModel(model)
     )
     return Choice(mechanism, candidates)
+
+
+def select_model(
+    X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_slack: float = 0.0
+) -> tuple[Any, list[Candidate]]:
+    """DoWhy's choice for this node and its candidates, best first: pruned where the gate
+    lets the pruned selection run and it takes the node, else DoWhy's own selection."""
+    if fast.enabled("pruned_selection") and selection.applies(X, y, quality):
+        return selection.select_model(X, y, quality, linear_slack)
+    model, performances = auto.select_model(X, y, quality)
+    return model, [Candidate(f, float(s), m) for f, s, m in performances]
 
 
 def prefer_linear(candidates: list[Candidate], variance: float, tolerance: float) -> bool:

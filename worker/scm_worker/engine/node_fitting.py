@@ -30,6 +30,7 @@ from dowhy.gcm.util.general import set_random_seed
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
+from .. import fast
 from ..cancellation import NEVER, CancelToken
 from ..fast import lean_grower
 from ..fast.selection import Candidate
@@ -62,6 +63,7 @@ class NodeFit:
     candidates: list[Candidate]
     val_predicted: np.ndarray  # from the mechanism fitted on the training rows
     seconds: float  # the whole task's wall time in the process that ran it
+    fast_paths: tuple[str, ...] = ()  # the fast paths in place in the process that ran it
 
 
 def processes(count: int, n_jobs: int) -> int:
@@ -132,7 +134,7 @@ def _collected(run: Callable[[], Iterable[NodeFit]], cancel: CancelToken) -> Ite
 def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float) -> NodeFit:
     """Select, fit on train, predict the held-out rows, refit on all rows: one thread."""
     started = time.perf_counter()
-    lean_grower.install()  # loky's processes run node tasks without configure_dowhy
+    install_fast_grower()  # loky's processes run node tasks without configure_dowhy
     with single_threaded():
         set_random_seed(task.seed)
         choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
@@ -144,7 +146,24 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
         set_random_seed(task.seed)
         on_all_rows.fit(X=task.X_all, Y=task.y_all)
     seconds = time.perf_counter() - started
-    return NodeFit(task.node, on_all_rows, choice.candidates, val_predicted, seconds)
+    return NodeFit(
+        task.node, on_all_rows, choice.candidates, val_predicted, seconds, fitting_fast_paths()
+    )
+
+
+def install_fast_grower() -> None:
+    """The lean tree grower in this process where the gate opens it; sklearn's own otherwise."""
+    if fast.enabled("lean_grower"):
+        lean_grower.install()
+
+
+def fitting_fast_paths() -> tuple[str, ...]:
+    """The fast paths a node fit in this process runs through: the pruned selection where
+    the gate opens it, and the lean grower where it is really in place (not merely allowed)."""
+    paths = ["pruned_selection"] if fast.enabled("pruned_selection") else []
+    if lean_grower.installed():
+        paths.append("lean_grower")
+    return tuple(paths)
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 The samplers (draws.py) call ``predict`` where DoWhy's mechanisms call their prediction
 model's ``predict``. For a boosted-tree regressor with few inputs the answer comes from
 its lookup table (tree_tables.py), the same floats without walking the trees; for every
-other model it is the model's own ``predict``. The queries that run DoWhy's own
+other model, and for every model when the gate (``scm_worker.fast``) closes ``tree_tables``,
+it is the model's own ``predict``. The queries that run DoWhy's own
 functions (arrow strength, influence, anomalies, distribution change) get the same
 through ``tabulated``: a view of the model whose mechanisms predict through here.
 
@@ -31,6 +32,7 @@ import numpy as np
 from dowhy import gcm
 from dowhy.gcm.ml import PredictionModel, SklearnRegressionModel
 
+from .. import fast
 from ..fast import tree_tables
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,12 @@ def table_bytes(scm: gcm.ProbabilisticCausalModel) -> int:
 
 
 def _may_tabulate(model: PredictionModel) -> bool:
-    return isinstance(model, SklearnRegressionModel) and tree_tables.may_build(model.sklearn_model)
+    """Only where the gate opens ``tree_tables`` (it reads sklearn's fitted internals)."""
+    return (
+        isinstance(model, SklearnRegressionModel)
+        and tree_tables.may_build(model.sklearn_model)
+        and fast.enabled("tree_tables")
+    )
 
 
 def _build(model: SklearnRegressionModel, tabulation: _Tabulation) -> None:

@@ -56,10 +56,12 @@ def _warm(ctx: WorkerContext, enabled: bool) -> None:
 def configure_dowhy(threads: int | None) -> None:
     from dowhy import gcm
 
-    from ..fast import lean_grower
+    from .. import fast
     from . import services  # noqa: F401 - import the whole model stack now
+    from .node_fitting import install_fast_grower
 
-    lean_grower.install()
+    fast.states()  # the gate decides (and logs a closed path) once, here
+    install_fast_grower()
     gcm.config.disable_progress_bars()
     if threads is not None:
         gcm.config.set_default_n_jobs(threads)

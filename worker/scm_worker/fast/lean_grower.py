@@ -16,50 +16,37 @@ Python trimmed (its docstring says how). The fitted trees are the same bytes (te
 test_lean_grower.py compares them over fuzzed data, regressors and classifiers), so the
 models, their scores and every seeded draw are unchanged.
 
-It is a copy of private code, so it is imported and installed only on the scikit-learn
-release it was copied from (``WRITTEN_FOR``): on any other, sklearn's grower runs unchanged
-(whatever became of the private names the copy uses) and the worker logs that once.
-``SCM_LEAN_GROWER=0`` in the environment turns it off (to compare, or to rule it out).
-The grower's split timers, read only by ``verbose`` fits, stay at zero.
+It is a copy of private code, so it is installed only where the gate (``scm_worker.fast``,
+path ``lean_grower``) says this scikit-learn is the release it was copied from; elsewhere,
+or with ``SCM_FAST=0`` or ``SCM_LEAN_GROWER=0``, sklearn's own grower runs unchanged
+(``engine/node_fitting.py`` asks). Importing this module imports none of sklearn's private
+names: only ``install`` does. ``installed`` says which grower is in place, so a fit can
+report the one that ran. The grower's split timers, read only by ``verbose`` fits, stay
+at zero.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import os
-from typing import Final
+import sys
 
-import sklearn
-
-log = logging.getLogger(__name__)
-
-#: the scikit-learn release whose ``grower.py`` ``lean_tree`` copies
-WRITTEN_FOR: Final = "1.7.2"
-#: set to "0" to keep sklearn's own grower
-SWITCH: Final = "SCM_LEAN_GROWER"
+#: the sklearn module whose ``TreeGrower`` gradient boosting grows its trees with
+BOOSTING: str = "sklearn.ensemble._hist_gradient_boosting.gradient_boosting"
 
 
-@functools.cache
-def _warn_other_release() -> None:
-    log.warning(
-        "scikit-learn %s is not %s: gradient boosting keeps sklearn's own tree grower",
-        sklearn.__version__, WRITTEN_FOR,
-    )
-
-
-def install() -> bool:
-    """Gradient boosting in this process grows its trees with ``LeanTreeGrower``, when this
-    is the scikit-learn release it was copied from and the switch is not off. Idempotent;
-    says whether the lean grower is in place."""
-    if os.environ.get(SWITCH) == "0":
-        return False
-    if sklearn.__version__ != WRITTEN_FOR:
-        _warn_other_release()
-        return False
+def install() -> None:
+    """Gradient boosting in this process grows its trees with ``LeanTreeGrower``. Idempotent;
+    call it only where the gate opens ``lean_grower``."""
     from sklearn.ensemble._hist_gradient_boosting import gradient_boosting
 
     from .lean_tree import LeanTreeGrower
 
     gradient_boosting.TreeGrower = LeanTreeGrower
-    return True
+
+
+def installed() -> bool:
+    """Whether gradient boosting in this process grows its trees with ``LeanTreeGrower``
+    (nothing is imported to find out: not installed if the copy was never imported)."""
+    boosting, lean = sys.modules.get(BOOSTING), sys.modules.get(f"{__package__}.lean_tree")
+    if boosting is None or lean is None:
+        return False
+    return getattr(boosting, "TreeGrower", None) is getattr(lean, "LeanTreeGrower", None)

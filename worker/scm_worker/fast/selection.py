@@ -13,7 +13,12 @@ in DoWhy's order — so the chosen model, and every score that is completed, equ
 so the worker's parsimony rule (``mechanism_choice.prefer_linear``) still sees its exact score
 whenever it could matter.
 
-Classification targets, missing values and ``BEST`` go to DoWhy's own ``select_model``.
+It reads DoWhy's private candidate lists (``auto._LIST_OF_POTENTIAL_REGRESSORS_*``) and
+replays ``find_best_model``'s draws, so it runs only where the gate (``scm_worker.fast``)
+says this DoWhy is the one it was verified on; ``applies`` says which nodes it takes
+(regression targets without missing values at GOOD or BETTER): classification targets,
+missing values and ``BEST`` go to DoWhy's own ``select_model``, as does everything when
+the gate is closed (``engine/mechanism_choice.py`` decides).
 """
 
 from __future__ import annotations
@@ -48,11 +53,18 @@ from sklearn.model_selection import KFold
 
 Factory = Callable[[], PredictionModel]
 
-#: the regression candidates ``gcm.auto.select_model`` scores, by quality (BEST is DoWhy's own)
-REGRESSORS: dict[auto.AssignmentQuality, list[Factory]] = {
-    auto.AssignmentQuality.GOOD: auto._LIST_OF_POTENTIAL_REGRESSORS_GOOD,
-    auto.AssignmentQuality.BETTER: auto._LIST_OF_POTENTIAL_REGRESSORS_BETTER,
-}
+#: the qualities whose candidate lists ``regressors`` reads (BEST is DoWhy's own)
+QUALITIES = (auto.AssignmentQuality.GOOD, auto.AssignmentQuality.BETTER)
+
+
+def regressors(quality: auto.AssignmentQuality) -> list[Factory]:
+    """The regression candidates ``gcm.auto.select_model`` scores at ``quality``: DoWhy's
+    private lists, read only when called (importing this module reads none of them)."""
+    lists = {
+        auto.AssignmentQuality.GOOD: auto._LIST_OF_POTENTIAL_REGRESSORS_GOOD,
+        auto.AssignmentQuality.BETTER: auto._LIST_OF_POTENTIAL_REGRESSORS_BETTER,
+    }
+    return list(lists[quality])
 
 METRIC = "mean squared error (MSE)"
 SPLITS = 5
@@ -75,18 +87,22 @@ class Candidate:
     pruned: bool = False
 
 
-def select_model(
-    X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_slack: float = 0.0
-) -> tuple[Any, list[Candidate]]:
-    """DoWhy's choice for this node and its candidates, best first (pruned ones last)."""
-    if (
-        quality not in REGRESSORS
+def applies(X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality) -> bool:
+    """Whether ``select_model`` takes this node: a numeric target, no missing values, and a
+    quality whose candidate lists it knows. The rest is DoWhy's own ``select_model``'s."""
+    return not (
+        quality not in QUALITIES
         or is_categorical(y)
         or bool(pd.isna(X).any())
         or bool(pd.isna(y).any())
-    ):
-        model, performances = auto.select_model(X, y, quality)
-        return model, [Candidate(f, float(s), m) for f, s, m in performances]
+    )
+
+
+def select_model(
+    X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_slack: float = 0.0
+) -> tuple[Any, list[Candidate]]:
+    """DoWhy's choice for a node ``applies`` takes, and its candidates, best first (pruned
+    ones last)."""
     scored = find_best_regressor(candidate_factories(X, quality), X, y, linear_slack)
     return scored[0].factory(), scored
 
@@ -94,7 +110,7 @@ def select_model(
 def candidate_factories(X: np.ndarray, quality: auto.AssignmentQuality) -> list[Factory]:
     """DoWhy's regression candidates for ``X``: the quality's list, and the polynomial one
     when the encoded parents are at most 5 columns (``select_model``'s rule)."""
-    factories = list(REGRESSORS[quality])
+    factories = regressors(quality)
     if auto_apply_encoders(X, auto_fit_encoders(X)).shape[1] <= 5:
         factories.append(create_polynom_regressor)
     return factories

@@ -17,11 +17,13 @@ Each tree writes its leaf values into the rectangles of cells its leaves cover; 
 feature a tree never splits on spans the whole axis.
 
 Everything here reads sklearn's fitted internals (``_predictors``, ``_baseline_prediction``,
-``_loss``), which the pinned scikit-learn defines and a release may move:
-tests/worker/test_tree_tables.py compares the table with ``predict`` bit for bit, so a
-move fails there, loudly. What the table does not cover it refuses to build (``None``):
-categorical splits, more than one tree per iteration, too many cells. Missing values
-are not looked up (``lookup`` returns None), because the samplers never draw them.
+``_loss``), which the pinned scikit-learn defines and a release may move: the engine
+builds tables only where the gate (``scm_worker.fast``, path ``tree_tables``) says this is
+the scikit-learn they were verified on, and tests/worker/test_tree_tables.py compares the
+table with ``predict`` bit for bit, so a move fails there, loudly. What the table does
+not cover it refuses to build (``None``): categorical splits, more than one tree per
+iteration, too many cells. Missing values are not looked up (``lookup`` returns None),
+because the samplers never draw them.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ reading or writing anything. So a daemon thread sleeps in ``poll`` on that fd (n
 timeout, no busy loop) and, when it wakes with an error, kills joblib's processes and
 the worker itself.
 
+The worker's children (joblib's loky processes and loky's resource tracker) are found in
+/proc, by their parent pid: loky keeps its list of processes in private names.
+
 Closing stdin is not a reason to stop: a caller may pipe requests in and close its end
 (``cat requests.jsonl | python -m scm_worker``), and still reads every reply.
 """
@@ -18,8 +21,8 @@ import logging
 import os
 import select
 import signal
-import sys
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +60,78 @@ def reader_gone(fd: int) -> bool:
 
 
 def abandon() -> None:
-    """SIGKILL joblib's workers, then this process (and its group, when it leads one)."""
-    for pid in loky_worker_pids():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    """SIGKILL this process's children (joblib's workers), then this process (and its group,
+    when it leads one)."""
+    for pid in child_pids():
+        _signal(pid, signal.SIGKILL)
     if os.getpgrp() == os.getpid():
         os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(EXIT_CLIENT_GONE)
 
 
-def loky_worker_pids() -> list[int]:
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(loky, "_executor", None) if loky else None
-    processes = getattr(executor, "_processes", None) or {}
-    return [int(pid) for pid in list(processes)]
+#: how long ``stop_children`` waits for the children it stopped before it kills them
+STOP_WAIT_S = 5.0
+
+
+def stop_children() -> list[int]:
+    """SIGTERM this process's children that take it (joblib's loky workers) and wait until
+    they are gone; SIGKILL any still there after ``STOP_WAIT_S``. Children that ignore
+    SIGTERM (loky's resource tracker) are left alone: they exit on their own once this
+    process has, after cleaning up what joblib's workers left. Returns the pids stopped."""
+    stopped = [pid for pid in child_pids() if not ignores_sigterm(pid)]
+    for pid in stopped:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_WAIT_S
+    while any(running(pid) for pid in stopped) and time.monotonic() < deadline:
+        time.sleep(0.01)  # poll: children of this process, but loky's threads reap them
+    for pid in stopped:
+        if running(pid):
+            _signal(pid, signal.SIGKILL)
+    return stopped
+
+
+def child_pids(parent: int | None = None) -> list[int]:
+    """The pids of ``parent``'s (default: this process's) live children, from /proc."""
+    parent = os.getpid() if parent is None else parent
+    return [pid for pid, ppid, state in _processes() if ppid == parent and state != "Z"]
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def ignores_sigterm(pid: int) -> bool:
+    """Whether ``pid`` ignores SIGTERM (/proc/PID/status, ``SigIgn``); False if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            ignored = next((line.split()[1] for line in f if line.startswith("SigIgn:")), "0")
+    except OSError:
+        return False
+    return bool(int(ignored, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, state) of every process in /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
+            found.append((int(entry), int(fields[1]), fields[0]))
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass

@@ -1,4 +1,4 @@
-"""scm_worker.engine.dowhy_private: each DoWhy name the worker uses that DoWhy does not export.
+"""scm_worker.engine.dowhy_api: each DoWhy name the worker uses from below ``dowhy.gcm``'s exports.
 
 One test per name, each checking what the worker relies on, so a DoWhy upgrade that
 moves, renames or changes one fails here, by name, rather than inside a request.
@@ -11,11 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from dowhy import gcm
-from dowhy.gcm.auto import AssignmentQuality
-from dowhy.gcm.ml import PredictionModel, create_linear_regressor
+from dowhy.gcm.ml import create_linear_regressor
 from dowhy.graph import get_ordered_predecessors
-from scm_worker.engine import dowhy_private
-from scm_worker.fast import selection
+from scm_worker.engine import dowhy_api
 
 
 def chain() -> tuple[gcm.InvertibleStructuralCausalModel, pd.DataFrame]:
@@ -28,59 +26,42 @@ def chain() -> tuple[gcm.InvertibleStructuralCausalModel, pd.DataFrame]:
     return scm, data
 
 
-@pytest.mark.parametrize("quality", [AssignmentQuality.GOOD, AssignmentQuality.BETTER])
-def test_regressors_are_dowhys_candidate_factories(quality: AssignmentQuality) -> None:
-    """``auto._LIST_OF_POTENTIAL_REGRESSORS_*``: factories of unfitted prediction models,
-    the linear one among them (the parsimony rule looks for it)."""
-    factories = selection.REGRESSORS[quality]
-    assert factories and create_linear_regressor in factories
-    for factory in factories:
-        assert isinstance(factory(), PredictionModel), factory
-
-
-def test_regressors_grow_with_quality() -> None:
-    good = selection.REGRESSORS[AssignmentQuality.GOOD]
-    better = selection.REGRESSORS[AssignmentQuality.BETTER]
-    assert set(good) <= set(better)
-    assert AssignmentQuality.BEST not in selection.REGRESSORS  # BEST is DoWhy's own selection
-
-
 def test_parents_during_fit_is_where_gcm_fit_books_the_parents() -> None:
     """``causal_models.PARENTS_DURING_FIT``: the node attribute ``gcm.fit`` sets and every
     query checks; ``fitting.install`` sets it the same way."""
     scm, data = chain()
     gcm.fit(scm, data)
-    booked = scm.graph.nodes["y"][dowhy_private.PARENTS_DURING_FIT]
+    booked = scm.graph.nodes["y"][dowhy_api.PARENTS_DURING_FIT]
     assert booked == get_ordered_predecessors(scm.graph, "y") == ["x"]
 
 
 def test_validate_causal_model_assignment_refuses_a_node_without_a_mechanism() -> None:
     scm, _ = chain()
-    dowhy_private.validate_causal_model_assignment(scm.graph, "y")
+    dowhy_api.validate_causal_model_assignment(scm.graph, "y")
     bare = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "y")]))
     with pytest.raises(ValueError):
-        dowhy_private.validate_causal_model_assignment(bare.graph, "y")
+        dowhy_api.validate_causal_model_assignment(bare.graph, "y")
 
 
 def test_validate_causal_dag_refuses_unfitted_unassigned_and_cyclic_graphs() -> None:
     """``causal_models.validate_causal_dag``: what ``gcm.interventional_samples`` checks first."""
     scm, data = chain()
     with pytest.raises(RuntimeError, match="not fitted"):
-        dowhy_private.validate_causal_dag(scm.graph)
+        dowhy_api.validate_causal_dag(scm.graph)
     gcm.fit(scm, data)
-    dowhy_private.validate_causal_dag(scm.graph)
+    dowhy_api.validate_causal_dag(scm.graph)
     with pytest.raises(ValueError):
-        dowhy_private.validate_causal_dag(nx.DiGraph([("x", "y")]))
+        dowhy_api.validate_causal_dag(nx.DiGraph([("x", "y")]))
     cyclic = scm.graph.copy()
     cyclic.add_edge("y", "x")
     with pytest.raises(RuntimeError):
-        dowhy_private.validate_causal_dag(cyclic)
+        dowhy_api.validate_causal_dag(cyclic)
 
 
 def test_fit_causal_model_of_target_fits_one_node() -> None:
     """``fitting_sampling.fit_causal_model_of_target``: fits the node's mechanism on its
     own (and its parents') columns, so a root drawn afterwards samples the data."""
     scm, data = chain()
-    dowhy_private.fit_causal_model_of_target(scm, "x", data)
+    dowhy_api.fit_causal_model_of_target(scm, "x", data)
     drawn = scm.causal_mechanism("x").draw_samples(50)
     assert set(np.ravel(drawn)) <= set(data["x"])

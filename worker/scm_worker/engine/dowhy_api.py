@@ -1,0 +1,29 @@
+"""The DoWhy names the worker uses from below ``dowhy.gcm``'s own exports, in one place.
+
+``dowhy.gcm`` exports the queries (``fit``, ``draw_samples``, ``arrow_strength``, ...);
+the worker also fits nodes itself (so it books the mechanism the way ``gcm.fit`` does)
+and validates the graph before its own samplers draw (as DoWhy's samplers do). The names
+that needs are public, without an underscore, in documented modules
+(``dowhy.gcm.causal_models``, ``dowhy.gcm.fitting_sampling``), but ``dowhy.gcm`` does not
+re-export them, so a release may move them more easily than its exports: they are
+imported here and nowhere else, and tests/worker/test_dowhy_api.py checks each one, so
+an upgrade that moves one breaks one file, loudly. DoWhy's private names (model
+selection's candidate lists) are not here: they live behind the gate in
+``scm_worker.fast``.
+"""
+
+from __future__ import annotations
+
+from dowhy.gcm.causal_models import (
+    PARENTS_DURING_FIT,
+    validate_causal_dag,
+    validate_causal_model_assignment,
+)
+from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
+
+__all__ = [
+    "PARENTS_DURING_FIT",
+    "fit_causal_model_of_target",
+    "validate_causal_dag",
+    "validate_causal_model_assignment",
+]
