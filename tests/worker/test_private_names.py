@@ -36,7 +36,10 @@ def _contract() -> dict[str, Any]:
 
 
 FORBIDDEN: list[str] = _contract()["forbidden_modules"]
-IGNORED = {tuple(p.strip() for p in entry.split("->")) for entry in _contract().get("ignore_imports", [])}
+IGNORED = {
+    tuple(p.strip() for p in entry.split("->"))
+    for entry in _contract().get("ignore_imports", [])
+}
 
 
 def is_private(part: str) -> bool:
