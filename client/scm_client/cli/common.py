@@ -22,7 +22,7 @@ from .._daemon import SWITCH_ENV, DaemonOptions, daemon_enabled
 from .._locate import ENV_VAR, VENV
 from ..errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed
 from ..results import FitResult
-from ..worker import DEFAULT, ProgressCallback, State, Timeout, Worker
+from ..worker import ProgressCallback, State, Timeout, Worker
 from .progress import CallProgress, call_progress
 
 log = logging.getLogger("scm_client.cli")
@@ -270,14 +270,18 @@ class CommandWorker(Worker):
         super().__init__(python, **options)
         self.progress = progress
 
-    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
-             on_progress: ProgressCallback | None = None, *,
-             timeout_s: float | None = None) -> Any:
-        starting = "connecting to the daemon" if self.daemon else "starting the worker"
-        waiting = starting if self.state is not State.RUNNING else ""
+    def start(self) -> dict[str, Any]:
+        if self.state is State.RUNNING:
+            return super().start()
+        with self.progress.during(self.backend.starting):
+            return super().start()
+
+    def _call(self, method: str, params: Any, timeout: Timeout,
+              on_progress: ProgressCallback | None, timeout_s: float | None = None) -> Any:
+        waiting = self.backend.starting if self.state is not State.RUNNING else ""
         with self.progress.during(waiting):
-            return super().call(method, params, timeout, on_progress or self.progress.update,
-                                timeout_s=timeout_s)
+            return super()._call(method, params, timeout, on_progress or self.progress.update,
+                                 timeout_s)
 
 
 def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
