@@ -74,7 +74,7 @@ def traces_to_wire(traces: Any, field: str = "traces", binary: bool = False) -> 
 
 
 def _column(values: Any, field: str, binary: bool) -> Any:
-    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+    if values is None or isinstance(values, (str, int, float, Mapping)):
         return to_jsonable(values)  # a block as it is, or no column: the worker names it
     encoded = binary_column(values) if binary else None
     return encoded if encoded is not None else column_to_wire(values, field)

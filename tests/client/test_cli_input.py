@@ -7,11 +7,13 @@ interpreter that does not exist, and nothing starts it.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from scm_client import Worker
-from scm_client.cli import common, demo, main
+from scm_client.cli import common, demo
 
 GOOD = '{"graph": {"nodes": ["X"], "edges": []}, "traces": {"X": [1.0, NaN]}}'
 #: the JSON error every reader must name the same way: "<where> is not valid JSON: <why>"
@@ -52,52 +54,54 @@ def malformed_file(tmp_path: Path) -> Path:
     return path
 
 
-def run_scm(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main([*argv, *NO_WORKER])
-    return code, capsys.readouterr().err
+def run_scm(*argv: str) -> tuple[int, str]:
+    """The real `scm` command; (exit code, stderr)."""
+    done = subprocess.run([sys.executable, "-m", "scm_client.cli", *argv, *NO_WORKER],
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stderr
 
 
 @pytest.mark.parametrize("command", [
     ("fit",), ("sample",), ("effect", "--target", "X", "--do", "X=1"), ("strength", "--target", "X"),
 ])
 def test_a_malformed_request_file_is_refused_the_same_way_by_every_command(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]) -> None:
+        tmp_path: Path, command: tuple[str, ...]) -> None:
     path = malformed_file(tmp_path)
-    code, err = run_scm(capsys, command[0], str(path), *command[1:])
+    code, err = run_scm(command[0], str(path), *command[1:])
     assert (code, err) == (2, f"scm: error: {path} {WHY}\n")
 
 
 def test_report_refuses_a_malformed_request_file_the_same_way(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path) -> None:
     path = malformed_file(tmp_path)
-    code, err = run_scm(capsys, "report", str(path), "--out", str(tmp_path / "r.html"))
+    code, err = run_scm("report", str(path), "--out", str(tmp_path / "r.html"))
     assert (code, err) == (2, f"scm: error: {path} {WHY}\n")
 
 
 def test_batch_refuses_a_malformed_jsonl_line_the_same_way(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path) -> None:
     jsonl = tmp_path / "requests.jsonl"
     jsonl.write_text(GOOD + "\n" + MALFORMED + "\n")
-    code, err = run_scm(capsys, "batch", str(jsonl), "--out", str(tmp_path / "out.jsonl"))
+    code, err = run_scm("batch", str(jsonl), "--out", str(tmp_path / "out.jsonl"))
     assert (code, err) == (2, f"scm batch: {jsonl}:2 {WHY}\n")
     folder = tmp_path / "folder"
     folder.mkdir()
     malformed_file(folder)
-    code, err = run_scm(capsys, "batch", str(folder), "--out", str(tmp_path / "out.jsonl"))
+    code, err = run_scm("batch", str(folder), "--out", str(tmp_path / "out.jsonl"))
     assert (code, err) == (2, f"scm batch: {folder / 'bad.json'} {WHY}\n")
 
 
 def test_batch_refuses_a_jsonl_line_that_is_no_request_as_fit_refuses_the_file(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path) -> None:
     """The same checks of the request's members, not only of its JSON."""
     jsonl = tmp_path / "requests.jsonl"
     jsonl.write_text('{"graph": {"nodes": ["X"], "edges": []}}\n')
-    code, err = run_scm(capsys, "batch", str(jsonl), "--out", str(tmp_path / "out.jsonl"))
+    code, err = run_scm("batch", str(jsonl), "--out", str(tmp_path / "out.jsonl"))
     assert code == 2 and err == (f"scm batch: {jsonl}:1: the request has no 'traces' member "
                                  f"(expected graph, traces, config)\n")
     path = tmp_path / "no_traces.json"
     path.write_text('{"graph": {"nodes": ["X"], "edges": []}}')
-    code, err = run_scm(capsys, "fit", str(path))
+    code, err = run_scm("fit", str(path))
     assert err == (f"scm: error: {path}: the request has no 'traces' member "
                    f"(expected graph, traces, config)\n")
 
