@@ -6,7 +6,7 @@ round-robin, so one slow graph never holds back the rest. Each worker gets
 oversubscribed DoWhy (joblib plus OpenMP in every process) runs many times slower.
 One bad request gives that item an error, never a failed batch; a worker that dies
 mid-item is restarted and the item sent again once: the Worker's own retry policy
-(``crash_retries=1`` unless the pool's caller sets it).
+(``crash_retries=1`` unless the pool's caller sets it; 0 on a cluster).
 
 With ``scheduler="tls://host:8786"`` the same ``fit_many`` runs on a Dask cluster
 instead: one ``batch.fit`` to the pool's first worker, which is the Dask client
@@ -88,7 +88,9 @@ class WorkerPool:
         self.size = size or (1 if scheduler else os.cpu_count() or 1)
         self.threads = threads or (1 if scheduler else threads_per_worker(self.size))
         args = ("--threads", str(self.threads), *worker_args)
-        worker_options.setdefault("crash_retries", 1)
+        # a crashed item is sent again once; not a whole cluster batch (the gateway's death
+        # is raised, as _cluster.py says)
+        worker_options.setdefault("crash_retries", 0 if scheduler else 1)
         self.workers = [Worker(python, worker_args=args, **worker_options)
                         for _ in range(self.size)]
 
