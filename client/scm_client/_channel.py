@@ -79,11 +79,6 @@ class Channel:
         self._reader.start()
 
     @property
-    def proc(self) -> subprocess.Popen[bytes] | None:
-        """The worker process of a pipe channel; None on a daemon's socket."""
-        return self.transport.proc if isinstance(self.transport, PipeTransport) else None
-
-    @property
     def pid(self) -> int | None:
         return self.transport.pid
 

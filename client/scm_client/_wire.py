@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from ._jsonline import AsciiText
 from .errors import ProtocolError, invalid_argument
+from .results import as_list
 
 Graph = dict[str, list[Any]]
 
@@ -73,6 +74,8 @@ def traces_to_wire(traces: Any, field: str = "traces", binary: bool = False) -> 
 
 
 def _column(values: Any, field: str, binary: bool) -> Any:
+    if values is None or isinstance(values, (str, int, float, Mapping)):
+        return to_jsonable(values)  # a block as it is, or no column: the worker names it
     encoded = binary_column(values) if binary else None
     return encoded if encoded is not None else column_to_wire(values, field)
 
@@ -135,6 +138,24 @@ def columns_from_wire(
         name: _decode_column(value, attached) if isinstance(value, Mapping) else value
         for name, value in columns.items()
     }
+
+
+def plain_result(result: Any) -> Any:
+    """A reply as plain JSON: a ``sample`` result's binary and attached columns as lists
+    (None where a value is missing), as a JSON list brings them; anything else as it is."""
+    samples = result.get("samples") if isinstance(result, Mapping) else None
+    if not isinstance(samples, Mapping):
+        return result
+    attached = getattr(result, "attached", None)  # AttachedResult: the parts the reply brought
+    plain = {name: as_list(_decode_column(value, attached)) if _is_block(value) else value
+             for name, value in samples.items()}
+    return {**result, "samples": plain}
+
+
+def _is_block(value: Any) -> bool:
+    """A binary or attached column: ``{"dtype", "data"}`` or ``{"dtype", "attached"}``."""
+    return isinstance(value, Mapping) and "dtype" in value and (
+        "data" in value or "attached" in value)
 
 
 def _decode_column(

@@ -9,9 +9,12 @@ none runs; with ``SCM_DAEMON=off``, one private worker per interpreter):
 * ``fit_scm`` answers like ``fit_scm.py``: status ``"success"``, ``"validation_failed"``
   (a full result, not an exception) or ``"warning"`` (fewer than 100 rows; no model).
   The train/validation split is seeded with 42, as the original's ``random_state=42``.
-* ``query_scm`` answers like ``query_fitted_scm.py``; the model it samples from is cached
-  by a content hash of (graph, traces, quality), so asking again does not refit, and a
-  model lost to a worker restart is refitted transparently, once.
+* ``query_scm`` answers like ``query_fitted_scm.py``. Every query sends its fit, and the
+  worker's fit cache answers it with the model an identical earlier fit made (a
+  ``fit_scm`` of the same data and quality with the default threshold and split
+  included), so asking again does not refit (``metadata.model_cached``); a model lost to
+  a worker restart is refitted by the same fit. A crash is sent again once by the Worker
+  (``crash_retries=1``).
 * Input problems raise ValueError before the worker is contacted; worker failures raise
   ``DoWhySubprocessError`` with the scm_client exception as ``__cause__``.
 
@@ -21,13 +24,10 @@ networkx DiGraph and a pandas DataFrame), never imported.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,6 @@ from ._wire import plain, traces_to_wire
 from .errors import (
     InsufficientData,
     ModelNotFound,
-    WorkerCrashed,
     WorkerError,
     WorkerStartError,
     WorkerTimeout,
@@ -54,7 +53,6 @@ log = logging.getLogger("scm_client.compat")
 MIN_SAMPLES: Final = 100  # fit_scm.py's fixed minimum, answered with status "warning"
 SPLIT_SEED: Final = 42  # fit_scm.py's train_test_split(random_state=42)
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
-MODEL_CACHE_SIZE: Final = 32
 # query_fitted_scm.py had no minimum (DoWhy's 5-fold model selection needed 5 rows); the
 # worker also holds out 20% for scoring: 10 rows keep 8 to train on and 2 to score.
 QUERY_MIN_ROWS: Final = 10
@@ -73,71 +71,35 @@ class DoWhySubprocessError(WorkerError):
     """
 
 
-# -- one warm worker per interpreter, and the models it holds ------------------------
-
-
-class _ModelCache:
-    """Content key → model id, least recently used first out; thread-safe."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            model_id = self._ids.get(key)
-            if model_id is not None:
-                self._ids.move_to_end(key)
-            return model_id
-
-    def put(self, key: str, model_id: str) -> None:
-        with self._lock:
-            self._ids[key] = model_id
-            self._ids.move_to_end(key)
-            while len(self._ids) > self.size:
-                self._ids.popitem(last=False)
-
-    def discard(self, key: str, model_id: str) -> None:
-        """Forget ``key`` if it still names ``model_id`` (another thread may have refitted)."""
-        with self._lock:
-            if self._ids.get(key) == model_id:
-                del self._ids[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._ids.clear()
-
-    def __len__(self) -> int:
-        return len(self._ids)
+# -- one warm worker per interpreter -------------------------------------------------
 
 
 _workers: dict[str, Worker] = {}
 _workers_lock = threading.Lock()
-_models = _ModelCache(MODEL_CACHE_SIZE)
 
 
 def shared_worker(python: str) -> Worker:
     """The process-wide Worker for this interpreter, created on first use: a connection to
     the user's daemon (started when none runs), or with ``SCM_DAEMON=off`` a private worker.
 
-    Worker closes itself at interpreter exit (it registers with atexit).
+    A call that meets a crash is sent again once, by the Worker's own policy. Worker
+    closes itself at interpreter exit (it registers with atexit).
     """
     daemon = daemon_enabled()
     key = f"{python}|{'daemon' if daemon else 'private'}"
     with _workers_lock:
         worker = _workers.get(key)
         if worker is None or worker.state is State.CLOSED:
-            worker = _workers[key] = Worker.connect(python) if daemon else Worker(python)
+            worker = _workers[key] = (Worker.connect(python, crash_retries=1) if daemon
+                                      else Worker(python, crash_retries=1))
         return worker
 
 
 def close_shared_workers() -> None:
-    """Stop every shared worker now and forget the models they held."""
+    """Stop every shared worker now."""
     with _workers_lock:
         workers = list(_workers.values())
         _workers.clear()
-    _models.clear()
     for worker in workers:
         worker.close()
 
@@ -147,13 +109,12 @@ def close_shared_workers() -> None:
 
 @dataclass(frozen=True)
 class _Request:
-    """Checked inputs in wire form, and the content key of (worker, graph, traces, quality)."""
+    """Checked inputs in wire form."""
 
     graph: WireGraph
     traces: WireTraces
     rows: int
     quality: str
-    key: str
 
 
 def _digraph_parts(graph: Any) -> tuple[list[Any], list[tuple[Any, Any]]]:
@@ -218,9 +179,15 @@ def _quality(quality: str) -> str:
     return "GOOD"
 
 
-def _content_key(python: str, quality: str, graph: WireGraph, traces: WireTraces) -> str:
-    canonical = json.dumps([python, quality, graph, traces], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _fit_config(quality: str, r2_threshold: float = 0.7, test_size: float = 0.2) -> JSONDict:
+    """The one fit config of ``fit_scm`` and ``query_scm``: with the defaults, the same
+    fit-cache key, so a query is answered by the model ``fit_scm`` made of the same data.
+
+    ``validate_r2`` is off: the verdict becomes a status, as the original's. ``min_samples``
+    is the query's; ``fit_scm`` answers fewer than 100 complete rows itself (a warning).
+    """
+    return {"quality": quality, "validate_r2": False, "r2_threshold": r2_threshold,
+            "test_size": test_size, "seed": SPLIT_SEED, "min_samples": QUERY_MIN_ROWS}
 
 
 # -- result shapes of fit_scm.py and query_fitted_scm.py ------------------------------
@@ -277,9 +244,11 @@ def _sample_std(statistics: JSONDict) -> JSONDict:
 
 
 def _query_output(
-    sampled: SampleResult, asked: _QueryAsk, rows: int, fit_ms: int | None
+    sampled: SampleResult, asked: _QueryAsk, rows: int, fitted: FitResult
 ) -> JSONDict:
-    """query_fitted_scm.py's dict; ``fit_ms`` is None when the model came from the cache."""
+    """query_fitted_scm.py's dict; a model from the worker's fit cache took no fit time."""
+    cached = bool(fitted.metadata.get("cache_hit"))
+    fit_ms = 0 if cached else int(fitted.metadata.get("fitting_time_ms", 0))
     nodes = list(sampled.statistics)
     return {
         "status": "success",
@@ -292,9 +261,9 @@ def _query_output(
             "num_samples": asked.num_samples,
             "num_interventions": len(asked.interventions),
             "query_nodes": asked.query_nodes or nodes,
-            "fit_time_ms": fit_ms or 0,
+            "fit_time_ms": fit_ms,
             "num_training_samples": rows,
-            "model_cached": fit_ms is None,
+            "model_cached": cached,
         },
     }
 
@@ -334,7 +303,9 @@ class DoWhyClient:
     ``auto_setup=True`` or ``SCM_AUTO_SETUP=1`` a missing one is built); ``script_path`` is
     accepted and ignored; ``timeout`` is each request's limit in seconds. All clients with
     the same interpreter share one connection (to the daemon, or with ``SCM_DAEMON=off`` one
-    private worker process) and one model cache.
+    private worker process), and so the worker's fit cache.
+    ``fits_performed`` counts the fits the worker ran for this client: a fit its cache
+    answered is not one.
     """
 
     def __init__(
@@ -365,21 +336,15 @@ class DoWhyClient:
         request = self._request(graph, traces, quality)
         if request.rows < MIN_SAMPLES:
             return _too_few_rows(request.rows)
-        config = {
-            "quality": request.quality,
-            "validate_r2": False,  # the verdict becomes a status below, as the original's
-            "r2_threshold": r2_threshold,
-            "test_size": test_size,
-            "seed": SPLIT_SEED,
-            "min_samples": MIN_SAMPLES,
-        }
         try:
-            fitted = self._fit(request, config)
-        except InsufficientData as exc:  # rows with nulls were dropped, or test_size left too few
+            fitted = self._fit(request, _fit_config(request.quality, r2_threshold, test_size))
+        except InsufficientData as exc:  # too few complete rows, or test_size left too few
             if exc.num_samples is not None and exc.num_samples < MIN_SAMPLES:
                 return _too_few_rows(exc.num_samples)
             raise DoWhySubprocessError(f"DoWhy subprocess failed: {exc}") from exc
-        _models.put(request.key, fitted.model_id)
+        complete = fitted.metadata.get("num_samples")
+        if isinstance(complete, int) and complete < MIN_SAMPLES:  # rows with nulls dropped
+            return _too_few_rows(complete)
         return _fit_output(fitted, validate_r2)
 
     # -- query ----------------------------------------------------------------------
@@ -397,34 +362,22 @@ class DoWhyClient:
         asked = _QueryAsk(
             list(interventions or []), list(query_nodes) if query_nodes else None, num_samples
         )
-        model_id, fit_ms = self._model_for(request)
+        fitted = self._fit_for_query(request)
         try:
-            sampled = self._sample(model_id, asked)
+            sampled = self._sample(fitted.model_id, asked)
         except ModelNotFound:
-            log.info("model %s is gone (worker restarted or evicted it); refitting once", model_id)
-            _models.discard(request.key, model_id)
-            model_id, fit_ms = self._model_for(request)
-            sampled = self._sample(model_id, asked, refitted=True)
-        return _query_output(sampled, asked, request.rows, fit_ms)
+            log.info("model %s is gone (evicted since its fit); fitting again once",
+                     fitted.model_id)
+            fitted = self._fit_for_query(request)
+            sampled = self._sample(fitted.model_id, asked, refitted=True)
+        return _query_output(sampled, asked, request.rows, fitted)
 
-    def _model_for(self, request: _Request) -> tuple[str, int | None]:
-        """A model for this content and its fit time: the cached one (None), or a fresh fit."""
-        cached = _models.get(request.key)
-        if cached is not None:
-            return cached, None
-        config = {
-            "quality": request.quality,
-            "validate_r2": False,
-            "test_size": 0.2,
-            "seed": SPLIT_SEED,
-            "min_samples": QUERY_MIN_ROWS,
-        }
+    def _fit_for_query(self, request: _Request) -> FitResult:
+        """The model of this content: the worker's fit cache answers a repeat at once."""
         try:
-            fitted = self._fit(request, config)
+            return self._fit(request, _fit_config(request.quality))
         except InsufficientData as exc:
             raise DoWhySubprocessError(f"DoWhy query subprocess failed: {exc}") from exc
-        _models.put(request.key, fitted.model_id)
-        return fitted.model_id, int(fitted.metadata.get("fitting_time_ms", 0))
 
     def _sample(self, model_id: str, asked: _QueryAsk, refitted: bool = False) -> SampleResult:
         def call() -> SampleResult:
@@ -470,29 +423,23 @@ class DoWhyClient:
             "nodes": [plain(node) for node in nodes],
             "edges": [[plain(parent), plain(child)] for parent, child in edges],
         }
-        wire_traces = _wire_traces(traces)
-        checked_quality = _quality(quality)
-        key = _content_key(str(self.python_path), checked_quality, wire_graph, wire_traces)
-        return _Request(wire_graph, wire_traces, len(traces), checked_quality, key)
+        return _Request(wire_graph, _wire_traces(traces), len(traces), _quality(quality))
 
     def _fit(self, request: _Request, config: JSONDict) -> FitResult:
         def call() -> FitResult:
             return self.worker.fit(request.graph, request.traces, timeout=self.timeout, **config)
 
         fitted = self._call("fit", call)
-        self.fits_performed += 1
+        if not fitted.metadata.get("cache_hit"):
+            self.fits_performed += 1
         return fitted
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        """One worker call: a crash is retried once on a fresh worker; other failures
-        become DoWhySubprocessError. InsufficientData and ModelNotFound pass through:
-        the callers answer them."""
+        """One worker call (the Worker sends it again once after a crash); failures become
+        DoWhySubprocessError. InsufficientData and ModelNotFound pass through: the callers
+        answer them."""
         try:
-            try:
-                return call()
-            except WorkerCrashed as exc:
-                log.warning("the DoWhy worker crashed during %s (%s); retrying once", what, exc)
-                return call()
+            return call()
         except (InsufficientData, ModelNotFound):
             raise
         except WorkerTimeout as exc:

@@ -5,7 +5,8 @@ round-robin, so one slow graph never holds back the rest. Each worker gets
 ``cores // size`` threads so processes × threads stays within the machine's cores:
 oversubscribed DoWhy (joblib plus OpenMP in every process) runs many times slower.
 One bad request gives that item an error, never a failed batch; a worker that dies
-mid-item is restarted and the item retried once.
+mid-item is restarted and the item sent again once: the Worker's own retry policy
+(``crash_retries=1`` unless the pool's caller sets it; 0 on a cluster).
 
 With ``scheduler="tls://host:8786"`` the same ``fit_many`` runs on a Dask cluster
 instead: one ``batch.fit`` to the pool's first worker, which is the Dask client
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
-from .errors import WorkerCrashed, WorkerError
+from .errors import WorkerError
 from .results import FitResult
 from .worker import Worker
 
@@ -87,6 +88,9 @@ class WorkerPool:
         self.size = size or (1 if scheduler else os.cpu_count() or 1)
         self.threads = threads or (1 if scheduler else threads_per_worker(self.size))
         args = ("--threads", str(self.threads), *worker_args)
+        # a crashed item is sent again once; not a whole cluster batch (the gateway's death
+        # is raised, as _cluster.py says)
+        worker_options.setdefault("crash_retries", 0 if scheduler else 1)
         self.workers = [Worker(python, worker_args=args, **worker_options)
                         for _ in range(self.size)]
 
@@ -202,18 +206,15 @@ def _drain(
 
 
 def fit_one(worker: Worker, index: int, request: Mapping[str, Any]) -> BatchItem:
-    """Fit one request; a crash (not a timeout or a bad request) is retried once."""
-    for attempt in (1, 2):
-        try:
-            config = dict(request.get("config") or {})
-            fitted = worker.fit(request["graph"], request["traces"], **config)
-            return BatchItem(index, fitted, None, attempt)
-        except WorkerCrashed as exc:
-            if attempt == 2:
-                return BatchItem(index, None, exc, attempt)
-        except WorkerError as exc:
-            return BatchItem(index, None, exc, attempt)
-        except (KeyError, TypeError, ValueError) as exc:
-            error = WorkerError(f"request {index} is malformed: {exc!r}")
-            return BatchItem(index, None, error, attempt)
-    raise AssertionError("unreachable")
+    """Fit one request; a crash is retried by the Worker (``crash_retries``), and
+    ``attempts`` counts its sendings (this thread is the worker's only caller)."""
+    retried = worker.retries
+    try:
+        config = dict(request.get("config") or {})
+        fitted = worker.fit(request["graph"], request["traces"], **config)
+        return BatchItem(index, fitted, None, 1 + worker.retries - retried)
+    except WorkerError as exc:
+        return BatchItem(index, None, exc, 1 + worker.retries - retried)
+    except (KeyError, TypeError, ValueError) as exc:
+        error = WorkerError(f"request {index} is malformed: {exc!r}")
+        return BatchItem(index, None, error)

@@ -105,13 +105,13 @@ class SampleResult:
     def samples(self) -> dict[str, list[Any]] | None:
         if self.columns is None:
             return None
-        return {node: _as_list(values) for node, values in self.columns.items()}
+        return {node: as_list(values) for node, values in self.columns.items()}
 
     def mean(self, node: str) -> float:
         return float(self.statistics[node]["mean"])
 
 
-def _as_list(values: Sequence[Any]) -> list[Any]:
+def as_list(values: Sequence[Any]) -> list[Any]:
     """NaN in a binary column is what null is in a JSON list: None."""
     if isinstance(values, list):
         return values

@@ -1,15 +1,18 @@
 """Worker: start, call, typed methods, close. The client-side owner of one worker session.
 
-The Worker owns policy (timeouts, restarts, state); the Channel owns I/O. Calls are
-thread-safe. ``Worker()`` is a private stdio worker: its own process, started lazily and
-stopped by ``close``. ``Worker.connect()`` is a connection to the user's daemon (started
-when none serves; see _daemon.py): ``close`` closes only the connection.
+The Worker owns policy (the handshake, timeouts, restarts, retries, state) and the typed
+calls; its Backend owns what lies under the channel (_backend.py): ``Worker()`` runs on a
+private stdio worker (_private.py), its own process, started lazily and stopped by
+``close``; ``Worker.connect()`` on the user's daemon (_daemon_backend.py, started when none
+serves), where ``close`` closes only the connection. The Channel owns the I/O. Calls are
+thread-safe.
 
 A call that times out is first cancelled (``$/cancelRequest``); if the worker does not
-answer within ``cancel_grace`` seconds, a private worker is killed (it may be stuck in
-C code) and a daemon connection is dropped (a shared daemon is never killed); the next
-call starts a fresh worker or connection. A crash fails every pending call with
-WorkerCrashed and the next call restarts, up to ``max_restarts`` times in a row.
+answer within ``cancel_grace`` seconds, the backend lets it go (a private worker is killed,
+since it may be stuck in C code; a daemon connection is dropped, since a shared daemon is
+never killed); the next call starts a fresh worker or connection. A crash fails every
+pending call with WorkerCrashed and the next call restarts, up to ``max_restarts`` times
+in a row; with ``crash_retries`` a call that met the crash is sent again by itself.
 """
 
 from __future__ import annotations
@@ -22,17 +25,18 @@ import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
-from . import _daemon, _process
+from . import _daemon
+from ._backend import Backend, Closing, Link
 from ._channel import Channel, Progress
-from ._isolated import absolute_args, python_argv
-from ._locate import find_worker_python
+from ._daemon_backend import DaemonBackend
+from ._isolated import absolute_args
+from ._private import PrivateBackend
 from ._restart import RestartPolicy
 from ._version import __version__
-from ._wire import columns_from_wire, fit_params, to_jsonable, traces_to_wire
+from ._wire import columns_from_wire, fit_params, plain_result, to_jsonable, traces_to_wire
 from .errors import (
     RemoteError,
     WorkerClosed,
@@ -55,8 +59,9 @@ from .results import (
 log = logging.getLogger("scm_client.worker")
 
 PROTOCOL_VERSION: Final = 1
-#: how long a call waits for a daemon that closed on it to exit before starting another
-DAEMON_EXIT_WAIT_S: Final = 5.0
+#: what the client says in ``initialize``: who it is, and every column encoding it reads
+HELLO: Final = {"client": f"scm_client {__version__}", "protocol_version": PROTOCOL_VERSION,
+                "column_encodings": ["json", "binary", "attached"]}
 #: the worker's bound on a request's ``timeout_s`` (a day)
 MAX_TIMEOUT_S: Final = 86_400
 
@@ -100,12 +105,16 @@ class Worker:
         auto_setup: bool | None = None,
         cancel_grace: float = 2.0,
         daemon: _daemon.DaemonOptions | None = None,
+        crash_retries: int = 0,
     ) -> None:
         """A private worker process (see ``connect`` for the shared daemon).
 
         ``cancel_grace``: after a call's timeout, how long to wait for the worker to answer
         its cancellation before killing it (0: kill at once, without cancelling).
         ``daemon``: connect to the user's daemon instead (``Worker.connect`` sets it).
+        ``crash_retries``: how many times a call (``call`` or a typed method, not a
+        ``submit`` handle) that meets a crash is sent again to the restarted worker; each
+        restart counts toward ``max_restarts``. 0: the crash is raised.
         """
         self.python = python
         self.cancel_grace = cancel_grace
@@ -120,9 +129,15 @@ class Worker:
         self.info: dict[str, Any] = {}
         self.last_stop: str | None = None
         self.starts = 0
-        self._policy = RestartPolicy(max_restarts)
+        #: calls sent again after a crash (``crash_retries``)
+        self.retries = 0
+        #: what this Worker stands on: a private process, or the daemon
+        self.backend: Backend = (
+            DaemonBackend(daemon) if daemon is not None
+            else PrivateBackend(python, self.env, self.worker_args, auto_setup))
+        self._policy = RestartPolicy(max_restarts, crash_retries)
         self._state = State.NOT_STARTED
-        self._channel: Channel | None = None
+        self._link: Link | None = None
         self._lifecycle = threading.RLock()
         _live_workers.add(self)
 
@@ -160,111 +175,79 @@ class Worker:
     @property
     def state(self) -> State:
         with self._lifecycle:
-            channel = self._channel
-            if self._state is State.RUNNING and channel is not None and not channel.alive:
+            link = self._link
+            if self._state is State.RUNNING and link is not None and not link.channel.alive:
                 return State.CRASHED
             return self._state
 
     @property
     def pid(self) -> int | None:
         """The worker's pid (a daemon's, over a socket); None before the first start."""
-        return self._channel.pid if self._channel is not None else None
+        channel = self._channel
+        return channel.pid if channel is not None else None
+
+    @property
+    def _channel(self) -> Channel | None:
+        """The current link's channel; None before the first start and once closed."""
+        link = self._link
+        return link.channel if link is not None else None
 
     def start(self) -> dict[str, Any]:
         """Start the worker now (otherwise the first call does); returns the handshake."""
         self._ensure_running()
         return self.info
 
-    def _ensure_running(self) -> Channel:
+    def _ensure_running(self) -> Link:
         with self._lifecycle:
             if self._state is State.CLOSED:
                 raise WorkerClosed("this Worker is closed")
-            if self._channel is not None and self._channel.alive:
-                return self._channel
-            if self._channel is not None:
-                self._reap(self._channel)
-                self._let_dead_daemon_go(self._channel)
-                if not self._policy.may_restart():
-                    raise WorkerStartError(
-                        f"the worker failed {self._policy.restarts_in_a_row + 1} times in a row; "
-                        f"giving up (max_restarts={self._policy.max_restarts})",
-                        self._channel.stderr_tail(),
-                    )
-                self._policy.record_restart()
-                log.warning("restarting the worker (restart %d in a row)",
-                            self._policy.restarts_in_a_row)
-            channel, where = self._open_daemon() if self.daemon else self._spawn()
+            if self._link is not None and self._link.channel.alive:
+                return self._link
+            if self._link is not None:
+                self._replace(self._link)
+            link = self.backend.open(self._on_notification)
             self.starts += 1
             try:
-                self._channel = self._handshake(channel, where)
-            except WorkerCrashed:  # a daemon died under the handshake: wait for it next time
-                self._channel = channel
+                self._handshake(link)
+            except WorkerCrashed:  # the peer died under the handshake: settle it next time
+                self._link = link
                 raise
+            self._link = link
             self._state = State.RUNNING
-            return self._channel
+            return link
 
-    def _let_dead_daemon_go(self, channel: Channel) -> None:
-        """A daemon that closed on us is dying: wait (bounded) for it to be gone, so the next
-        connect reaches its successor and not its last moments."""
-        if self.daemon is not None and channel.crashed and channel.pid is not None:
-            _daemon.wait_gone(channel.pid, DAEMON_EXIT_WAIT_S)
+    def _replace(self, link: Link) -> None:
+        """Let a dead (or abandoned) link go before its successor, within ``max_restarts``."""
+        link.reap()
+        link.settle()
+        if not self._policy.may_restart():
+            raise WorkerStartError(
+                f"the worker failed {self._policy.restarts_in_a_row + 1} times in a row; "
+                f"giving up (max_restarts={self._policy.max_restarts})",
+                link.channel.stderr_tail(),
+            )
+        self._policy.record_restart()
+        log.warning("restarting the worker (restart %d in a row)", self._policy.restarts_in_a_row)
 
-    def _spawn(self) -> tuple[Channel, str]:
-        """A private worker process and the interpreter it runs."""
-        python = find_worker_python(self.python, auto_setup=self.auto_setup)
-        argv = python_argv(python, "-m", "scm_worker", *self.worker_args)
+    def _handshake(self, link: Link) -> None:
         try:
-            proc = _process.spawn(argv, self.env)
-        except OSError as exc:
-            raise WorkerStartError(f"could not start {argv[0]}: {exc}") from exc
-        return Channel(proc, self._on_notification), argv[0]
-
-    def _open_daemon(self) -> tuple[Channel, str]:
-        """A connection to the user's daemon (started if none serves) and its socket path."""
-        assert self.daemon is not None
-        connection = _daemon.start(self.daemon)
-        return Channel(connection.transport(), self._on_notification), str(connection.path)
-
-    def _handshake(self, channel: Channel, where: str) -> Channel:
-        try:
-            hello = {"client": f"scm_client {__version__}", "protocol_version": PROTOCOL_VERSION,
-                     "column_encodings": ["json", "binary", "attached"]}
-            _, future = channel.request("initialize", hello)
+            _, future = link.channel.request("initialize", HELLO)
             info = future.result(timeout=self.start_timeout)
         except (WorkerError, FutureTimeout) as exc:
-            self._reap(channel)
+            link.reap()
             reason = "timed out" if isinstance(exc, FutureTimeout) else str(exc).splitlines()[0]
-            if self.daemon is not None and isinstance(exc, WorkerCrashed):
-                # the daemon died under us (killed): a crash, and the next call starts another
-                raise WorkerCrashed(f"the daemon died during the handshake: {reason}", None,
-                                    channel.stderr_tail()) from exc
-            raise WorkerStartError(f"worker handshake failed: {reason}",
-                                   channel.stderr_tail()) from exc
+            raise link.start_failure(reason, exc) from exc
         if info.get("protocol_version") != PROTOCOL_VERSION:
-            self._reap(channel)
+            link.reap()
             raise WorkerStartError(
                 f"protocol mismatch: client speaks {PROTOCOL_VERSION}, "
                 f"worker {info.get('protocol_version')}"
             )
         if info.get("worker_version") != __version__:
-            self._reap(channel)
-            if self.daemon is None:
-                raise WorkerVersionMismatch(info.get("worker_version"), __version__, where)
-            raise WorkerVersionMismatch(
-                info.get("worker_version"), __version__, where,
-                "it is not used; run `scm daemon stop` (this socket's daemon) and retry, "
-                "or pass --no-daemon / set SCM_DAEMON=off")
+            link.reap()
+            fix = () if link.mismatch_fix is None else (link.mismatch_fix,)
+            raise WorkerVersionMismatch(info.get("worker_version"), __version__, link.where, *fix)
         self.info = info
-        return channel
-
-    def _reap(self, channel: Channel) -> None:
-        """Make sure a dead or abandoned private worker and its children are gone; on a
-        daemon, only our connection (the daemon serves others)."""
-        if channel.proc is None:
-            channel.disconnect(WorkerClosed("the connection to the daemon was closed"))
-            return
-        _process.kill(channel.proc)
-        channel.join()
 
     def close(self) -> None:
         """Ask a private worker to shut down, then SIGTERM, then SIGKILL; on a daemon, close
@@ -275,39 +258,30 @@ class Worker:
         """The first half of ``close``: mark the Worker closed and send ``shutdown``, no wait.
 
         ``finish_close`` waits and reaps. Split so that a WorkerPool asks every worker to
-        stop before it waits for any (execnet's ``Group.terminate``). None: nothing to stop.
+        stop before it waits for any (execnet's ``Group.terminate``). None: nothing to wait
+        for (never started, or a daemon connection, closed at once).
         """
         with self._lifecycle:
             if self._state is State.CLOSED:
                 return None
-            channel, self._channel = self._channel, None
+            link, self._link = self._link, None
             self._state = State.CLOSED
-        if channel is None:
+        if link is None:
             return None
-        if channel.proc is None:
-            channel.disconnect(WorkerClosed("this Worker is closed"))
-            self.last_stop = "disconnected"
-            _live_workers.discard(self)
+        closing = link.begin_close()
+        if isinstance(closing, str):
+            self._stopped(closing)
             return None
-        return Closing(channel, self._send_shutdown(channel))
+        return closing
 
     def finish_close(self, closing: Closing | None) -> None:
         """The second half of ``close``: wait for the reply and the exit, escalate, reap."""
-        if closing is None:
-            return
-        asked = _replied(closing.shutdown, self.shutdown_timeout)
-        assert closing.channel.proc is not None  # begin_close hands over private workers only
-        self.last_stop = _process.stop(closing.channel.proc, asked, self.shutdown_timeout)
-        closing.channel.join()
-        _live_workers.discard(self)
+        if closing is not None:
+            self._stopped(closing.finish(self.shutdown_timeout))
 
-    def _send_shutdown(self, channel: Channel) -> Future[Any] | None:
-        if not channel.alive:
-            return None
-        try:
-            return channel.request("shutdown")[1]
-        except WorkerError:
-            return None
+    def _stopped(self, how: str) -> None:
+        self.last_stop = how
+        _live_workers.discard(self)
 
     def __enter__(self) -> Self:
         return self
@@ -320,7 +294,11 @@ class Worker:
         self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
         on_progress: ProgressCallback | None = None, *, timeout_s: float | None = None,
     ) -> Any:
-        """Send one request and wait for its result; raises a WorkerError subclass.
+        """Send one request and wait for its result, as plain JSON; raises a WorkerError subclass.
+
+        The result is plain JSON whatever the encoding the columns travelled in: a
+        ``sample`` result's columns are lists (None for missing). ``Worker.sample`` keeps
+        them as arrays, without the conversion (``SampleResult.columns``).
 
         ``on_progress`` receives this call's ``progress`` notifications only (other threads'
         calls on the same Worker go to theirs); without it, the Worker's ``on_progress``.
@@ -331,18 +309,36 @@ class Worker:
         queued or running (RequestCancelled when it runs out; the worker and the connection
         serve on). ``timeout`` is how long this call waits; the two are independent.
         """
-        return self.submit(method, params, on_progress, timeout_s=timeout_s).result(timeout)
+        return plain_result(self._call(method, params, timeout, on_progress, timeout_s))
+
+    def _call(self, method: str, params: Any, timeout: Timeout,
+              on_progress: ProgressCallback | None, timeout_s: float | None = None) -> Any:
+        """One call as it arrived (columns in their wire encoding), sent again after a
+        crash up to ``crash_retries`` times: the one retry policy of the client."""
+        attempt = 1
+        while True:
+            try:
+                return self.submit(method, params, on_progress, timeout_s=timeout_s)._wait(timeout)
+            except WorkerCrashed as exc:
+                if not self._policy.may_resend(attempt):
+                    raise
+                log.warning("%r met a crash (%s); sending it again on a restarted worker",
+                            method, str(exc).splitlines()[0])
+                attempt += 1
+                with self._lifecycle:
+                    self.retries += 1
 
     def submit(
         self, method: str, params: Any = None, on_progress: ProgressCallback | None = None,
         *, timeout_s: float | None = None,
     ) -> PendingCall:
         """Send one request without waiting: a handle to wait on, or cancel from any thread.
-        ``timeout_s`` as in ``call``."""
+        ``timeout_s`` as in ``call``. The handle is this one request: a crash fails it
+        (``crash_retries`` applies to ``call`` and the typed methods)."""
         params = with_deadline(params, timeout_s)
-        channel = self._ensure_running()
-        request_id, future = channel.request(method, params, on_progress)
-        return PendingCall(self, channel, method, request_id, future)
+        link = self._ensure_running()
+        request_id, future = link.channel.request(method, params, on_progress)
+        return PendingCall(self, link, method, request_id, future)
 
     def _wait(self, call: PendingCall, timeout: Timeout) -> Any:
         limit = self.request_timeout if isinstance(timeout, _UseDefault) else timeout
@@ -358,7 +354,7 @@ class Worker:
         return result
 
     def _after_timeout(self, call: PendingCall, limit: float | None) -> str:
-        """Cancel, wait the grace, then kill or disconnect; the outcome's name."""
+        """Cancel, wait the grace, then let the backend drop the worker; the outcome's name."""
         channel = call.channel
         if self.cancel_grace > 0 and channel.cancel(call.request_id):
             try:
@@ -371,17 +367,7 @@ class Worker:
             except (FutureTimeout, WorkerError):
                 pass
         channel.forget(call.request_id)
-        why = f"{call.method!r} timed out"
-        if channel.proc is None:
-            log.warning("%s after %ss and ignored its cancellation; dropping the connection "
-                        "to daemon %s", why, limit, channel.pid)
-            channel.disconnect(WorkerCrashed(f"the connection to the daemon was dropped "
-                                             f"because {why}"))
-            return "disconnected"
-        log.warning("%s after %ss; killing worker %d", why, limit, channel.proc.pid)
-        channel.fail_all(WorkerCrashed(f"the worker was killed because {why}"))
-        _process.kill(channel.proc)
-        return "killed"
+        return call.link.abandon(f"{call.method!r} timed out", limit)
 
     def _on_notification(self, method: str, params: Any) -> None:
         """The fallback for progress of calls that brought no ``on_progress`` of their own."""
@@ -399,7 +385,7 @@ class Worker:
 
     def reads_binary(self) -> bool:
         """Whether the worker (started now if need be) reads binary columns."""
-        self._ensure_running()
+        self.start()
         return "binary" in self.info.get("column_encodings", ())
 
     def _columns(self, columns: Any, field: str = "traces") -> dict[str, Any]:
@@ -447,7 +433,7 @@ class Worker:
         }
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
-        result = self.call("sample", params, timeout, on_progress)
+        result = self._call("sample", params, timeout, on_progress)  # columns as they came
         samples = result.get("samples")
         attached = getattr(result, "attached", None)  # AttachedResult: the columns' bytes
         columns = columns_from_wire(samples, attached) if samples is not None else None
@@ -564,16 +550,25 @@ class PendingCall:
     the result, if it finished first). The worker keeps its pid, models and warm state.
     """
 
-    def __init__(self, worker: Worker, channel: Channel, method: str, request_id: int,
+    def __init__(self, worker: Worker, link: Link, method: str, request_id: int,
                  future: Future[Any]) -> None:
         self.worker = worker
-        self.channel = channel
+        self.link = link
         self.method = method
         self.request_id = request_id
         self.future = future
 
+    @property
+    def channel(self) -> Channel:
+        return self.link.channel
+
     def result(self, timeout: Timeout = DEFAULT) -> Any:
-        """The result; on timeout, the Worker's policy (cancel, grace, kill/disconnect)."""
+        """The result as plain JSON (as ``Worker.call``); on timeout, the Worker's policy
+        (cancel, grace, kill/disconnect)."""
+        return plain_result(self._wait(timeout))
+
+    def _wait(self, timeout: Timeout) -> Any:
+        """The result as it arrived (columns in their wire encoding)."""
         return self.worker._wait(self, timeout)
 
     def cancel(self) -> bool:
@@ -586,25 +581,6 @@ class PendingCall:
     def __repr__(self) -> str:
         state = "done" if self.done() else "pending"
         return f"<PendingCall {self.method!r} id={self.request_id} {state}>"
-
-
-@dataclass(frozen=True)
-class Closing:
-    """A worker asked to shut down (``begin_close``), not yet reaped (``finish_close``)."""
-
-    channel: Channel
-    shutdown: Future[Any] | None
-
-
-def _replied(shutdown: Future[Any] | None, timeout: float) -> bool:
-    """Did the worker answer ``shutdown`` (so it is exiting on its own)?"""
-    if shutdown is None:
-        return False
-    try:
-        shutdown.result(timeout=timeout)
-    except (WorkerError, FutureTimeout):
-        return False
-    return True
 
 
 #: Report file suffix → the worker's report format.

@@ -7,7 +7,8 @@ at (conftest.py), so the client's own ``[python, "-I", "-m", "scm_worker", ...]`
 
 Methods: ``initialize``, ``ping``, ``shutdown``, and for the tests
 ``echo`` (result = params), ``sleep {seconds}``, ``stall`` (never answered),
-``exit {code}``, ``progress`` (a ``progress`` notification, then the reply),
+``exit {code}``, ``exit_once {marker}`` (exit 1 unless the file exists, creating it:
+a crash the restarted worker does not repeat), ``progress`` (a ``progress`` notification, then the reply),
 ``error {code, message, data}`` (that error), ``no_result`` (a reply with neither
 result nor error), ``not_a_message`` (the JSON line ``42``), ``stray`` (a reply for an
 id nobody asked, then the real one), ``batch_reply`` (the reply inside an array),
@@ -151,6 +152,14 @@ def main() -> int:
             log(f"exiting with code {code} as asked")
             sys.stdout.flush()
             os._exit(code)
+        elif method == "exit_once":
+            marker = params["marker"]  # the first worker to read it exits; its successor answers
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                log("exiting once, as asked")
+                sys.stdout.flush()
+                os._exit(1)
+            write(result(id_, "after a crash"))
         elif method == "progress":
             write(
                 {

@@ -406,6 +406,15 @@ def test_dataframe_like_traces_are_read_column_by_column() -> None:
     assert traces_to_wire(frame) == {"X": [1, 2], "7": ["a", None], "B": [True, False]}
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_a_column_that_is_no_column_goes_as_given_for_the_worker_to_name(binary: bool) -> None:
+    """A request file's ``"X": "abc"`` or ``"X": 5`` is the worker's -32602 on ``traces.X``,
+    not three one-letter rows; a block already encoded travels as it is."""
+    block = {"dtype": "float64", "data": "AAAAAAAA8D8="}
+    odd = {"S": "abc", "N": 5, "B": block, "G": None}
+    assert traces_to_wire(odd, binary=binary) == odd
+
+
 @pytest.mark.parametrize("traces", [[[1, 2]], "X", None, 3])
 def test_traces_of_another_shape_is_a_type_error(traces: Any) -> None:
     with pytest.raises(TypeError, match="traces"):

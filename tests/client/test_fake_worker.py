@@ -385,6 +385,29 @@ def test_a_remote_error_counts_as_a_success(make_fake: MakeFake) -> None:
     assert worker.starts == 4  # every crash was followed by a restart
 
 
+def test_crash_retries_send_a_crashed_call_again_on_the_restarted_worker(
+        make_fake: MakeFake, tmp_path: Path) -> None:
+    """The one retry policy of the client (WorkerPool and compat use it): the call itself
+    gets the restarted worker's answer, not the crash."""
+    worker = make_fake(crash_retries=1)
+    assert worker.call("exit_once", {"marker": str(tmp_path / "crashed")}) == "after a crash"
+    assert (worker.starts, worker.retries) == (2, 1)
+    with pytest.raises(WorkerCrashed):  # a crash every time: sent twice, then raised
+        worker.call("exit", {"code": 1})
+    assert (worker.starts, worker.retries) == (3, 2)
+
+
+def test_without_crash_retries_and_for_a_submitted_call_the_crash_is_raised(
+        make_fake: MakeFake, tmp_path: Path) -> None:
+    with pytest.raises(WorkerCrashed):
+        make_fake().call("exit_once", {"marker": str(tmp_path / "a")})
+    retrying = make_fake(crash_retries=1)
+    pending = retrying.submit("exit_once", {"marker": str(tmp_path / "b")})
+    with pytest.raises(WorkerCrashed):  # a handle is one request: its crash is the caller's
+        pending.result(timeout=10)
+    assert retrying.retries == 0
+
+
 def test_a_failed_restart_counts_toward_max_restarts(make_fake: MakeFake) -> None:
     worker = make_fake(max_restarts=1)
     with pytest.raises(WorkerCrashed):

@@ -153,6 +153,16 @@ def test_fifty_rows_is_a_warning_status_without_a_model(client: DoWhyClient) -> 
     assert client.fits_performed == before
 
 
+def test_fewer_than_100_complete_rows_is_the_same_warning(client: DoWhyClient) -> None:
+    """150 rows of which 60 have a gap: 90 complete rows, as fit_scm.py's dropna() left."""
+    graph, full = chain(150, seed=32)
+    columns = {name: full[name].tolist() for name in full.columns}
+    columns["Y"][:60] = [None] * 60
+    result = client.fit_scm(graph, FakeDataFrame(columns))
+    assert result == {"status": "warning", "message": "Only 90 samples (recommended: ≥100)",
+                      "scm": None, "validation": None}
+
+
 def test_leakage_warning_does_not_change_the_status(client: DoWhyClient) -> None:
     result = client.fit_scm(*load_fixture("perfect_correlation"))
     assert result["status"] == "success"
@@ -210,6 +220,24 @@ def test_second_query_on_the_same_data_does_not_refit(client: DoWhyClient) -> No
     assert second["statistics"]["Y"]["mean"] == pytest.approx(
         2 * (second["statistics"]["X"]["mean"]), abs=0.1
     )
+
+
+def test_a_fit_after_a_query_of_the_same_data_is_the_worker_s_cached_model(client: DoWhyClient) -> None:
+    """compat keeps no model cache of its own: the query sent its fit, and the same request
+    again (fit_scm with lift-sys's defaults, then another query) is the one fit in the
+    worker, answered by its fit cache (``metadata.cache_hit``)."""
+    graph, traces = chain(300, seed=31)
+    do_x = [{"type": "hard", "node": "X", "value": 2.0}]
+    queried = client.query_scm(graph, traces, do_x)
+    fits, models = client.fits_performed, model_count(client)
+    assert queried["metadata"]["model_cached"] is False
+    fitted = fit_like_scm_fitter(client, graph, traces)
+    assert fitted["status"] == "success" and fitted["metadata"]["cache_hit"] is True
+    assert fitted["model_id"] == queried["metadata"]["model_id"]
+    again = query_like_intervention_engine(graph, traces, do_x)
+    assert again["metadata"]["model_cached"] is True and again["metadata"]["fit_time_ms"] == 0
+    assert again["metadata"]["model_id"] == fitted["model_id"]
+    assert (client.fits_performed, model_count(client)) == (fits, models)
 
 
 def test_query_after_fit_reuses_the_fitted_model(client: DoWhyClient) -> None:
@@ -414,17 +442,6 @@ def test_check_availability(client: DoWhyClient) -> None:
 
 def test_clients_share_one_worker() -> None:
     assert DoWhyClient().worker is DoWhyClient(timeout=1.0).worker
-
-
-def test_model_cache_is_bounded() -> None:
-    cache = compat._ModelCache(2)
-    for key in ("a", "b", "c"):
-        cache.put(key, f"m-{key}")
-    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (None, "m-b", "m-c", 2)
-    cache.discard("b", "m-other")
-    assert cache.get("b") == "m-b"
-    cache.discard("b", "m-b")
-    assert cache.get("b") is None
 
 
 # -- real networkx and pandas objects, as lift-sys passes them ----------------------------

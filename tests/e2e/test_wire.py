@@ -78,6 +78,35 @@ def test_the_same_data_in_the_other_encoding_is_a_cache_hit(worker: Worker) -> N
 RESULT_ENCODINGS = {"attached": ["json", "binary", "attached"], "binary": ["json", "binary"], "json": ["json"]}
 
 
+def on_the_wire(worker: Worker, method: str, params: dict[str, Any]) -> Any:
+    """A result as the channel reads it, before the Worker makes anything of it."""
+    channel = worker._channel
+    assert channel is not None
+    return channel.request(method, params)[1].result(timeout=120)
+
+
+def test_call_returns_sample_columns_as_lists_in_every_result_encoding(
+        make_worker: Callable[..., Worker]) -> None:
+    """``Worker.call`` is plain JSON: no ``{"dtype", "attached"}`` or base64 block reaches its
+    caller, whatever the connection reads; values and gaps as the JSON encoding's."""
+    workers = {name: make_worker() for name in RESULT_ENCODINGS}
+    data = traces(seed=9)
+    models = {name: w.fit(GRAPH, data, seed=4) for name, w in workers.items()}
+    for name, w in workers.items():
+        w.call("initialize", {"column_encodings": RESULT_ENCODINGS[name]})
+    params = {"kind": "observational", "num_samples": 200, "seed": 8}
+    got = {name: w.call("sample", {"model_id": models[name].model_id, **params})
+           for name, w in workers.items()}
+    for name, result in got.items():
+        assert type(result) is dict, name
+        assert all(type(column) is list for column in result["samples"].values()), name
+        plain = json.loads(json.dumps(result, allow_nan=False))
+        assert plain["samples"] == got["json"]["samples"], name
+        assert plain["statistics"] == got["json"]["statistics"], name
+    pending = workers["attached"].submit("sample", {"model_id": models["attached"].model_id, **params})
+    assert pending.result(timeout=120)["samples"] == got["json"]["samples"]  # a handle's too
+
+
 def test_samples_are_equal_seed_for_seed_in_every_result_encoding(make_worker: Callable[..., Worker]) -> None:
     workers = {name: make_worker() for name in RESULT_ENCODINGS}
     data = traces(seed=9)
@@ -86,7 +115,9 @@ def test_samples_are_equal_seed_for_seed_in_every_result_encoding(make_worker: C
         w.call("initialize", {"column_encodings": RESULT_ENCODINGS[name]})  # what this connection reads
     intervention = [{"type": "hard", "node": "X", "value": 1.5}]
     params = {"kind": "interventional", "interventions": intervention, "num_samples": 300, "seed": 8}
-    wire = {name: w.call("sample", {"model_id": models[name].model_id, **params}) for name, w in workers.items()}
+    # the reply as it arrived on each connection (the channel's: Worker.call makes it plain JSON)
+    wire = {name: on_the_wire(w, "sample", {"model_id": models[name].model_id, **params})
+            for name, w in workers.items()}
     assert wire["attached"]["samples"]["Z"] == {"dtype": "float64", "attached": 2}  # parts: X, Y, Z
     assert isinstance(wire["binary"]["samples"]["Z"]["data"], str)
     assert isinstance(wire["json"]["samples"]["Z"], list)

@@ -18,12 +18,8 @@ from typing import Any
 from .. import _format
 from ..errors import RemoteError, ValidationFailed
 from ..pool import BatchItem, WorkerPool
-from .common import add_command
+from .common import InputError, Request, add_command, read_requests
 from .progress import Line, line_text, mode_for
-
-
-class BatchInputError(ValueError):
-    """The batch input cannot be read (exit code 2)."""
 
 
 def register(subparsers: Any) -> None:
@@ -50,40 +46,17 @@ def register(subparsers: Any) -> None:
                              "unauthenticated, unencrypted, and Dask's replies are pickles")
 
 
-def read_requests(source: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(name, request) pairs from a folder of *.json files or a JSONL file."""
-    if source.is_dir():
-        files = sorted(source.glob("*.json"))
-        return [(path.stem, _load(path.read_text(), str(path))) for path in files]
-    if not source.exists():
-        raise BatchInputError(f"{source} does not exist")
-    lines = [line for line in source.read_text().splitlines() if line.strip()]
-    return [(_name(_load(line, f"{source}:{i}"), i), _load(line, f"{source}:{i}"))
-            for i, line in enumerate(lines, 1)]
-
-
-def _load(text: str, where: str) -> dict[str, Any]:
-    try:
-        request = json.loads(text)
-    except ValueError as exc:
-        raise BatchInputError(f"{where}: not JSON ({exc})") from exc
-    if not isinstance(request, dict):
-        raise BatchInputError(f"{where}: a request must be an object with graph and traces")
-    return request
-
-
-def _name(request: dict[str, Any], line: int) -> str:
-    return str(request.get("name") or f"line {line}")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.scheduler is None and _cluster_security(args):
         print("scm batch: --insecure and --tls-* are for a Dask cluster: add --scheduler ADDRESS",
               file=sys.stderr)
         return 2
+    if not args.input.exists():
+        print(f"scm batch: {args.input} does not exist", file=sys.stderr)
+        return 2
     try:
         named = read_requests(args.input)
-    except (BatchInputError, OSError) as exc:
+    except InputError as exc:
         print(f"scm batch: {exc}", file=sys.stderr)
         return 2
     if not named:
@@ -95,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                     scheduler=args.scheduler, insecure=args.insecure, tls_ca_file=args.tls_ca_file,
                     tls_cert=args.tls_cert, tls_key=args.tls_key) as pool:
         try:
-            items = pool.fit_many([request for _, request in named], on_progress=progress.update)
+            items = pool.fit_many([request.as_dict() for request in named],
+                                  on_progress=progress.update)
         finally:
             progress.finish()
         cluster = pool.last_batch
@@ -111,11 +85,10 @@ def _cluster_security(args: argparse.Namespace) -> bool:
     return bool(args.insecure or args.tls_ca_file or args.tls_cert or args.tls_key)
 
 
-def write_results(path: Path, named: list[tuple[str, dict[str, Any]]],
-                  items: list[BatchItem]) -> None:
+def write_results(path: Path, named: list[Request], items: list[BatchItem]) -> None:
     with path.open("w") as out:
-        for (name, _), item in zip(named, items, strict=True):
-            out.write(json.dumps(result_line(name, item), allow_nan=False) + "\n")
+        for request, item in zip(named, items, strict=True):
+            out.write(json.dumps(result_line(request.name, item), allow_nan=False) + "\n")
 
 
 def result_line(name: str, item: BatchItem) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from .._daemon import SWITCH_ENV, DaemonOptions, daemon_enabled
 from .._locate import ENV_VAR, VENV
 from ..errors import InsufficientData, InvalidParams, LimitExceeded, ValidationFailed
 from ..results import FitResult
-from ..worker import DEFAULT, ProgressCallback, State, Timeout, Worker
+from ..worker import ProgressCallback, State, Timeout, Worker
 from .progress import CallProgress, call_progress
 
 log = logging.getLogger("scm_client.cli")
@@ -69,45 +69,75 @@ class Request:
     traces: Any
     config: dict[str, Any] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """``{"graph", "traces", "config"}``, as WorkerPool.fit_many takes a request."""
+        return {"graph": self.graph, "traces": self.traces, "config": self.config}
+
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; NaN means missing (null), Infinity is refused."""
+    """Parse a JSON file by the one rule (``parse_json``)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_json(text, str(path))
+
+
+def parse_json(text: str, where: str) -> Any:
+    """The one JSON rule of every command's input: NaN means missing (null), Infinity is
+    refused, and an error names ``where`` (a file, or a file's line) with the position."""
     try:
-        return json.loads(text, parse_constant=lambda name: _json_constant(name, path))
+        return json.loads(text, parse_constant=lambda name: _json_constant(name, where))
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+        raise InputError(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                          f"column {exc.colno}") from None
 
 
-def _json_constant(name: str, path: Path) -> None:
+def _json_constant(name: str, where: str) -> None:
     """NaN → None (missing); Infinity and -Infinity are refused."""
     if name != "NaN":
-        raise InputError(f"{path}: {name} is not a value the worker accepts "
+        raise InputError(f"{where}: {name} is not a value the worker accepts "
                          f"(use a finite number or null)")
 
 
 def load_request(path: Path) -> Request:
     """REQUEST.json: {graph, traces, config?, name?}, as in tests/fixtures/."""
-    data = read_json(path)
+    return request_of(read_json(path), str(path), path.stem)
+
+
+def request_of(data: Any, where: str, default_name: str) -> Request:
+    """The one reading of a request, from a file or a JSONL line: {graph, traces, config?,
+    name?}; a graph as an edge list and traces as rows are made the wire's shapes."""
     if not isinstance(data, dict):
-        raise InputError(f"{path}: a request must be a JSON object with graph, traces and "
+        raise InputError(f"{where}: a request must be a JSON object with graph, traces and "
                          f"config members")
     for member in ("graph", "traces"):
         if member not in data:
-            raise InputError(f"{path}: the request has no {member!r} member "
+            raise InputError(f"{where}: the request has no {member!r} member "
                              f"(expected graph, traces, config)")
     config = data.get("config") or {}
     if not isinstance(config, dict):
-        raise InputError(f"{path}: config must be an object of fit settings, "
+        raise InputError(f"{where}: config must be an object of fit settings, "
                          f"got {type(config).__name__}")
     traces = data["traces"]
-    traces = columns_of(traces, f"{path}: traces") if isinstance(traces, list) else traces
-    name = str(data.get("name") or path.stem)
-    return Request(name, graph_of(data["graph"], path), traces, config)
+    if not isinstance(traces, dict):
+        traces = columns_of(traces, f"{where}: traces")
+    name = str(data.get("name") or default_name)
+    return Request(name, graph_of(data["graph"], where), traces, config)
+
+
+def read_requests(source: Path) -> list[Request]:
+    """Every request of a folder of *.json files (by file name) or of a JSONL file (one a
+    line; blank lines skipped), each read as ``load_request`` reads one file."""
+    if source.is_dir():
+        return [load_request(path) for path in sorted(source.glob("*.json"))]
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [request_of(parse_json(line, f"{source}:{i}"), f"{source}:{i}", f"line {i}")
+            for i, line in lines]
 
 
 def load_parts(graph_path: Path, traces_path: Path, config_path: Path | None) -> Request:
@@ -115,11 +145,11 @@ def load_parts(graph_path: Path, traces_path: Path, config_path: Path | None) ->
     config = read_json(config_path) if config_path else {}
     if not isinstance(config, dict):
         raise InputError(f"{config_path}: the config must be a JSON object of fit settings")
-    graph = graph_of(read_json(graph_path), graph_path)
+    graph = graph_of(read_json(graph_path), str(graph_path))
     return Request(traces_path.stem, graph, read_table(traces_path, "traces"), config)
 
 
-def graph_of(value: Any, path: Path) -> Any:
+def graph_of(value: Any, where: str) -> Any:
     """{nodes, edges} as given (the worker checks it); an edge list gets its nodes in order
     of appearance."""
     if isinstance(value, dict):
@@ -128,7 +158,7 @@ def graph_of(value: Any, path: Path) -> Any:
         pairs = [edge for edge in value if isinstance(edge, list) and len(edge) == 2]
         nodes = list(dict.fromkeys(node for edge in pairs for node in edge))
         return {"nodes": nodes, "edges": value}
-    raise InputError(f"{path}: the graph must be "
+    raise InputError(f"{where}: the graph must be "
                      f"{{\"nodes\": [...], \"edges\": [[parent, child], ...]}} "
                      f"or a list of [parent, child] edges")
 
@@ -270,14 +300,18 @@ class CommandWorker(Worker):
         super().__init__(python, **options)
         self.progress = progress
 
-    def call(self, method: str, params: Any = None, timeout: Timeout = DEFAULT,
-             on_progress: ProgressCallback | None = None, *,
-             timeout_s: float | None = None) -> Any:
-        starting = "connecting to the daemon" if self.daemon else "starting the worker"
-        waiting = starting if self.state is not State.RUNNING else ""
+    def start(self) -> dict[str, Any]:
+        if self.state is State.RUNNING:
+            return super().start()
+        with self.progress.during(self.backend.starting):
+            return super().start()
+
+    def _call(self, method: str, params: Any, timeout: Timeout,
+              on_progress: ProgressCallback | None, timeout_s: float | None = None) -> Any:
+        waiting = self.backend.starting if self.state is not State.RUNNING else ""
         with self.progress.during(waiting):
-            return super().call(method, params, timeout, on_progress or self.progress.update,
-                                timeout_s=timeout_s)
+            return super()._call(method, params, timeout, on_progress or self.progress.update,
+                                 timeout_s)
 
 
 def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
@@ -293,9 +327,9 @@ def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def fit_request(worker: Worker, request: Request, config: dict[str, Any]) -> FitResult:
-    """Send the request as given, so the worker's checks name the offending field."""
-    params = {"graph": request.graph, "traces": request.traces, "config": config}
-    return FitResult.from_wire(worker.call("fit", params))
+    """Fit the request as ``Worker.fit`` sends any (values it cannot shape go as given,
+    so the worker's checks name the offending field)."""
+    return worker.fit(request.graph, request.traces, **config)
 
 
 def request_from_args(args: argparse.Namespace) -> Request:

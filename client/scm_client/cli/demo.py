@@ -26,7 +26,7 @@ from .. import _format
 from ..errors import InsufficientData, RemoteError, ValidationFailed, WorkerError, WorkerStartError
 from ..results import FitResult, SampleResult
 from ..worker import Worker
-from .common import InputError, add_command, open_worker, read_json
+from .common import InputError, Request, add_command, fit_request, load_request, open_worker
 from .report import write_demo_report
 
 SEED = 42
@@ -48,10 +48,6 @@ class Outcome:
     mean_r2: float | None = None
     fit_ms: float | None = None
     broken: bool = False  # no result and no structured error: the run fails
-
-
-class Unreadable(Exception):
-    """A request file that is not a JSON object."""
 
 
 def register(subparsers: Any) -> None:
@@ -107,16 +103,16 @@ def banner(name: str) -> str:
 
 def fixture(worker: Worker, path: Path, out: TextIO) -> Outcome:
     try:
-        request = read_request(path)
-    except Unreadable as exc:
+        request = load_request(path)
+    except InputError as exc:
         print(banner(path.stem) + f"\nunreadable: {exc}", file=out)
         return Outcome(path.stem, "unreadable file", broken=True)
-    name = str(request.get("name") or path.stem)
+    name = request.name
     print(banner(name), file=out)
     graph = ("graph", graph_text(request))
     started = time.perf_counter()
     try:
-        fit = FitResult.from_wire(worker.call("fit", fit_params(request)))
+        fit = fit_request(worker, request, {**request.config, "seed": SEED})
     except RemoteError as exc:
         return refused(name, exc, (time.perf_counter() - started) * 1000, graph, out)
     except WorkerStartError:
@@ -133,28 +129,8 @@ def fixture(worker: Worker, path: Path, out: TextIO) -> Outcome:
     return Outcome(name, f"fitted ({fit.status})", fit.mean_r2, fit_ms, broken=broken)
 
 
-def read_request(path: Path) -> dict[str, Any]:
-    """The request file, read by the rule every command uses (common.read_json)."""
-    try:
-        data = read_json(path)
-    except InputError as exc:
-        raise Unreadable(str(exc)) from None
-    if not isinstance(data, dict):
-        raise Unreadable("a request must be a JSON object with graph, traces and config")
-    return data
-
-
-def fit_params(request: Mapping[str, Any]) -> dict[str, Any]:
-    """The request as sent: the worker checks it and names any bad field."""
-    params = {key: request[key] for key in ("graph", "traces", "config") if key in request}
-    config = params.get("config")
-    seeded = {**config, "seed": SEED} if isinstance(config, dict) else config or {"seed": SEED}
-    params["config"] = seeded
-    return params
-
-
-def graph_text(request: Mapping[str, Any]) -> str:
-    graph, traces = request.get("graph"), request.get("traces")
+def graph_text(request: Request) -> str:
+    graph, traces = request.graph, request.traces
     edges = _format.graph_line(graph) if isinstance(graph, dict) else "?"
     rows = len(next(iter(traces.values()), [])) if isinstance(traces, dict) and traces else 0
     return f"{edges} ({rows} rows)"

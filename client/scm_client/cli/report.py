@@ -27,8 +27,10 @@ from ..worker import REPORT_FORMATS, Worker
 from .common import (
     EXIT_OK,
     InputError,
+    Request,
     add_command,
     add_intervention_options,
+    fit_request,
     load_request,
     open_worker,
     positive_int,
@@ -115,12 +117,10 @@ def sample_spec(interventions: list[dict[str, Any]], observational: bool, num_sa
     return spec
 
 
-def fit_for_report(worker: Worker, request: Any, seed: int) -> str:
+def fit_for_report(worker: Worker, request: Request, seed: int) -> str:
     """Fit the request with ``seed``; a model that fails validation is still reported."""
-    params = {"graph": request.graph, "traces": request.traces,
-              "config": {**request.config, "seed": seed}}
     try:
-        return FitResult.from_wire(worker.call("fit", params)).model_id
+        return fit_request(worker, request, {**request.config, "seed": seed}).model_id
     except ValidationFailed as exc:
         if not exc.model_id:
             raise
