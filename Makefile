@@ -121,8 +121,14 @@ $(TOX_STAMP): requirements-test.txt
 bench: venvs
 	$(CLIENT_VENV)/bin/python benchmarks/run.py --worker-python $(WORKER_VENV)/bin/python
 
+# The demo's fits run in the user's warm daemon, which outlives them: say so, and how to stop it.
+DEMO_SCM := SCM_WORKER_PYTHON=$(CURDIR)/$(WORKER_VENV)/bin/python $(CLIENT_VENV)/bin/scm
 demo: venvs
-	SCM_WORKER_PYTHON=$(CURDIR)/$(WORKER_VENV)/bin/python $(CLIENT_VENV)/bin/scm demo tests/fixtures
+	$(DEMO_SCM) demo tests/fixtures
+	@if $(DEMO_SCM) daemon status >/dev/null 2>&1; then \
+	    echo "==> a warm daemon keeps running for the next scm command (it exits after 30 idle minutes);"; \
+	    echo "    stop it now with: $(DEMO_SCM) daemon stop"; \
+	fi
 
 # The report tests render in a real headless Chromium: find or install one first,
 # and hand its path to them (tox passes SCM_* through).

@@ -375,12 +375,17 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """On the main parser with defaults; on each command with SUPPRESS, so both positions work."""
+def add_global_options(parser: argparse.ArgumentParser, suppress: bool,
+                       own_python: bool = False) -> None:
+    """On the main parser with defaults; on each command with SUPPRESS, so both positions
+    work (`scm -v fit …` and `scm fit … -v`). ``own_python``: the command declares its own
+    --python (`scm setup`: the 3.11 to build from)."""
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--python", metavar="PATH", default=default,
-                        help=f"the worker's Python 3.11 interpreter (default: ${ENV_VAR}, "
-                             f"then {VENV}/bin/python, then the environment `scm setup` built)")
+    if not own_python:
+        parser.add_argument("--python", metavar="PATH", default=default,
+                            help=f"the worker's Python 3.11 interpreter (default: ${ENV_VAR}, "
+                                 f"then {VENV}/bin/python, then the environment `scm setup` "
+                                 "built)")
     parser.add_argument("-y", "--yes", action="store_true",
                         default=argparse.SUPPRESS if suppress else False,
                         help="build a missing worker environment without asking (as `scm setup`)")
@@ -397,6 +402,12 @@ def add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("-q", "--quiet", action="store_true",
                         default=argparse.SUPPRESS if suppress else False,
                         help="no progress line on stderr (a terminal shows one by default)")
+
+
+def add_global_options_to_actions(actions: Any) -> None:
+    """The global flags after a command's action too (`scm models list -v`)."""
+    for action in actions.choices.values():
+        add_global_options(action, suppress=True)
 
 
 def add_intervention_options(parser: argparse.ArgumentParser, do: str, shift: str,

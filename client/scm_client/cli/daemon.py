@@ -15,7 +15,7 @@ from .. import _daemon, _format
 from .common import (
     EXIT_ERROR,
     add_command,
-    add_global_options,
+    add_global_options_to_actions,
     fail,
     positive_float,
     positive_int,
@@ -57,8 +57,7 @@ def register(subparsers: Any) -> None:
                       help="seconds to wait at each step before escalating (default 5)")
     stop.add_argument("--all", action="store_true",
                       help="stop every daemon of this user: other environments, stale ones")
-    for action in actions.choices.values():  # `scm daemon status --python P` names P's daemon
-        add_global_options(action, suppress=True)
+    add_global_options_to_actions(actions)  # `scm daemon status --python P`: P's daemon
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from .. import _format
-from .common import add_command, open_worker
+from .common import add_command, add_global_options_to_actions, open_worker
 
 
 def register(subparsers: Any) -> None:
@@ -24,6 +24,7 @@ def register(subparsers: Any) -> None:
                        help="then delete oldest first down to this total")
     parser.add_argument("--store", metavar="DIR",
                         help="the store directory (default: the worker's default)")
+    add_global_options_to_actions(actions)
 
 
 def run(args: argparse.Namespace) -> int:

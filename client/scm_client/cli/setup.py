@@ -16,6 +16,7 @@ from typing import Any, Final
 from .. import _envs, provision
 from .._locate import ENV_VAR, locate
 from ..errors import WorkerNotFound
+from .common import add_global_options
 
 HELP: Final = "build (or reuse) the worker's Python 3.11 environment for this client"
 DESCRIPTION: Final = f"""\
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_global_options(parser, suppress=True, own_python=True)
     parser.add_argument(
         "--python",
         metavar="PATH",
