@@ -29,9 +29,10 @@ DEADLINE = 2.0
 CLIENT = textwrap.dedent("""
     import random
     import sys
+    import threading
     from scm_client import Worker
 
-    mode = sys.argv[1]  # idle | sleeping (debug.sleep 120 s) | fitting (a long fit, joblib busy)
+    mode = sys.argv[1]  # idle | sleeping (debug.sleep 120 s) | fitting (a long fit, once node tasks run)
     flags = ("--no-store", "--no-warmup", "--test-methods") if mode == "sleeping" else ("--no-store",)
     worker = Worker(sys.argv[2], worker_args=flags, start_timeout=300)
     worker.start()
@@ -47,7 +48,15 @@ CLIENT = textwrap.dedent("""
         for node in nodes:
             traces[node] = parent = [2.0 * p + rng.gauss(0.0, 1.0) for p in parent]
         graph = {"nodes": nodes, "edges": [[a, b] for a, b in zip(nodes, nodes[1:])]}
-        worker._channel.request("fit", {"graph": graph, "traces": traces, "config": {"validate_r2": False}})
+        nodes_running = threading.Event()  # a node fitted, more to go: joblib's processes at work
+
+        def on_progress(p):
+            if p.get("stage") == "fitting" and 1 <= p.get("done", 0) < p.get("total", 0):
+                nodes_running.set()
+
+        worker._channel.request("fit", {"graph": graph, "traces": traces, "config": {"validate_r2": False}},
+                                on_progress)
+        assert nodes_running.wait(300), "the fit never fitted a node"
     if mode != "idle":
         print("sent", flush=True)
     sys.stdin.read()  # until killed
