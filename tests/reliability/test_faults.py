@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import RawWorker, chain_traces, join_all
+from reliability_support import RawWorker, chain_traces, join_all, record_figures
 from scm_client import InvalidParams, StoreCorrupt, Worker, WorkerCrashed, WorkerTimeout
 from support.procs import descendants, describe, pid_alive, wait_until
 from support.worker_env import worker_python
@@ -114,6 +114,7 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
     survivors = survivors_after(family, 10)
     assert not survivors, "the killed worker's children outlived the restart:\n" + "\n".join(survivors)
     print(f"{len(family)} child processes of the worker at the kill, all gone")
+    record_figures("kill_9_during_a_fit", children=len(family))
 
 
 # -- a hung request -------------------------------------------------------------------------
@@ -246,6 +247,8 @@ def test_model_files_killed_mid_write_are_whole_or_absent(tmp_path: Path) -> Non
     models = {k: v for k, v in report.items() if not k.startswith(".tmp-")}
     leftovers = sorted(p.name for p in store.glob(".tmp-*"))
     print(f"{kills} kills: {len(models)} model files, {len(leftovers)} temporary leftovers")
+    record_figures("killed_mid_write", kills=kills, models=len(models), leftovers=len(leftovers),
+                   failed_to_verify=sum(v != "ok" for v in models.values()))
     assert models and set(models.values()) == {"ok"}, report
     # a leftover temporary file (a kill between write and rename) never verifies as a model;
     # the saver writes 4 MB and fsyncs in a loop, so kills land mid-write and leave some
@@ -295,6 +298,7 @@ def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, mak
     leftovers = sorted(p.name for p in store.glob(".tmp-*"))
     print(f"{rounds} kills while saving, {mid_save} during a save: {len(leftovers)} temporary leftovers "
           "(kills between write and rename)")
+    record_figures("killed_while_saving", kills=rounds, during_a_save=mid_save, leftovers=len(leftovers))
     assert mid_save, f"none of the {rounds} kills landed while a save was in flight: nothing was exercised"
     # a fresh worker on the store: every model file loads or is refused, nothing else
     fresh = make_worker(worker_args=args)

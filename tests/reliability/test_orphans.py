@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from reliability_support import record_figures
 from support.pipes import kill_group
 from support.procs import descendants, describe, group_members, pid_alive
 from support.worker_env import worker_python
@@ -141,6 +142,7 @@ def test_client_killed_leaves_no_worker_and_no_joblib_child_after_2s(family_of: 
     assert not survivors, f"still alive {DEADLINE}s after the client was killed:\n" + "\n".join(survivors)
     assert all_gone is not None and all_gone <= DEADLINE
     print(f"worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
+    record_figures("client_killed_idle", children=len(pids) - 1, gone_s=round(all_gone, 2))
 
 
 @pytest.mark.parametrize("mode", ["sleeping", "fitting"])
@@ -154,3 +156,5 @@ def test_client_killed_during_a_long_request_leaves_no_worker_after_2s(family_of
     all_gone, survivors = kill_client_and_watch(family, pids)
     assert not survivors, f"still alive {DEADLINE}s after the client was killed mid-request:\n" + "\n".join(survivors)
     print(f"{mode}: worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
+    assert all_gone is not None
+    record_figures(f"client_killed_{mode}", children=len(pids) - 1, gone_s=round(all_gone, 2))
