@@ -11,6 +11,7 @@ callers at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -67,7 +68,7 @@ def long_chain(nodes: int, rows: int, seed: int) -> tuple[dict[str, Any], dict[s
     traces, parent = {}, [0.0] * rows
     for name in names:
         traces[name] = parent = [2.0 * p + rng.gauss(0.0, 1.0) for p in parent]
-    return {"nodes": names, "edges": [[a, b] for a, b in zip(names, names[1:])]}, traces
+    return {"nodes": names, "edges": [[a, b] for a, b in itertools.pairwise(names)]}, traces
 
 
 def survivors_after(pids: list[int], timeout: float) -> list[str]:
