@@ -37,7 +37,12 @@ def under_ci() -> bool:
 def needs_root(why: str, *, setpriv: bool = True) -> Callable[[Test], Test]:
     """A decorator: the test runs with the privilege, else skips, or fails under CI."""
     missing = missing_privilege(setpriv=setpriv)
-    return functools.partial(gate, missing=missing, why=why, ci=under_ci())  # type: ignore[return-value]
+    ci = under_ci()
+
+    def decorate(test: Test) -> Test:
+        return gate(test, missing=missing, why=why, ci=ci)
+
+    return decorate
 
 
 def gate(test: Test, *, missing: str | None, why: str, ci: bool) -> Test:
@@ -45,7 +50,8 @@ def gate(test: Test, *, missing: str | None, why: str, ci: bool) -> Test:
     if missing is None:
         return test
     if not ci:
-        return pytest.mark.skip(reason=f"{why}: {missing}")(test)
+        skipped: Test = pytest.mark.skip(reason=f"{why}: {missing}")(test)
+        return skipped
 
     @functools.wraps(test)
     def fails(*args: Any, **kwargs: Any) -> None:
