@@ -30,7 +30,8 @@ GENERATED = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/res
              "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "benchmarks/DAEMON.md",
              "benchmarks/SCALING.md", "benchmarks/scaling.json", "benchmarks/scaling.png",
              "benchmarks/WIRE.md", "benchmarks/SELECTION.md", "benchmarks/FIT_TIME.md",
-             "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json")
+             "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json",
+             "docs/reliability_figures.json", "docs/suite_times.json")
 #: The documents that carry a stamp.
 STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md",
            "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "benchmarks/WIRE.md",

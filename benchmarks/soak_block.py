@@ -96,7 +96,7 @@ def render_daemon(report: dict[str, Any], stamp: str) -> str:
         f"| calls in flight at a daemon's death (`WorkerCrashed`, then sent again and answered) | "
         f"{r['crashed_then_retried']} |",
         f"| **replies lost** | **{r['lost']}** |",
-        f"| crashes not explained by a daemon kill | {r['unexplained_crashes']} |",
+        f"| crashes not on a daemon the soak killed (its pid, after the kill) | {r['unexplained_crashes']} |",
         f"| connection flood: {r['connection_flood']['attempts']} attempts, "
         f"{r['connection_flood']['held']} connected, refused -32004 past `--max-connections`, "
         f"same daemon | {r['connection_flood']['refused']} |",

@@ -22,6 +22,7 @@ import pytest
 from scm_client import RequestCancelled, Worker, WorkerTimeout, __version__, _daemon
 from scm_client._identity import Identity, identify
 from scm_client.cli.daemon import status_table
+from support import privileges
 from support.procs import pid_alive
 
 MakeFake = Callable[..., Worker]
@@ -119,7 +120,7 @@ def test_a_socket_path_over_107_bytes_falls_back_to_a_random_tmp_dir_found_again
 def test_a_recorded_tmp_dir_that_is_not_private_and_ours_is_replaced(too_long: Path,
                                                                      spoil: str) -> None:
     if spoil == "given away" and os.getuid() != 0:
-        pytest.skip("giving a directory to another user needs root")
+        privileges.unprivileged("giving a directory to another user needs root")
     first = _daemon.runtime_dir()
     if spoil == "removed":
         first.rmdir()

@@ -5,8 +5,9 @@
 Run by the 3.13 client with SCM_DAEMON_DIR naming the soak's daemon. Each request is
 checked by the threaded soak's own ``Soak.normal`` (test_soak.py), against references
 the parent drew before any fault. A ``WorkerCrashed`` means the daemon died under the
-call: its time is recorded and the same request is sent again, and must then be
-answered (the next call starts a new daemon). Anything else that is not the request's
+call: its time and the pid of the daemon that died (the one this client's last handshake
+named) are recorded, and the same request is sent again, and must then be answered (the
+next call starts a new daemon). Anything else that is not the request's
 own answer is *lost*. The tally is written to ``--out`` at the end, so a client that is
 itself killed leaves none.
 """
@@ -57,8 +58,8 @@ def one_request(soak: Soak, worker: Worker, k: int, kind: str, tally: dict) -> N
         try:
             problem = soak.normal(k, kind)
         except WorkerCrashed as exc:
-            tally["crashes"].append({"at": time.time(), "k": k, "kind": kind,
-                                     "error": str(exc).splitlines()[0]})
+            tally["crashes"].append({"at": time.time(), "k": k, "kind": kind,  # the daemon it was on
+                                     "daemon": worker.info.get("pid"), "error": str(exc).splitlines()[0]})
             if attempt < RETRIES:
                 tally["retried"] += 1
                 continue

@@ -10,9 +10,11 @@ cores and may be busy); nothing sleeps and hopes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -147,6 +149,28 @@ def join_all(threads: Iterable[threading.Thread], timeout: float) -> None:
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
         assert not thread.is_alive(), f"{thread.name} did not finish within {timeout}s"
+
+
+# -- figures ------------------------------------------------------------------------
+
+#: names a JSON file the tests' measured figures are merged into (docs/reliability_figures.json,
+#: rendered into docs/RELIABILITY.md by benchmarks/reliability_figures.py); unset: none written
+FIGURES_ENV = "SCM_RELIABILITY_FIGURES"
+
+
+def record_figures(test: str, **figures: Any) -> None:
+    """Merge ``figures`` under ``test`` into the figures file, stamped with the commit measured."""
+    path = os.environ.get(FIGURES_ENV)
+    if not path:
+        return
+    sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: shadows nothing
+    import provenance
+
+    report = json.loads(Path(path).read_text()) if Path(path).exists() else {}
+    report.setdefault("tests", {})[test] = figures
+    report["measured"] = provenance.measured_at()
+    report["machine"] = {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+    Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 # -- data ---------------------------------------------------------------------------

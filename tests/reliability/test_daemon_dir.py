@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import privileges
 from support.daemons import short_dir
 from support.procs import cmdline, wait_until
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                reason="becoming another uid needs root and setpriv")
+needs_root = privileges.needs_root("becoming another uid needs root and setpriv")
 
 #: read and search anywhere (the interpreters may live under root's 0700 home), nothing else
 READ_SEARCH = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]

@@ -10,11 +10,14 @@ faults, each once, spread over the run by the daemon's own request count: a floo
 connections past the daemon's cap and a session flooding its queue past its cap (both
 refused -32004 while every client runs and is served by the same daemon:
 daemon_faults.py), kill -9 of the daemon, kill -9 of a client (a new client process
-takes its place), kill -9 of the daemon again. A call in flight at a daemon's death fails with WorkerCrashed and is sent
-again; nothing else may fail. Lost replies must be 0, every crash a client saw must
-follow a daemon kill, the clients not killed must see nothing of the killed client,
-each daemon kill must be followed by a new daemon, and the persisted model must be
-served by the last one.
+takes its place), kill -9 of the daemon again. Each daemon kill lands while the clients
+are mid-request (the daemon's ``status`` shows a computation of theirs running and another
+waiting). A call in flight at a daemon's death fails with WorkerCrashed and is sent
+again; nothing else may fail. Lost replies must be 0; every crash a client saw must be on
+a daemon this test killed (its pid, after the kill), at most one per client and kill; at
+least one call must have crashed and been retried; exactly the planned daemons must have
+served (the first, one after each kill, nothing else); the clients not killed must see
+nothing of the killed client; and the persisted model must be served by the last daemon.
 """
 
 from __future__ import annotations
@@ -44,8 +47,6 @@ REQUESTS = int(os.environ.get("SCM_DAEMON_SOAK_REQUESTS", "250" if FULL else "15
 CLIENTS = 3
 REPLACEMENT_REQUESTS = REQUESTS // 2
 CLIENT = Path(__file__).with_name("daemon_soak_client.py")
-#: how long after a daemon kill a client may still report the crash it caused
-CRASH_WINDOW_S = 60.0
 
 
 def spawn_client(spec: Path, tmp: Path, name: str, seed: int, requests: int) -> subprocess.Popen[bytes]:
@@ -101,13 +102,46 @@ def answers_status(path: Path) -> bool:
         return False
 
 
-def kill_daemon(path: Path) -> tuple[int, float]:
-    pid, _ = daemon_status(path)
-    assert pid is not None, "no daemon to kill"
+def mid_request(path: Path) -> dict[str, Any] | None:
+    """The daemon's status while a client's computation runs and another waits, else None."""
+    try:
+        info = _daemon.status(path, timeout=30)
+    except WorkerError:
+        return None
+    busy = info is not None and info["running"] is not None and info["queue_length"] >= 1
+    return info if busy else None
+
+
+def kill_daemon(path: Path, clients: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    """SIGKILL the daemon while the clients are mid-request: a computation of theirs running
+    and another waiting (the test's own ``status`` is a control request, never either)."""
+    found: dict[str, Any] = {}
+
+    def busy_or_over() -> bool:
+        if any(c.poll() is not None for c in clients):
+            return True
+        found.update(mid_request(path) or {})
+        return bool(found)
+
+    wait_until(busy_or_over, 300, "a client's request running and another waiting on the daemon")
+    assert not (gone := ended(clients)), f"a client ended before the daemon kill: {gone}"
+    pid = int(found["pid"])
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: _daemon.pid_gone(pid), 30, "the killed daemon to be gone")
-    return pid, killed_at
+    return {"kind": "kill -9 daemon", "pid": pid, "at": killed_at,
+            "running": found["running"]["method"], "queued": found["queue_length"]}
+
+
+def killed_under(crash: dict[str, Any], kills: list[dict[str, Any]]) -> bool:
+    """True when ``crash`` happened on a daemon this soak killed, after it killed it."""
+    return any(crash["daemon"] == kill["pid"] and crash["at"] >= kill["at"] for kill in kills)
+
+
+def ended(clients: list[subprocess.Popen[bytes]]) -> list[str]:
+    """How each client that already exited ended (none may before the last fault)."""
+    return [f"exit {c.returncode}: {c.stderr.read().decode()[-3000:] if c.stderr else ''}"
+            for c in clients if c.poll() is not None]
 
 
 @pytest.mark.soak
@@ -129,15 +163,16 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     clients = {f"client-{i}": spawn_client(spec, tmp_path, f"client-{i}", 1000 + i, REQUESTS)
                for i in range(CLIENTS)}
     running = list(clients.values())
-    step = max(10, REQUESTS * CLIENTS // 8)  # computations: about 3 in 4 of the mix
+    # computations (about 3 in 4 of the mix) between faults: the four spacings end well before the
+    # clients do, who go on while each fault is made (the floods, a wait for requests in flight)
+    step = max(10, REQUESTS * CLIENTS // 16)
     faults: list[dict[str, Any]] = []
 
     wait_served(path, step, running)
     faults += guard_faults(path, running)
 
     wait_served(path, step, running)
-    pid, at = kill_daemon(path)
-    faults.append({"kind": "kill -9 daemon", "pid": pid, "at": at})
+    faults.append(kill_daemon(path, running))
 
     wait_served(path, step, running)
     victim = clients["client-0"]
@@ -150,8 +185,7 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     running = [c for name, c in clients.items() if name != "client-0"]
 
     wait_served(path, step, running)
-    pid, at = kill_daemon(path)
-    faults.append({"kind": "kill -9 daemon", "pid": pid, "at": at})
+    faults.append(kill_daemon(path, running))
 
     for name, proc in clients.items():
         if name != "client-0":
@@ -162,16 +196,16 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
                for name in clients if name != "client-0"}
     assert not (tmp_path / "client-0.json").exists(), "the killed client finished before it was killed"
 
-    daemon_kills = [f["at"] for f in faults if f["kind"] == "kill -9 daemon"]
+    daemon_kills = [f for f in faults if f["kind"] == "kill -9 daemon"]
     crashes = [dict(c, client=name) for name, t in tallies.items() for c in t["crashes"]]
-    unexplained = [c for c in crashes
-                   if not any(kill - 1 <= c["at"] <= kill + CRASH_WINDOW_S for kill in daemon_kills)]
+    unexplained = [c for c in crashes if not killed_under(c, daemon_kills)]
     lost = [f"{name}: {problem}" for name, t in tallies.items() for problem in t["lost"]]
     with Worker.connect(python311, store=str(store), worker_args=("--test-methods",)) as worker:
         listed = {m["model_id"] for m in worker.models()}
         final_daemon = int(worker.info["pid"])
     daemons = sorted({pid for t in tallies.values() for pid in t["daemon_pids"]}
                      | {first_daemon, final_daemon})
+    planned = [first_daemon, *(kill["pid"] for kill in daemon_kills[1:]), final_daemon]
 
     floods = {f["kind"]: f for f in faults if "refused" in f}
     figures = {
@@ -191,8 +225,15 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
         Path(report).write_text(json.dumps(figures, indent=2) + "\n")
     assert lost == [], lost[:20]
     assert unexplained == [], unexplained[:20]
+    # one crash at most per client and killed daemon: a retried call goes to the next daemon
+    per_kill = [(c["client"], c["daemon"]) for c in crashes]
+    assert len(per_kill) == len(set(per_kill)), crashes
+    assert figures["crashed_then_retried"] >= 1, "no call was in flight at any daemon kill: nothing was exercised"
+    # exactly the planned daemons: the first, one after each kill (the next kill's victim), the last
+    assert daemon_kills[0]["pid"] == first_daemon, (daemon_kills, first_daemon)
     assert final_daemon not in {f.get("pid") for f in faults}
-    assert len(daemons) >= 3, f"each daemon kill is followed by a new daemon: {daemons}"
+    assert sorted(planned) == daemons and len(set(planned)) == len(daemon_kills) + 1, \
+        f"daemons served {daemons}, planned {planned}: a daemon started that no kill explains"
     assert model in listed, "the persisted model is served by the last daemon"
     sent = {name: t["served"] + len(t["lost"]) for name, t in tallies.items()}
     assert sent == {name: REPLACEMENT_REQUESTS if name.endswith("replacement") else REQUESTS

@@ -11,6 +11,7 @@ callers at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -25,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import RawWorker, chain_traces, join_all
+from reliability_support import RawWorker, chain_traces, join_all, record_figures
 from scm_client import InvalidParams, StoreCorrupt, Worker, WorkerCrashed, WorkerTimeout
-from support.procs import descendants, pid_alive, wait_until
+from support.procs import descendants, describe, pid_alive, wait_until
 from support.worker_env import worker_python
 
 MakeWorker = Callable[..., Worker]
@@ -56,17 +57,41 @@ def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 # -- kill -9 during a fit -------------------------------------------------------------------
 
 
+def nodes_fitting(params: dict[str, Any]) -> bool:
+    """A ``fitting`` progress after a node finished, with nodes still to go: joblib is at work."""
+    return params.get("stage") == "fitting" and 1 <= params.get("done", 0) < params.get("total", 0)
+
+
+def long_chain(nodes: int, rows: int, seed: int) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """A linear chain v0 → v1 → …: ``nodes - 1`` node fits, shared among joblib's processes."""
+    rng, names = random.Random(seed), [f"v{i}" for i in range(nodes)]
+    traces, parent = {}, [0.0] * rows
+    for name in names:
+        traces[name] = parent = [2.0 * p + rng.gauss(0.0, 1.0) for p in parent]
+    return {"nodes": names, "edges": [[a, b] for a, b in itertools.pairwise(names)]}, traces
+
+
+def survivors_after(pids: list[int], timeout: float) -> list[str]:
+    """Waits up to ``timeout`` for every pid to be gone; those still alive then, described."""
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [describe(p) for p in pids if pid_alive(p)]
+
+
 def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and_the_next_call_works(
     make_worker: MakeWorker,
 ) -> None:
     fitting = threading.Event()
-    worker = make_worker(on_progress=lambda params: fitting.set())
+    worker = make_worker(on_progress=lambda params: nodes_fitting(params) and fitting.set())
     worker.start()
     marker = f"last-words-{uuid.uuid4().hex}"
     worker.call("debug.print", {"text": marker, "target": "stderr"})
-    traces = chain_traces(3, rows=3000)
-    fit_thread, fit_outcome = in_thread(lambda: worker.fit(CHAIN, traces, seed=3, quality="BETTER"))
-    assert fitting.wait(120), "the fit never reported progress"
+    graph, traces = long_chain(8, 3000, seed=3)
+    fit_thread, fit_outcome = in_thread(lambda: worker.fit(graph, traces, seed=3, quality="BETTER",
+                                                           validate_r2=False))
+    # killed once node tasks run in joblib's processes (a node fitted, more to go), not before
+    assert fitting.wait(120), "the fit never reported a fitted node with more to go"
     # three computations queued behind the fit (a ping would be answered at once: a control request)
     others = [in_thread(lambda: worker.call("debug.sleep", {"seconds": 0.02})),
               in_thread(lambda: worker.call("debug.sleep", {"seconds": 0.01})),
@@ -74,7 +99,8 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
     wait_until(lambda: pending_calls(worker) == 4, 30, "the fit and three more calls in flight")
     victim = worker.pid
     assert victim is not None
-    family = descendants(victim)
+    family = descendants(victim)  # children and grandchildren, from /proc: joblib's processes
+    assert family, "the worker had no child process while its nodes were being fitted"
     os.kill(victim, signal.SIGKILL)
     join_all([fit_thread, *(t for t, _ in others)], timeout=30)
     for outcome in [fit_outcome, *(o for _, o in others)]:
@@ -84,7 +110,12 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
     fitted = worker.fit(CHAIN, chain_traces(4), seed=4)  # the next call restarts and works
     assert fitted.scm["graph"]["nodes"] == ["X", "Y", "Z"]
     assert worker.starts == 2 and worker.pid != victim
-    wait_until(lambda: not any(pid_alive(p) for p in family), 10, "the killed worker's joblib children to go")
+    # orphaned (parent 1) in the dead worker's process group until the client reaps that group,
+    # which it does when the next call restarts the worker
+    survivors = survivors_after(family, 10)
+    assert not survivors, "the killed worker's children outlived the restart:\n" + "\n".join(survivors)
+    print(f"{len(family)} child processes of the worker at the kill, all gone")
+    record_figures("kill_9_during_a_fit", children=len(family))
 
 
 # -- a hung request -------------------------------------------------------------------------
@@ -217,6 +248,8 @@ def test_model_files_killed_mid_write_are_whole_or_absent(tmp_path: Path) -> Non
     models = {k: v for k, v in report.items() if not k.startswith(".tmp-")}
     leftovers = sorted(p.name for p in store.glob(".tmp-*"))
     print(f"{kills} kills: {len(models)} model files, {len(leftovers)} temporary leftovers")
+    record_figures("killed_mid_write", kills=kills, models=len(models), leftovers=len(leftovers),
+                   failed_to_verify=sum(v != "ok" for v in models.values()))
     assert models and set(models.values()) == {"ok"}, report
     # a leftover temporary file (a kill between write and rename) never verifies as a model;
     # the saver writes 4 MB and fsyncs in a loop, so kills land mid-write and leave some
@@ -266,6 +299,7 @@ def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, mak
     leftovers = sorted(p.name for p in store.glob(".tmp-*"))
     print(f"{rounds} kills while saving, {mid_save} during a save: {len(leftovers)} temporary leftovers "
           "(kills between write and rename)")
+    record_figures("killed_while_saving", kills=rounds, during_a_save=mid_save, leftovers=len(leftovers))
     assert mid_save, f"none of the {rounds} kills landed while a save was in flight: nothing was exercised"
     # a fresh worker on the store: every model file loads or is refused, nothing else
     fresh = make_worker(worker_args=args)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from reliability_support import record_figures
 from support.pipes import kill_group
 from support.procs import descendants, describe, group_members, pid_alive
 from support.worker_env import worker_python
@@ -29,10 +30,11 @@ DEADLINE = 2.0
 CLIENT = textwrap.dedent("""
     import random
     import sys
+    import threading
     import time
     from scm_client import Worker
 
-    mode = sys.argv[1]  # idle | sleeping (debug.sleep 120 s) | fitting (a long fit, joblib busy)
+    mode = sys.argv[1]  # idle | sleeping (debug.sleep 120 s) | fitting (a long fit, once node tasks run)
     flags = ("--no-store", "--no-warmup", "--test-methods") if mode == "sleeping" else ("--no-store",)
     worker = Worker(sys.argv[2], worker_args=flags, start_timeout=300)
     worker.start()
@@ -48,13 +50,21 @@ CLIENT = textwrap.dedent("""
         for node in nodes:
             traces[node] = parent = [2.0 * p + rng.gauss(0.0, 1.0) for p in parent]
         graph = {"nodes": nodes, "edges": [[a, b] for a, b in zip(nodes, nodes[1:])]}
-        sent, _ = worker._channel.request("fit", {"graph": graph, "traces": traces,
-                                                  "config": {"validate_r2": False}})
-    if mode != "idle":  # until status (a control request, answered at once) shows it running
+        nodes_running = threading.Event()  # a node fitted, more to go: joblib's processes at work
+
+        def on_progress(p):
+            if p.get("stage") == "fitting" and 1 <= p.get("done", 0) < p.get("total", 0):
+                nodes_running.set()
+
+        worker._channel.request("fit", {"graph": graph, "traces": traces, "config": {"validate_r2": False}},
+                                on_progress)
+        assert nodes_running.wait(300), "the fit never fitted a node"
+    if mode == "sleeping":  # until status (a control request, answered at once) shows it running
         deadline = time.monotonic() + 300
         while (worker.call("status")["running"] or {}).get("id") != sent:
             assert time.monotonic() < deadline, "the long request never ran"
             time.sleep(0.01)
+    if mode != "idle":
         print("running", flush=True)
     sys.stdin.read()  # until killed
 """)
@@ -138,6 +148,7 @@ def test_client_killed_leaves_no_worker_and_no_joblib_child_after_2s(family_of: 
     assert not survivors, f"still alive {DEADLINE}s after the client was killed:\n" + "\n".join(survivors)
     assert all_gone is not None and all_gone <= DEADLINE
     print(f"worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
+    record_figures("client_killed_idle", children=len(pids) - 1, gone_s=round(all_gone, 2))
 
 
 @pytest.mark.parametrize("mode", ["sleeping", "fitting"])
@@ -150,3 +161,5 @@ def test_client_killed_during_a_long_request_leaves_no_worker_after_2s(family_of
     all_gone, survivors = kill_client_and_watch(family, pids)
     assert not survivors, f"still alive {DEADLINE}s after the client was killed mid-request:\n" + "\n".join(survivors)
     print(f"{mode}: worker and {len(pids) - 1} children gone {all_gone:.2f}s after the client was killed")
+    assert all_gone is not None
+    record_figures(f"client_killed_{mode}", children=len(pids) - 1, gone_s=round(all_gone, 2))

@@ -9,11 +9,16 @@ store's key refused, a malicious pickle never unpickled.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import re
 import socket
 import stat
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +31,7 @@ from hypothesis import strategies as st
 from scm_client import RemoteError, Worker, WorkerStartError
 
 from reliability_support import CHAIN_GRAPH, RawWorker, chain_traces, inet_socket_table, proc_status, socket_inodes, unix_socket_inodes
+from support import privileges
 from support.procs import descendants
 
 MODEL_ID_METHODS = ["sample", "evaluate", "effect", "arrow_strength", "influence", "anomaly",
@@ -313,17 +319,74 @@ def family(worker: Worker) -> list[int]:
     return [worker.pid, *descendants(worker.pid)]
 
 
-def test_the_worker_and_its_children_run_with_the_clients_ids_and_no_more_capabilities(warm: Worker) -> None:
-    me = proc_status(os.getpid())
-    pids = family(warm)
-    assert len(pids) > 1, "the warm-up should have started joblib processes"
-    for pid in pids:
+#: the client run as nobody: a worker after its warm-up (joblib's processes exist) that has
+#: fitted, sampled and answered an effect; it prints the worker's pid, then waits for stdin
+NOBODY_CLIENT = textwrap.dedent("""
+    import random, sys
+    from scm_client import Worker
+    worker = Worker(sys.argv[1], worker_args=("--test-methods", "--no-store"), start_timeout=300)
+    worker.start()
+    assert worker.wait_until_warm(timeout=300)
+    rng = random.Random(2)
+    xs = [rng.gauss(0, 1) for _ in range(200)]
+    traces = {"X": xs, "Y": [2 * x + rng.gauss(0, 0.1) for x in xs]}
+    traces["Z"] = [3 * y + rng.gauss(0, 0.1) for y in traces["Y"]]
+    fitted = worker.fit({"nodes": ["X", "Y", "Z"], "edges": [["X", "Y"], ["Y", "Z"]]}, traces, seed=2)
+    do = lambda v: [{"type": "hard", "node": "X", "value": v}]
+    worker.sample(fitted, "interventional", do(1.0), num_samples=100, seed=1)
+    worker.effect(fitted, "Z", do(1.0), do(0.0), num_samples=200)
+    print("worker", worker.pid, flush=True)
+    sys.stdin.read()
+    worker.close()
+""")
+#: nobody, no supplementary group, and one capability: read and search (the interpreters live
+#: under root's 0700 home), inherited by what it runs; as tests/worker/test_daemon.py's as_nobody
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+CAP_DAC_READ_SEARCH = 1 << 2
+CAP_SETS = ("CapEff", "CapPrm", "CapInh", "CapAmb")
+
+
+@pytest.fixture
+def nobodys_worker(tmp_path: Path, python311: str) -> Iterator[tuple[int, int]]:
+    """The client script run as nobody, and the worker it started: (client pid, worker pid)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    client = subprocess.Popen([*AS_NOBODY, sys.executable, "-c", NOBODY_CLIENT, python311], cwd="/", env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None
+        line = client.stdout.readline()
+        assert line.startswith("worker "), f"the client run as nobody said {line!r}, exit {client.poll()}"
+        yield client.pid, int(line.split()[1])
+    finally:
+        client.kill()
+        client.wait()
+
+
+@privileges.needs_root("becoming nobody needs root and setpriv")
+def test_the_worker_and_its_children_run_with_the_clients_ids_and_no_more_capabilities(
+    nobodys_worker: tuple[int, int],
+) -> None:
+    """Run as nobody: as root the client's ids are 0 and it holds every capability, so no
+    worker could have more and the check could not fail."""
+    client, worker = nobodys_worker
+    me = proc_status(client)
+    nobody = (str(pwd.getpwnam("nobody").pw_uid), str(grp.getgrnam("nogroup").gr_gid))
+    assert (me["Uid"].split(), me["Gid"].split(), me["Groups"].split()) == ([nobody[0]] * 4, [nobody[1]] * 4, [])
+    assert all(int(me[caps], 16) == CAP_DAC_READ_SEARCH for caps in ("CapEff", "CapPrm", "CapAmb")), me
+    children = descendants(worker)  # from /proc: the worker's children and grandchildren
+    assert children, "the warm worker should have started joblib's processes"
+    for pid in [worker, *children]:
         status = proc_status(pid)
-        assert status["Uid"].split() == [str(os.getuid())] * 4, (pid, status["Uid"])
-        assert status["Gid"].split() == [str(os.getgid())] * 4, (pid, status["Gid"])
-        assert status["Groups"].split() == me["Groups"].split(), pid
-        for caps in ("CapEff", "CapPrm", "CapInh"):
+        assert status["Uid"].split() == me["Uid"].split(), (pid, status["Uid"])
+        assert status["Gid"].split() == me["Gid"].split(), (pid, status["Gid"])
+        assert status["Groups"].split() == [], (pid, status["Groups"])
+        for caps in CAP_SETS:
             assert int(status[caps], 16) & ~int(me[caps], 16) == 0, (pid, caps, status[caps])
+    print(f"the worker and its {len(children)} children run as nobody with no capability but the client's")
 
 
 def test_no_network_socket_after_fit_sample_and_effect(warm: Worker) -> None:

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 from scm_client import Worker, WorkerStartError
+from support import privileges
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CHAIN = json.loads((FIXTURES / "linear_chain.json").read_text())
 ARGS = ("--no-warmup", "--test-methods")
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to nobody needs root")
+needs_root = privileges.needs_root("giving a file to nobody needs root", setpriv=False)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 import scm_worker
+from support import privileges
 from support.daemon import DaemonProcess, SocketPeer, remove_tree, short_dir
 from support.procs import pid_alive, wait_until
 from support.timing import assert_within
@@ -44,8 +45,7 @@ PERMISSION_DENIED = -32009
 REQUEST_CANCELLED = -32800
 NOBODY = "nobody"
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                reason="becoming another uid needs root and setpriv")
+needs_root = privileges.needs_root("becoming another uid needs root and setpriv")
 
 
 def nobody_ids() -> tuple[int, int]:
@@ -129,7 +129,7 @@ def test_client_of_another_uid_is_refused_by_the_file_system(start_daemon: Start
     directory opened up by hand (0755), the socket's own 0600 still does."""
     python = plain_python_for_nobody()
     if python is None:
-        pytest.skip("no interpreter that nobody can run")
+        privileges.unprivileged("no interpreter that nobody can run")
     daemon = start_daemon()
     if guard == "socket":
         daemon.path.parent.chmod(0o755)
