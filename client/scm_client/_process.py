@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
@@ -71,6 +72,34 @@ def signal_pgid(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+#: how often ``exit_code_clearing_group`` looks whether the worker has exited
+POLL_S = 0.01
+
+
+def exit_code_clearing_group(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The worker's exit code once it exits (None if it runs past ``timeout``), with what
+    is left of its process group killed first.
+
+    A worker killed with SIGKILL leaves its joblib children orphaned in its group, holding
+    memory and its stderr pipe, until someone kills that group. Its stdout closing is the
+    moment to: the group is signalled while the worker is an exited but unreaped child, so
+    its pid, the group's id, cannot yet belong to anyone else's process.
+    """
+    deadline = time.monotonic() + timeout
+    while proc.returncode is None:
+        try:
+            exited = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped meanwhile (Popen, in another thread)
+            break
+        if exited is not None:
+            signal_group(proc, signal.SIGKILL)
+            break
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_S)
+    return proc.wait()
 
 
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from ._process import exit_code_clearing_group
+
 log = logging.getLogger("scm_client.worker")
 
 TAIL_LINES = 200
@@ -89,10 +91,8 @@ class PipeTransport:
         return self.proc.poll() is None
 
     def exit_code(self, timeout: float) -> int | None:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
+        """Asked once stdout ended: the exit code, the dead worker's group cleared."""
+        code = exit_code_clearing_group(self.proc, timeout)
         self._drainer.join(timeout=1)
         return code
 

@@ -107,13 +107,13 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
         assert len(outcome) == 1 and isinstance(outcome[0], WorkerCrashed), outcome
         assert outcome[0].exit_code == -signal.SIGKILL
         assert marker in outcome[0].stderr_tail
+    # orphaned (parent 1) in the dead worker's process group: the client kills that group as
+    # soon as the worker's stdout ends, before any next call
+    survivors = survivors_after(family, 10)
+    assert not survivors, "the killed worker's children outlived it:\n" + "\n".join(survivors)
     fitted = worker.fit(CHAIN, chain_traces(4), seed=4)  # the next call restarts and works
     assert fitted.scm["graph"]["nodes"] == ["X", "Y", "Z"]
     assert worker.starts == 2 and worker.pid != victim
-    # orphaned (parent 1) in the dead worker's process group until the client reaps that group,
-    # which it does when the next call restarts the worker
-    survivors = survivors_after(family, 10)
-    assert not survivors, "the killed worker's children outlived the restart:\n" + "\n".join(survivors)
     print(f"{len(family)} child processes of the worker at the kill, all gone")
     record_figures("kill_9_during_a_fit", children=len(family))
 
