@@ -123,7 +123,7 @@ def _positive_class(model: FittedModel, target: str) -> Any:
 
 
 def arrow_strength(
-    model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int
+    model: FittedModel, target: str, num_samples_conditional: int, *, n_jobs: int
 ) -> dict[str, Any]:
     if not model.graph.parents(target):
         raise invalid_params("target", f"{target!r} is a root node: it has no incoming arrows")
