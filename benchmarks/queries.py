@@ -612,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "knobs": (
             f"**QUICK smoke run**, smaller knobs on both sides: {json.dumps(QUICK_KNOBS)}"
             if args.quick
-            else "the worker's defaults (signatures.py) on both sides"
+            else "the worker's defaults (declared in api/methods.py) on both sides"
         ),
     }
     rows = run(args, record)

@@ -61,11 +61,13 @@ def log(message: str) -> None:
 
 def default_knobs(method: str) -> dict[str, Any]:
     """The worker's defaults for ``method``'s sample-count knobs (those with a limit)."""
-    from scm_worker.api.signatures import PUBLIC, SAMPLE_QUERY
+    from scm_worker.api.methods import rpc
+    from scm_worker.api.signatures import SAMPLE_QUERY
 
     if method == "sample":
         return {p.name: p.default for p in SAMPLE_QUERY if p.name == "num_samples"}
-    return {p.name: p.default for p in PUBLIC[method].params if p.limit is not None}
+    declared = rpc.methods(test_methods=False)[method].params
+    return {p.name: p.default for p in declared.params if p.limit is not None}
 
 
 def rows(value: dict[str, list[Any]], nodes: tuple[str, ...], field: str) -> pd.DataFrame:

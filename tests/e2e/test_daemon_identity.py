@@ -82,7 +82,7 @@ def test_an_edited_worker_source_gets_a_fresh_daemon_and_the_old_one_says_stale(
     python = second_environment(worker_python, tmp_path / "env", source=checkout)
     before = connect(python)
     assert before.call("ping") == "pong"
-    methods = checkout / "scm_worker" / "methods.py"
+    methods = checkout / "scm_worker" / "api" / "methods.py"
     methods.write_text(methods.read_text().replace('return "pong"', 'return "pong, edited"'))
     after = connect(python)
     assert after.call("ping") == "pong, edited", "the edited source did not run"

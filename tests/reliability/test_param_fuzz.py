@@ -35,7 +35,7 @@ FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 LIMIT_FLAGS = ("--max-nodes", "8", "--max-edges", "12", "--max-rows", "300", "--max-cells", "1200",
                "--max-num-samples", "400", "--max-models", "1000")
 
-#: The parameters of each method (worker/scm_worker/api/signatures.py): a -32602's field must name one.
+#: The parameters of each method (registered in worker/scm_worker/api/methods.py): a -32602's field must name one.
 SIGNATURES: dict[str, set[str]] = {
     "fit": {"graph", "traces", "config"},
     "evaluate": {"model_id", "traces", "invertibility", "falsify_graph", "max_permutations", "seed"},

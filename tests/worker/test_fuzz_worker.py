@@ -122,7 +122,7 @@ def make_dispatcher() -> Dispatcher:
     """The real protocol layer and a few real handlers, plus stand-ins that echo or fail."""
     ctx = WorkerContext(Limits(), ModelStore(4))
     ctx.warmup.finish(time.monotonic())
-    real = methods.build_methods(ctx)
+    real = methods.rpc.table(ctx.test_methods)
     table = {name: real[name] for name in ("initialize", "ping", "warmup", "models.list", "models.drop",
                                            "models.load", "models.save", "models.prune")}
 

@@ -1,9 +1,10 @@
-"""scm_worker.api.signatures: each RPC method's params, declared once, and the docs held to them.
+"""Each RPC method registered once (api/registry.py, api/methods.py), and the docs held to it.
 
 docs/PROTOCOL.md lists every method's params (``name {a, b?, c?}``, ``?`` = optional)
-and, for the causal questions, each sample-count knob's default and limit: both must
-say what the declarations say. The handlers (and the services behind them) must take
-exactly the declared params, so no signature is written twice with different names.
+and, for the causal questions, each sample-count knob's default and limit; it names the
+control requests and says how a cancel stops each computation: all must say what the
+registrations say. The handlers (and the services behind them) must take exactly the
+declared params, so no signature is written twice with different names.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Any
 
 import pytest
 from scm_worker.api import methods, signatures
+from scm_worker.api.registry import Registry
+from scm_worker.api.signatures import NO_PARAMS, Signature, anything
 from scm_worker.context import WorkerContext
 from scm_worker.engine.store import ModelStore
 from scm_worker.errors import INVALID_PARAMS, LIMIT_EXCEEDED, WorkerError
 from scm_worker.limits import Limits
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
-DECLARED = {**signatures.PUBLIC, **signatures.TEST_ONLY}
+REGISTERED = methods.rpc.methods(test_methods=True)
+DECLARED = {name: method.params for name, method in REGISTERED.items()}
 QUESTIONS = ("effect", "arrow_strength", "influence", "anomaly", "distribution_change")
 
 
@@ -76,24 +80,86 @@ def test_each_questions_documented_params_and_knobs_are_declared(name: str) -> N
     assert [p.name for p in declaration.params][0] == "model_id" and "seed" in declaration.names
 
 
+def documented_control() -> set[str]:
+    """The methods PROTOCOL.md says a connection's reader answers as they arrive."""
+    paragraph = PROTOCOL.read_text().split("**Control requests are answered at once")[1]
+    return set(re.findall(r"`([$/\w.]+)`", paragraph.split("are answered by")[0]))
+
+
+def documented_cancels() -> dict[str, str]:
+    """``$/cancelRequest``'s bullets: method → how a running one stops."""
+    section = PROTOCOL.read_text().split("### `$/cancelRequest")[1].split("\n### ")[0]
+    kinds = {"stops handing": "checkpoint", "are interrupted": "interrupt", "run to their end": "finish"}
+    found: dict[str, str] = {}
+    for bullet in re.findall(r"^- (.*?)(?=^- |^\S|\Z)", section, flags=re.M | re.S):
+        kind = next(kind for phrase, kind in kinds.items() if phrase in bullet)
+        names = re.findall(r"`([\w.*]+)`", bullet.split("(")[0])
+        names += list(QUESTIONS) if "the causal questions" in bullet else []
+        for name in names:
+            matched = [n for n in REGISTERED if n == name or name.endswith("*") and n.startswith(name[:-1])]
+            assert matched, f"PROTOCOL.md names {name!r}, which is not a method"
+            found.update(dict.fromkeys(matched, kind))
+    return found
+
+
+def test_the_control_requests_documented_are_the_ones_registered_runs_control() -> None:
+    assert documented_control() == methods.rpc.control()
+    assert methods.rpc.control() == {n for n, m in REGISTERED.items() if m.runs == "control"}
+
+
+def test_how_a_cancel_stops_each_queued_method_is_documented_as_registered() -> None:
+    queued = {n: m.cancel for n, m in REGISTERED.items() if m.runs == "compute" and not m.test_only}
+    assert documented_cancels() == queued
+
+
 def context() -> WorkerContext:
     return WorkerContext(Limits(), ModelStore(4))
 
 
-def test_every_served_method_is_declared_and_its_handler_takes_the_declared_params() -> None:
+def test_every_served_method_is_registered_once_with_its_declared_params() -> None:
     ctx = context()
+    assert set(methods.method_table(ctx)) == {n for n, m in REGISTERED.items() if not m.test_only}
     ctx.test_methods = True
-    assert set(methods.method_table(ctx)) == set(DECLARED)
-    methods.build_methods(ctx)  # refuses a handler whose params differ from its declaration
+    assert set(methods.method_table(ctx)) == set(DECLARED) and all(
+        m.name == n for n, m in methods.method_table(ctx).items())
+    assert set(methods.rpc.table(test_methods=True)) == set(DECLARED)
 
 
-@pytest.mark.parametrize("name", [*QUESTIONS, "evaluate", "sample"])
+def test_the_registry_refuses_a_second_registration_and_a_handler_unlike_its_declaration() -> None:
+    registry = Registry()
+
+    @registry.method("echo", Signature((anything("text"),)))
+    def echo(ctx: WorkerContext, text: str) -> str:
+        return text
+
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.method("echo", NO_PARAMS)(lambda ctx: None)
+    with pytest.raises(TypeError, match=r"takes \['text'\], its declaration \['words'\]"):
+        registry.method("echo2", Signature((anything("words"),)))(echo)
+    with pytest.raises(ValueError, match="control"):
+        registry.method("ping", NO_PARAMS, runs="control", cancel="interrupt")
+    assert set(registry.table(test_methods=False)) == {"echo"} and registry.control() == frozenset()
+
+
+@pytest.mark.parametrize("name", ["evaluate", "sample"])
 def test_the_services_behind_pass_through_handlers_take_the_declared_params(name: str) -> None:
     from scm_worker.engine import services
 
     parameters = list(inspect.signature(getattr(services, name)).parameters.values())[1:]
     taken = [p.name for p in parameters if p.kind is not p.KEYWORD_ONLY]  # keyword-only: not wire
     assert taken == list(DECLARED[name].names)
+
+
+@pytest.mark.parametrize("name", QUESTIONS)
+def test_each_question_the_template_asks_takes_the_declared_params(name: str) -> None:
+    from scm_worker.engine import services
+
+    question = services.QUESTIONS[name]
+    parameters = list(inspect.signature(question.compute).parameters.values())[1:]
+    taken = {p.name for p in parameters if p.kind is not p.KEYWORD_ONLY}  # n_jobs: not wire
+    assert taken | {"model_id", "seed"} == set(DECLARED[name].names)
+    assert set(question.against_model) <= taken and question.draws in taken
+    assert REGISTERED[name].cancel == "interrupt"
 
 
 def refused(name: str, params: Any, limits: Limits | None = None) -> WorkerError:

@@ -141,9 +141,11 @@ def open_store(args: argparse.Namespace, announce: BinaryIO) -> ModelStore | Non
 
 
 def build(args: argparse.Namespace, store: ModelStore,
-          **daemon: Any) -> tuple[Any, Any, Any, threading.Event]:
-    """The context, dispatcher and scheduler every transport shares; warm-up started."""
-    from .api import methods
+          **daemon: Any) -> tuple[Any, Any, Any, frozenset[str], threading.Event]:
+    """The context, dispatcher, scheduler and control methods every transport shares;
+    warm-up started. The methods come from their registry (api/registry.py): the server
+    gets them as data, a method table and the names its readers answer themselves."""
+    from .api.methods import rpc
     from .engine import warmup
     from .server import protocol
     from .server.scheduler import Scheduler
@@ -152,12 +154,12 @@ def build(args: argparse.Namespace, store: ModelStore,
     ctx = WorkerContext(limits, store, test_methods=args.test_methods, threads=args.threads,
                         **daemon)
     warmup.start_warmup(ctx, enabled=not args.no_warmup)
-    dispatcher = protocol.Dispatcher(methods.build_methods(ctx), ctx)
+    dispatcher = protocol.Dispatcher(rpc.table(ctx.test_methods), ctx)
     stopped = threading.Event()
     scheduler = Scheduler(ctx, dispatcher, stopped.set)
     ctx.scheduler = scheduler
     scheduler.start()
-    return ctx, dispatcher, scheduler, stopped
+    return ctx, dispatcher, scheduler, rpc.control(), stopped
 
 
 def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: BinaryIO,
@@ -168,10 +170,11 @@ def serve_stdio(args: argparse.Namespace, store: ModelStore, protocol_in: Binary
     from .server.session import Session
 
     lifeline.watch(protocol_out.fileno())
-    ctx, dispatcher, scheduler, stopped = build(args, store)
+    ctx, dispatcher, scheduler, control, stopped = build(args, store)
     session = Session(LineWriter(protocol_out), "stdio", at_end="finish", buffered=False,
                       when_full="wait")
-    threading.Thread(target=read_session, args=(protocol_in, session, ctx, dispatcher, scheduler),
+    threading.Thread(target=read_session,
+                     args=(protocol_in, session, ctx, dispatcher, scheduler, control),
                      name="scm-stdin", daemon=True).start()
     log.info("serving on stdio (pid %d, version %s)", ctx.pid, __version__)
     stopped.wait()
@@ -222,13 +225,13 @@ def _serve_socket(args: argparse.Namespace, store: ModelStore, announce: BinaryI
     from .server import listener
 
     idle = args.idle_timeout or None
-    ctx, dispatcher, scheduler, stopped = build(args, store, socket_path=str(path),
-                                                 idle_timeout_s=idle)
+    ctx, dispatcher, scheduler, control, stopped = build(args, store, socket_path=str(path),
+                                                          idle_timeout_s=idle)
     terminate = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     log.info("daemon serving on %s (pid %d, version %s)", path, ctx.pid, __version__)
     _announce(announce, {"listening": str(path), "pid": ctx.pid, "worker_version": __version__})
-    listener.Listener(server, ctx, dispatcher, scheduler, idle, watch=watch,
+    listener.Listener(server, ctx, dispatcher, scheduler, idle, control=control, watch=watch,
                       max_connections=args.max_connections).serve(stopped, terminate)
 
 

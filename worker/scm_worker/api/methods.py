@@ -1,19 +1,19 @@
-"""One small function per RPC method, given checked params: call the services or the store.
+"""Every RPC method, registered once above its handler: name, params, thread, cancellation.
 
-Wire names match handler names (``models.list`` → ``models_list``). Methods that need
-DoWhy wait for the warm-up and import ``services`` then, so the handshake never waits
-for DoWhy to load.
+One small function per method, given checked params: it calls the services or the
+store. The causal questions share one handler (``services.ask``), each registered with
+its own params. Methods that need DoWhy wait for the warm-up and import ``services``
+then, so the handshake never waits for DoWhy to load.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from .. import PROTOCOL_VERSION, __version__, fast, identity
 from ..checks import FitConfig, Graph
@@ -22,8 +22,39 @@ from ..context import WorkerContext
 from ..errors import internal_error
 from ..jsonio import to_json
 from ..versions import dowhy_version, python_version
-from . import signatures
-from .binding import rpc_method
+from .registry import Method, Registry
+from .signatures import (
+    BATCH_FIT,
+    CHANGE_MEASURES,
+    FIT,
+    MAX_KNOB,
+    MAX_PERMUTATIONS,
+    MAX_SLEEP_S,
+    MAX_WAIT_S,
+    NO_PARAMS,
+    REPORT_FORMATS,
+    SAMPLE_QUERY,
+    SHUTDOWN,
+    Signature,
+    anything,
+    boolean,
+    choice,
+    count,
+    integer,
+    knob,
+    model_id,
+    number,
+    optional_fraction,
+    optional_list,
+    optional_number,
+    print_target,
+    prune_bounds,
+    sample_query,
+    seed,
+    string,
+)
+
+rpc: Final = Registry()
 
 
 def services(ctx: WorkerContext) -> ModuleType:
@@ -36,6 +67,11 @@ def services(ctx: WorkerContext) -> ModuleType:
     return loaded
 
 
+@rpc.method("initialize", Signature((
+    anything("client", None),
+    anything("protocol_version", None),
+    optional_list("column_encodings"),
+)), runs="control")
 def initialize(
     ctx: WorkerContext, client: Any, protocol_version: Any, column_encodings: list[Any] | None
 ) -> dict[str, Any]:
@@ -68,10 +104,12 @@ def initialize(
     }
 
 
+@rpc.method("ping", NO_PARAMS, runs="control")
 def ping(ctx: WorkerContext) -> str:
     return "pong"
 
 
+@rpc.method("status", NO_PARAMS, runs="control")
 def status(ctx: WorkerContext) -> dict[str, Any]:
     """Who this worker is and what it is doing; answered at once, also during a fit.
 
@@ -108,6 +146,7 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
+@rpc.method("$/cancelRequest", Signature((anything("id"),)), runs="control")
 def cancel_request(ctx: WorkerContext, id: Any) -> dict[str, Any]:
     """``$/cancelRequest``: stop one of this connection's requests (LSP's method and code)."""
     if ctx.session is None:
@@ -115,12 +154,14 @@ def cancel_request(ctx: WorkerContext, id: Any) -> dict[str, Any]:
     return {"cancelled": ctx.scheduler.cancel(ctx.session, id)}
 
 
+@rpc.method("shutdown", SHUTDOWN)
 def shutdown(ctx: WorkerContext, force: bool) -> None:
     """Reply, then exit 0 once the reply is written. ``force`` was weighed when the request
     arrived (scheduler: refused if other sessions' work would be stopped, unless forced)."""
     ctx.stop_requested = True
 
 
+@rpc.method("fit", FIT, cancel="checkpoint")
 def fit(
     ctx: WorkerContext, graph: Graph, traces: dict[str, Column], config: FitConfig
 ) -> dict[str, Any]:
@@ -130,6 +171,7 @@ def fit(
     return services(ctx).fit(ctx, graph, traces, config)  # type: ignore[no-any-return]
 
 
+@rpc.method("batch.fit", BATCH_FIT)
 def batch_fit(ctx: WorkerContext, requests: list[Any], scheduler: str, persist: bool,
               connect_timeout: float, insecure: bool, tls_ca_file: str | None,
               tls_cert: str | None, tls_key: str | None) -> dict[str, Any]:
@@ -145,6 +187,7 @@ def batch_fit(ctx: WorkerContext, requests: list[Any], scheduler: str, persist: 
     )
 
 
+@rpc.method("warmup", Signature((optional_number("timeout", 0, MAX_WAIT_S),)), runs="control")
 def warmup(ctx: WorkerContext, timeout: float | None) -> dict[str, Any]:
     """Wait (up to ``timeout`` seconds) for the start-up warm-up; say whether it succeeded."""
     ctx.warmup.done.wait(timeout)
@@ -156,10 +199,19 @@ def warmup(ctx: WorkerContext, timeout: float | None) -> dict[str, Any]:
     }
 
 
+@rpc.method("evaluate", Signature((
+    model_id(),
+    anything("traces"),
+    boolean("invertibility", False),
+    boolean("falsify_graph", False),
+    count("max_permutations", 50, 1, MAX_PERMUTATIONS),
+    seed(),
+)), cancel="interrupt")
 def evaluate(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
     return services(ctx).evaluate(ctx, **params)  # type: ignore[no-any-return]
 
 
+@rpc.method("sample", Signature((model_id(), *SAMPLE_QUERY)), cancel="interrupt")
 def sample(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
     """Sample columns as this connection's client reads them (``initialize``)."""
     return services(ctx).sample(  # type: ignore[no-any-return]
@@ -167,26 +219,71 @@ def sample(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
     )
 
 
-def effect(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    return services(ctx).effect(ctx, **params)  # type: ignore[no-any-return]
+#: the causal questions' params: every question takes ``model_id``, ``target`` and ``seed``,
+#: and its sample-count knobs (default, maximum); engine/services.QUESTIONS answers them
+QUESTIONS: Final[dict[str, Signature]] = {
+    "effect": Signature((
+        model_id(),
+        anything("target"),
+        anything("alternative"),
+        anything("reference", None),
+        anything("observed", None),
+        optional_fraction("confidence"),
+        knob("num_samples", 2000, 200_000),
+        knob("num_bootstrap", 20, 200),
+        seed(),
+    )),
+    "arrow_strength": Signature((
+        model_id(),
+        anything("target"),
+        knob("num_samples_conditional", 2000, 50_000),
+        seed(),
+    )),
+    "influence": Signature((
+        model_id(),
+        anything("target"),
+        knob("num_training_samples", 10_000, 100_000),
+        knob("num_samples_randomization", 250, 5_000),
+        knob("num_samples_baseline", 1000, 20_000),
+        seed(),
+    )),
+    "anomaly": Signature((
+        model_id(),
+        anything("target"),
+        anything("rows"),
+        knob("num_distribution_samples", 3000, 50_000),
+        seed(),
+    )),
+    "distribution_change": Signature((
+        model_id(),
+        anything("target"),
+        anything("old"),
+        anything("new"),
+        knob("num_samples", 2000, 200_000),
+        choice("measure", CHANGE_MEASURES, "mean"),
+        seed(),
+    )),
+}
 
 
-def arrow_strength(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    return services(ctx).arrow_strength(ctx, **params)  # type: ignore[no-any-return]
+def question(name: str) -> Callable[..., dict[str, Any]]:
+    """The handler of causal question ``name``: every question is the same template."""
+    def ask(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+        return services(ctx).ask(ctx, name, **params)  # type: ignore[no-any-return]
+
+    ask.__name__ = ask.__qualname__ = name
+    return ask
 
 
-def influence(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    return services(ctx).influence(ctx, **params)  # type: ignore[no-any-return]
+for _name, _params in QUESTIONS.items():
+    rpc.method(_name, _params, cancel="interrupt")(question(_name))
 
 
-def anomaly(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    return services(ctx).anomaly(ctx, **params)  # type: ignore[no-any-return]
-
-
-def distribution_change(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
-    return services(ctx).distribution_change(ctx, **params)  # type: ignore[no-any-return]
-
-
+@rpc.method("report", Signature((
+    model_id(),
+    choice("format", REPORT_FORMATS, "html"),
+    sample_query("samples"),
+)), cancel="interrupt")
 def report(ctx: WorkerContext, model_id: str, format: str, samples: Any) -> dict[str, Any]:
     """The fitted model as a self-contained HTML or SVG document (the report package draws it)."""
     loaded = services(ctx)
@@ -195,24 +292,32 @@ def report(ctx: WorkerContext, model_id: str, format: str, samples: Any) -> dict
     return render(ctx, loaded, model_id, format, samples)
 
 
+@rpc.method("models.list", NO_PARAMS)
 def models_list(ctx: WorkerContext) -> dict[str, Any]:
     """Every model this worker can serve, and where it lives: memory, disk or both."""
     return {"models": to_json(ctx.store.listing()), **ctx.store.usage()}
 
 
+@rpc.method("models.drop", Signature((model_id(),)))
 def models_drop(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     return ctx.store.drop(model_id)
 
 
+@rpc.method("models.save", Signature((model_id(),)))
 def models_save(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     return ctx.store.save(model_id)
 
 
+@rpc.method("models.load", Signature((model_id(),)))
 def models_load(ctx: WorkerContext, model_id: str) -> dict[str, Any]:
     ctx.store.load(model_id)
     return {"model_id": model_id, "loaded": True}
 
 
+@rpc.method("models.prune", Signature((
+    optional_number("older_than_s", 0, MAX_KNOB),
+    optional_number("max_total_mb", 0, MAX_KNOB),
+), prune_bounds))
 def models_prune(
     ctx: WorkerContext, older_than_s: float | None, max_total_mb: float | None
 ) -> dict[str, Any]:
@@ -222,16 +327,21 @@ def models_prune(
     return {"pruned": pruned, **ctx.store.usage()}
 
 
+@rpc.method("debug.sleep", Signature((number("seconds", 0, MAX_SLEEP_S),)),
+            cancel="checkpoint", test_only=True)
 def debug_sleep(ctx: WorkerContext, seconds: float) -> float:
     """Sleep in the compute thread; a cancel wakes it (the checkpoint of a test request)."""
     ctx.cancel.wait(seconds)
     return seconds
 
 
+@rpc.method("debug.exit", Signature((integer("code", 1),)), test_only=True)
 def debug_exit(ctx: WorkerContext, code: int) -> None:
     os._exit(code)
 
 
+@rpc.method("debug.print", Signature((string("text"), print_target("target", "sys.stdout"))),
+            test_only=True)
 def debug_print(ctx: WorkerContext, text: str, target: str) -> str:
     """Print where a careless library would; none of it may reach the protocol."""
     if target == "sys.stdout":
@@ -243,64 +353,11 @@ def debug_print(ctx: WorkerContext, text: str, target: str) -> str:
     return target
 
 
+@rpc.method("debug.raise", Signature((anything("message", "boom"),)), test_only=True)
 def debug_raise(ctx: WorkerContext, message: Any) -> None:
     raise RuntimeError(str(message))
 
 
-def interruptible(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """A read-only computation: a cancel interrupts it wherever it is (cancellation.py).
-
-    The fit is not one: it stops at its node-task checkpoints instead, so joblib's warm
-    processes survive, and what writes the store must never stop half-way.
-    """
-    @functools.wraps(handler)
-    def run(ctx: WorkerContext, *args: Any, **kwargs: Any) -> Any:
-        with ctx.cancel.interruptible():
-            return handler(ctx, *args, **kwargs)
-
-    return run
-
-
-_PUBLIC: dict[str, Callable[..., Any]] = {
-    "initialize": initialize,
-    "ping": ping,
-    "status": status,
-    "$/cancelRequest": cancel_request,
-    "warmup": warmup,
-    "shutdown": shutdown,
-    "fit": fit,
-    "batch.fit": batch_fit,
-    "evaluate": interruptible(evaluate),
-    "sample": interruptible(sample),
-    "effect": interruptible(effect),
-    "arrow_strength": interruptible(arrow_strength),
-    "influence": interruptible(influence),
-    "anomaly": interruptible(anomaly),
-    "distribution_change": interruptible(distribution_change),
-    "report": interruptible(report),
-    "models.list": models_list,
-    "models.drop": models_drop,
-    "models.save": models_save,
-    "models.load": models_load,
-    "models.prune": models_prune,
-}
-
-_TEST_ONLY: dict[str, Callable[..., Any]] = {
-    "debug.sleep": debug_sleep,
-    "debug.exit": debug_exit,
-    "debug.print": debug_print,
-    "debug.raise": debug_raise,
-}
-
-
-def method_table(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
-    """Name → handler; debug methods exist only with --test-methods."""
-    return {**_PUBLIC, **(_TEST_ONLY if ctx.test_methods else {})}
-
-
-def build_methods(ctx: WorkerContext) -> dict[str, Callable[..., Any]]:
-    """Each handler behind its declared params (signatures.py), checked before it runs."""
-    declared = {**signatures.PUBLIC, **signatures.TEST_ONLY}
-    return {
-        name: rpc_method(handler, declared[name]) for name, handler in method_table(ctx).items()
-    }
+def method_table(ctx: WorkerContext) -> dict[str, Method]:
+    """Name → method this worker serves; debug methods exist only with --test-methods."""
+    return rpc.methods(ctx.test_methods)

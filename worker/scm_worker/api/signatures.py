@@ -1,6 +1,9 @@
-"""Each RPC method's params, declared once: name, default, and the check that types and bounds it.
+"""The kinds of RPC params: name, default, and the check that types and bounds each.
 
-The boundary (``binding.rpc_method``) checks a request against its method's declaration
+Each method declares its params from these kinds where it is registered (methods.py,
+``registry``); the declarations shared with other code (``fit``'s with the Dask gateway,
+``sample``'s with ``report``, ``shutdown``'s with the scheduler) are named here. The
+boundary (``binding.rpc_method``) checks a request against its method's declaration
 before any work and before waiting for the warm-up, so a bad request is refused at
 once and ``methods``/``services`` receive checked values only. What only the fitted
 model can decide (is ``target`` one of its nodes, do the rows match its columns, is an
@@ -151,12 +154,22 @@ def _array(value: Any, field: str, _limits: Limits) -> list[Any]:
     return checks.require_list(value, field)
 
 
-def _optional_fraction(value: Any, field: str, _limits: Limits) -> float | None:
-    return checks.optional_fraction(value, field)
+def optional_fraction(name: str) -> Param:
+    """``null`` (the default), or a number in (0, 1)."""
+    return Param(name, lambda value, field, _limits: checks.optional_fraction(value, field), None)
 
 
-def _optional_list(value: Any, field: str, _limits: Limits) -> list[Any] | None:
-    return None if value is None else checks.require_list(value, field)
+def optional_list(name: str) -> Param:
+    """``null`` (the default), or an array checked later."""
+    def check(value: Any, field: str, _limits: Limits) -> list[Any] | None:
+        return None if value is None else checks.require_list(value, field)
+
+    return Param(name, check, None)
+
+
+def number(name: str, low: float, high: float) -> Param:
+    """A required finite number in [low, high]."""
+    return Param(name, lambda value, field, _limits: checks.bounded_number(value, field, low, high))
 
 
 def _scheduler(value: Any, field: str, _limits: Limits) -> str:
@@ -182,22 +195,32 @@ def _connect_timeout(value: Any, field: str, _limits: Limits) -> float:
     return float(value)
 
 
-def _integer(value: Any, field: str, _limits: Limits) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid_params(field, f"must be an integer, got {json_type(value)}")
-    return value
+def integer(name: str, default: Any = REQUIRED) -> Param:
+    def check(value: Any, field: str, _limits: Limits) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise invalid_params(field, f"must be an integer, got {json_type(value)}")
+        return value
+
+    return Param(name, check, default)
 
 
-def _string(value: Any, field: str, _limits: Limits) -> str:
-    if not isinstance(value, str):
-        raise invalid_params(field, "must be a string")
-    return value
+def string(name: str, default: Any = REQUIRED) -> Param:
+    def check(value: Any, field: str, _limits: Limits) -> str:
+        if not isinstance(value, str):
+            raise invalid_params(field, "must be a string")
+        return value
+
+    return Param(name, check, default)
 
 
-def _print_target(value: Any, field: str, _limits: Limits) -> str:
-    if value not in PRINT_TARGETS:
-        raise invalid_params(field, "must be 'sys.stdout', 'fd1' or 'stderr'")
-    return str(value)
+def print_target(name: str, default: Any = REQUIRED) -> Param:
+    """Where ``debug.print`` writes: one of PRINT_TARGETS."""
+    def check(value: Any, field: str, _limits: Limits) -> str:
+        if value not in PRINT_TARGETS:
+            raise invalid_params(field, "must be 'sys.stdout', 'fd1' or 'stderr'")
+        return str(value)
+
+    return Param(name, check, default)
 
 
 def _timeout_s(value: Any, field: str, _limits: Limits) -> float | None:
@@ -234,13 +257,13 @@ def _fit_request(given: dict[str, Any], limits: Limits) -> dict[str, Any]:
     return {"graph": graph, "traces": columns, "config": config}
 
 
-def _prune_bounds(given: dict[str, Any], _limits: Limits) -> dict[str, Any]:
+def prune_bounds(given: dict[str, Any], _limits: Limits) -> dict[str, Any]:
     if given["older_than_s"] is None and given["max_total_mb"] is None:
         raise invalid_params("older_than_s", "give older_than_s, max_total_mb or both")
     return given
 
 
-# -- the declarations -----------------------------------------------------------------
+# -- the declarations shared beyond their method ---------------------------------------
 
 #: ``sample``'s params after ``model_id``; also ``report``'s ``samples``
 SAMPLE_QUERY: Final = (
@@ -248,7 +271,7 @@ SAMPLE_QUERY: Final = (
     anything("interventions", None),
     anything("observed", None),
     count("num_samples", 1000, 1, lambda limits: limits.max_num_samples),
-    Param("query_nodes", _optional_list, None),
+    optional_list("query_nodes"),
     seed(),
     boolean("return_samples", True),
 )
@@ -263,11 +286,14 @@ REPORT_SAMPLE_KEYS: Final = (
 )
 
 
-def _sample_query(value: Any, field: str, limits: Limits) -> dict[str, Any] | None:
-    """``report``'s ``samples``: a ``sample`` request without ``model_id``, checked as one.
+def sample_query(name: str) -> Param:
+    """``null`` (the default), or ``report``'s ``samples``: a ``sample`` request without
+    ``model_id``, checked as one; ``kind`` defaults to interventional when interventions
+    are given."""
+    return Param(name, _sample_query, None)
 
-    ``kind`` defaults to interventional when interventions are given.
-    """
+
+def _sample_query(value: Any, field: str, limits: Limits) -> dict[str, Any] | None:
     if value is None:
         return None
     spec = checks.require_dict(value, field)
@@ -285,120 +311,20 @@ FIT: Final = Signature(
     (anything("graph"), anything("traces"), anything("config", None)), _fit_request
 )
 
-PUBLIC: Final[dict[str, Signature]] = {
-    "initialize": Signature(
-        (
-            anything("client", None),
-            anything("protocol_version", None),
-            Param("column_encodings", _optional_list, None),
-        )
+#: ``batch.fit``'s params: the scheduler's address and how to reach it (dask_address.py)
+BATCH_FIT: Final = Signature(
+    (
+        Param("requests", _array),
+        Param("scheduler", _scheduler),
+        boolean("persist", False),
+        Param("connect_timeout", _connect_timeout, DEFAULT_CONNECT_TIMEOUT),
+        boolean("insecure", False),
+        *(Param(name, _tls_file, None) for name in dask_address.TLS_FIELDS),
     ),
-    "ping": Signature(()),
-    "status": Signature(()),
-    "$/cancelRequest": Signature((anything("id"),)),
-    "warmup": Signature((optional_number("timeout", 0, MAX_WAIT_S),)),
-    "shutdown": Signature((boolean("force", False),)),
-    "fit": FIT,
-    "batch.fit": Signature(
-        (
-            Param("requests", _array),
-            Param("scheduler", _scheduler),
-            boolean("persist", False),
-            Param("connect_timeout", _connect_timeout, DEFAULT_CONNECT_TIMEOUT),
-            boolean("insecure", False),
-            *(Param(name, _tls_file, None) for name in dask_address.TLS_FIELDS),
-        ),
-        lambda checked, _limits: dask_address.check(checked),
-    ),
-    "evaluate": Signature(
-        (
-            model_id(),
-            anything("traces"),
-            boolean("invertibility", False),
-            boolean("falsify_graph", False),
-            count("max_permutations", 50, 1, MAX_PERMUTATIONS),
-            seed(),
-        )
-    ),
-    "sample": Signature((model_id(), *SAMPLE_QUERY)),
-    "effect": Signature(
-        (
-            model_id(),
-            anything("target"),
-            anything("alternative"),
-            anything("reference", None),
-            anything("observed", None),
-            Param("confidence", _optional_fraction, None),
-            knob("num_samples", 2000, 200_000),
-            knob("num_bootstrap", 20, 200),
-            seed(),
-        )
-    ),
-    "arrow_strength": Signature(
-        (
-            model_id(),
-            anything("target"),
-            knob("num_samples_conditional", 2000, 50_000),
-            seed(),
-        )
-    ),
-    "influence": Signature(
-        (
-            model_id(),
-            anything("target"),
-            knob("num_training_samples", 10_000, 100_000),
-            knob("num_samples_randomization", 250, 5_000),
-            knob("num_samples_baseline", 1000, 20_000),
-            seed(),
-        )
-    ),
-    "anomaly": Signature(
-        (
-            model_id(),
-            anything("target"),
-            anything("rows"),
-            knob("num_distribution_samples", 3000, 50_000),
-            seed(),
-        )
-    ),
-    "distribution_change": Signature(
-        (
-            model_id(),
-            anything("target"),
-            anything("old"),
-            anything("new"),
-            knob("num_samples", 2000, 200_000),
-            choice("measure", CHANGE_MEASURES, "mean"),
-            seed(),
-        )
-    ),
-    "report": Signature(
-        (
-            model_id(),
-            choice("format", REPORT_FORMATS, "html"),
-            Param("samples", _sample_query, None),
-        )
-    ),
-    "models.list": Signature(()),
-    "models.drop": Signature((model_id(),)),
-    "models.save": Signature((model_id(),)),
-    "models.load": Signature((model_id(),)),
-    "models.prune": Signature(
-        (
-            optional_number("older_than_s", 0, MAX_KNOB),
-            optional_number("max_total_mb", 0, MAX_KNOB),
-        ),
-        _prune_bounds,
-    ),
-}
+    lambda checked, _limits: dask_address.check(checked),
+)
 
-TEST_ONLY: Final[dict[str, Signature]] = {
-    "debug.sleep": Signature(
-        (Param("seconds", lambda v, f, _l: checks.bounded_number(v, f, 0, MAX_SLEEP_S)),)
-    ),
-    "debug.exit": Signature((Param("code", _integer, 1),)),
-    "debug.print": Signature(
-        (Param("text", _string), Param("target", _print_target, "sys.stdout"))
-    ),
-    "debug.raise": Signature((anything("message", "boom"),)),
-}
+#: also read by the scheduler, which weighs ``force`` when a shutdown arrives
+SHUTDOWN: Final = Signature((boolean("force", False),))
+
+NO_PARAMS: Final = Signature(())

@@ -16,10 +16,9 @@ import pandas as pd
 from dowhy import gcm
 from dowhy.gcm.anomaly import conditional_anomaly_scores
 from dowhy.gcm.anomaly_scorers import RescaledMedianCDFQuantileScorer
-from dowhy.graph import get_ordered_predecessors, node_connected_subgraph_view
+from dowhy.graph import get_ordered_predecessors
 
 from ..errors import UNSUPPORTED_QUERY, WorkerError, invalid_params
-from ..fast import kernel_tests
 from . import draws
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
@@ -123,7 +122,7 @@ def _positive_class(model: FittedModel, target: str) -> Any:
 
 
 def arrow_strength(
-    model: FittedModel, target: str, num_samples_conditional: int, n_jobs: int
+    model: FittedModel, target: str, num_samples_conditional: int, *, n_jobs: int
 ) -> dict[str, Any]:
     if not model.graph.parents(target):
         raise invalid_params("target", f"{target!r} is a root node: it has no incoming arrows")
@@ -239,23 +238,14 @@ def distribution_change(
     """Refits each mechanism on old and new rows (DoWhy clones the model) and attributes the change.
 
     With ``measure: "mean"`` the attributions add up to the change of the target's mean.
-    DoWhy's mechanism-change tests, one per node of the target's subgraph, run side by
-    side (kernel_tests.py); the answer is DoWhy's, seed for seed.
+    DoWhy's own query, its mechanism-change tests included (one kernel test per node of
+    the target's subgraph, one after another, most of its time), on the tabulated view.
     """
     options: dict[str, Any] = {"num_samples": num_samples}
     if CHANGE_MEASURES[measure] is not None:
         options["difference_estimation_func"] = CHANGE_MEASURES[measure]
-    view = tabulated(model.scm)
-
-    def query(test: kernel_tests.Test) -> Any:
-        return gcm.distribution_change(
-            view, old, new, target,
-            independence_test=test, conditional_independence_test=test, **options,
-        )
-
-    tests = node_connected_subgraph_view(model.scm.graph, target).number_of_nodes()
     with dowhy_errors("distribution_change"):
-        attributions = kernel_tests.side_by_side(query, tests, gcm.config.default_n_jobs)
+        attributions = gcm.distribution_change(tabulated(model.scm), old, new, target, **options)
     return {"target": target, "measure": measure,
             "attributions": {str(node): float(v) for node, v in attributions.items()}}
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import pandas as pd
 
@@ -333,87 +334,73 @@ def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.
     return frame.data
 
 
-def effect(ctx: WorkerContext, model_id: str, target: Any, alternative: Any, reference: Any,
-           observed: Any, confidence: float | None, num_samples: int, num_bootstrap: int,
-           seed: int | None) -> dict[str, Any]:
+# -- the causal questions: one template ------------------------------------------------
+
+#: a param only the fitted model can check: ``check(ctx, model, value, field)`` → its checked form
+AgainstModel = Callable[[WorkerContext, FittedModel, Any, str], Any]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One causal question: which params the model checks, and what answers it.
+
+    ``compute(model, target, **params)`` gets the declared params but ``model_id`` and
+    ``seed``, those in ``against_model`` checked against the model first, in that order.
+    ``draws`` names the knob whose count of samples of every node is drawn at once.
+    """
+
+    compute: Callable[..., dict[str, Any]]
+    draws: str
+    against_model: dict[str, AgainstModel]
+    #: ``compute`` takes the worker's joblib processes as ``n_jobs``
+    parallel: bool = False
+
+
+def ask(ctx: WorkerContext, name: str, model_id: str, target: Any, seed: int | None,
+        **params: Any) -> dict[str, Any]:
+    """The causal question ``name`` (``QUESTIONS``) with its declared, checked params.
+
+    Every question goes the same way: the model, its node, the params only the model can
+    check, the draw's size, the seed, then DoWhy's work capped at the free cores.
+    """
+    question = QUESTIONS[name]
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
-    alt = parse_interventions(alternative, model.kinds, model.categories, "alternative")
-    ref = parse_interventions(reference, model.kinds, model.categories, "reference")
-    if not alt:
-        raise invalid_params("alternative", "needs at least one intervention")
-    rows = _rows(ctx, model, observed, "observed") if observed is not None else None
-    _require_draw_cells(ctx, model, num_samples, "num_samples")
+    for param, check in question.against_model.items():
+        params[param] = check(ctx, model, params[param], param)
+    _require_draw_cells(ctx, model, params[question.draws], question.draws)
+    if question.parallel:
+        params["n_jobs"] = ctx.n_jobs
     used = seeded(seed)
     with _querying(ctx, "computing"):
-        result = questions.effect(
-            model, target, alt, ref, rows, num_samples, confidence, num_bootstrap
-        )
+        result = question.compute(model, target, **params)
     return with_meta(result, model_id, used, started)
 
 
-def arrow_strength(ctx: WorkerContext, model_id: str, target: Any, num_samples_conditional: int,
-                   seed: int | None) -> dict[str, Any]:
-    started = time.perf_counter()
-    model = ctx.store.get(model_id)
-    target = questions.require_node(model, target)
-    _require_draw_cells(ctx, model, num_samples_conditional, "num_samples_conditional")
-    used = seeded(seed)
-    with _querying(ctx, "computing"):
-        result = questions.arrow_strength(model, target, num_samples_conditional, ctx.n_jobs)
-    return with_meta(result, model_id, used, started)
+def _rows_if_given(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> Any:
+    return None if value is None else _rows(ctx, model, value, field)
 
 
-def influence(
-    ctx: WorkerContext,
-    model_id: str,
-    target: Any,
-    num_training_samples: int,
-    num_samples_randomization: int,
-    num_samples_baseline: int,
-    seed: int | None,
-) -> dict[str, Any]:
-    started = time.perf_counter()
-    model = ctx.store.get(model_id)
-    target = questions.require_node(model, target)
-    knobs = (num_training_samples, num_samples_randomization, num_samples_baseline)
-    _require_draw_cells(ctx, model, num_training_samples, "num_training_samples")
-    used = seeded(seed)
-    with _querying(ctx, "computing"):
-        result = questions.influence(model, target, *knobs)
-    return with_meta(result, model_id, used, started)
+def _interventions(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> Any:
+    return parse_interventions(value, model.kinds, model.categories, field)
 
 
-def anomaly(
-    ctx: WorkerContext,
-    model_id: str,
-    target: Any,
-    rows: Any,
-    num_distribution_samples: int,
-    seed: int | None,
-) -> dict[str, Any]:
-    started = time.perf_counter()
-    model = ctx.store.get(model_id)
-    target = questions.require_node(model, target)
-    data = _rows(ctx, model, rows, "rows")
-    _require_draw_cells(ctx, model, num_distribution_samples, "num_distribution_samples")
-    used = seeded(seed)
-    with _querying(ctx, "computing"):
-        result = questions.anomaly(model, target, data, num_distribution_samples)
-    return with_meta(result, model_id, used, started)
+def _some_interventions(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> Any:
+    parsed = _interventions(ctx, model, value, field)
+    if not parsed:
+        raise invalid_params(field, "needs at least one intervention")
+    return parsed
 
 
-def distribution_change(ctx: WorkerContext, model_id: str, target: Any, old: Any, new: Any,
-                        num_samples: int, measure: str, seed: int | None) -> dict[str, Any]:
-    started = time.perf_counter()
-    model = ctx.store.get(model_id)
-    target = questions.require_node(model, target)
-    old_rows, new_rows = _rows(ctx, model, old, "old"), _rows(ctx, model, new, "new")
-    _require_draw_cells(ctx, model, num_samples, "num_samples")
-    used = seeded(seed)
-    with _querying(ctx, "computing"):
-        result = questions.distribution_change(
-            model, target, old_rows, new_rows, num_samples, measure
-        )
-    return with_meta(result, model_id, used, started)
+QUESTIONS: Final[dict[str, Question]] = {
+    "effect": Question(questions.effect, "num_samples", {
+        "alternative": _some_interventions, "reference": _interventions,
+        "observed": _rows_if_given}),
+    "arrow_strength": Question(questions.arrow_strength, "num_samples_conditional", {},
+                               parallel=True),
+    "influence": Question(questions.influence, "num_training_samples", {}),
+    "anomaly": Question(questions.anomaly, "num_distribution_samples", {"rows": _rows}),
+    "distribution_change": Question(questions.distribution_change, "num_samples",
+                                    {"old": _rows, "new": _rows}),
+}

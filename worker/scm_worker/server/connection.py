@@ -1,7 +1,8 @@
 """A session's input: read lines, answer control requests at once, queue the rest.
 
-Control requests (``CONTROL``) are cheap, touch no random state and read only what is
-safe to read during a computation, so the reader answers them itself: ``ping`` and
+Control requests (the methods registered ``runs="control"``, api/registry.py; the
+entry point passes their names in) are cheap, touch no random state and read only what
+is safe to read during a computation, so the reader answers them itself: ``ping`` and
 ``status`` come back in milliseconds during a long fit, and ``$/cancelRequest`` can
 reach the request it names. Everything else, batches included, waits for the compute
 thread in the fair queue. Replies may therefore come back out of request order; a
@@ -11,7 +12,8 @@ client matches them by id, as JSON-RPC intends.
 from __future__ import annotations
 
 import logging
-from typing import Any, BinaryIO, Final
+from collections.abc import Collection
+from typing import Any, BinaryIO
 
 from ..context import WorkerContext
 from .protocol import Dispatcher, LineTooLong, encode_reply, parse_line, read_line, too_long_reply
@@ -21,23 +23,19 @@ from .session import Session
 
 log = logging.getLogger(__name__)
 
-#: answered by the connection's reader, never queued behind a computation
-CONTROL: Final = frozenset({"initialize", "ping", "status", "warmup", "$/cancelRequest"})
-
-
-def answered_at_once(message: Any) -> bool:
+def answered_at_once(message: Any, control: Collection[str]) -> bool:
     """A control request, or what is no request at all (its error needs no queue)."""
     if isinstance(message, list):
         return not message
     if not isinstance(message, dict):
         return True
     method = message.get("method")
-    return not isinstance(method, str) or method in CONTROL
+    return not isinstance(method, str) or method in control
 
 
 def read_session(
     stream: BinaryIO, session: Session, ctx: WorkerContext, dispatcher: Dispatcher,
-    scheduler: Scheduler,
+    scheduler: Scheduler, control: Collection[str],
 ) -> bool:
     """Serve ``session`` until its input ends; then finish or cancel its requests.
 
@@ -65,7 +63,7 @@ def read_session(
         del raw  # a big request's bytes must not outlive its parse (they would last the fit)
         if problem is not None:
             session.send(encode_reply(problem))
-        elif answered_at_once(message):
+        elif answered_at_once(message, control):
             answer_now(message, session, ctx, dispatcher)
         else:
             job = Job.of(session, message, size)

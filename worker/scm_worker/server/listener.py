@@ -26,6 +26,7 @@ import stat
 import struct
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -223,10 +224,13 @@ class Listener:
 
     def __init__(self, server: socket.socket, ctx: WorkerContext, dispatcher: Dispatcher,
                  scheduler: Scheduler, idle_timeout_s: float | None, *,
-                 watch: SocketWatch | None, max_connections: int) -> None:
+                 control: Collection[str], watch: SocketWatch | None,
+                 max_connections: int) -> None:
         self.server = server
         self.ctx = ctx
         self.dispatcher = dispatcher
+        #: the methods each connection's reader answers itself (connection.read_session)
+        self.control = control
         self.scheduler = scheduler
         self.idle_timeout_s = idle_timeout_s
         self.watch = watch
@@ -311,7 +315,8 @@ class Listener:
         stream = cast(BinaryIO, conn.makefile("rb", buffering=READ_BUFFER_BYTES))
         shutdown = False
         try:
-            shutdown = read_session(stream, session, self.ctx, self.dispatcher, self.scheduler)
+            shutdown = read_session(stream, session, self.ctx, self.dispatcher, self.scheduler,
+                                    self.control)
         finally:
             if not shutdown:  # after shutdown its reply must still reach it; the process ends
                 self.connections.remove(session)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..api.signatures import PUBLIC, take_timeout_s
+from ..api.signatures import SHUTDOWN, take_timeout_s
 from ..cancellation import Interrupted
 from ..context import WorkerContext
 from ..errors import (
@@ -98,7 +98,7 @@ class Scheduler:
     def _admit_shutdown(self, job: Job) -> None:
         """Refuse a shutdown that would stop other sessions' work, unless it says ``force``
         (then that work is cancelled now, and it goes first); later arrivals are refused."""
-        force = PUBLIC["shutdown"].bind(job.message.get("params") or {}, self.ctx.limits)["force"]
+        force = SHUTDOWN.bind(job.message.get("params") or {}, self.ctx.limits)["force"]
         others = self.others_work(job.session)
         if others["running"] is not None or others["queued"]:
             if not force:
