@@ -319,9 +319,10 @@ def test_status_answers_within_50_ms_during_a_fit(start_daemon: Start) -> None:
         "pid", "worker_version", "protocol_version", "uptime_s", "warm", "connections",
         "requests_served", "queue_length", "running", "models", "rss_mb", "socket",
         "idle_timeout_s", "threads", "store_dir",
-        "python", "prefix", "worker_path", "source_digest", "environment_key", "stale",
+        "python", "prefix", "worker_path", "source_digest", "environment_key", "stale", "fast",
     }
     last = statuses[-1]
+    assert {"pruned_selection", "lean_grower", "tree_tables"} == set(last["fast"])
     assert last["python"] == sys.executable and last["prefix"] == sys.prefix
     assert last["worker_path"] == str(Path(scm_worker.__file__).parent) and not last["stale"]
     assert last["pid"] == daemon.pid and last["connections"] == 2 and last["warm"] is True
