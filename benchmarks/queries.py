@@ -535,6 +535,22 @@ def header(record: dict[str, Any]) -> list[str]:
     ]
 
 
+#: why ``distribution_change`` runs DoWhy's tests one after another, and where that should change
+DISTRIBUTION_CHANGE_NOTE = """\
+`distribution_change` runs DoWhy's own `gcm.distribution_change`, its kernel tests one after
+another. Until issue 32 the worker recorded those tests, computed them two at a time in
+joblib's processes and replayed DoWhy's random state (`kernel_tests.py`: 1.03× → 0.74× of
+DoWhy's time when introduced, 0.69× at `a956354`); that replay was correct only as long as
+DoWhy's per-task function drew in the order it copied, so it was removed. The parallelism
+belongs upstream: DoWhy's `_check_significant_mechanism_change`
+(`dowhy/gcm/distribution_change.py`) tests the target subgraph's nodes in a plain loop, and
+`kernel_based` already draws its row subsets and task seed in the calling process. Proposed
+for DoWhy: draw each node's seed up front, in node order, then run the per-node
+`mechanism_change_test` calls in one `joblib.Parallel(n_jobs=config.default_n_jobs)`, each
+seeded from its own draw: the p-values would not depend on the number of processes, and the
+query would take about its longest test instead of their sum."""
+
+
 def write_markdown(
     path: Path, rows: list[Row], record: dict[str, Any], pending: list[str] | None = None
 ) -> str:
@@ -556,6 +572,7 @@ def write_markdown(
     ]
     if pending:
         lines += [f"**Partial run: not measured yet: {', '.join(pending)}.**", ""]
+    lines += [DISTRIBUTION_CHANGE_NOTE, ""]
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
