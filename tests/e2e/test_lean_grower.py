@@ -38,6 +38,8 @@ def test_sklearns_grower_and_the_lean_one_give_the_same_fits_and_draws(
     assert fits["lean"]["metadata"]["fit_processes"] == 2  # node tasks in joblib's processes
     draws = {name: w.sample(fits[name]["model_id"], "observational", num_samples=500, seed=9)
              for name, w in {"stock": stock, "lean": lean}.items()}
+    ran = {name: fit["metadata"].pop("fast_paths") for name, fit in fits.items()}
+    assert "lean_grower" in ran["lean"] and "lean_grower" not in ran["stock"]  # it says which ran
     assert without_run_details(fits["lean"]) == without_run_details(fits["stock"])
     assert draws["lean"].samples is not None and len(draws["lean"].samples["W"]) == 500
     assert draws["lean"].samples == draws["stock"].samples
