@@ -58,8 +58,10 @@ def one_request(soak: Soak, worker: Worker, k: int, kind: str, tally: dict) -> N
         try:
             problem = soak.normal(k, kind)
         except WorkerCrashed as exc:
-            tally["crashes"].append({"at": time.time(), "k": k, "kind": kind,  # the daemon it was on
-                                     "daemon": worker.info.get("pid"), "error": str(exc).splitlines()[0]})
+            # the daemon it was on: the link's peer, known even when the daemon died under the
+            # handshake of this client's first call (``info`` is then empty, or a dead one's)
+            tally["crashes"].append({"at": time.time(), "k": k, "kind": kind,
+                                     "daemon": worker.pid, "error": str(exc).splitlines()[0]})
             if attempt < RETRIES:
                 tally["retried"] += 1
                 continue
