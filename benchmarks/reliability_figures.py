@@ -91,7 +91,8 @@ TOTAL = re.compile(r"(?:congratulations :\)|evaluation failed :\() \((?P<seconds
 
 
 def parse_suite_log(text: str) -> dict[str, Any]:
-    """Each tox env's pytest summary and seconds, and the whole run's, from ``make test``'s output."""
+    """Each tox env's pytest summary and seconds, and the whole run's, from ``make test``'s
+    output (or ``.ci/run``'s, where lint's tox run follows)."""
     suites: list[dict[str, Any]] = []
     current: dict[str, str] | None = None
     total = None
@@ -101,8 +102,8 @@ def parse_suite_log(text: str) -> dict[str, Any]:
         elif (summary := SUMMARY.match(line)) and current is not None:
             suites.append({**current, "summary": summary["summary"], "seconds": float(summary["seconds"])})
             current = None
-        elif found := TOTAL.search(line):
-            total = float(found["seconds"])
+        elif suites and total is None and (found := TOTAL.search(line)):
+            total = float(found["seconds"])  # the suites' tox run: not a later one (.ci/run's lint)
     if not suites or total is None:
         raise SystemExit("no pytest summary or no tox total in the log: is it the output of `make test`?")
     return {"suites": suites, "total_s": total}
@@ -114,11 +115,14 @@ def main() -> int:
     parser.add_argument("--figures", type=Path, default=provenance.ROOT / "docs" / "reliability_figures.json")
     parser.add_argument("--suites", type=Path, default=provenance.ROOT / "docs" / "suite_times.json")
     parser.add_argument("--suite-log", type=Path, help="the output of one `make test`, parsed into --suites")
+    parser.add_argument("--commit", help="the clean commit the log's run tested, when not this "
+                        "checkout's (a fresh clone's CI run)")
     parser.add_argument("--doc", type=Path, default=provenance.ROOT / "docs" / "RELIABILITY.md")
     args = parser.parse_args()
     if args.suite_log:
         parsed = parse_suite_log(args.suite_log.read_text())
-        parsed.update(measured=provenance.measured_at(), cpus=os.cpu_count(),
+        measured = {"commit": args.commit, "dirty": False} if args.commit else provenance.measured_at()
+        parsed.update(measured=measured, cpus=os.cpu_count(),
                       load_average_end=[round(x, 2) for x in os.getloadavg()])
         args.suites.write_text(json.dumps(parsed, indent=2) + "\n")
     figures = json.loads(args.figures.read_text())
