@@ -14,6 +14,9 @@ selection's candidate lists) are not here: they live behind the gate in
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 from dowhy.gcm.causal_models import (
     PARENTS_DURING_FIT,
     validate_causal_dag,
@@ -24,6 +27,14 @@ from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
 __all__ = [
     "PARENTS_DURING_FIT",
     "fit_causal_model_of_target",
+    "seed_global",
     "validate_causal_dag",
     "validate_causal_model_assignment",
 ]
+
+
+def seed_global(seed: int) -> None:
+    """Seed the process-global numpy and ``random`` states DoWhy draws every random number
+    from, as its documented ``gcm.util.general.set_random_seed`` does (the same two calls)."""
+    np.random.seed(seed)
+    random.seed(seed)

@@ -18,7 +18,6 @@ from dowhy import gcm
 from dowhy.gcm import auto
 from dowhy.gcm.auto import AssignmentQuality
 from dowhy.gcm.ml import ClassificationModel, create_linear_regressor
-from dowhy.gcm.util.general import is_categorical, is_discrete
 
 from .. import fast
 from ..fast import selection
@@ -36,16 +35,26 @@ class Choice:
 def choose_mechanism(
     X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float
 ) -> Choice:
-    variance = 0.0 if is_categorical(y) else float(np.var(y.astype(float)))
+    variance = float(np.var(y.astype(float))) if numeric(y) else 0.0
     model, candidates = select_model(X, y, quality, linear_slack=linear_tolerance * variance)
     if isinstance(model, ClassificationModel):
         return Choice(gcm.ClassifierFCM(model), candidates)
     if prefer_linear(candidates, variance, linear_tolerance):
         model = create_linear_regressor()
-    mechanism = (
-        gcm.DiscreteAdditiveNoiseModel(model) if is_discrete(y) else gcm.AdditiveNoiseModel(model)
-    )
+    discrete = integer_valued(y)
+    mechanism = gcm.DiscreteAdditiveNoiseModel(model) if discrete else gcm.AdditiveNoiseModel(model)
     return Choice(mechanism, candidates)
+
+
+def numeric(y: np.ndarray) -> bool:
+    """A number column: the worker's numeric columns are float64 (frames.py); strings and
+    booleans come as objects, the targets DoWhy's selection classifies."""
+    return y.dtype.kind in "iuf"
+
+
+def integer_valued(y: np.ndarray) -> bool:
+    """DoWhy's rule for a discrete target (its ``is_discrete``: every value whole)."""
+    return bool(np.all(y == np.floor(y)))
 
 
 def select_model(

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from dowhy import gcm
 from dowhy.gcm.auto import AssignmentQuality
-from dowhy.gcm.util.general import set_random_seed
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
@@ -34,6 +33,7 @@ from .. import fast
 from ..cancellation import NEVER, CancelToken
 from ..fast import lean_grower
 from ..fast.selection import Candidate
+from .dowhy_api import seed_global
 from .mechanism_choice import choose_mechanism
 from .mechanisms import predict
 
@@ -136,14 +136,14 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
     started = time.perf_counter()
     install_fast_grower()  # loky's processes run node tasks without configure_dowhy
     with single_threaded():
-        set_random_seed(task.seed)
+        seed_global(task.seed)
         choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
         on_all_rows = copy.deepcopy(choice.mechanism)
         on_train_rows = choice.mechanism
-        set_random_seed(task.seed)
+        seed_global(task.seed)
         on_train_rows.fit(X=task.X_train, Y=task.y_train)
         val_predicted = predict(on_train_rows, task.X_val)
-        set_random_seed(task.seed)
+        seed_global(task.seed)
         on_all_rows.fit(X=task.X_all, Y=task.y_all)
     seconds = time.perf_counter() - started
     return NodeFit(

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dowhy import gcm
 
 from ..columns import ColumnKind, encode_binary, float64_bytes
 from ..errors import invalid_params
+from .dowhy_api import seed_global
 from .draws import counterfactual_samples, interventional_samples
 from .fitting import FittedModel, dowhy_errors
 from .frames import decode_values
@@ -34,7 +34,7 @@ def draw(
     Observational samples are the one-pass sampler without interventions: the same calls
     in the same order as ``gcm.draw_samples``, so the same seed gives DoWhy's very draw.
     """
-    gcm.util.general.set_random_seed(seed)
+    seed_global(seed)
     with dowhy_errors("sampling"):
         if kind != "counterfactual":
             return interventional_samples(model.scm, interventions, model.kinds, num_samples)

@@ -302,9 +302,9 @@ def seeded(seed: int | None) -> int:
 
 
 def gcm_seed(seed: int) -> None:
-    from dowhy.gcm.util.general import set_random_seed
+    from .dowhy_api import seed_global
 
-    set_random_seed(seed)
+    seed_global(seed)
 
 
 def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) -> dict[str, Any]:
