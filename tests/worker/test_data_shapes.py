@@ -251,6 +251,20 @@ def test_interventional_samples_on_observed_rows_need_only_the_columns_kept(
     assert data["field"] == "observed" and data["missing_in_traces"] == ["e"]
 
 
+def test_rows_whose_every_node_is_redrawn_still_give_one_sample_per_row(
+    worker: WorkerProcess,
+) -> None:
+    """do(a), do(d): every node is set or redrawn; the rows only say how many there are."""
+    model_id = _fit(worker)["model_id"]
+    result = _result(worker, "sample", {
+        "model_id": model_id, "kind": "interventional", "seed": 1,
+        "interventions": [{"type": "hard", "node": "a", "value": 1.0},
+                          {"type": "hard", "node": "d", "value": 0.0}],
+        "observed": {"id": [1, 2, 3, 4, 5], **_columns("a", slice(0, 5))}})
+    assert result["metadata"]["num_samples"] == 5
+    assert result["samples"]["a"] == [1.0] * 5 and result["samples"]["d"] == [0.0] * 5
+
+
 def test_observed_rows_are_still_refused_for_observational_samples(
     worker: WorkerProcess,
 ) -> None:
