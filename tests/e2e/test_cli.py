@@ -200,6 +200,28 @@ def test_counterfactual_sample_needs_observed_rows(env: dict[str, str], tmp_path
     assert samples["Y"][0] == pytest.approx(4.0, abs=0.1)  # Y = 2 + 2·(2 − 1), same noise
 
 
+def test_interventional_sample_on_observed_rows_is_one_per_row(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """do(Y=1) on two rows: X keeps each row's value, Z is redrawn below Y; the rows'
+    other columns (Y, Z: redrawn; a row id: not a node) are ignored and named."""
+    observed = tmp_path / "observed.json"
+    observed.write_text(json.dumps([{"X": 1.0, "Y": 2.0, "Z": 6.0, "row_id": 7},
+                                    {"X": -1.0, "Y": -2.0, "Z": -6.0, "row_id": 8}]))
+    args = ("sample", FIXTURES / "linear_chain.json", "--do", "Y=1", "--observed", observed,
+            "--num-samples", "500", "--seed", "3")
+    done = run_scm(env, *args)
+    assert done.returncode == 0, done.stderr
+    assert "interventional values per observed row" in done.stdout
+    done = run_scm(env, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    sample = json.loads(done.stdout)
+    assert sample["metadata"]["num_samples"] == 2
+    assert sample["metadata"]["ignored_columns"] == {"observed": ["Y", "Z", "row_id"]}
+    assert sample["samples"]["X"] == [1.0, -1.0] and sample["samples"]["Y"] == [1.0, 1.0]
+    assert sample["samples"]["Z"] == pytest.approx([3.0, 3.0], abs=0.5)  # Z = 3Y + noise
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 

@@ -213,3 +213,30 @@ def test_a_dask_worker_killed_mid_batch_still_yields_every_result(
     assert batch is not None and batch["rescheduled"] is True, batch
     assert len(batch["lost_workers"]) == 1 and batch["rescheduled_items"]
     assert all(items[i].attempts == 2 for i in batch["rescheduled_items"])
+
+
+def test_batch_items_with_extra_columns_fit_the_graph_and_name_the_rest(
+    cluster: DaskCluster, tmp_path: Path, make_worker: Callable[..., Worker]
+) -> None:
+    """A row id beside the nodes: ignored on every path (in memory, persisted by the Dask
+    worker, from the cache), named in each item's ``extra_columns`` warning; refused with
+    ``config.extra_columns: "error"``."""
+    plain = small_request(12)
+    wide = {**plain, "traces": {"row_id": list(range(300)), **plain["traces"]}}
+    strict = {**wide, "config": {**plain["config"], "extra_columns": "error"}}
+    stored = {**wide, "config": {"seed": 12, "validate_r2": False, "persist": True}}
+    local = make_worker().fit(plain["graph"], plain["traces"], **plain["config"])
+    with cluster_pool(cluster, "--no-warmup", "--store", str(tmp_path / "store")) as pool:
+        items = pool.fit_many([wide, strict, stored])
+        [again] = pool.fit_many([{**stored, "traces": plain["traces"]}])
+    assert [item.ok for item in items] == [True, False, True], [item.error for item in items]
+    assert isinstance(items[1].error, InvalidParams) and items[1].error.field == "traces"
+    for item in (items[0], items[2]):
+        assert item.result is not None and item.result.scm == local.scm
+        assert [w for w in item.result.warnings if w["code"] == "extra_columns"] == [
+            {"code": "extra_columns", "node": None, "columns": ["row_id"],
+             "message": "1 trace column(s) that are not graph nodes were ignored: ['row_id']"}]
+    assert again.result is not None and again.result.metadata["cache_hit"] is True
+    assert again.result.scm == local.scm  # the first and last items share a key: either model
+    assert again.result.model_id in {item.result.model_id for item in items if item.result}
+    assert not [w for w in again.result.warnings if w["code"] == "extra_columns"]

@@ -1,22 +1,17 @@
-"""Processes from /proc, and waiting for a condition: for tests of what outlives what."""
+"""Processes from /proc, and waiting for a condition: for tests of what outlives what.
+
+/proc/PID/stat is read by the worker's own ``scm_worker.server.procfs`` (standard library
+only: every test environment installs the project, so every one imports it).
+"""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 import pytest
 from scm_client import _daemon
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+from scm_worker.server.procfs import process_stats, stat_fields
 
 
 def pid_alive(pid: int) -> bool:
@@ -27,17 +22,12 @@ def pid_alive(pid: int) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     """Pids of every live process in process group ``pgid`` (orphans included: no parent needed)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry))
-    return sorted(found)
+    return sorted(pid for pid, fields in process_stats() if int(fields[2]) == pgid and fields[0] != "Z")
 
 
 def describe(pid: int) -> str:
     """What a live process is and is doing: state, parent, threads, kernel wait, command line."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return f"pid {pid} (gone)"
     try:
@@ -52,9 +42,8 @@ def describe(pid: int) -> str:
 def descendants(root: int) -> list[int]:
     """Pids of every live process below ``root`` (from /proc ppid links)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
+    for pid, fields in process_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     found: list[int] = []
     todo = [root]
     while todo:

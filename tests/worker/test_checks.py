@@ -13,6 +13,7 @@ from scm_worker.checks import (
     FitConfig,
     Graph,
     parse_fit_config,
+    parse_fit_request,
     parse_graph,
     parse_traces,
 )
@@ -185,22 +186,35 @@ def test_null_is_allowed_and_an_all_null_column_is_numeric() -> None:
 
 @pytest.mark.parametrize(
     ("traces", "missing_in_traces", "missing_in_graph"),
-    [
-        ({"X": [1]}, ["Y"], []),
-        ({"X": [1], "Y": [1], "Z": [1]}, [], ["Z"]),
-        ({"X": [1], "Z": [1]}, ["Y"], ["Z"]),
-    ],
-    ids=["column-missing", "extra-column", "both-sides"],
+    [({"X": [1]}, ["Y"], []), ({"X": [1], "Z": [1]}, ["Y"], ["Z"])],
+    ids=["column-missing", "and-an-extra-one"],
 )
-def test_column_mismatch_names_what_is_missing_on_each_side(
+def test_a_missing_node_column_is_refused_naming_it_and_the_ignored_ones(
     traces: dict[str, Any], missing_in_traces: list[str], missing_in_graph: list[str]
 ) -> None:
     data = invalid(parse_traces, traces, ("X", "Y"), LIMITS)
     assert data["field"] == "traces"
     assert data["missing_in_traces"] == missing_in_traces
     assert data["missing_in_graph"] == missing_in_graph
-    assert f"missing in traces: {missing_in_traces}" in data["reason"]
-    assert f"missing in graph: {missing_in_graph}" in data["reason"]
+    assert f"no column for {missing_in_traces}" in data["reason"]
+
+
+def test_columns_that_are_not_nodes_are_named_and_never_decoded() -> None:
+    junk = {"dtype": "float64", "data": "not base64!"}  # decoding it would be a -32602
+    columns = parse_traces({"id": junk, "X": [1.0, 2.0], "date": ["a"]}, ("X",), LIMITS)
+    assert list(columns) == ["X"] and columns.ignored == ["id", "date"]
+
+
+def test_config_extra_columns_error_keeps_the_exact_match_rule() -> None:
+    graph = {"nodes": ["X", "Y"], "edges": [["X", "Y"]]}
+    traces = {"X": [1.0], "Y": [1.0], "id": [1]}
+    _, columns, _ = parse_fit_request(graph, traces, None, LIMITS)
+    assert columns.ignored == ["id"]
+    data = invalid(parse_fit_request, graph, traces, {"extra_columns": "error"}, LIMITS)
+    assert data["field"] == "traces" and data["missing_in_graph"] == ["id"]
+    assert "trace columns must match graph nodes exactly" in data["reason"]
+    bad = invalid(parse_fit_request, graph, traces, {"extra_columns": "drop"}, LIMITS)
+    assert bad["field"] == "config.extra_columns"
 
 
 def test_mismatch_uses_the_given_field_name() -> None:

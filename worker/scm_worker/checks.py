@@ -47,13 +47,31 @@ class FitConfig:
     linear_tolerance: float = 0.001
     persist: bool = False
     cache: bool = True
+    extra_columns: Literal["ignore", "error"] = "ignore"
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def fit_relevant(self) -> dict[str, Any]:
         """The keys that change what a fit produces (the cache key's part of the config)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("persist", "cache")}
+        return {k: v for k, v in self.__dict__.items() if k not in NOT_FIT_RELEVANT}
+
+
+#: config keys that change how a fit request is handled, not the model it produces
+NOT_FIT_RELEVANT: Final = ("persist", "cache", "extra_columns")
+
+
+class Traces(dict[str, Column]):
+    """Checked trace columns keyed by node, in the order asked for, and ``ignored``: the
+    given columns that were not asked for (a row id, a date), in the order given.
+
+    Those are neither decoded nor copied (DoWhy, given a wider DataFrame, reads only the
+    columns it needs); the answer names them.
+    """
+
+    def __init__(self, columns: dict[str, Column], ignored: list[str]) -> None:
+        super().__init__(columns)
+        self.ignored = ignored
 
 
 def require_dict(value: Any, field: str) -> dict[str, Any]:
@@ -136,28 +154,30 @@ def _require_acyclic(nodes: list[str], edges: list[tuple[str, str]]) -> None:
 
 
 def parse_traces(
-    value: Any, nodes: tuple[str, ...], limits: Limits, field: str = "traces"
-) -> dict[str, Column]:
-    """Columns keyed by node, in graph order, with their kinds.
+    value: Any, nodes: tuple[str, ...] | list[str], limits: Limits, field: str = "traces"
+) -> Traces:
+    """The columns of ``nodes``, in that order, with their kinds; the other columns given
+    are only named (``Traces.ignored``): a missing node column is the error.
 
     Shape and size first (binary columns are decoded here: their length is their size),
     then the values of JSON arrays, so a request with several faults always gets the
     same first one.
     """
     traces = require_dict(value, field)
-    _require_same_names(traces, nodes, field)
+    _require_node_columns(traces, nodes, field)
     binary = {name: decode_column(traces[name], f"{field}.{name}")
               for name in nodes if not isinstance(traces[name], list)}
     lengths = {name: len(binary[name]) if name in binary else len(traces[name]) for name in nodes}
     if len(set(lengths.values())) > 1:
         raise invalid_params(field, f"columns have different lengths: {lengths}", lengths=lengths)
-    rows = next(iter(lengths.values()))
+    rows = next(iter(lengths.values()), 0)
     if rows > limits.max_rows:
         raise limit_exceeded("max_rows", rows, limits.max_rows, field)
     require_cells(rows, len(nodes), limits, field)
-    return {
+    columns = {
         name: binary.get(name) or decode_column(traces[name], f"{field}.{name}") for name in nodes
     }
+    return Traces(columns, not_in(traces, nodes))
 
 
 def parse_fit_request(
@@ -165,7 +185,17 @@ def parse_fit_request(
 ) -> tuple[Graph, dict[str, Column], FitConfig]:
     """``fit``'s params, checked: the graph, then its trace columns, then the config."""
     parsed_graph = parse_graph(graph, limits)
-    return parsed_graph, parse_traces(traces, parsed_graph.nodes, limits), parse_fit_config(config)
+    columns = parse_traces(traces, parsed_graph.nodes, limits)
+    fit_config = parse_fit_config(config)
+    if columns.ignored and fit_config.extra_columns == "error":
+        raise invalid_params(
+            "traces",
+            "trace columns must match graph nodes exactly (config.extra_columns is 'error'): "
+            f"missing in traces: []; missing in graph: {columns.ignored}",
+            missing_in_traces=[],
+            missing_in_graph=columns.ignored,
+        )
+    return parsed_graph, columns, fit_config
 
 
 def require_cells(rows: int, nodes: int, limits: Limits, field: str) -> None:
@@ -175,17 +205,26 @@ def require_cells(rows: int, nodes: int, limits: Limits, field: str) -> None:
         raise limit_exceeded("max_cells", rows * nodes, limits.max_cells, field)
 
 
-def _require_same_names(traces: dict[str, Any], nodes: tuple[str, ...], field: str) -> None:
-    missing_in_traces = [n for n in nodes if n not in traces]
-    missing_in_graph = [c for c in traces if c not in set(nodes)]
-    if missing_in_traces or missing_in_graph:
+def _require_node_columns(
+    traces: dict[str, Any], nodes: tuple[str, ...] | list[str], field: str
+) -> None:
+    """Every node asked for has its column; the others given are named beside them."""
+    missing = [n for n in nodes if n not in traces]
+    if missing:
+        ignored = not_in(traces, nodes)
         raise invalid_params(
             field,
-            "trace columns must match graph nodes exactly: "
-            f"missing in traces: {missing_in_traces}; missing in graph: {missing_in_graph}",
-            missing_in_traces=missing_in_traces,
-            missing_in_graph=missing_in_graph,
+            f"no column for {missing} (needed: {list(nodes)}; columns given but not "
+            f"needed are ignored: {ignored})",
+            missing_in_traces=missing,
+            missing_in_graph=ignored,
         )
+
+
+def not_in(traces: dict[str, Any], nodes: tuple[str, ...] | list[str]) -> list[str]:
+    """The names of ``traces`` that are not among ``nodes``, in the order given."""
+    wanted = set(nodes)
+    return [name for name in traces if name not in wanted]
 
 
 def parse_fit_config(value: Any) -> FitConfig:
@@ -216,6 +255,10 @@ def parse_fit_config(value: Any) -> FitConfig:
         ),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
         cache=require_bool(config.get("cache", defaults.cache), "config.cache"),
+        extra_columns=choice(
+            config.get("extra_columns", defaults.extra_columns), "config.extra_columns",
+            ("ignore", "error"),
+        ),
     )
 
 

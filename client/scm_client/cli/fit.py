@@ -46,7 +46,9 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                         help="draws for observational/interventional samples (default 1000)")
     parser.add_argument("--query-nodes", metavar="A,B", help="report only these nodes")
     parser.add_argument("--observed", type=Path, metavar="ROWS.json|ROWS.csv",
-                        help="the factual rows for --kind counterfactual")
+                        help="the factual rows for --kind counterfactual, or rows to intervene "
+                             "on for --kind interventional (one sample per row; --num-samples "
+                             "is then not used)")
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -71,7 +73,7 @@ def run_sample(args: argparse.Namespace) -> int:
         fit = fit_request(worker, request, fit_config(request, args))
         sample = worker.sample(fit, kind, interventions, observed=observed,
                                num_samples=args.num_samples, query_nodes=query_nodes,
-                               seed=args.seed, return_samples=args.json or kind == "counterfactual")
+                               seed=args.seed, return_samples=args.json or observed is not None)
     if args.json:
         print(json.dumps(sample.plain(), indent=2))
         return EXIT_OK
@@ -79,6 +81,6 @@ def run_sample(args: argparse.Namespace) -> int:
           f"{_format.mark(fit.passed)}")
     print(_format.sample_heading(sample) + "\n")
     print(_format.statistics_table(sample))
-    if kind == "counterfactual" and sample.samples:
-        print("\ncounterfactual values per observed row\n" + _format.rows_table(sample.samples))
+    if observed is not None and sample.samples:
+        print(f"\n{kind} values per observed row\n" + _format.rows_table(sample.samples))
     return EXIT_OK

@@ -41,7 +41,6 @@ from typing import Any
 
 from .. import checks
 from ..cluster import fit_task, worker_info
-from ..columns import Column
 from ..context import WorkerContext
 from ..engine.dask_address import parse
 from ..engine.dask_link import Link, cluster_unavailable, link, require_scheduler
@@ -55,7 +54,7 @@ log = logging.getLogger(__name__)
 class _Job:
     index: int
     graph: checks.Graph
-    columns: dict[str, Column]
+    columns: checks.Traces
     config: checks.FitConfig
     cache_key: str
 
@@ -290,9 +289,10 @@ def _item(
     try:
         if "model" in done:
             model_id = ctx.store.add(done["model"], cache_key=job.cache_key)
-            result = services.fit_outcome(model_id, done["model"], job.config, cache_hit=False)
-        else:
-            result = done["result"]
+            result = services.fit_outcome(model_id, done["model"], job.config, cache_hit=False,
+                                          ignored=job.columns.ignored)
+        else:  # made on the Dask worker, whose columns are the nodes' only
+            result = services.note_extra_columns(done["result"], job.columns.ignored)
     except WorkerError as exc:
         return {"error": exc.to_error_object()}
     result["metadata"]["dask_worker"] = where

@@ -77,6 +77,22 @@ def interventional_columns(
     return columns
 
 
+def observed_reads(
+    graph: nx.DiGraph, interventions: list[Intervention], order: list[str]
+) -> list[str]:
+    """The nodes of ``order`` whose observed values ``interventional_columns`` reads: those
+    the interventions do not reach, and the intervened roots that are not set to a value
+    (a soft intervention transforms the observed value). A node the interventions reach
+    is drawn afresh from its parents, a hard-intervened one is its value."""
+    by_node = {i.node: i for i in interventions}
+    affected = _affected(graph, by_node)
+    return [
+        node for node in order
+        if node not in affected
+        or (graph.in_degree(node) == 0 and by_node[node].type != "hard")
+    ]
+
+
 def _draw_node(
     scm: gcm.StructuralCausalModel, node: str, columns: dict[str, np.ndarray], rows: int,
     observed: pd.DataFrame | None,

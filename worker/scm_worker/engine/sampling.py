@@ -33,11 +33,16 @@ def draw(
 
     Observational samples are the one-pass sampler without interventions: the same calls
     in the same order as ``gcm.draw_samples``, so the same seed gives DoWhy's very draw.
+    Interventional samples on ``observed`` rows are ``gcm.interventional_samples(…,
+    observed_data=…)``: one per row (``num_samples`` is not used), the rows' values where
+    the interventions do not reach, the reached nodes redrawn in topological order.
     """
     seed_global(seed)
     with dowhy_errors("sampling"):
         if kind != "counterfactual":
-            return interventional_samples(model.scm, interventions, model.kinds, num_samples)
+            return interventional_samples(
+                model.scm, interventions, model.kinds, num_samples, observed=observed
+            )
         require_invertible(model.scm, model.graph.nodes, "counterfactual", "every non-root node")
         return counterfactual_samples(model.scm, interventions, model.kinds, observed)
 
@@ -50,8 +55,10 @@ def check_kind(kind: str, interventions: list[Intervention], observed: Any) -> N
         raise invalid_params("interventions", f"{kind} sampling needs at least one intervention")
     if kind == "counterfactual" and observed is None:
         raise invalid_params("observed", "counterfactual sampling needs observed rows")
-    if kind != "counterfactual" and observed is not None:
-        raise invalid_params("observed", "observed rows are only used for counterfactual sampling")
+    if kind == "observational" and observed is not None:
+        raise invalid_params(
+            "observed", "observed rows are for interventional and counterfactual sampling"
+        )
 
 
 def node_columns(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,7 +23,7 @@ from ..context import WorkerContext
 from ..errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from ..jsonio import json_object
 from ..versions import dowhy_version
-from . import questions, sampling, scoring
+from . import needs, questions, sampling, scoring
 from .contention import free_cores_only
 from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
 from .frames import Frame, to_frame
@@ -31,7 +31,7 @@ from .interventions import parse_interventions
 
 
 def fit(
-    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, Column],
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: checks.Traces,
     fit_config: checks.FitConfig,
 ) -> dict[str, Any]:
     """Fit checked params (checked against fit's declaration before waiting for the warm-up)."""
@@ -43,14 +43,17 @@ def fit(
     )
     ctx.progress("storing", 0, 1)
     model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
-    return fit_outcome(model_id, model, fit_config, cache_hit=False)
+    return fit_outcome(model_id, model, fit_config, cache_hit=False, ignored=columns.ignored)
 
 
 def fit_cache(
-    ctx: WorkerContext, parsed_graph: checks.Graph, columns: dict[str, Column],
+    ctx: WorkerContext, parsed_graph: checks.Graph, columns: checks.Traces,
     fit_config: checks.FitConfig,
 ) -> tuple[str, dict[str, Any] | None]:
-    """The request's cache key, and the outcome of an identical earlier fit if one is kept."""
+    """The request's cache key, and the outcome of an identical earlier fit if one is kept.
+
+    The key holds the node columns only: columns the request carries beyond the graph
+    (``columns.ignored``) change nothing fitted, so they hit the same entry."""
     if fit_config.persist and ctx.store.files is None:
         raise invalid_params("config.persist", "this worker runs without a store (--no-store)")
     key = cache_key(parsed_graph, columns, fit_config)
@@ -60,7 +63,7 @@ def fit_cache(
     model = ctx.store.get(cached_id)
     if fit_config.persist:
         ctx.store.save(cached_id)
-    return key, fit_outcome(cached_id, model, fit_config, cache_hit=True)
+    return key, fit_outcome(cached_id, model, fit_config, cache_hit=True, ignored=columns.ignored)
 
 
 def fit_columns(
@@ -103,9 +106,12 @@ def cache_key(
 
 
 def fit_outcome(
-    model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool
+    model_id: str, model: FittedModel, fit_config: checks.FitConfig, cache_hit: bool,
+    ignored: Sequence[str] = (),
 ) -> dict[str, Any]:
-    result = json_object({"model_id": model_id, **model.summary})
+    """The fit's result; ``ignored`` (trace columns that are not nodes) is this request's
+    ``extra_columns`` warning, not the model's: a cache hit has its own."""
+    result = note_extra_columns(json_object({"model_id": model_id, **model.summary}), ignored)
     result["metadata"]["cache_hit"] = cache_hit
     validation = result["validation"]
     if fit_config.validate_r2 and not validation["passed"]:
@@ -121,6 +127,21 @@ def fit_outcome(
                 "model_id": model_id,
             },
         )
+    return result
+
+
+def note_extra_columns(result: dict[str, Any], ignored: Sequence[str]) -> dict[str, Any]:
+    """A fit result with the ``extra_columns`` warning when its request had columns beyond
+    the graph's nodes (``config.extra_columns: "ignore"``): they were not fitted on."""
+    if ignored:
+        result["status"] = "warning"
+        result["warnings"].append({
+            "code": "extra_columns",
+            "node": None,
+            "columns": list(ignored),
+            "message": f"{len(ignored)} trace column(s) that are not graph nodes were "
+            f"ignored: {list(ignored)}",
+        })
     return result
 
 
@@ -166,7 +187,8 @@ def evaluate(ctx: WorkerContext, model_id: str, traces: Any, invertibility: bool
         "threshold": model.config.r2_threshold,
         "rule": model.config.r2_rule,
         "failed_nodes": verdict.failed_nodes,
-        "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows},
+        "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows,
+                     **ignored_columns({"traces": columns.ignored})},
     })
 
 
@@ -213,6 +235,8 @@ def _require_kinds(model: FittedModel, columns: dict[str, Column], field: str) -
 
 def _require_known_categories(model: FittedModel, data: pd.DataFrame, field: str) -> None:
     for node, known in model.categories.items():
+        if node not in data:
+            continue  # a column the question does not read
         unknown = sorted(set(data[node]) - set(known))
         if unknown:
             raise invalid_params(
@@ -254,13 +278,16 @@ def sample(
     model = ctx.store.get(model_id)
     parsed = parse_interventions(interventions, model.kinds, model.categories)
     sampling.check_kind(kind, parsed, observed)
-    count = num_samples
+    ignored: dict[str, list[str]] = {}
+    observed_rows = None if observed is None else _rows(
+        ctx, model, observed, "observed", needs.sample(model.scm.graph, kind, parsed), ignored
+    )
+    count = num_samples if observed_rows is None else len(observed_rows)  # one per row
     _require_draw_cells(ctx, model, count, "num_samples")
     nodes = checks.optional_node_list(query_nodes, model.graph.nodes, "query_nodes") or list(
         model.graph.nodes
     )
     seed_used = effective_seed(seed)
-    observed_rows = _rows(ctx, model, observed, "observed") if kind == "counterfactual" else None
     with _querying(ctx, "sampling"):
         drawn = sampling.draw(model, kind, parsed, count, observed_rows, seed_used)
     drawn_columns = sampling.node_columns(drawn, model.kinds, nodes)
@@ -285,6 +312,7 @@ def sample(
         "interventions": [i.__dict__ for i in parsed],
         "seed": seed_used,
         "sampling_time_ms": sampled_ms,
+        **ignored_columns(ignored),
     }
     if return_samples:
         result["samples"] = samples
@@ -307,10 +335,18 @@ def gcm_seed(seed: int) -> None:
     seed_global(seed)
 
 
-def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float) -> dict[str, Any]:
+def with_meta(result: dict[str, Any], model_id: str, seed: int, started: float,
+              ignored: dict[str, list[str]] | None = None) -> dict[str, Any]:
     result["metadata"] = {"model_id": model_id, "seed": seed,
-                          "time_ms": int((time.perf_counter() - started) * 1000)}
+                          "time_ms": int((time.perf_counter() - started) * 1000),
+                          **ignored_columns(ignored or {})}
     return json_object(result)
+
+
+def ignored_columns(ignored: dict[str, list[str]]) -> dict[str, Any]:
+    """The metadata naming the given columns an answer did not read (field → names), if any."""
+    named = {field: names for field, names in ignored.items() if names}
+    return {"ignored_columns": named} if named else {}
 
 
 def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, field: str) -> None:
@@ -321,9 +357,14 @@ def _require_draw_cells(ctx: WorkerContext, model: FittedModel, count: int, fiel
     checks.require_cells(count, len(model.graph.nodes), ctx.limits, field)
 
 
-def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.DataFrame:
-    """Complete rows for a question (observed, anomalous, old/new), checked like traces."""
-    columns = checks.parse_traces(value, model.graph.nodes, ctx.limits, field=field)
+def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str, reads: list[str],
+          ignored: dict[str, list[str]]) -> pd.DataFrame:
+    """Complete rows for a question (observed, anomalous, old/new), checked like traces: the
+    columns of ``reads`` (needs.py) only; the others given are named in ``ignored[field]``."""
+    if not reads and isinstance(value, dict):  # nothing is read but how many rows there are
+        reads = [node for node in model.graph.nodes if node in value][:1]
+    columns = checks.parse_traces(value, reads, ctx.limits, field=field)
+    ignored[field] = columns.ignored
     _require_kinds(model, columns, field)
     frame = to_frame(columns)
     if frame.dropped_rows:
@@ -336,8 +377,19 @@ def _rows(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> pd.
 
 # -- the causal questions: one template ------------------------------------------------
 
-#: a param only the fitted model can check: ``check(ctx, model, value, field)`` → its checked form
-AgainstModel = Callable[[WorkerContext, FittedModel, Any, str], Any]
+@dataclass
+class Asked:
+    """One question as its model checks see it: the target, the params checked so far (in
+    ``against_model`` order), and the given columns of rows they did not read."""
+
+    target: str
+    params: dict[str, Any]
+    ignored: dict[str, list[str]]
+
+
+#: a param only the fitted model can check: ``check(ctx, model, value, field, asked)`` → its
+#: checked form
+AgainstModel = Callable[[WorkerContext, FittedModel, Any, str, Asked], Any]
 
 
 @dataclass(frozen=True)
@@ -367,26 +419,47 @@ def ask(ctx: WorkerContext, name: str, model_id: str, target: Any, seed: int | N
     started = time.perf_counter()
     model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
+    asked = Asked(target, params, {})
     for param, check in question.against_model.items():
-        params[param] = check(ctx, model, params[param], param)
+        params[param] = check(ctx, model, params[param], param, asked)
     _require_draw_cells(ctx, model, params[question.draws], question.draws)
     if question.parallel:
         params["n_jobs"] = ctx.n_jobs
     used = seeded(seed)
     with _querying(ctx, "computing"):
         result = question.compute(model, target, **params)
-    return with_meta(result, model_id, used, started)
+    return with_meta(result, model_id, used, started, asked.ignored)
 
 
-def _rows_if_given(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> Any:
-    return None if value is None else _rows(ctx, model, value, field)
+def _upstream_rows(
+    ctx: WorkerContext, model: FittedModel, value: Any, field: str, asked: Asked
+) -> pd.DataFrame:
+    """Rows of the target and its ancestors: all that anomaly attribution and
+    ``gcm.distribution_change`` read."""
+    return _rows(ctx, model, value, field, needs.upstream(model.scm.graph, asked.target),
+                 asked.ignored)
 
 
-def _interventions(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> Any:
+def _effect_observed(
+    ctx: WorkerContext, model: FittedModel, value: Any, field: str, asked: Asked
+) -> Any:
+    """``effect``'s observed rows, if given: the columns its two arms read (needs.py)."""
+    if value is None:
+        return None
+    arms = asked.params["alternative"], asked.params["reference"]
+    return _rows(ctx, model, value, field, needs.effect(model.scm.graph, asked.target, *arms),
+                 asked.ignored)
+
+
+def _interventions(
+    ctx: WorkerContext, model: FittedModel, value: Any, field: str, asked: Asked | None = None
+) -> Any:
     return parse_interventions(value, model.kinds, model.categories, field)
 
 
-def _some_interventions(ctx: WorkerContext, model: FittedModel, value: Any, field: str) -> Any:
+def _some_interventions(
+    ctx: WorkerContext, model: FittedModel, value: Any, field: str, asked: Asked
+) -> Any:
     parsed = _interventions(ctx, model, value, field)
     if not parsed:
         raise invalid_params(field, "needs at least one intervention")
@@ -396,11 +469,11 @@ def _some_interventions(ctx: WorkerContext, model: FittedModel, value: Any, fiel
 QUESTIONS: Final[dict[str, Question]] = {
     "effect": Question(questions.effect, "num_samples", {
         "alternative": _some_interventions, "reference": _interventions,
-        "observed": _rows_if_given}),
+        "observed": _effect_observed}),
     "arrow_strength": Question(questions.arrow_strength, "num_samples_conditional", {},
                                parallel=True),
     "influence": Question(questions.influence, "num_training_samples", {}),
-    "anomaly": Question(questions.anomaly, "num_distribution_samples", {"rows": _rows}),
+    "anomaly": Question(questions.anomaly, "num_distribution_samples", {"rows": _upstream_rows}),
     "distribution_change": Question(questions.distribution_change, "num_samples",
-                                    {"old": _rows, "new": _rows}),
+                                    {"old": _upstream_rows, "new": _upstream_rows}),
 }

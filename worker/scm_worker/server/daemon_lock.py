@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .procfs import process_stats, stat_fields
+
 log = logging.getLogger(__name__)
 
 #: carried by every process the daemon starts (joblib's loky workers copy the environment)
@@ -138,17 +140,8 @@ def _recorded_pid(raw: bytes) -> int | None:
 # -- what /proc says ---------------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgid, [19] start time."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def process_start(pid: int) -> int | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
 
 
@@ -204,7 +197,7 @@ def reap_orphans(dead: Holder) -> list[int]:
 
 
 def _holder_is_dead(dead: Holder) -> bool:
-    fields = _stat_fields(dead.pid)
+    fields = stat_fields(dead.pid)
     if fields is None:
         return True
     cmdline = process_cmdline(dead.pid)
@@ -220,13 +213,11 @@ def _holder_is_dead(dead: Holder) -> bool:
 
 
 def _group_of(pgid: int) -> list[int]:
-    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-    return [pid for pid in pids
-            if pid != os.getpid() and (fields := _stat_fields(pid)) and int(fields[2]) == pgid]
+    return [pid for pid, fields in process_stats() if pid != os.getpid() and int(fields[2]) == pgid]
 
 
 def _started_by(dead: Holder, pid: int) -> bool:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     try:
         owner = os.stat(f"/proc/{pid}").st_uid
     except OSError:

@@ -24,6 +24,8 @@ import signal
 import threading
 import time
 
+from .procfs import process_stats, stat_fields
+
 log = logging.getLogger(__name__)
 
 EXIT_CLIENT_GONE = 3
@@ -93,12 +95,12 @@ def stop_children() -> list[int]:
 def child_pids(parent: int | None = None) -> list[int]:
     """The pids of ``parent``'s (default: this process's) live children, from /proc."""
     parent = os.getpid() if parent is None else parent
-    return [pid for pid, ppid, state in _processes() if ppid == parent and state != "Z"]
+    return [pid for pid, fields in process_stats() if int(fields[1]) == parent and fields[0] != "Z"]
 
 
 def running(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is not None and fields[0] != "Z"
 
 
@@ -110,24 +112,6 @@ def ignores_sigterm(pid: int) -> bool:
     except OSError:
         return False
     return bool(int(ignored, 16) & (1 << (signal.SIGTERM - 1)))
-
-
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, state) of every process in /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
-            found.append((int(entry), int(fields[1]), fields[0]))
-    return found
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first); None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
