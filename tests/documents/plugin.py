@@ -1,6 +1,6 @@
 """Every code block of README.md, CONTRIBUTING.md and docs/*.md runs, so the docs cannot drift.
 
-Loaded by tox's docs env (`pytest -p documents.plugin docs CONTRIBUTING.md README.md ...`):
+Loaded by tox's docs env (`pytest docs CONTRIBUTING.md README.md ... -p documents.plugin`):
 sybil collects each document's blocks as tests. ```python blocks run in one namespace per
 document with the real client; ```console blocks run each `$ scm ...` line as a real
 process with the `scm` of this environment. Both reach the real worker that
@@ -65,12 +65,13 @@ def run_console(example: Example) -> str | None:
             continue
         if argv[0] != "scm":
             return f"{command!r}: only `scm` commands run here; skip this block with its reason"
-        done = subprocess.run([state["scm"], *argv[1:]], cwd=state["cwd"], env=command_env(),
-                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run([state["scm"], *argv[1:]], check=False, cwd=state["cwd"],
+                              env=command_env(), capture_output=True, text=True,
+                              timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             return f"{command!r} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-        if expected.strip() and not _OUTPUT.check_output(expected + "\n", done.stdout, _OUTPUT_FLAGS):
+        shown = expected + "\n"
+        if expected.strip() and not _OUTPUT.check_output(shown, done.stdout, _OUTPUT_FLAGS):
             return f"{command!r} printed:\n{done.stdout}\nthe document shows:\n{expected}"
     return None
 
@@ -93,13 +94,16 @@ def session_daemon_dir() -> Path:
 
 
 def setup_document(namespace: dict[str, Any]) -> None:
-    """A scratch directory with the checkout's fixtures; the session's daemon directory."""
+    """A scratch directory with the checkout's fixtures and the documents' `request.json`
+    (the linear chain); the session's daemon directory."""
     scm = shutil.which("scm")
     if scm is None or not os.environ.get("SCM_WORKER_PYTHON"):
         raise RuntimeError("the docs tests need `scm` on PATH and SCM_WORKER_PYTHON (tox -e docs)")
     session_daemon_dir()
     scratch = Path(tempfile.mkdtemp(prefix="scm-docs-"))
     shutil.copytree(ROOT / "tests" / "fixtures", scratch / "tests" / "fixtures")
+    # the documents' example request file, "as tests/fixtures/linear_chain.json"
+    shutil.copy(ROOT / "tests" / "fixtures" / "linear_chain.json", scratch / "request.json")
     namespace[_STATE] = {"scm": scm, "cwd": scratch}
 
 
@@ -116,8 +120,9 @@ def pytest_sessionfinish() -> None:
     if not _SESSION:
         return
     scm = shutil.which("scm") or "scm"
-    subprocess.run([scm, "daemon", "stop"], cwd="/", env=command_env(), capture_output=True,
-                   timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
+    # best effort: a run whose README stopped the daemon finds none to stop
+    subprocess.run([scm, "daemon", "stop"], check=False, cwd="/", env=command_env(),
+                   capture_output=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
     for name, value in _SESSION.pop("saved").items():
         if value is None:
             os.environ.pop(name, None)
