@@ -3,9 +3,10 @@
 #   make venvs   .venv-worker/ (3.11, pinned DoWhy stack) and .venv-client/ (3.13)
 #   make lock    regenerate the worker's hashed lock from its input (uv, needs PyPI)
 #   make demo    run `scm demo tests/fixtures` with the client driving the worker
-#   make test    the whole suite through tox: worker (3.11), client (3.13), e2e, reliability;
-#                installs Debian's chromium first when it is missing (the report tests need it)
-#   make lint    ruff + mypy (tox -e lint)
+#   make test    the whole suite through tox: worker (3.11), client (3.13), e2e, reliability, docs
+#                (the documents' code blocks); installs Debian's chromium first when it is
+#                missing (the report tests need it)
+#   make lint    ruff, mypy, import-linter, the docs site built strictly (tox -e lint)
 #   make bench   side-by-side benchmarks → benchmarks/RESULTS.md (about 20 min)
 #   make clean   remove venvs, tox envs and caches
 #

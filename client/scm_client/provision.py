@@ -396,7 +396,7 @@ def _compile(python: Path, package: Path) -> None:
     (common in containers) or where the user running the worker cannot write the
     environment (one built for a shared daemon): every worker start would compile its
     sources again. The installers do the same for the pinned stack: DoWhy's imports
-    take 13-14 s without bytecode, 4-5 s with it (README, "Setup times").
+    take 13-14 s without bytecode, 4-5 s with it (docs/INSTALL.md, "Bytecode").
     """
     done = run_quietly(python_argv(str(python), "-m", "compileall", "-q", str(package)))
     if done is None or done.returncode != 0:

@@ -1,7 +1,8 @@
 """The global flags (--yes, --python, --no-daemon, -v, -q) before or after every command.
 
-The README shows `scm setup --yes`; a user types flags where they think of them, so each
-command's parser must take them as well as the main one (``add_global_options``).
+docs/INSTALL.md shows `scm setup` taking `--yes` after the command; a user types flags
+where they think of them, so each command's parser must take them as well as the main one
+(``add_global_options``).
 """
 
 from __future__ import annotations

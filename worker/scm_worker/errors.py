@@ -1,8 +1,8 @@
 """Error codes and WorkerError: every failure a request can meet, as JSON-RPC errors.
 
 Standard codes come from the JSON-RPC 2.0 specification; -32001..-32099 are ours and
-are listed in the README. Raising WorkerError anywhere under a handler becomes an error
-response for that request only.
+are listed, with their data, in docs/PROTOCOL.md ("Error codes"). Raising WorkerError
+anywhere under a handler becomes an error response for that request only.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ PERMISSION_DENIED: Final = -32009
 #: LSP's code for a request its client cancelled (``$/cancelRequest``)
 REQUEST_CANCELLED: Final = -32800
 
-#: Code → short name; the README and the client's exception classes mirror this table.
+#: Code → short name; docs/PROTOCOL.md's error table and the client's exceptions mirror it.
 ERROR_NAMES: Final[dict[int, str]] = {
     PARSE_ERROR: "parse_error",
     INVALID_REQUEST: "invalid_request",

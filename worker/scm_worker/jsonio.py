@@ -1,6 +1,6 @@
 """JSON values in and out: the NaN policy and numpy/pandas → plain JSON conversion.
 
-Policy (also in the README):
+Policy (also in docs/PROTOCOL.md, "Numbers, NaN and missing values"):
 - In: NaN, Infinity and -Infinity are not JSON. A request line containing those tokens
   is a parse error; a number too large for a float (``1e400``) is refused by the
   field checks. ``null`` in a trace column means "missing".

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
                              "(default results.jsonl)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="fit on the Dask cluster at ADDRESS (e.g. tls://host:8786) through "
-                             "one local worker, the gateway; see README 'Running on a cluster'")
+                             "one local worker, the gateway; see docs/CLUSTER.md")
     for flag, what in (("--tls-ca-file", "the CA that signed the cluster's certificates"),
                        ("--tls-cert", "this client's certificate, signed by that CA"),
                        ("--tls-key", "the key of --tls-cert (unless its file holds the key)")):
