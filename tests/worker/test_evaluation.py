@@ -141,6 +141,7 @@ def test_evaluate_refuses_a_bad_significance_level(worker: WorkerProcess) -> Non
                                      "falsify_graph_significance_level": 0})
     assert reply["error"]["code"] == -32602
     assert reply["error"]["data"]["field"] == "falsify_graph_significance_level"
+    assert "between 0 and 1" in reply["error"]["data"]["reason"]  # a param, checked as one
 
 
 # -- evaluate against gcm.evaluate_causal_model ------------------------------------------
