@@ -36,6 +36,7 @@ from .results import (
     Attribution,
     EffectResult,
     EvaluateResult,
+    FalsifyResult,
     FitResult,
     SampleResult,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "ClusterUnavailable",
     "EffectResult",
     "EvaluateResult",
+    "FalsifyResult",
     "FitFailed",
     "FitResult",
     "InsufficientData",

@@ -124,19 +124,58 @@ def as_list(values: Sequence[Any]) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class FalsifyResult:
+    """DoWhy's graph falsification (``falsify``, or ``evaluate(falsify_graph=True)``):
+    ``falsified`` and ``falsifiable`` are None when the graph implies nothing to test."""
+
+    falsified: bool | None
+    falsifiable: bool | None
+    p_value: float
+    significance_level: float
+    #: the permuted graphs DoWhy tested: at most n! for n nodes
+    permutations: int
+    #: the given graph's local-Markov tests and how many the rows violate
+    tests: int
+    violations: int
+    #: the violations of each permuted graph, in the order tested
+    permutation_violations: list[int]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any]) -> FalsifyResult:
+        local = result["local_markov"]
+        return cls(
+            result["falsified"], result["falsifiable"], result["p_value"],
+            result["significance_level"], result["permutations"], local["tests"],
+            local["violations"], local["permutation_violations"], result,
+        )
+
+
+@dataclass(frozen=True)
 class EvaluateResult:
+    """``evaluate``: the model's scores on the rows, and the parts of DoWhy's
+    ``evaluate_causal_model`` that ran (None when not asked for)."""
+
     r2_scores: dict[str, float]
     mean_r2: float | None
     passed: bool
     failed_nodes: list[str]
     nodes: dict[str, dict[str, float]]
     raw: dict[str, Any] = field(repr=False)
+    #: node → {"root", "crps", "kl_divergence", "mse", "nmse", "r2", "f1", "baselines"?}
+    mechanisms: dict[str, dict[str, Any]] | None = None
+    overall_kl_divergence: float | None = None
+    invertibility: dict[str, dict[str, Any]] | None = None
+    falsification: FalsifyResult | None = None
 
     @classmethod
     def from_wire(cls, result: dict[str, Any]) -> EvaluateResult:
+        falsification = result.get("falsification")
         return cls(
             result["r2_scores"], result["mean_r2"], result["passed"], result["failed_nodes"],
-            result["nodes"], result,
+            result["nodes"], result, result.get("mechanisms"),
+            result.get("overall_kl_divergence"), result.get("invertibility"),
+            None if falsification is None else FalsifyResult.from_wire(falsification),
         )
 
 

@@ -36,7 +36,14 @@ from ._isolated import absolute_args
 from ._private import PrivateBackend
 from ._restart import RestartPolicy
 from ._version import __version__
-from ._wire import columns_from_wire, fit_params, plain_result, to_jsonable, traces_to_wire
+from ._wire import (
+    columns_from_wire,
+    fit_params,
+    graph_to_wire,
+    plain_result,
+    to_jsonable,
+    traces_to_wire,
+)
 from .errors import (
     RemoteError,
     WorkerClosed,
@@ -52,6 +59,7 @@ from .results import (
     Attribution,
     EffectResult,
     EvaluateResult,
+    FalsifyResult,
     FitResult,
     SampleResult,
 )
@@ -401,12 +409,32 @@ class Worker:
 
     def evaluate(
         self, model: FitResult | str, traces: Any, *, timeout: Timeout = DEFAULT,
-        on_progress: ProgressCallback | None = None, **diagnostics: Any
+        on_progress: ProgressCallback | None = None, **options: Any
     ) -> EvaluateResult:
-        """Score a model on new rows; ``invertibility=True`` / ``falsify_graph=True`` add
-        DoWhy's tests."""
-        params = {"model_id": model_id_of(model), "traces": self._columns(traces), **diagnostics}
+        """Score a model on rows, with what DoWhy's ``evaluate_causal_model`` reports.
+
+        ``options`` are the wire's (docs/PROTOCOL.md): ``mechanisms`` and
+        ``overall_kl_divergence`` (default True), ``compare_mechanism_baselines``,
+        ``invertibility``, ``falsify_graph`` (default False), ``max_permutations``,
+        ``falsify_graph_significance_level``, ``seed``.
+        """
+        params = {"model_id": model_id_of(model), "traces": self._columns(traces), **options}
         return EvaluateResult.from_wire(self.call("evaluate", params, timeout, on_progress))
+
+    def falsify(
+        self, graph: Any, traces: Any, *, max_permutations: int | None = None,
+        significance_level: float | None = None, seed: int | None = None,
+        timeout: Timeout = DEFAULT, on_progress: ProgressCallback | None = None,
+    ) -> FalsifyResult:
+        """DoWhy's ``falsify_graph`` on a graph and its rows: no model is fitted.
+
+        ``max_permutations`` None is DoWhy's rule (1 / ``significance_level``); None for
+        ``significance_level`` is DoWhy's 0.05. The result's ``permutations`` is what ran.
+        """
+        params = {"graph": graph_to_wire(graph), "traces": self._columns(traces),
+                  "max_permutations": max_permutations, "significance_level": significance_level,
+                  "seed": seed}
+        return FalsifyResult.from_wire(self.call("falsify", params, timeout, on_progress))
 
     def sample(
         self,

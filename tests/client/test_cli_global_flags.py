@@ -20,6 +20,7 @@ COMMAND_LINES = [
     ["anomaly", "r.json", "--target", "Y", "--rows", "a.json"],
     ["change", "r.json", "--target", "Y", "--old", "o.json", "--new", "n.json"],
     ["report", "r.json", "-o", "r.html"], ["daemon", "status"], ["daemon", "stop"],
+    ["evaluate", "r.json", "--falsify"], ["falsify", "r.json", "--max-permutations", "6"],
 ]
 FLAGS = {"--yes": ("yes", True), "--no-daemon": ("no_daemon", True),
          "-v": ("verbose", True), "-q": ("quiet", True), "--python": ("python", "/p/python")}

@@ -105,5 +105,5 @@ def test_worker_fit_sample_and_evaluate_take_a_per_call_on_progress(
         fit_stages = [s for s in dict.fromkeys(stages[prefix]) if s != "loading"]
         assert fit_stages[:4] == ["checking", "fitting", "scoring", "storing"], stages[prefix]
     assert stages["D"][-1] == "sampling" and "sampling" not in stages["E"]
-    assert stages["E"][-1] == "storing", "evaluate (no diagnostics) sends no progress"
+    assert stages["E"][-1] == "diagnostics", "evaluate announces DoWhy's parts (on by default)"
     assert not {p["request_id"] for p in seen["D"]} & {p["request_id"] for p in seen["E"]}

@@ -38,7 +38,9 @@ LIMIT_FLAGS = ("--max-nodes", "8", "--max-edges", "12", "--max-rows", "300", "--
 #: The parameters of each method (registered in worker/scm_worker/api/methods.py): a -32602's field must name one.
 SIGNATURES: dict[str, set[str]] = {
     "fit": {"graph", "traces", "config"},
-    "evaluate": {"model_id", "traces", "invertibility", "falsify_graph", "max_permutations", "seed"},
+    "evaluate": {"model_id", "traces", "invertibility", "falsify_graph", "max_permutations", "seed", "mechanisms",
+                 "compare_mechanism_baselines", "overall_kl_divergence", "falsify_graph_significance_level"},
+    "falsify": {"graph", "traces", "max_permutations", "significance_level", "seed"},
     "sample": {"model_id", "kind", "interventions", "observed", "num_samples", "query_nodes", "seed",
                "return_samples"},
     "effect": {"model_id", "target", "alternative", "reference", "observed", "confidence", "num_samples",

@@ -65,3 +65,32 @@ def test_fit_causal_model_of_target_fits_one_node() -> None:
     dowhy_api.fit_causal_model_of_target(scm, "x", data)
     drawn = scm.causal_mechanism("x").draw_samples(50)
     assert set(np.ravel(drawn)) <= set(data["x"])
+
+
+def test_evaluate_causal_model_config_takes_the_knobs_evaluate_sets() -> None:
+    """``model_evaluation.EvaluateCausalModelConfig``: ``evaluate``'s permutations, level
+    and processes; its folds are the minimum rows ``evaluate`` asks for."""
+    config = dowhy_api.EvaluateCausalModelConfig(
+        max_num_permutations_falsify=7, falsify_graph_significance_level=0.1, n_jobs=1)
+    assert config.max_num_permutations_falsify == 7 and config.falsify_graph_significance_level == 0.1
+    assert dowhy_api.EvaluateCausalModelConfig().mechanism_evaluation_kfolds == 5
+
+
+def test_falsify_graph_returns_the_evaluation_result_evaluate_reads() -> None:
+    """``falsify.falsify_graph`` → ``falsify.EvaluationResult``: the summary keyed by
+    ``FalsifyConst`` members that evaluation.falsification_json reads."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=100)
+    y = x + rng.normal(size=100)
+    data = pd.DataFrame({"x": x, "y": y, "z": y + rng.normal(size=100)})
+    result = dowhy_api.falsify_graph(nx.DiGraph([("x", "y"), ("y", "z")]), data, n_permutations=50,
+                                     show_progress_bar=False, n_jobs=1)
+    assert isinstance(result, dowhy_api.EvaluationResult)
+    const = dowhy_api.FalsifyConst
+    lmc = result.summary[const.VALIDATE_LMC]
+    assert len(lmc[const.PERM_VIOLATIONS]) == 6  # 3! permutations, each once
+    for key in (const.N_TESTS, const.GIVEN_VIOLATIONS, const.F_GIVEN_VIOLATIONS,
+                const.F_PERM_VIOLATIONS, const.P_VALUE, const.LOCAL_VIOLATION_INSIGHT):
+        assert key in lmc
+    assert const.P_VALUE in result.summary[const.VALIDATE_TPA] and const.MEC in result.summary
+    assert isinstance(result.falsified, bool) and isinstance(result.can_evaluate, bool)

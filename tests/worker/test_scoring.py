@@ -58,9 +58,20 @@ def test_r2_is_finite_and_at_most_1(a: list[float], b: list[float]) -> None:
 def test_mse_and_nmse() -> None:
     y, p = np.array([0.0, 2.0]), np.array([1.0, 1.0])
     assert mse(y, p) == 1.0
-    assert nmse(y, p) == pytest.approx(1.0)  # variance of y is 1
+    assert nmse(y, p) == pytest.approx(1.0)  # RMSE 1 over a standard deviation of 1
+    assert nmse(np.array([0.0, 4.0]), np.array([1.0, 3.0])) == pytest.approx(0.5)  # 1 / 2, not 1 / 4
     assert nmse(np.full(3, 2.0), np.full(3, 2.0)) == 0.0
-    assert nmse(np.full(3, 2.0), np.full(3, 2.5)) == 1.0
+    assert nmse(np.full(3, 2.0), np.full(3, 2.5)) == 0.5  # a constant target: the RMSE, as DoWhy's
+
+
+def test_nmse_is_dowhy_s() -> None:
+    """evaluate's ``nodes[*].nmse`` is the NMSE ``gcm.evaluate_causal_model`` reports."""
+    from dowhy.gcm.model_evaluation import nmse as dowhy_nmse
+
+    rng = np.random.default_rng(5)
+    y, p = rng.normal(size=50), rng.normal(size=50)
+    assert nmse(y, p) == pytest.approx(dowhy_nmse(y, p))
+    assert nmse(np.full(3, 2.0), np.full(3, 2.5)) == pytest.approx(dowhy_nmse(np.full(3, 2.0), np.full(3, 2.5)))
 
 
 def test_accuracy_compares_labels() -> None:

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from .. import _format
 from ..errors import WorkerError
-from . import batch, daemon, demo, doctor, fit, models, questions, report, setup
+from . import batch, daemon, demo, doctor, evaluation, fit, models, questions, report, setup
 from .common import EPILOG, EXIT_USAGE, InputError, add_global_options, exit_code, fail
 
 #: the command modules, in the order `scm --help` lists them
-COMMANDS = (doctor, setup, fit, demo, batch, models, questions, report, daemon)
+COMMANDS = (doctor, setup, fit, evaluation, demo, batch, models, questions, report, daemon)
 
 
 def build_parser() -> argparse.ArgumentParser:

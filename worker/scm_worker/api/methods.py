@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from .. import PROTOCOL_VERSION, __version__, fast, identity
-from ..checks import FitConfig, Graph
+from ..checks import FitConfig, Graph, Traces
 from ..columns import ENCODINGS, RESULT_ENCODINGS, Column
 from ..context import WorkerContext
 from ..errors import internal_error
@@ -26,9 +26,10 @@ from .registry import Method, Registry
 from .signatures import (
     BATCH_FIT,
     CHANGE_MEASURES,
+    EVALUATE,
+    FALSIFY,
     FIT,
     MAX_KNOB,
-    MAX_PERMUTATIONS,
     MAX_SLEEP_S,
     MAX_WAIT_S,
     NO_PARAMS,
@@ -37,9 +38,7 @@ from .signatures import (
     SHUTDOWN,
     Signature,
     anything,
-    boolean,
     choice,
-    count,
     integer,
     knob,
     model_id,
@@ -199,16 +198,20 @@ def warmup(ctx: WorkerContext, timeout: float | None) -> dict[str, Any]:
     }
 
 
-@rpc.method("evaluate", Signature((
-    model_id(),
-    anything("traces"),
-    boolean("invertibility", False),
-    boolean("falsify_graph", False),
-    count("max_permutations", 50, 1, MAX_PERMUTATIONS),
-    seed(),
-)), cancel="interrupt")
+@rpc.method("evaluate", EVALUATE, cancel="interrupt")
 def evaluate(ctx: WorkerContext, **params: Any) -> dict[str, Any]:
+    """The model's scores on the rows and DoWhy's ``evaluate_causal_model`` parts asked for."""
     return services(ctx).evaluate(ctx, **params)  # type: ignore[no-any-return]
+
+
+@rpc.method("falsify", FALSIFY, cancel="interrupt")
+def falsify(ctx: WorkerContext, graph: Graph, traces: Traces,
+            max_permutations: int | None, significance_level: float,
+            seed: int | None) -> dict[str, Any]:
+    """DoWhy's ``falsify_graph`` on a graph and its rows: no fitted model needed."""
+    return services(ctx).falsify(  # type: ignore[no-any-return]
+        ctx, graph, traces, max_permutations, significance_level, seed
+    )
 
 
 @rpc.method("sample", Signature((model_id(), *SAMPLE_QUERY)), cancel="interrupt")

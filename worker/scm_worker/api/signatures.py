@@ -159,6 +159,24 @@ def optional_fraction(name: str) -> Param:
     return Param(name, lambda value, field, _limits: checks.optional_fraction(value, field), None)
 
 
+def fraction(name: str, default: float) -> Param:
+    """A number in (0, 1); ``null`` or absent is the default."""
+    def check(value: Any, field: str, _limits: Limits) -> float:
+        checked = checks.optional_fraction(value, field)
+        return default if checked is None else checked
+
+    return Param(name, check, default)
+
+
+def optional_count(name: str, minimum: int, maximum: int) -> Param:
+    """``null`` (the default: the method's own rule), or an integer in [minimum, maximum]
+    (past ``maximum`` -32004)."""
+    def check(value: Any, field: str, _limits: Limits) -> int | None:
+        return None if value is None else checks.count_param(value, field, minimum, maximum)
+
+    return Param(name, check, None, maximum)
+
+
 def optional_list(name: str) -> Param:
     """``null`` (the default), or an array checked later."""
     def check(value: Any, field: str, _limits: Limits) -> list[Any] | None:
@@ -257,6 +275,13 @@ def _fit_request(given: dict[str, Any], limits: Limits) -> dict[str, Any]:
     return {"graph": graph, "traces": columns, "config": config}
 
 
+def _graph_and_traces(given: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """``falsify``'s graph and traces, checked as ``fit``'s are."""
+    graph = checks.parse_graph(given["graph"], limits)
+    return {**given, "graph": graph,
+            "traces": checks.parse_traces(given["traces"], graph.nodes, limits)}
+
+
 def prune_bounds(given: dict[str, Any], _limits: Limits) -> dict[str, Any]:
     if given["older_than_s"] is None and given["max_total_mb"] is None:
         raise invalid_params("older_than_s", "give older_than_s, max_total_mb or both")
@@ -310,6 +335,31 @@ def _sample_query(value: Any, field: str, limits: Limits) -> dict[str, Any] | No
 FIT: Final = Signature(
     (anything("graph"), anything("traces"), anything("config", None)), _fit_request
 )
+
+#: ``evaluate``'s params: the first six in their original (positional) order, then the
+#: parts of DoWhy's ``evaluate_causal_model`` added later (engine/evaluation.py)
+EVALUATE: Final = Signature((
+    model_id(),
+    anything("traces"),
+    boolean("invertibility", False),
+    boolean("falsify_graph", False),
+    count("max_permutations", 50, 1, MAX_PERMUTATIONS),
+    seed(),
+    boolean("mechanisms", True),
+    boolean("compare_mechanism_baselines", False),
+    boolean("overall_kl_divergence", True),
+    fraction("falsify_graph_significance_level", 0.2),
+))
+
+#: ``falsify``'s params: a graph and its rows, no model (DoWhy's ``falsify_graph``);
+#: ``max_permutations`` null is DoWhy's rule, 1 / ``significance_level``
+FALSIFY: Final = Signature((
+    anything("graph"),
+    anything("traces"),
+    optional_count("max_permutations", 1, MAX_PERMUTATIONS),
+    fraction("significance_level", 0.05),
+    seed(),
+), _graph_and_traces)
 
 #: ``batch.fit``'s params: the scheduler's address and how to reach it (dask_address.py)
 BATCH_FIT: Final = Signature(

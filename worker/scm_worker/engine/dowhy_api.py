@@ -4,7 +4,8 @@
 the worker also fits nodes itself (so it books the mechanism the way ``gcm.fit`` does)
 and validates the graph before its own samplers draw (as DoWhy's samplers do). The names
 that needs are public, without an underscore, in documented modules
-(``dowhy.gcm.causal_models``, ``dowhy.gcm.fitting_sampling``), but ``dowhy.gcm`` does not
+(``dowhy.gcm.causal_models``, ``dowhy.gcm.fitting_sampling``; for ``evaluate`` and
+``falsify``, ``dowhy.gcm.model_evaluation`` and ``dowhy.gcm.falsify``), but ``dowhy.gcm`` does not
 re-export them, so a release may move them more easily than its exports: they are
 imported here and nowhere else, and tests/worker/test_dowhy_api.py checks each one, so
 an upgrade that moves one breaks one file, loudly. DoWhy's private names (model
@@ -22,10 +23,16 @@ from dowhy.gcm.causal_models import (
     validate_causal_dag,
     validate_causal_model_assignment,
 )
+from dowhy.gcm.falsify import EvaluationResult, FalsifyConst, falsify_graph
 from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
+from dowhy.gcm.model_evaluation import EvaluateCausalModelConfig
 
 __all__ = [
     "PARENTS_DURING_FIT",
+    "EvaluateCausalModelConfig",
+    "EvaluationResult",
+    "FalsifyConst",
+    "falsify_graph",
     "fit_causal_model_of_target",
     "seed_global",
     "validate_causal_dag",

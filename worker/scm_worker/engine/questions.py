@@ -255,38 +255,3 @@ def require_invertible_upstream(model: FittedModel, target: str, query: str) -> 
     upstream = sorted(nx.ancestors(model.scm.graph, target) | {target})
     require_invertible(model.scm, upstream, query, f"{target!r} and its ancestors")
 
-
-# -- evaluate's opt-in diagnostics --------------------------------------------------------
-
-def diagnostics(model: FittedModel, data: pd.DataFrame, invertibility: bool, falsify: bool,
-                permutations: int, n_jobs: int) -> dict[str, Any]:
-    """DoWhy's invertibility test of each additive-noise node and its graph falsification."""
-    from dowhy.gcm.model_evaluation import EvaluateCausalModelConfig
-
-    config = EvaluateCausalModelConfig(max_num_permutations_falsify=permutations, n_jobs=n_jobs)
-    with dowhy_errors("evaluation"):
-        report = gcm.evaluate_causal_model(
-            model.scm, data, evaluate_causal_mechanisms=False, compare_mechanism_baselines=False,
-            evaluate_invertibility_assumptions=invertibility, evaluate_overall_kl_divergence=False,
-            evaluate_causal_structure=falsify, config=config,
-        )
-    out: dict[str, Any] = {}
-    if invertibility:
-        # DoWhy: node → (p-value after adjustment, rejected?, significance level)
-        out["invertibility"] = {
-            str(node): {
-                "p_value": float(p),
-                "rejected": bool(rejected),
-                "significance_level": float(level),
-            }
-            for node, (p, rejected, level) in (report.pnl_assumptions or {}).items()
-        }
-    if falsify and report.graph_falsification is not None:
-        falsification = report.graph_falsification
-        out["falsification"] = {
-            "falsifiable": bool(falsification.falsifiable),
-            "falsified": bool(falsification.falsified),
-            "significance_level": float(falsification.significance_level),
-            "permutations": permutations,
-        }
-    return out

@@ -37,12 +37,12 @@ def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def nmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """MSE over the target's variance; 0.0 or 1.0 on a constant target, as r2."""
-    variance = float(np.var(np.asarray(y_true, dtype=float)))
-    error = mse(y_true, y_pred)
-    if variance == 0.0:
-        return 0.0 if error == 0.0 else 1.0
-    return error / variance
+    """DoWhy's normalised error (``gcm.model_evaluation.nmse``, as ``evaluate_causal_model``
+    reports it): the root mean squared error over the target's standard deviation; on a
+    constant target, the root mean squared error itself."""
+    deviation = float(np.std(np.asarray(y_true, dtype=float)))
+    error = float(np.sqrt(mse(y_true, y_pred)))
+    return error if deviation == 0.0 else error / deviation
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

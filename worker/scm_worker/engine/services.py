@@ -1,4 +1,4 @@
-"""Model work behind the RPC methods: fit, evaluate, sample. Imports DoWhy.
+"""Model work behind the RPC methods: fit, evaluate, falsify, sample. Imports DoWhy.
 
 Handlers in methods.py import this module only after warm-up, so the worker answers
 its handshake before DoWhy has finished loading.
@@ -23,9 +23,9 @@ from ..context import WorkerContext
 from ..errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from ..jsonio import json_object
 from ..versions import dowhy_version
-from . import needs, questions, sampling, scoring
+from . import evaluation, needs, questions, sampling, scoring
 from .contention import free_cores_only
-from .fitting import FittedModel, dowhy_errors, effective_seed, fit_model, predict_non_roots
+from .fitting import FittedModel, effective_seed, fit_model
 from .frames import Frame, to_frame
 from .interventions import parse_interventions
 
@@ -159,69 +159,77 @@ def complete_rows(frame: Frame, missing: str, field: str) -> Frame:
 
 
 def evaluate(ctx: WorkerContext, model_id: str, traces: Any, invertibility: bool,
-             falsify_graph: bool, max_permutations: int, seed: int | None) -> dict[str, Any]:
+             falsify_graph: bool, max_permutations: int, seed: int | None, mechanisms: bool,
+             compare_mechanism_baselines: bool, overall_kl_divergence: bool,
+             falsify_graph_significance_level: float) -> dict[str, Any]:
+    """The stored model's scores on the rows, and the parts of DoWhy's
+    ``evaluate_causal_model`` asked for (evaluation.py)."""
     model = ctx.store.get(model_id)
+    asked = evaluation.Parts(
+        mechanisms, compare_mechanism_baselines, invertibility, overall_kl_divergence,
+        falsify_graph, max_permutations, falsify_graph_significance_level,
+    )
     columns = checks.parse_traces(traces, model.graph.nodes, ctx.limits)
     _require_kinds(model, columns, "traces")
     frame = complete_rows(to_frame(columns), model.config.missing, "traces")
-    data = frame.data
-    if len(data) < 2:
-        raise WorkerError(
-            INSUFFICIENT_DATA,
-            f"Insufficient data: evaluation needs at least 2 complete rows, got {len(data)}",
-            {"num_samples": len(data), "min_samples": 2},
-        )
+    data = _enough_rows(frame.data, asked.min_rows(), "evaluation")
     _require_known_categories(model, data, "traces")
-    nodes, accuracy = _evaluate_nodes(model, data)
+    nodes, accuracy, f1 = evaluation.node_scores(model, data)
     r2_scores = {node: scores["r2"] for node, scores in nodes.items()}
     verdict = scoring.judge(r2_scores, model.config.r2_threshold, model.config.r2_rule)
-    extra = _diagnostics(ctx, model, data, invertibility, falsify_graph, max_permutations, seed)
+    used = effective_seed(seed)
+    extra = _evaluated(ctx, model, data, asked, used) if asked.any() else {}
     return json_object({
         **extra,
         "model_id": model_id,
         "nodes": nodes,
         "r2_scores": r2_scores,
         "accuracy": accuracy,
+        "f1_scores": f1,
         "mean_r2": verdict.mean_r2,
         "passed": verdict.passed,
         "threshold": model.config.r2_threshold,
         "rule": model.config.r2_rule,
         "failed_nodes": verdict.failed_nodes,
-        "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows,
+        "metadata": {"num_samples": len(data), "dropped_rows": frame.dropped_rows, "seed": used,
                      **ignored_columns({"traces": columns.ignored})},
     })
 
 
-def _diagnostics(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame, invertibility: bool,
-                 falsify_graph: bool, permutations: int, seed: int | None) -> dict[str, Any]:
-    if not (invertibility or falsify_graph):
-        return {}
-    seeded(seed)
+def _evaluated(ctx: WorkerContext, model: FittedModel, data: pd.DataFrame,
+               parts: evaluation.Parts, seed: int) -> dict[str, Any]:
     if ctx.current_request_id is not None:
         ctx.progress("diagnostics", 0, 1)
-    return questions.diagnostics(
-        model, data, invertibility, falsify_graph, permutations, ctx.n_jobs
-    )
+    with free_cores_only():
+        return evaluation.evaluate_model(model, data, parts, seed, ctx.n_jobs)
 
 
-def _evaluate_nodes(
-    model: FittedModel, data: pd.DataFrame
-) -> tuple[dict[str, Any], dict[str, float]]:
-    nodes: dict[str, Any] = {}
-    accuracy: dict[str, float] = {}
-    with dowhy_errors("evaluation"):
-        predictions = predict_non_roots(model.scm, data)
-    for node, predicted in predictions.items():
-        actual = data[node].to_numpy()
-        if model.kinds[node] == "numeric":
-            nodes[node] = {
-                "r2": scoring.r2(actual, predicted),
-                "mse": scoring.mse(actual, predicted),
-                "nmse": scoring.nmse(actual, predicted),
-            }
-        else:
-            accuracy[node] = scoring.accuracy(actual, predicted)
-    return nodes, accuracy
+def falsify(ctx: WorkerContext, graph: checks.Graph, traces: checks.Traces,
+            max_permutations: int | None, significance_level: float,
+            seed: int | None) -> dict[str, Any]:
+    """DoWhy's ``falsify_graph`` on checked graph and columns: no model is fitted."""
+    started = time.perf_counter()
+    frame = to_frame(traces)
+    data = _enough_rows(frame.data, 2, "falsification")
+    used = seeded(seed)
+    if ctx.current_request_id is not None:
+        ctx.progress("diagnostics", 0, 1)
+    with free_cores_only():
+        result = evaluation.falsify(graph, data, max_permutations, significance_level, ctx.n_jobs)
+    result["metadata"] = {"num_samples": len(data), "dropped_rows": frame.dropped_rows,
+                          "seed": used, "time_ms": int((time.perf_counter() - started) * 1000),
+                          **ignored_columns({"traces": traces.ignored})}
+    return json_object(result)
+
+
+def _enough_rows(data: pd.DataFrame, minimum: int, what: str) -> pd.DataFrame:
+    if len(data) < minimum:
+        raise WorkerError(
+            INSUFFICIENT_DATA,
+            f"Insufficient data: {what} needs at least {minimum} complete rows, got {len(data)}",
+            {"num_samples": len(data), "min_samples": minimum},
+        )
+    return data
 
 
 def _require_kinds(model: FittedModel, columns: dict[str, Column], field: str) -> None:
