@@ -44,7 +44,7 @@ class FitConfig:
     seed: int | None = None
     min_samples: int = 100
     missing: Literal["drop", "error"] = "drop"
-    linear_tolerance: float = 0.001
+    linear_tolerance: float = 0.0
     persist: bool = False
     cache: bool = True
 

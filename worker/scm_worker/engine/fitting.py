@@ -33,7 +33,7 @@ from .dowhy_api import (
     validate_causal_model_assignment,
 )
 from .frames import Frame
-from .mechanism_choice import scored_candidates
+from .mechanism_choice import Override, scored_candidates
 from .mechanisms import describe, predict
 from .node_fitting import NodeTask, fit_nodes, node_seed, processes
 from .predictions import table_bytes
@@ -104,6 +104,7 @@ def fit_model(
     predictions: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     fast_paths: set[str] = set()
+    overrides: dict[str, Override] = {}
     with dowhy_errors("fit"):
         report("fitting", 0, total)
         tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
@@ -118,6 +119,8 @@ def fit_model(
             predictions[node_fit.node] = node_fit.val_predicted
             seconds[node_fit.node] = node_fit.seconds
             fast_paths.update(node_fit.fast_paths)
+            if node_fit.override is not None:
+                overrides[node_fit.node] = node_fit.override
             report("fitting", done, total, node_fit.node)
         cancel.checkpoint()
         for node in roots:
@@ -126,7 +129,7 @@ def fit_model(
     report("scoring", 0, 1)
     in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
     scores = score_predictions(in_graph_order, val, frame.kinds)
-    summary = summarise(scm, graph, frame, config, scores)
+    summary = summarise(scm, graph, frame, config, scores, overrides)
     for node in graph.nodes:
         if candidates.get(node):
             summary["scm"]["mechanisms"][node]["candidates"] = candidates[node]
@@ -243,16 +246,19 @@ def score_predictions(
 
 
 def summarise(
-    scm: gcm.StructuralCausalModel, graph: Graph, frame: Frame, config: FitConfig, scores: Scores
+    scm: gcm.StructuralCausalModel, graph: Graph, frame: Frame, config: FitConfig, scores: Scores,
+    overrides: dict[str, Override],
 ) -> dict[str, Any]:
     verdict = scoring.judge(scores.r2, config.r2_threshold, config.r2_rule)
-    warnings = fit_warnings(frame, scores)
+    warnings = fit_warnings(frame, scores, {n: overrides[n] for n in graph.nodes if n in overrides})
     mechanisms = {
         node: describe(
             scm.causal_mechanism(node), get_ordered_predecessors(scm.graph, node), frame.kinds, node
         )
         for node in graph.nodes
     }
+    for node, override in overrides.items():
+        mechanisms[node].update(chosen_by="linear_tolerance", override=override.as_json())
     return {
         "status": "warning" if warnings else "success",
         "scm": {"graph": graph.as_json(), "mechanisms": mechanisms},
@@ -277,7 +283,9 @@ def summarise(
     }
 
 
-def fit_warnings(frame: Frame, scores: Scores) -> list[dict[str, Any]]:
+def fit_warnings(
+    frame: Frame, scores: Scores, overrides: dict[str, Override]
+) -> list[dict[str, Any]]:
     warnings: list[dict[str, Any]] = []
     if frame.dropped_rows:
         warnings.append({
@@ -293,7 +301,21 @@ def fit_warnings(frame: Frame, scores: Scores) -> list[dict[str, Any]]:
                 "message": f"held-out R² of {node!r} is {score:.6f}: the node is (almost) a "
                 "deterministic function of its parents; fine for code traces, suspicious for data",
             })
+    warnings.extend(override_warning(node, override) for node, override in overrides.items())
     return warnings
+
+
+def override_warning(node: str, override: Override) -> dict[str, Any]:
+    """``linear_tolerance`` changed DoWhy's choice: said, never silent (both models and
+    their cross-validated MSEs, so the user sees what the tolerance cost)."""
+    return {
+        "code": "mechanism_override",
+        "node": node,
+        "message": f"config.linear_tolerance kept the linear model for {node!r} (CV MSE "
+        f"{override.linear_score:.6g}) over DoWhy's choice {override.dowhy_model} (CV MSE "
+        f"{override.dowhy_score:.6g})",
+        **override.as_json(),
+    }
 
 
 class dowhy_errors:

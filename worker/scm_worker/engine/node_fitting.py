@@ -34,7 +34,7 @@ from ..cancellation import NEVER, CancelToken
 from ..fast import lean_grower
 from ..fast.selection import Candidate
 from .dowhy_api import seed_global
-from .mechanism_choice import choose_mechanism
+from .mechanism_choice import Override, choose_mechanism
 from .mechanisms import predict
 
 
@@ -64,6 +64,7 @@ class NodeFit:
     val_predicted: np.ndarray  # from the mechanism fitted on the training rows
     seconds: float  # the whole task's wall time in the process that ran it
     fast_paths: tuple[str, ...] = ()  # the fast paths in place in the process that ran it
+    override: Override | None = None  # what the opt-in parsimony rule overrode, if anything
 
 
 def processes(count: int, n_jobs: int) -> int:
@@ -147,7 +148,8 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
         on_all_rows.fit(X=task.X_all, Y=task.y_all)
     seconds = time.perf_counter() - started
     return NodeFit(
-        task.node, on_all_rows, choice.candidates, val_predicted, seconds, fitting_fast_paths()
+        task.node, on_all_rows, choice.candidates, val_predicted, seconds, fitting_fast_paths(),
+        choice.override,
     )
 
 
