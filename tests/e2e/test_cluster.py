@@ -213,3 +213,18 @@ def test_a_dask_worker_killed_mid_batch_still_yields_every_result(
     assert batch is not None and batch["rescheduled"] is True, batch
     assert len(batch["lost_workers"]) == 1 and batch["rescheduled_items"]
     assert all(items[i].attempts == 2 for i in batch["rescheduled_items"])
+
+
+def test_hand_set_mechanisms_travel_with_a_batch_to_the_cluster(cluster: DaskCluster) -> None:
+    """``config.mechanisms`` reaches the Dask worker's fit: the nodes come back as set."""
+    request = small_request(12)
+    roots = [n for n in request["graph"]["nodes"] if all(b != n for _, b in request["graph"]["edges"])]
+    children = [b for _, b in request["graph"]["edges"]]
+    request["config"]["mechanisms"] = {roots[0]: "normal", children[-1]: "ridge"}
+    with cluster_pool(cluster) as pool:
+        [item] = pool.fit_many([request])
+    assert item.ok and item.result is not None, item.error
+    assert "dask_worker" in item.result.metadata
+    mechanisms = item.result.scm["mechanisms"]
+    assert (mechanisms[roots[0]]["model"], mechanisms[roots[0]]["chosen_by"]) == ("norm", "user")
+    assert (mechanisms[children[-1]]["model"], mechanisms[children[-1]]["spec"]) == ("RidgeCV", "ridge")

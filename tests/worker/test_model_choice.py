@@ -1,5 +1,5 @@
 """Whose model a node gets: DoWhy's by default, the linear one where a user's tolerance
-keeps it (reported).
+keeps it (reported), the user's own where ``config.mechanisms`` sets it.
 
 A real worker fits; DoWhy's own ``gcm.auto.select_model`` runs in this process on the
 same training rows with the same seed (the worker's split and node seed, its own
@@ -8,11 +8,13 @@ helpers), so "DoWhy's choice" is DoWhy's, not a copy of it.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from dowhy.gcm import auto
 from scm_worker.checks import FitConfig, Graph
 from scm_worker.engine.dowhy_api import seed_global
@@ -127,3 +129,93 @@ def test_a_tolerance_never_keeps_linear_against_the_exact_product(worker: Worker
         w["code"] != "mechanism_override" for w in result["warnings"]
     )
 
+
+# -- config.mechanisms ------------------------------------------------------------------
+
+HAND_GRAPH = {"nodes": ["X", "Y", "C", "W"], "edges": [["X", "Y"], ["X", "C"], ["X", "W"]]}
+
+
+def hand_traces() -> dict[str, list[Any]]:
+    """Y = sin(3X) (DoWhy's choice is not linear), C a category of X, W = X² (polynomial)."""
+    rng = random.Random(2)
+    xs = [rng.gauss(1.0, 2.0) for _ in range(400)]
+    return {
+        "X": xs,
+        "Y": [math.sin(3 * x) + rng.gauss(0, 0.1) for x in xs],
+        "C": ["high" if x > 1 else "low" for x in xs],
+        "W": [x**2 + rng.gauss(0, 0.1) for x in xs],
+    }
+
+
+def test_hand_set_mechanisms_come_back_as_asked(worker: WorkerProcess) -> None:
+    traces = hand_traces()
+    mechanisms = {"X": "normal", "Y": "linear", "C": "random_forest",
+                  "W": {"model": "polynomial", "degree": 3}}
+    result = fit(worker, {"graph": HAND_GRAPH, "traces": traces, "config": {
+        "seed": 1, "cache": False, "validate_r2": False, "mechanisms": mechanisms}})
+    got = result["scm"]["mechanisms"]
+    assert {node: (got[node]["chosen_by"], got[node]["spec"]) for node in got} == \
+        {node: ("user", spec) for node, spec in mechanisms.items()}
+    assert all("candidates" not in got[node] for node in got)  # no selection ran
+    assert got["C"]["type"] == "classifier" and got["C"]["model"] == "RandomForestClassifier"
+    assert got["W"]["model"] == "PolynomialFeatures+LinearRegression"
+
+
+def test_a_linear_node_is_the_least_squares_line_where_dowhy_would_not_choose_one(
+    worker: WorkerProcess,
+) -> None:
+    traces = hand_traces()
+    params = {"graph": HAND_GRAPH, "traces": traces,
+              "config": {"seed": 1, "cache": False, "validate_r2": False}}
+    assert fit(worker, params)["scm"]["mechanisms"]["Y"]["type"] != "linear"  # DoWhy's choice
+    params["config"]["mechanisms"] = {"Y": "linear"}
+    described = fit(worker, params)["scm"]["mechanisms"]["Y"]
+    slope, intercept = np.polyfit(traces["X"], traces["Y"], 1)  # fitted on all rows
+    assert described["type"] == "linear"
+    assert described["params"]["coefficients"] == pytest.approx([slope], rel=1e-9)
+    assert described["params"]["intercept"] == pytest.approx(intercept, rel=1e-9, abs=1e-12)
+
+
+def test_a_normal_root_has_the_datas_mean_and_std(worker: WorkerProcess) -> None:
+    traces = hand_traces()
+    result = fit(worker, {"graph": HAND_GRAPH, "traces": traces, "config": {
+        "seed": 1, "cache": False, "validate_r2": False,
+        "mechanisms": {"X": "normal", "Y": "auto"}}})
+    x = result["scm"]["mechanisms"]["X"]
+    assert (x["type"], x["model"]) == ("distribution", "norm")
+    assert x["params"] == pytest.approx({"loc": np.mean(traces["X"]), "scale": np.std(traces["X"])},
+                                        rel=1e-9)
+    assert "chosen_by" not in result["scm"]["mechanisms"]["Y"]  # "auto" is DoWhy's assignment
+
+
+@pytest.mark.parametrize(("mechanisms", "field", "says"), [
+    ({"Q": "linear"}, "config.mechanisms.Q", "not a node"),
+    ({"Y": "bogus"}, "config.mechanisms.Y", "unknown mechanism 'bogus'"),
+    ({"X": "linear"}, "config.mechanisms.X", "is a root"),
+    ({"Y": "normal"}, "config.mechanisms.Y", "'normal' is for a root"),
+    ({"C": "linear"}, "config.mechanisms.C", "categorical node"),
+    ({"Y": {"model": "linear", "degree": 2}}, "config.mechanisms.Y.degree", "takes no degree"),
+    ({"W": {"model": "polynomial", "degree": 0}}, "config.mechanisms.W.degree", "[1, 10]"),
+    ({"Y": 3}, "config.mechanisms.Y", "a name or {model, degree}"),
+    (["linear"], "config.mechanisms", "must be an object"),
+])
+def test_a_bad_mechanism_is_invalid_params_naming_the_node(
+    worker: WorkerProcess, mechanisms: Any, field: str, says: str
+) -> None:
+    reply = fit_reply(worker, {"graph": HAND_GRAPH, "traces": hand_traces(),
+                               "config": {"mechanisms": mechanisms}})
+    assert reply["error"]["code"] == -32602, reply
+    assert reply["error"]["data"]["field"] == field
+    assert says in reply["error"]["message"]
+
+
+def test_hand_set_mechanisms_are_part_of_the_fit_cache_key(worker: WorkerProcess) -> None:
+    """The same request with a hand-set node is another fit; ``"auto"`` is the unset one."""
+    params = {"graph": HAND_GRAPH, "traces": hand_traces(),
+              "config": {"seed": 3, "validate_r2": False}}
+    first = fit(worker, params)
+    linear = fit(worker, {**params, "config": {**params["config"], "mechanisms": {"Y": "linear"}}})
+    auto_ = fit(worker, {**params, "config": {**params["config"], "mechanisms": {"Y": "auto"}}})
+    assert not linear["metadata"]["cache_hit"] and linear["model_id"] != first["model_id"]
+    assert linear["scm"]["mechanisms"]["Y"]["type"] == "linear"
+    assert auto_["metadata"]["cache_hit"] and auto_["model_id"] == first["model_id"]

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from .columns import Column, decode_column, json_type
 from .errors import invalid_params, limit_exceeded
 from .limits import Limits
+from .mechanism_specs import MechanismSpec, parse_mechanisms
 
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
 MAX_SEED: Final = 2**32 - 1
@@ -45,15 +46,27 @@ class FitConfig:
     min_samples: int = 100
     missing: Literal["drop", "error"] = "drop"
     linear_tolerance: float = 0.0
+    mechanisms: tuple[MechanismSpec, ...] = ()  # hand-set nodes, in graph order
     persist: bool = False
     cache: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "mechanisms": self.mechanisms_json()}
+
+    def mechanisms_json(self) -> dict[str, Any]:
+        return {spec.node: spec.as_json() for spec in self.mechanisms}
+
+    def mechanism(self, node: str) -> MechanismSpec | None:
+        """The node's hand-set mechanism; None where DoWhy's assignment chooses."""
+        return next((spec for spec in self.mechanisms if spec.node == node), None)
 
     def fit_relevant(self) -> dict[str, Any]:
-        """The keys that change what a fit produces (the cache key's part of the config)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("persist", "cache")}
+        """The keys that change what a fit produces (the cache key's part of the config);
+        no hand-set mechanisms keep the key of a config without the key."""
+        relevant = {k: v for k, v in self.as_json().items() if k not in ("persist", "cache")}
+        if not self.mechanisms:
+            del relevant["mechanisms"]
+        return relevant
 
 
 def require_dict(value: Any, field: str) -> dict[str, Any]:
@@ -165,7 +178,8 @@ def parse_fit_request(
 ) -> tuple[Graph, dict[str, Column], FitConfig]:
     """``fit``'s params, checked: the graph, then its trace columns, then the config."""
     parsed_graph = parse_graph(graph, limits)
-    return parsed_graph, parse_traces(traces, parsed_graph.nodes, limits), parse_fit_config(config)
+    columns = parse_traces(traces, parsed_graph.nodes, limits)
+    return parsed_graph, columns, parse_fit_config(config, parsed_graph, columns)
 
 
 def require_cells(rows: int, nodes: int, limits: Limits, field: str) -> None:
@@ -188,7 +202,11 @@ def _require_same_names(traces: dict[str, Any], nodes: tuple[str, ...], field: s
         )
 
 
-def parse_fit_config(value: Any) -> FitConfig:
+def parse_fit_config(
+    value: Any, graph: Graph | None = None, columns: dict[str, Column] | None = None
+) -> FitConfig:
+    """The config; ``mechanisms`` is checked against the graph and its columns' kinds
+    (without them, every node it names is unknown)."""
     config = {} if value is None else dict(require_dict(value, "config"))
     unknown = set(config) - set(FitConfig.__dataclass_fields__)
     if unknown:
@@ -213,6 +231,11 @@ def parse_fit_config(value: Any) -> FitConfig:
         ),
         linear_tolerance=_non_negative(
             config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"
+        ),
+        mechanisms=parse_mechanisms(
+            config.get("mechanisms"),
+            set(graph.nodes) - {child for _, child in graph.edges} if graph else set(),
+            {name: column.kind for name, column in (columns or {}).items()},
         ),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
         cache=require_bool(config.get("cache", defaults.cache), "config.cache"),

@@ -3,7 +3,8 @@
 Model selection runs once, on the training rows; the chosen mechanisms are fitted on
 the training rows for the held-out scores, then refitted on every row for the stored
 model, so a fit request pays for selection exactly once. Non-root nodes go through all
-of that node-parallel (``node_fitting``); roots are empirical distributions of all rows.
+of that node-parallel (``node_fitting``); roots are empirical distributions of all rows,
+or the distributions the user set (``hand_set``), fitted on all rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..cancellation import NEVER, CancelToken
 from ..checks import FitConfig, Graph
 from ..columns import ColumnKind
 from ..errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
+from ..mechanism_specs import MechanismSpec
 from ..versions import dowhy_version
 from . import scoring
 from .dowhy_api import (
@@ -33,6 +35,7 @@ from .dowhy_api import (
     validate_causal_model_assignment,
 )
 from .frames import Frame
+from .hand_set import root_mechanism
 from .mechanism_choice import Override, scored_candidates
 from .mechanisms import describe, predict
 from .node_fitting import NodeTask, fit_nodes, node_seed, processes
@@ -107,7 +110,9 @@ def fit_model(
     overrides: dict[str, Override] = {}
     with dowhy_errors("fit"):
         report("fitting", 0, total)
-        tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
+        tasks = node_tasks(
+            scm.graph, train, val, data, seed, lambda: cancel.requested, config.mechanism
+        )
         fits = fit_nodes(
             tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs, cancel
         )
@@ -124,7 +129,7 @@ def fit_model(
             report("fitting", done, total, node_fit.node)
         cancel.checkpoint()
         for node in roots:
-            scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
+            scm.set_causal_mechanism(node, root_mechanism(config.mechanism(node)))
             fit_causal_model_of_target(scm, node, data)
     report("scoring", 0, 1)
     in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
@@ -179,12 +184,14 @@ def split_rows(
 def node_tasks(
     digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int,
     stopped: Callable[[], bool] = lambda: False,
+    hand_set: Callable[[str], MechanismSpec | None] = lambda node: None,
 ) -> Iterator[NodeTask]:
     """One task per non-root node, seeded by its place in topological order.
 
     A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
     their parents' columns exist at a time (all of them at once would be several times
-    the data on a wide graph), and once ``stopped`` no further task starts. Tasks come
+    the data on a wide graph), and once ``stopped`` no further task starts. A node the
+    user set by hand (``hand_set``) carries its spec and skips model selection. Tasks come
     largest first (``by_expected_work``); the seeds do not depend on that order.
     """
     for index, node, parents in by_expected_work(digraph):
@@ -193,7 +200,7 @@ def node_tasks(
         yield NodeTask(
             node, node_seed(seed, index),
             train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
-            data[parents].to_numpy(), data[node].to_numpy(),
+            data[parents].to_numpy(), data[node].to_numpy(), hand_set(node),
         )
 
 
@@ -259,6 +266,8 @@ def summarise(
     }
     for node, override in overrides.items():
         mechanisms[node].update(chosen_by="linear_tolerance", override=override.as_json())
+    for spec in config.mechanisms:
+        mechanisms[spec.node].update(chosen_by="user", spec=spec.as_json())
     return {
         "status": "warning" if warnings else "success",
         "scm": {"graph": graph.as_json(), "mechanisms": mechanisms},

@@ -33,7 +33,9 @@ from .. import fast
 from ..cancellation import NEVER, CancelToken
 from ..fast import lean_grower
 from ..fast.selection import Candidate
+from ..mechanism_specs import MechanismSpec
 from .dowhy_api import seed_global
+from .hand_set import hand_set_choice
 from .mechanism_choice import Override, choose_mechanism
 from .mechanisms import predict
 
@@ -54,6 +56,7 @@ class NodeTask:
     X_val: np.ndarray
     X_all: np.ndarray
     y_all: np.ndarray
+    spec: MechanismSpec | None = None  # set by the user: no model selection
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,10 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
     install_fast_grower()  # loky's processes run node tasks without configure_dowhy
     with single_threaded():
         seed_global(task.seed)
-        choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
+        choice = (
+            hand_set_choice(task.spec, task.y_train) if task.spec is not None
+            else choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
+        )
         on_all_rows = copy.deepcopy(choice.mechanism)
         on_train_rows = choice.mechanism
         seed_global(task.seed)
