@@ -2,7 +2,7 @@
 
 A real `scm` subprocess drives the real worker. Truly linear data where DoWhy's
 polynomial wins by a hair: with `linear_tolerance` the linear model is kept and both
-outputs say so.
+outputs say so; `--mechanism` sets nodes by hand and the table marks them.
 """
 
 from __future__ import annotations
@@ -60,6 +60,22 @@ def test_fit_marks_a_model_kept_by_linear_tolerance_and_warns(env: dict[str, str
     assert re.search(r"linear\s+LinearRegression \[linear_tolerance; DoWhy chose polynom_regressor\]",
                      row(done.stdout, "B")), done.stdout
     assert re.search(r"mechanism_override \(B\): .*polynom_regressor", done.stdout), done.stdout
+
+
+def test_fit_sets_mechanisms_by_hand_and_marks_them(env: dict[str, str], tmp_path: Path) -> None:
+    done = run_scm(env, "fit", request(tmp_path), "--mechanism", "A=normal",
+                   "--mechanism", "B=polynomial:3")
+    assert done.returncode == 0, done.stderr
+    assert "norm [set by user]" in row(done.stdout, "A")
+    assert "PolynomialFeatures+LinearRegression [set by user]" in row(done.stdout, "B")
+    raw = json.loads(run_scm(env, "fit", request(tmp_path), "--mechanism", "B=linear", "--json").stdout)
+    assert raw["scm"]["mechanisms"]["B"]["spec"] == "linear"
+
+
+def test_an_unknown_mechanism_exits_2_naming_the_node(env: dict[str, str], tmp_path: Path) -> None:
+    done = run_scm(env, "fit", request(tmp_path), "--mechanism", "B=bogus")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "config.mechanisms.B" in done.stderr and "bogus" in done.stderr
 
 
 def test_the_report_marks_a_model_kept_by_linear_tolerance(env: dict[str, str], tmp_path: Path) -> None:
