@@ -31,14 +31,19 @@ PRODUCT_GRAPH = {"nodes": ["X", "Y", "Z"], "edges": [["X", "Z"], ["Y", "Z"]]}
 LINEAR_GRAPH = {"nodes": ["A", "B"], "edges": [["A", "B"]]}
 
 
-def fit_reply(worker: WorkerProcess, params: dict[str, Any]) -> dict[str, Any]:
+def reply_to(worker: WorkerProcess, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one request, past the progress notifications that come before it."""
     request_id = worker.next_id()
-    worker.send({"jsonrpc": "2.0", "method": "fit", "id": request_id, "params": params})
+    worker.send({"jsonrpc": "2.0", "method": method, "id": request_id, "params": params})
     reply = worker.read_json(timeout=FIT_TIMEOUT_S)
-    while "id" not in reply:  # progress notifications come first
+    while "id" not in reply:
         reply = worker.read_json(timeout=FIT_TIMEOUT_S)
     assert reply["id"] == request_id, reply
     return dict(reply)
+
+
+def fit_reply(worker: WorkerProcess, params: dict[str, Any]) -> dict[str, Any]:
+    return reply_to(worker, "fit", params)
 
 
 def fit(worker: WorkerProcess, params: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +191,10 @@ def test_a_normal_root_has_the_datas_mean_and_std(worker: WorkerProcess) -> None
     assert x["params"] == pytest.approx({"loc": np.mean(traces["X"]), "scale": np.std(traces["X"])},
                                         rel=1e-9)
     assert "chosen_by" not in result["scm"]["mechanisms"]["Y"]  # "auto" is DoWhy's assignment
+    drawn = reply_to(worker, "sample", {"model_id": result["model_id"], "num_samples": 4000,
+                                        "seed": 1, "return_samples": False})["result"]
+    assert drawn["statistics"]["X"]["mean"] == pytest.approx(x["params"]["loc"], abs=0.2)
+    assert drawn["statistics"]["X"]["std"] == pytest.approx(x["params"]["scale"], rel=0.1)
 
 
 @pytest.mark.parametrize(("mechanisms", "field", "says"), [
