@@ -126,12 +126,11 @@ def replay(record: NodeRecord, race: Race | None) -> tuple[int, float]:
     the parsimony rule.
     """
     scored = record.scored
-    slack = TOLERANCE * record.variance
     best, best_i, cost = float("inf"), -1, 0.0
     complete: dict[int, float] = {}
     for i in selection.scoring_order([c.factory for c in scored]):
         c = scored[i]
-        bound = selection.stop_above(c.factory, best, slack)
+        bound = selection.stop_above(c.factory, best, TOLERANCE)
         expensive = selection.is_expensive(c.factory)
         for j in range(1, len(c.folds) + 1):
             cost += c.fold_s[j - 1] if expensive else 0.0
@@ -147,7 +146,7 @@ def replay(record: NodeRecord, race: Race | None) -> tuple[int, float]:
     choice = ranked[0]
     candidates = [selection.Candidate(scored[i].factory, complete[i], selection.METRIC)
                   for i in ranked]
-    if prefer_linear(candidates, record.variance, TOLERANCE):
+    if prefer_linear(candidates, TOLERANCE):
         choice = next(i for i in ranked if scored[i].factory is create_linear_regressor)
     if selection.is_expensive(scored[choice].factory):
         cost += scored[choice].final_s

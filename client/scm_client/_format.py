@@ -132,7 +132,21 @@ def node_table(fit: FitResult) -> str:
 
 def model_name(mechanism: Mapping[str, Any]) -> str:
     name = str(mechanism.get("model", "")) or NONE
-    return f"{name} (discrete)" if mechanism.get("discrete") else name
+    name = f"{name} (discrete)" if mechanism.get("discrete") else name
+    chosen = chosen_by_text(mechanism)
+    return f"{name} [{chosen}]" if chosen else name
+
+
+def chosen_by_text(mechanism: Mapping[str, Any]) -> str:
+    """Who chose a model that is not DoWhy's own choice (the fit's ``chosen_by``): the
+    user's ``config.mechanisms``, or ``linear_tolerance`` over DoWhy's named model."""
+    chosen_by = mechanism.get("chosen_by")
+    if chosen_by == "user":
+        return "set by user"
+    if chosen_by == "linear_tolerance":
+        dowhy = (mechanism.get("override") or {}).get("dowhy_model", "?")
+        return f"linear_tolerance; DoWhy chose {dowhy}"
+    return ""
 
 
 def held_out(node: str, validation: Mapping[str, Any], threshold: float | None) -> str:

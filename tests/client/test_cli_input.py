@@ -6,6 +6,7 @@ interpreter that does not exist, and nothing starts it.
 
 from __future__ import annotations
 
+import argparse
 import io
 import subprocess
 import sys
@@ -113,3 +114,18 @@ def test_demo_shows_a_malformed_fixture_as_every_command_refuses_it(tmp_path: Pa
     outcome = demo.fixture(Worker(python=NO_WORKER[1]), path, out)
     assert outcome.broken and outcome.outcome == "unreadable file"
     assert f"unreadable: {path} {WHY}" in out.getvalue()
+
+
+def test_mechanism_options_merge_over_the_request_config() -> None:
+    """--mechanism NODE=NAME or NODE=NAME:DEGREE, over config.mechanisms; the names are the
+    worker's to check."""
+    parser = argparse.ArgumentParser()
+    common.add_input_options(parser)
+    args = parser.parse_args(["--mechanism", "X=normal", "--mechanism", "W=polynomial:3"])
+    request = common.Request("r", {"nodes": ["X"], "edges": []}, {},
+                             {"mechanisms": {"Y": "linear", "X": "auto"}})
+    assert common.fit_config(request, args)["mechanisms"] == {
+        "Y": "linear", "X": "normal", "W": {"model": "polynomial", "degree": 3}}
+    for bad in ("W=polynomial:x", "W", "=linear"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--mechanism", bad])

@@ -240,3 +240,18 @@ def test_batch_items_with_extra_columns_fit_the_graph_and_name_the_rest(
     assert again.result.scm == local.scm  # the first and last items share a key: either model
     assert again.result.model_id in {item.result.model_id for item in items if item.result}
     assert not [w for w in again.result.warnings if w["code"] == "extra_columns"]
+
+
+def test_hand_set_mechanisms_travel_with_a_batch_to_the_cluster(cluster: DaskCluster) -> None:
+    """``config.mechanisms`` reaches the Dask worker's fit: the nodes come back as set."""
+    request = small_request(12)
+    roots = [n for n in request["graph"]["nodes"] if all(b != n for _, b in request["graph"]["edges"])]
+    children = [b for _, b in request["graph"]["edges"]]
+    request["config"]["mechanisms"] = {roots[0]: "normal", children[-1]: "ridge"}
+    with cluster_pool(cluster) as pool:
+        [item] = pool.fit_many([request])
+    assert item.ok and item.result is not None, item.error
+    assert "dask_worker" in item.result.metadata
+    mechanisms = item.result.scm["mechanisms"]
+    assert (mechanisms[roots[0]]["model"], mechanisms[roots[0]]["chosen_by"]) == ("norm", "user")
+    assert (mechanisms[children[-1]]["model"], mechanisms[children[-1]]["spec"]) == ("RidgeCV", "ridge")

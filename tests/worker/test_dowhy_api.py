@@ -10,10 +10,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from dowhy import gcm
-from dowhy.gcm.ml import create_linear_regressor
+from dowhy.gcm.ml import ClassificationModel, PredictionModel, create_linear_regressor
 from dowhy.graph import get_ordered_predecessors
 from scm_worker.engine import dowhy_api
+from scm_worker.mechanism_specs import CLASSIFIERS, DISTRIBUTIONS, POLYNOMIALS, REGRESSORS
 
 
 def chain() -> tuple[gcm.InvertibleStructuralCausalModel, pd.DataFrame]:
@@ -94,3 +96,19 @@ def test_falsify_graph_returns_the_evaluation_result_evaluate_reads() -> None:
         assert key in lmc
     assert const.P_VALUE in result.summary[const.VALIDATE_TPA] and const.MEC in result.summary
     assert isinstance(result.falsified, bool) and isinstance(result.can_evaluate, bool)
+def test_ml_factory_builds_every_model_a_user_may_set_by_name() -> None:
+    """``ml_factory``: each name of ``mechanism_specs``' tables is a factory DoWhy offers,
+    making the kind of model its table promises (a name accepted is a name that builds)."""
+    for table, kind in ((REGRESSORS, PredictionModel), (CLASSIFIERS, ClassificationModel)):
+        for name, factory in table.items():
+            model = dowhy_api.ml_factory(factory)(**({"degree": 2} if name in POLYNOMIALS else {}))
+            assert isinstance(model, kind), name
+            if kind is PredictionModel:
+                assert not isinstance(model, ClassificationModel), name
+    with pytest.raises(AttributeError):
+        dowhy_api.ml_factory("create_no_such_regressor")
+
+
+def test_every_root_distribution_a_user_may_name_is_a_scipy_continuous_one() -> None:
+    for name, scipy_name in DISTRIBUTIONS.items():
+        assert isinstance(getattr(scipy.stats, scipy_name), scipy.stats.rv_continuous), name

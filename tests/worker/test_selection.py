@@ -68,13 +68,13 @@ def test_pruned_selection_chooses_what_dowhy_chooses(quality: AssignmentQuality)
     assert pruned_seen > 0, "no candidate was cut short: the test data no longer exercises pruning"
 
 
-def test_linear_slack_keeps_the_linear_score_exact_when_parsimony_needs_it() -> None:
+def test_linear_tolerance_keeps_the_linear_score_exact_when_parsimony_needs_it() -> None:
     X, y = _targets()["linear"]
-    slack = 0.5 * float(np.var(y))  # generous: linear must never be cut short
     set_random_seed(4)
     _, dowhy = dowhy_select_model(X, y, AssignmentQuality.GOOD)
     set_random_seed(4)
-    _, ours = select_model(X, y, AssignmentQuality.GOOD, linear_slack=slack)
+    # generous: linear must never be cut short
+    _, ours = select_model(X, y, AssignmentQuality.GOOD, linear_tolerance=0.5)
     linear = next(c for c in ours if c.factory is create_linear_regressor)
     assert not linear.pruned
     assert linear.score == {f: s for f, s, _ in dowhy}[create_linear_regressor]
@@ -102,11 +102,40 @@ def _candidate(factory: Any, score: float, pruned: bool = False) -> Candidate:
 
 def test_prefer_linear_within_tolerance_only_with_a_complete_linear_score() -> None:
     close = [_candidate(create_polynom_regressor, 1.00), _candidate(create_linear_regressor, 1.0005)]
-    assert prefer_linear(close, variance=1.0, tolerance=0.001)
-    assert not prefer_linear(close, variance=1.0, tolerance=0.0001)
+    assert prefer_linear(close, tolerance=0.001)
+    assert not prefer_linear(close, tolerance=0.0001)
     far = [_candidate(create_hist_gradient_boost_regressor, 0.2), _candidate(create_linear_regressor, 0.9, pruned=True)]
-    assert not prefer_linear(far, variance=1.0, tolerance=0.001)
-    assert not prefer_linear([_candidate(create_linear_regressor, 0.1)], variance=1.0, tolerance=0.001)
+    assert not prefer_linear(far, tolerance=0.001)
+    assert not prefer_linear([_candidate(create_linear_regressor, 0.1)], tolerance=0.001)
+
+
+def test_prefer_linear_compares_relatively_not_by_the_variance() -> None:
+    """The exact-product node of issue 33: the polynomial's CV MSE is about 1e-19, the
+    linear one's 5e7 (R² 0.9997 of a variance near 1.7e11). An absolute R² margin of 0.001
+    kept the linear model; relative to the best MSE it is 5e26 times worse."""
+    product = [_candidate(create_polynom_regressor, 1e-19), _candidate(create_linear_regressor, 5e7)]
+    assert not prefer_linear(product, tolerance=0.001)
+    assert not prefer_linear(product, tolerance=1e6)
+    # the same ratio kept at any scale: 1 % worse passes a 2 % tolerance, fails a 0.5 % one
+    for scale in (1e-12, 1.0, 1e12):
+        scaled = [_candidate(create_polynom_regressor, scale), _candidate(create_linear_regressor, 1.01 * scale)]
+        assert prefer_linear(scaled, tolerance=0.02)
+        assert not prefer_linear(scaled, tolerance=0.005)
+
+
+def test_prefer_linear_at_tolerance_zero_is_dowhys_choice_even_on_a_tie() -> None:
+    tie = [_candidate(create_polynom_regressor, 0.5), _candidate(create_linear_regressor, 0.5)]
+    assert not prefer_linear(tie, tolerance=0.0)
+    assert prefer_linear(tie, tolerance=1e-9)
+
+
+def test_linear_bound_is_the_selection_bound_of_the_linear_candidate_only() -> None:
+    """One rule: the pruned selection holds the linear candidate to the bound prefer_linear
+    uses, and every other candidate to the best score."""
+    assert selection.linear_bound(2.0, 0.25) == 2.5
+    assert selection.stop_above(create_linear_regressor, 2.0, 0.25) == 2.5
+    assert selection.stop_above(create_hist_gradient_boost_regressor, 2.0, 0.25) == 2.0
+    assert selection.stop_above(create_linear_regressor, 2.0, 0.0) == 2.0
 
 
 def test_single_threaded_restores_dowhys_job_count() -> None:

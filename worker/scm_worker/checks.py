@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from .columns import Column, decode_column, json_type
 from .errors import invalid_params, limit_exceeded
 from .limits import Limits
+from .mechanism_specs import MechanismSpec, parse_mechanisms
 
 QUALITIES: Final = ("GOOD", "BETTER", "BEST")
 MAX_SEED: Final = 2**32 - 1
@@ -44,17 +45,29 @@ class FitConfig:
     seed: int | None = None
     min_samples: int = 100
     missing: Literal["drop", "error"] = "drop"
-    linear_tolerance: float = 0.001
+    linear_tolerance: float = 0.0
+    mechanisms: tuple[MechanismSpec, ...] = ()  # hand-set nodes, in graph order
     persist: bool = False
     cache: bool = True
     extra_columns: Literal["ignore", "error"] = "ignore"
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "mechanisms": self.mechanisms_json()}
+
+    def mechanisms_json(self) -> dict[str, Any]:
+        return {spec.node: spec.as_json() for spec in self.mechanisms}
+
+    def mechanism(self, node: str) -> MechanismSpec | None:
+        """The node's hand-set mechanism; None where DoWhy's assignment chooses."""
+        return next((spec for spec in self.mechanisms if spec.node == node), None)
 
     def fit_relevant(self) -> dict[str, Any]:
-        """The keys that change what a fit produces (the cache key's part of the config)."""
-        return {k: v for k, v in self.__dict__.items() if k not in NOT_FIT_RELEVANT}
+        """The keys that change what a fit produces (the cache key's part of the config);
+        no hand-set mechanisms keep the key of a config without the key."""
+        relevant = {k: v for k, v in self.as_json().items() if k not in NOT_FIT_RELEVANT}
+        if not self.mechanisms:
+            del relevant["mechanisms"]
+        return relevant
 
 
 #: config keys that change how a fit request is handled, not the model it produces
@@ -186,7 +199,7 @@ def parse_fit_request(
     """``fit``'s params, checked: the graph, then its trace columns, then the config."""
     parsed_graph = parse_graph(graph, limits)
     columns = parse_traces(traces, parsed_graph.nodes, limits)
-    fit_config = parse_fit_config(config)
+    fit_config = parse_fit_config(config, parsed_graph, columns)
     if columns.ignored and fit_config.extra_columns == "error":
         raise invalid_params(
             "traces",
@@ -227,7 +240,11 @@ def not_in(traces: dict[str, Any], nodes: tuple[str, ...] | list[str]) -> list[s
     return [name for name in traces if name not in wanted]
 
 
-def parse_fit_config(value: Any) -> FitConfig:
+def parse_fit_config(
+    value: Any, graph: Graph | None = None, columns: dict[str, Column] | None = None
+) -> FitConfig:
+    """The config; ``mechanisms`` is checked against the graph and its columns' kinds
+    (without them, every node it names is unknown)."""
     config = {} if value is None else dict(require_dict(value, "config"))
     unknown = set(config) - set(FitConfig.__dataclass_fields__)
     if unknown:
@@ -252,6 +269,11 @@ def parse_fit_config(value: Any) -> FitConfig:
         ),
         linear_tolerance=_non_negative(
             config.get("linear_tolerance", defaults.linear_tolerance), "config.linear_tolerance"
+        ),
+        mechanisms=parse_mechanisms(
+            config.get("mechanisms"),
+            set(graph.nodes) - {child for _, child in graph.edges} if graph else set(),
+            {name: column.kind for name, column in (columns or {}).items()},
         ),
         persist=require_bool(config.get("persist", defaults.persist), "config.persist"),
         cache=require_bool(config.get("cache", defaults.cache), "config.cache"),

@@ -252,6 +252,18 @@ def hard_intervention(text: str) -> dict[str, Any]:
     return {"type": "hard", "node": node, "value": value}
 
 
+def mechanism_option(text: str) -> tuple[str, str | dict[str, Any]]:
+    """--mechanism NODE=SPEC: a name (``Y=linear``, ``X=normal``), or a polynomial's name
+    and degree (``W=polynomial:3``); the worker checks the name against the node."""
+    node, raw = _split_assignment(text)
+    name, colon, degree = raw.partition(":")
+    if not colon:
+        return node, name
+    if not degree.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME:DEGREE with an integer degree")
+    return node, {"model": name, "degree": int(degree)}
+
+
 def soft_intervention(transform: str) -> Callable[[str], dict[str, Any]]:
     """--shift Y=1.0 (Y + 1.0) or --scale Y=2.0 (Y × 2.0)."""
 
@@ -315,7 +327,7 @@ class CommandWorker(Worker):
 
 
 def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
-    """The request's config with --seed / --quality / --no-validate applied."""
+    """The request's config with --seed / --quality / --no-validate / --mechanism applied."""
     config = dict(request.config)
     if args.seed is not None:
         config["seed"] = args.seed
@@ -323,6 +335,8 @@ def fit_config(request: Request, args: argparse.Namespace) -> dict[str, Any]:
         config["quality"] = args.quality
     if args.no_validate:
         config["validate_r2"] = False
+    if args.mechanisms:
+        config["mechanisms"] = {**(config.get("mechanisms") or {}), **dict(args.mechanisms)}
     return config
 
 
@@ -435,6 +449,11 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         help="random seed (overrides config.seed)")
     parser.add_argument("--quality", type=str.upper, choices=QUALITIES,
                         help="mechanism search effort (overrides config.quality)")
+    parser.add_argument("--mechanism", dest="mechanisms", action="append", type=mechanism_option,
+                        metavar="NODE=SPEC",
+                        help="set a node's mechanism (Y=linear, X=normal, W=polynomial:3; "
+                             "docs/PROTOCOL.md lists the names); repeatable, "
+                             "over config.mechanisms")
     parser.add_argument("--no-validate", action="store_true",
                         help="return the model even if it scores below the R² threshold")
     parser.add_argument("--json", action="store_true",

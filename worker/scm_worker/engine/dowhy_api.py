@@ -16,8 +16,11 @@ selection's candidate lists) are not here: they live behind the gate in
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from dowhy.gcm import ml
 from dowhy.gcm.causal_models import (
     PARENTS_DURING_FIT,
     validate_causal_dag,
@@ -25,6 +28,7 @@ from dowhy.gcm.causal_models import (
 )
 from dowhy.gcm.falsify import EvaluationResult, FalsifyConst, falsify_graph
 from dowhy.gcm.fitting_sampling import fit_causal_model_of_target
+from dowhy.gcm.ml import classification, regression
 from dowhy.gcm.model_evaluation import EvaluateCausalModelConfig
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "FalsifyConst",
     "falsify_graph",
     "fit_causal_model_of_target",
+    "ml_factory",
     "seed_global",
     "validate_causal_dag",
     "validate_causal_model_assignment",
@@ -45,3 +50,14 @@ def seed_global(seed: int) -> None:
     from, as its documented ``gcm.util.general.set_random_seed`` does (the same two calls)."""
     np.random.seed(seed)
     random.seed(seed)
+
+
+def ml_factory(name: str) -> Callable[..., Any]:
+    """A model factory of ``dowhy.gcm.ml`` by name (``create_ridge_regressor``), for the
+    mechanisms a user sets by hand: ``dowhy.gcm.ml`` exports most, its public
+    ``regression`` and ``classification`` modules the rest (``create_knn_regressor``)."""
+    for module in (ml, regression, classification):
+        factory = getattr(module, name, None)
+        if callable(factory):
+            return factory  # type: ignore[no-any-return]
+    raise AttributeError(f"dowhy.gcm.ml offers no {name}")

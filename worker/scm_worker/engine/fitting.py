@@ -3,7 +3,8 @@
 Model selection runs once, on the training rows; the chosen mechanisms are fitted on
 the training rows for the held-out scores, then refitted on every row for the stored
 model, so a fit request pays for selection exactly once. Non-root nodes go through all
-of that node-parallel (``node_fitting``); roots are empirical distributions of all rows.
+of that node-parallel (``node_fitting``); roots are empirical distributions of all rows,
+or the distributions the user set (``hand_set``), fitted on all rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..cancellation import NEVER, CancelToken
 from ..checks import FitConfig, Graph
 from ..columns import ColumnKind
 from ..errors import FIT_FAILED, INSUFFICIENT_DATA, WorkerError
+from ..mechanism_specs import MechanismSpec
 from ..versions import dowhy_version
 from . import scoring
 from .dowhy_api import (
@@ -33,7 +35,8 @@ from .dowhy_api import (
     validate_causal_model_assignment,
 )
 from .frames import Frame
-from .mechanism_choice import scored_candidates
+from .hand_set import root_mechanism
+from .mechanism_choice import Override, scored_candidates
 from .mechanisms import describe, predict
 from .node_fitting import NodeTask, fit_nodes, node_seed, processes
 from .predictions import table_bytes
@@ -104,9 +107,12 @@ def fit_model(
     predictions: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     fast_paths: set[str] = set()
+    overrides: dict[str, Override] = {}
     with dowhy_errors("fit"):
         report("fitting", 0, total)
-        tasks = node_tasks(scm.graph, train, val, data, seed, lambda: cancel.requested)
+        tasks = node_tasks(
+            scm.graph, train, val, data, seed, lambda: cancel.requested, config.mechanism
+        )
         fits = fit_nodes(
             tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs, cancel
         )
@@ -118,15 +124,17 @@ def fit_model(
             predictions[node_fit.node] = node_fit.val_predicted
             seconds[node_fit.node] = node_fit.seconds
             fast_paths.update(node_fit.fast_paths)
+            if node_fit.override is not None:
+                overrides[node_fit.node] = node_fit.override
             report("fitting", done, total, node_fit.node)
         cancel.checkpoint()
         for node in roots:
-            scm.set_causal_mechanism(node, gcm.EmpiricalDistribution())
+            scm.set_causal_mechanism(node, root_mechanism(config.mechanism(node)))
             fit_causal_model_of_target(scm, node, data)
     report("scoring", 0, 1)
     in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
     scores = score_predictions(in_graph_order, val, frame.kinds)
-    summary = summarise(scm, graph, frame, config, scores)
+    summary = summarise(scm, graph, frame, config, scores, overrides)
     for node in graph.nodes:
         if candidates.get(node):
             summary["scm"]["mechanisms"][node]["candidates"] = candidates[node]
@@ -176,12 +184,14 @@ def split_rows(
 def node_tasks(
     digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int,
     stopped: Callable[[], bool] = lambda: False,
+    hand_set: Callable[[str], MechanismSpec | None] = lambda node: None,
 ) -> Iterator[NodeTask]:
     """One task per non-root node, seeded by its place in topological order.
 
     A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
     their parents' columns exist at a time (all of them at once would be several times
-    the data on a wide graph), and once ``stopped`` no further task starts. Tasks come
+    the data on a wide graph), and once ``stopped`` no further task starts. A node the
+    user set by hand (``hand_set``) carries its spec and skips model selection. Tasks come
     largest first (``by_expected_work``); the seeds do not depend on that order.
     """
     for index, node, parents in by_expected_work(digraph):
@@ -190,7 +200,7 @@ def node_tasks(
         yield NodeTask(
             node, node_seed(seed, index),
             train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
-            data[parents].to_numpy(), data[node].to_numpy(),
+            data[parents].to_numpy(), data[node].to_numpy(), hand_set(node),
         )
 
 
@@ -243,16 +253,21 @@ def score_predictions(
 
 
 def summarise(
-    scm: gcm.StructuralCausalModel, graph: Graph, frame: Frame, config: FitConfig, scores: Scores
+    scm: gcm.StructuralCausalModel, graph: Graph, frame: Frame, config: FitConfig, scores: Scores,
+    overrides: dict[str, Override],
 ) -> dict[str, Any]:
     verdict = scoring.judge(scores.r2, config.r2_threshold, config.r2_rule)
-    warnings = fit_warnings(frame, scores)
+    warnings = fit_warnings(frame, scores, {n: overrides[n] for n in graph.nodes if n in overrides})
     mechanisms = {
         node: describe(
             scm.causal_mechanism(node), get_ordered_predecessors(scm.graph, node), frame.kinds, node
         )
         for node in graph.nodes
     }
+    for node, override in overrides.items():
+        mechanisms[node].update(chosen_by="linear_tolerance", override=override.as_json())
+    for spec in config.mechanisms:
+        mechanisms[spec.node].update(chosen_by="user", spec=spec.as_json())
     return {
         "status": "warning" if warnings else "success",
         "scm": {"graph": graph.as_json(), "mechanisms": mechanisms},
@@ -277,7 +292,9 @@ def summarise(
     }
 
 
-def fit_warnings(frame: Frame, scores: Scores) -> list[dict[str, Any]]:
+def fit_warnings(
+    frame: Frame, scores: Scores, overrides: dict[str, Override]
+) -> list[dict[str, Any]]:
     warnings: list[dict[str, Any]] = []
     if frame.dropped_rows:
         warnings.append({
@@ -293,7 +310,21 @@ def fit_warnings(frame: Frame, scores: Scores) -> list[dict[str, Any]]:
                 "message": f"held-out R² of {node!r} is {score:.6f}: the node is (almost) a "
                 "deterministic function of its parents; fine for code traces, suspicious for data",
             })
+    warnings.extend(override_warning(node, override) for node, override in overrides.items())
     return warnings
+
+
+def override_warning(node: str, override: Override) -> dict[str, Any]:
+    """``linear_tolerance`` changed DoWhy's choice: said, never silent (both models and
+    their cross-validated MSEs, so the user sees what the tolerance cost)."""
+    return {
+        "code": "mechanism_override",
+        "node": node,
+        "message": f"config.linear_tolerance kept the linear model for {node!r} (CV MSE "
+        f"{override.linear_score:.6g}) over DoWhy's choice {override.dowhy_model} (CV MSE "
+        f"{override.dowhy_score:.6g})",
+        **override.as_json(),
+    }
 
 
 class dowhy_errors:

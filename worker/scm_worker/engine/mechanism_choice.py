@@ -1,9 +1,11 @@
-"""Choosing one node's mechanism: DoWhy's model selection, then the parsimony rule.
+"""Choosing one node's mechanism: DoWhy's model selection, then the opt-in parsimony rule.
 
 The selection is ``gcm.auto.select_model``'s, or, where the gate lets it run, the pruned
 one (``fast.selection``), which chooses the same model with the same completed scores.
 
-The mechanism a choice becomes is DoWhy's rule (``assign_causal_mechanism_node``):
+With ``config.linear_tolerance`` (opt-in; 0 by default) the linear model is kept where
+its cross-validated MSE is within that factor of the best, and the choice says what it
+overrode. The mechanism a choice becomes is DoWhy's rule (``assign_causal_mechanism_node``):
 categorical target → ClassifierFCM, integer-valued target → DiscreteAdditiveNoiseModel,
 else AdditiveNoiseModel.
 """
@@ -21,29 +23,51 @@ from dowhy.gcm.ml import ClassificationModel, create_linear_regressor
 
 from .. import fast
 from ..fast import selection
-from ..fast.selection import Candidate
+from ..fast.selection import Candidate, linear_bound
+
+
+@dataclass(frozen=True)
+class Override:
+    """The opt-in parsimony rule (``config.linear_tolerance``) kept the linear model over
+    DoWhy's choice: both models and both cross-validated MSEs, as the fit reports them."""
+
+    dowhy_model: str
+    dowhy_score: float
+    linear_score: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dowhy_model": self.dowhy_model, "dowhy_score": self.dowhy_score,
+                "kept_model": LINEAR, "kept_score": self.linear_score}
 
 
 @dataclass(frozen=True)
 class Choice:
-    """An unfitted mechanism and the candidates it was chosen from, best first."""
+    """An unfitted mechanism, the candidates it was chosen from (best first), and, where
+    the parsimony rule overrode DoWhy's choice, what it overrode."""
 
     mechanism: Any
     candidates: list[Candidate]
+    override: Override | None = None
 
 
 def choose_mechanism(
     X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float
 ) -> Choice:
-    variance = float(np.var(y.astype(float))) if numeric(y) else 0.0
-    model, candidates = select_model(X, y, quality, linear_slack=linear_tolerance * variance)
+    """DoWhy's choice (``linear_tolerance`` 0, the default) or, opted in, the linear model
+    where it is within the tolerance of DoWhy's."""
+    model, candidates = select_model(X, y, quality, linear_tolerance)
     if isinstance(model, ClassificationModel):
         return Choice(gcm.ClassifierFCM(model), candidates)
-    if prefer_linear(candidates, variance, linear_tolerance):
+    override = linear_override(candidates, linear_tolerance)
+    if override is not None:
         model = create_linear_regressor()
+    return Choice(additive_noise(model, y), candidates, override)
+
+
+def additive_noise(model: Any, y: np.ndarray) -> Any:
+    """DoWhy's wrapping of a regressor: discrete additive noise for a whole-valued target."""
     discrete = integer_valued(y)
-    mechanism = gcm.DiscreteAdditiveNoiseModel(model) if discrete else gcm.AdditiveNoiseModel(model)
-    return Choice(mechanism, candidates)
+    return gcm.DiscreteAdditiveNoiseModel(model) if discrete else gcm.AdditiveNoiseModel(model)
 
 
 def numeric(y: np.ndarray) -> bool:
@@ -58,30 +82,48 @@ def integer_valued(y: np.ndarray) -> bool:
 
 
 def select_model(
-    X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_slack: float = 0.0
+    X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float = 0.0
 ) -> tuple[Any, list[Candidate]]:
     """DoWhy's choice for this node and its candidates, best first: pruned where the gate
     lets the pruned selection run and it takes the node, else DoWhy's own selection."""
     if fast.enabled("pruned_selection") and selection.applies(X, y, quality):
-        return selection.select_model(X, y, quality, linear_slack)
+        return selection.select_model(X, y, quality, linear_tolerance)
     model, performances = auto.select_model(X, y, quality)
     return model, [Candidate(f, float(s), m) for f, s, m in performances]
 
 
-def prefer_linear(candidates: list[Candidate], variance: float, tolerance: float) -> bool:
-    """Parsimony: choose the linear model when it costs at most ``tolerance`` in R².
+def prefer_linear(candidates: list[Candidate], tolerance: float) -> bool:
+    """Parsimony, opted into: choose the linear model when its CV MSE is at most
+    ``(1 + tolerance)`` × the best candidate's (``selection.linear_bound``).
 
     DoWhy picks the lowest 5-fold MSE, so on truly linear data a polynomial wins about
-    half the time by a hair (0.01022 vs 0.01021) and the coefficients are lost. Linear
-    is kept when its CV MSE exceeds the best by at most ``tolerance`` × Var(node), i.e.
-    when it loses at most ``tolerance`` of cross-validated R². A linear candidate cut
-    short by the selection was already further behind than that.
+    half the time by a hair (0.01022 vs 0.01021) and the coefficients are lost; a user
+    who wants them back sets a tolerance. At 0 (the default) the choice is DoWhy's, even
+    on a tie. A linear candidate cut short by the selection was already further behind
+    than the bound.
     """
-    if not candidates or candidates[0].factory is create_linear_regressor:
+    if tolerance <= 0 or not candidates or candidates[0].factory is create_linear_regressor:
         return False
-    best = candidates[0].score
     linear = [c.score for c in candidates if c.factory is create_linear_regressor and not c.pruned]
-    return bool(linear) and linear[0] <= best + tolerance * variance
+    return bool(linear) and linear[0] <= linear_bound(candidates[0].score, tolerance)
+
+
+def linear_override(candidates: list[Candidate], tolerance: float) -> Override | None:
+    """What keeping the linear model overrides, when ``prefer_linear`` keeps it."""
+    if not prefer_linear(candidates, tolerance):
+        return None
+    linear = next(c for c in candidates if c.factory is create_linear_regressor)
+    best = candidates[0]
+    return Override(factory_name(best.factory), float(best.score), float(linear.score))
+
+
+def factory_name(factory: Any) -> str:
+    """A candidate as the fit result names it: ``linear_regressor``, ``polynom_regressor``."""
+    return str(getattr(factory, "__name__", factory)).removeprefix("create_")
+
+
+#: the linear candidate's name in the fit result
+LINEAR = factory_name(create_linear_regressor)
 
 
 def scored_candidates(candidates: list[Candidate]) -> list[dict[str, Any]]:
@@ -89,7 +131,7 @@ def scored_candidates(candidates: list[Candidate]) -> list[dict[str, Any]]:
     described = []
     for c in candidates:
         entry: dict[str, Any] = {
-            "model": getattr(c.factory, "__name__", str(c.factory)).removeprefix("create_"),
+            "model": factory_name(c.factory),
             "score": float(c.score),
             "metric": c.metric,
         }

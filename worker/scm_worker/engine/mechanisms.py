@@ -21,6 +21,8 @@ def describe(
     if not parents:
         if isinstance(mechanism, gcm.EmpiricalDistribution):
             return {"type": "empirical"}
+        if isinstance(mechanism, gcm.ScipyDistribution):
+            return _describe_distribution(mechanism)
         return {"type": "distribution", "model": type(mechanism).__name__}
     if isinstance(mechanism, gcm.ClassifierFCM):
         model = mechanism.classifier_model
@@ -33,6 +35,16 @@ def describe(
     if isinstance(mechanism, PostNonlinearModel):
         return _describe_regression(mechanism, parents, kinds)
     return {"type": "other", "parents": parents, "model": type(mechanism).__name__}
+
+
+def _describe_distribution(mechanism: gcm.ScipyDistribution) -> dict[str, Any]:
+    """A fitted scipy distribution: its scipy name and fitted parameters (``loc``, ``scale``
+    and its shapes, by scipy's names)."""
+    return {
+        "type": "distribution",
+        "model": mechanism.scipy_distribution.name,
+        "params": {k: float(np.ravel(v)[0]) for k, v in mechanism.parameters.items()},
+    }
 
 
 def _describe_regression(

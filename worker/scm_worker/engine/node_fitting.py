@@ -33,8 +33,10 @@ from .. import fast
 from ..cancellation import NEVER, CancelToken
 from ..fast import lean_grower
 from ..fast.selection import Candidate
+from ..mechanism_specs import MechanismSpec
 from .dowhy_api import seed_global
-from .mechanism_choice import choose_mechanism
+from .hand_set import hand_set_choice
+from .mechanism_choice import Override, choose_mechanism
 from .mechanisms import predict
 
 
@@ -54,6 +56,7 @@ class NodeTask:
     X_val: np.ndarray
     X_all: np.ndarray
     y_all: np.ndarray
+    spec: MechanismSpec | None = None  # set by the user: no model selection
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class NodeFit:
     val_predicted: np.ndarray  # from the mechanism fitted on the training rows
     seconds: float  # the whole task's wall time in the process that ran it
     fast_paths: tuple[str, ...] = ()  # the fast paths in place in the process that ran it
+    override: Override | None = None  # what the opt-in parsimony rule overrode, if anything
 
 
 def processes(count: int, n_jobs: int) -> int:
@@ -137,7 +141,10 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
     install_fast_grower()  # loky's processes run node tasks without configure_dowhy
     with single_threaded():
         seed_global(task.seed)
-        choice = choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
+        choice = (
+            hand_set_choice(task.spec, task.y_train) if task.spec is not None
+            else choose_mechanism(task.X_train, task.y_train, quality, linear_tolerance)
+        )
         on_all_rows = copy.deepcopy(choice.mechanism)
         on_train_rows = choice.mechanism
         seed_global(task.seed)
@@ -147,7 +154,8 @@ def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float
         on_all_rows.fit(X=task.X_all, Y=task.y_all)
     seconds = time.perf_counter() - started
     return NodeFit(
-        task.node, on_all_rows, choice.candidates, val_predicted, seconds, fitting_fast_paths()
+        task.node, on_all_rows, choice.candidates, val_predicted, seconds, fitting_fast_paths(),
+        choice.override,
     )
 
 

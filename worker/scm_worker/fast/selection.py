@@ -9,9 +9,10 @@ MSE is never negative, so after ``j`` of ``k`` folds its mean is at least
 folds cannot change the choice. Everything else is DoWhy's exactly — the candidate
 lists, the polynomial rule, the folds and per-candidate seeds drawn from the global RNG
 in DoWhy's order — so the chosen model, and every score that is completed, equal
-``select_model``'s. The linear candidate is held to ``best + linear_slack`` instead,
-so the worker's parsimony rule (``mechanism_choice.prefer_linear``) still sees its exact score
-whenever it could matter.
+``select_model``'s. With a ``linear_tolerance`` the user opted into, the linear candidate
+is held to ``linear_bound`` instead, so the opt-in parsimony rule
+(``mechanism_choice.prefer_linear``, the same bound) still sees its exact score whenever it
+could matter.
 
 It reads DoWhy's private candidate lists (``auto._LIST_OF_POTENTIAL_REGRESSORS_*``) and
 replays ``find_best_model``'s draws, so it runs only where the gate (``scm_worker.fast``)
@@ -99,11 +100,11 @@ def applies(X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality) -> bo
 
 
 def select_model(
-    X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_slack: float = 0.0
+    X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality, linear_tolerance: float = 0.0
 ) -> tuple[Any, list[Candidate]]:
     """DoWhy's choice for a node ``applies`` takes, and its candidates, best first (pruned
     ones last)."""
-    scored = find_best_regressor(candidate_factories(X, quality), X, y, linear_slack)
+    scored = find_best_regressor(candidate_factories(X, quality), X, y, linear_tolerance)
     return scored[0].factory(), scored
 
 
@@ -136,10 +137,17 @@ def scoring_order(factories: list[Factory]) -> list[int]:
     return sorted(range(len(factories)), key=lambda i: is_expensive(factories[i]))
 
 
-def stop_above(factory: Factory, best: float, linear_slack: float) -> float:
+def linear_bound(best: float, linear_tolerance: float) -> float:
+    """The parsimony rule's margin, relative: the linear model is kept while its CV MSE is
+    at most ``(1 + linear_tolerance)`` × the best candidate's. An absolute margin (in R²)
+    means nothing where R² is near 1: there a 1e-19 against 5e7 MSE is "close"."""
+    return best * (1.0 + linear_tolerance)
+
+
+def stop_above(factory: Factory, best: float, linear_tolerance: float) -> float:
     """The partial-score bound past which ``factory`` cannot win: the best complete score,
-    and ``linear_slack`` beyond it for the linear candidate (the parsimony rule's margin)."""
-    return best + (linear_slack if factory is create_linear_regressor else 0.0)
+    and ``linear_bound`` for the linear candidate (the parsimony rule's margin)."""
+    return linear_bound(best, linear_tolerance) if factory is create_linear_regressor else best
 
 
 def cannot_win(fold_scores: list[float], folds: int, bound: float) -> bool:
@@ -149,7 +157,7 @@ def cannot_win(fold_scores: list[float], folds: int, bound: float) -> bool:
 
 
 def find_best_regressor(
-    factories: list[Factory], X: np.ndarray, y: np.ndarray, linear_slack: float
+    factories: list[Factory], X: np.ndarray, y: np.ndarray, linear_tolerance: float
 ) -> list[Candidate]:
     """``auto.find_best_model`` for regression, cheap candidates first, losers cut short."""
     X, Y = shape_into_2d(X, y)
@@ -157,7 +165,7 @@ def find_best_regressor(
     best = float("inf")
     results: dict[int, Candidate] = {}
     for i in scoring_order(factories):
-        bound = stop_above(factories[i], best, linear_slack)
+        bound = stop_above(factories[i], best, linear_tolerance)
         results[i] = _cross_validate(factories[i], int(seeds[i]), X, Y, kfolds, bound)
         if not results[i].pruned:
             best = min(best, results[i].score)

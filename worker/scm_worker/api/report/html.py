@@ -8,7 +8,7 @@ from typing import Any
 from ... import __version__
 from ...engine.scoring import verdict_text
 from .figures import MAX_HISTOGRAMS, Figures
-from .layout import Draws, number_text, query_label, score_text
+from .layout import Draws, chosen_by_text, number_text, query_label, score_text
 
 
 class Document(Figures):
@@ -79,7 +79,8 @@ class Document(Figures):
             rows.append(
                 f'<tr class="{view.status}"><th scope="row">{esc(view.name)}</th>'
                 f"<td>{esc(', '.join(mechanism.get('parents', [])) or '—')}</td>"
-                f"<td>{esc(view.mechanism)}</td><td>{esc(view.model or '—')}</td>"
+                f"<td>{esc(view.mechanism)}</td><td>{esc(view.model or '—')}"
+                f"{chosen_by_cell(mechanism)}</td>"
                 f"<td>{esc(equation_text(view.name, mechanism))}</td>"
                 f'<td class="num">{esc(score)}</td><td>{verdict}</td></tr>'
             )
@@ -147,6 +148,12 @@ class Document(Figures):
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def chosen_by_cell(mechanism: dict[str, Any]) -> str:
+    """The mark of a model the user or ``linear_tolerance`` chose, after its name."""
+    text = chosen_by_text(mechanism)
+    return f' <span class="chosen">({esc(text)})</span>' if text else ""
 
 
 def facts_text(summary: dict[str, Any]) -> str:
@@ -224,4 +231,5 @@ caption { caption-side: bottom; font-size: 0.85em; color: #57606a; text-align: l
 .verdict { font-weight: 600; }
 .verdict.passed { color: #2e7d32; } .verdict.failed { color: #c62828; }
 .note, footer { color: #57606a; font-size: 0.9em; }
+.chosen { color: #9a6700; font-size: 0.9em; }
 """

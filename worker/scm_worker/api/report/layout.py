@@ -83,6 +83,18 @@ def mechanism_label(mechanism: str, model: str | None) -> str:
     return model or mechanism
 
 
+def chosen_by_text(mechanism: dict[str, Any]) -> str:
+    """Who chose a model that is not DoWhy's own choice (the fit's ``chosen_by``); "" for
+    DoWhy's."""
+    chosen_by = mechanism.get("chosen_by")
+    if chosen_by == "user":
+        return "set by user"
+    if chosen_by == "linear_tolerance":
+        dowhy = (mechanism.get("override") or {}).get("dowhy_model", "?")
+        return f"kept by linear_tolerance over DoWhy's {dowhy}"
+    return ""
+
+
 def score_text(score: float | None) -> str:
     """Held-out scores are shown with three decimals everywhere in a report."""
     return "—" if score is None else f"{score:.3f}"
