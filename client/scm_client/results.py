@@ -165,7 +165,9 @@ def interval_map(wire: dict[str, Any] | None) -> dict[str, tuple[float, float]] 
 
 def row_intervals(wire: dict[str, Any] | None) -> dict[str, list[tuple[float, float]]] | None:
     """``{node: [[lo, hi] per row]}`` as tuples; None when no interval was asked for."""
-    return None if wire is None else {node: [bounds(p) for p in rows] for node, rows in wire.items()}
+    if wire is None:
+        return None
+    return {node: [bounds(pair) for pair in rows] for node, rows in wire.items()}
 
 
 @dataclass(frozen=True)
