@@ -188,3 +188,19 @@ def test_a_model_stored_without_its_rows_refuses_a_refit_by_name(
     recomputed = ask(peer, "effect", "m-00000000000000aa", **BOOTSTRAP, refit=False)
     low, high = recomputed["interval"]
     assert low <= recomputed["effect"] <= high
+
+
+def test_the_bounds_are_dowhys_confidence_intervals_bounds() -> None:
+    """The same replicates through ``gcm.confidence_intervals`` (fed one by one, in order)
+    bound each value exactly as ``bootstrap.summary_of`` does: DoWhy's percentile rule."""
+    from dowhy import gcm
+    from scm_worker.engine.bootstrap import summary_of
+
+    rows = np.random.default_rng(2).normal(size=(17, 2))
+    replicates = [{"a": float(a), "b": float(b)} for a, b in rows]
+    feed = iter(replicates)
+    _, theirs = gcm.confidence_intervals(lambda: next(feed), confidence_level=0.9,
+                                         num_bootstrap_resamples=len(replicates))
+    medians, ours = summary_of(replicates, 0.9)
+    assert ours == {key: pytest.approx(list(bounds)) for key, bounds in theirs.items()}
+    assert medians == {key: float(np.median(rows[:, i])) for i, key in enumerate("ab")}
