@@ -66,10 +66,26 @@ QUERIES: dict[str, tuple[str, float]] = {
     "sample_interventional": ("gcm.interventional_samples", 0.5),
     "sample_observational": ("gcm.draw_samples", 0.5),
 }
+#: the five questions with ``confidence`` (refit bootstrap) beside DoWhy's
+#: ``gcm.confidence_intervals(gcm.fit_and_compute(f, …))`` with the same level and replicates
+INTERVAL_QUESTIONS = ("effect", "arrow_strength", "influence", "anomaly", "distribution_change")
+QUERIES.update({
+    f"{question}_interval": (
+        f"gcm.confidence_intervals(gcm.fit_and_compute({QUERIES[question][0]}))", 0.5
+    )
+    for question in INTERVAL_QUESTIONS
+})
+#: the interval rows' confidence level, on both sides
+CONFIDENCE = 0.95
 #: timed calls per side for queries whose calls take most of a minute here (influence: ~50 s
 #: a call at the worker's defaults, Shapley values over 250 × 1000-row predictions), so the
 #: whole run stays within about half an hour; the header names them
-REPEATS_CAP: dict[str, int] = {"influence": 3}
+REPEATS_CAP: dict[str, int] = {
+    "influence": 3,
+    # a bootstrap is num_bootstrap refits and questions: a few timed calls each
+    **{f"{question}_interval": 3 for question in INTERVAL_QUESTIONS},
+    "influence_interval": 1,
+}
 #: --quick: smaller knobs, sent alike to the worker and to DoWhy (a smoke run, not the targets)
 QUICK_KNOBS: dict[str, dict[str, int]] = {
     "effect": {"num_samples": 500},
@@ -126,6 +142,7 @@ def build_case(args: argparse.Namespace) -> dict[str, Any]:
         "old": part["obs"],
         "new": new,
         "knobs": QUICK_KNOBS if args.quick else {},
+        "num_bootstrap": args.num_bootstrap,
     }
 
 
@@ -198,10 +215,34 @@ class ThroughWorker:
         return dict(self.case["knobs"].get(method, {}))
 
     def run(self, query: str, seed: int) -> tuple[float, Answer]:
-        call = getattr(self, query)
+        question = query.removesuffix("_interval")
         started = time.perf_counter()
-        answer = call(seed)
+        answer = self.interval(question, seed) if question != query else getattr(self, query)(seed)
         return time.perf_counter() - started, answer
+
+    def interval(self, question: str, seed: int) -> Answer:
+        """The question with ``confidence`` (refit, the default): medians and bounds."""
+        worker, model, target = self.worker, self.model, self.target
+        options = {"seed": seed, "confidence": CONFIDENCE,
+                   "num_bootstrap": self.case["num_bootstrap"], **self.knobs(question)}
+        if question == "effect":
+            result = worker.effect(model, target, self.hard(1.0), self.hard(0.0), **options)
+            return interval_answer({"effect": result.effect}, {"effect": result.interval})
+        if question == "anomaly":
+            found = worker.anomaly(model, target, self.case["anomalous"], **options)
+            return {
+                **interval_answer(per_row("score", found.scores),
+                                  per_row("score", found.score_intervals)),
+                **interval_answer(per_row("attribution", found.attributions),
+                                  per_row("attribution", found.intervals)),
+            }
+        if question == "distribution_change":
+            options["measure"] = "mean"
+            change = worker.distribution_change(
+                model, target, self.case["old"], self.case["new"], **options)
+            return interval_answer(change.values, change.intervals)
+        attribution = getattr(worker, question)(model, target, **options)
+        return interval_answer(attribution.values, attribution.intervals)
 
     def hard(self, value: float) -> list[dict[str, Any]]:
         return [{"type": "hard", "node": self.source, "value": value}]
@@ -256,6 +297,15 @@ def per_row(prefix: str, values: dict[str, list[float | None]]) -> Answer:
     }
 
 
+def interval_answer(values: dict[str, Any], intervals: Any) -> Answer:
+    """``median[k]``, ``lo[k]``, ``hi[k]`` for each value ``k`` (the helper names DoWhy's alike)."""
+    answer: Answer = {}
+    for key, value in values.items():
+        low, high = intervals[key]
+        answer.update({f"median[{key}]": value, f"lo[{key}]": low, f"hi[{key}]": high})
+    return answer
+
+
 def sample_answer(result: Any) -> Answer:
     answer: Answer = {}
     for node, stats in result.statistics.items():
@@ -306,6 +356,25 @@ def compare_answers(worker: list[Answer], dowhy: list[Answer], ranked: bool) -> 
         f"equal within sampling error (max z = {worst:.1f} over {len(keys)} values, "
         f"{len(worker)} seeds)",
     )
+
+
+def compare_intervals(worker: list[Answer], dowhy: list[Answer]) -> Verdict:
+    """Interval rows: the two bootstraps draw different subsets (each side seeds its replicates
+    its own way), so their answers are not equal: each value's interval must overlap DoWhy's."""
+    keys = sorted(dowhy[0])
+    if any(sorted(a) != keys for a in worker + dowhy):
+        return Verdict(False, f"MISMATCH: different components ({sorted(worker[0])} vs {keys})")
+    values = [k.removeprefix("median") for k in keys if k.startswith("median[")]
+    for w, d in zip(worker, dowhy, strict=True):
+        for value in values:
+            low_w, high_w, low_d, high_d = (
+                side[f"{end}{value}"] for side in (w, d) for end in ("lo", "hi"))
+            if None in (low_w, high_w, low_d, high_d):
+                return Verdict(False, f"MISMATCH: {value} has no interval")
+            if max(low_w, low_d) > min(high_w, high_d):  # type: ignore[type-var]
+                return Verdict(False, f"MISMATCH: {value} worker [{low_w:.4g}, {high_w:.4g}] vs "
+                               f"DoWhy [{low_d:.4g}, {high_d:.4g}] do not overlap")
+    return Verdict(True, f"intervals overlap ({len(values)} values × {len(worker)} seeds)")
 
 
 def z_score(w: list[float | None], d: list[float | None]) -> tuple[float, float, float]:
@@ -396,7 +465,9 @@ def measure(query: str, sides: dict[str, Any], repeats: int, seed_base: int) -> 
             (row.worker_s if name == "worker" else row.dowhy_s).append(seconds)
             answers[name].append(answer)
     ranked = query in ("arrow_strength", "influence", "distribution_change")
-    row.verdict = compare_answers(answers["worker"], answers["dowhy"], ranked)
+    row.verdict = (compare_intervals(answers["worker"], answers["dowhy"])
+                   if query.endswith("_interval")
+                   else compare_answers(answers["worker"], answers["dowhy"], ranked))
     progress(
         f"{query}: worker p50 {fmt_ms(statistics.median(row.worker_s))}, DoWhy p50 "
         f"{fmt_ms(statistics.median(row.dowhy_s))}, ratio {row.ratio:.2f}× (target ≤ {goal:g}×); "
@@ -532,6 +603,14 @@ def header(record: dict[str, Any]) -> list[str]:
             f"{Z_LIMIT:g} standard errors (and, for attributions, the order of values DoWhy "
             "tells apart)"
         ),
+        (
+            f"- `*_interval` rows: confidence {CONFIDENCE:g}, {record['num_bootstrap']} replicates "
+            "each refitting the model's mechanism types on 75 % of the fit rows, the worker's "
+            "`confidence`/`refit: true` vs DoWhy's `confidence_intervals(fit_and_compute(…))` "
+            "(its default `n_jobs=1`); answers: every value's interval overlaps DoWhy's, seed "
+            "for seed (the replicates' subsets differ: each side derives them from the seed its "
+            "own way)"
+        ),
     ]
 
 
@@ -596,6 +675,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=8, help="dag: number of nodes")
     parser.add_argument("--edge-probability", type=float, default=0.4, help="dag: edge probability")
     parser.add_argument("--rows", type=int, default=None, help="fit rows (default 2000)")
+    parser.add_argument("--num-bootstrap", type=int, default=20,
+                        help="*_interval rows: replicates on both sides (DoWhy's default 20)")
     parser.add_argument("--data-seed", type=int, default=17)
     parser.add_argument("--fit-seed", type=int, default=3)
     parser.add_argument("--seed-base", type=int, default=1000)
@@ -626,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": cpu_model(),
         "load_before": load_average(),
         "repeats": args.repeats,
+        "num_bootstrap": args.num_bootstrap,
         "knobs": (
             f"**QUICK smoke run**, smaller knobs on both sides: {json.dumps(QUICK_KNOBS)}"
             if args.quick

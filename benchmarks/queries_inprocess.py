@@ -19,7 +19,9 @@ Commands:
     Seed DoWhy's global RNG with ``S`` (as the worker does), call DoWhy's function for
     the query with the knobs the worker uses, time it, and return
     ``{"seconds", "answer": {component: float}}``; the components are named as the
-    driver names the worker's answer.
+    driver names the worker's answer. ``NAME_interval`` is the question under
+    ``gcm.confidence_intervals(gcm.fit_and_compute(...))`` on the fit rows, with
+    ``case["num_bootstrap"]`` replicates: ``median[k]``, ``lo[k]``, ``hi[k]`` per value.
 
 The knobs are the worker's own defaults, read from its declarations
 (``scm_worker.api.signatures``), so a changed default changes both sides; ``case["knobs"]``
@@ -60,14 +62,17 @@ def log(message: str) -> None:
 
 
 def default_knobs(method: str) -> dict[str, Any]:
-    """The worker's defaults for ``method``'s sample-count knobs (those with a limit)."""
+    """The worker's defaults for ``method``'s sample-count knobs (those with a limit), but
+    the bootstrap's replicates (``num_bootstrap``: ``case["num_bootstrap"]``)."""
     from scm_worker.api.methods import rpc
-    from scm_worker.api.signatures import SAMPLE_QUERY
+    from scm_worker.api.signatures import SAMPLE_QUERY, UNCERTAINTY
 
     if method == "sample":
         return {p.name: p.default for p in SAMPLE_QUERY if p.name == "num_samples"}
     declared = rpc.methods(test_methods=False)[method].params
-    return {p.name: p.default for p in declared.params if p.limit is not None}
+    bootstrap = {p.name for p in UNCERTAINTY}
+    return {p.name: p.default for p in declared.params
+            if p.limit is not None and p.name not in bootstrap}
 
 
 def rows(value: dict[str, list[Any]], nodes: tuple[str, ...], field: str) -> pd.DataFrame:
@@ -105,12 +110,13 @@ class Case:
         self.new = rows(case["new"], nodes, "new")
         self.nodes = list(nodes)
         self.overrides: dict[str, dict[str, int]] = case.get("knobs", {})
+        self.num_bootstrap: int = case.get("num_bootstrap", 20)
 
     def knobs(self, method: str) -> dict[str, Any]:
         """The worker's defaults, and the knobs the driver sent to both sides (``--quick``)."""
         return {**default_knobs(method), **self.overrides.get(method, {})}
 
-    def upstream(self) -> Any:
+    def upstream(self, scm: Any) -> Any:
         """The target and its ancestors: the nodes the worker's anomaly answer covers.
 
         DoWhy's anomaly functions reconstruct and score every node of the model they are
@@ -119,10 +125,10 @@ class Case:
         """
         from dowhy import gcm
 
-        graph = self.model.scm.graph
+        graph = scm.graph
         keep = nx.ancestors(graph, self.target) | {self.target}
         if len(keep) == len(graph):
-            return self.model.scm
+            return scm
         return gcm.InvertibleStructuralCausalModel(graph.subgraph(keep).copy())
 
 
@@ -130,12 +136,46 @@ def set_value(value: float) -> Any:
     return lambda _x: value
 
 
-def run_query(case: Case, query: str) -> Answer:
-    """DoWhy's own function for ``query`` on the fitted model, with the worker's knobs."""
+#: the interval rows' confidence level (the driver's CONFIDENCE) and fit_and_compute's default
+CONFIDENCE = 0.95
+SUBSET_FRACTION = 0.75
+
+
+def bootstrapped(case: Case, question: str) -> Answer:
+    """``gcm.confidence_intervals(gcm.fit_and_compute(...))`` over the question, as DoWhy's
+    docs show it: each replicate refits clones of the fitted model's mechanisms on a subset
+    of the fit rows and asks again (``run_query`` on the clone, components as scalars)."""
+    from dowhy import gcm
+
+    assert case.model.data is not None
+    medians, intervals = gcm.confidence_intervals(
+        gcm.fit_and_compute(
+            lambda refitted: run_query(case, question, refitted),
+            case.model.scm,
+            case.model.data,
+            bootstrap_data_subset_size_fraction=SUBSET_FRACTION,
+        ),
+        confidence_level=CONFIDENCE,
+        num_bootstrap_resamples=case.num_bootstrap,
+    )
+    answer: Answer = {}
+    for key, median in medians.items():
+        low, high = intervals[key]
+        answer.update({f"median[{key}]": float(median), f"lo[{key}]": float(low),
+                       f"hi[{key}]": float(high)})
+    return answer
+
+
+def run_query(case: Case, query: str, scm: Any = None) -> Answer:
+    """DoWhy's own function for ``query`` on the fitted model (or ``scm``, a refitted clone),
+    with the worker's knobs."""
     from dowhy import gcm
     from scm_worker.engine.questions import ANOMALY_REFERENCE_SAMPLES, CHANGE_MEASURES
 
-    scm, target, source = case.model.scm, case.target, case.source
+    if query.endswith("_interval"):
+        return bootstrapped(case, query.removesuffix("_interval"))
+    scm = case.model.scm if scm is None else scm
+    target, source = case.target, case.source
     if query == "effect":
         value = gcm.average_causal_effect(
             scm,
@@ -157,7 +197,7 @@ def run_query(case: Case, query: str) -> Answer:
         contributions = gcm.intrinsic_causal_influence(scm, target, **case.knobs("influence"))
         return {str(node): float(v) for node, v in contributions.items()}
     if query == "anomaly":
-        upstream = case.upstream()
+        upstream = case.upstream(scm)
         data = case.anomalous[list(upstream.graph.nodes)]
         scores = gcm.anomaly_scores(
             upstream,

@@ -189,17 +189,41 @@ class EffectResult:
     @classmethod
     def from_wire(cls, result: dict[str, Any]) -> EffectResult:
         interval = result.get("interval")
-        bounds = (float(interval[0]), float(interval[1])) if interval else None
-        return cls(result["effect"], bounds, result["target"], result)
+        return cls(result["effect"], bounds(interval) if interval else None, result["target"],
+                   result)
+
+
+def bounds(pair: Any) -> tuple[float, float]:
+    return float(pair[0]), float(pair[1])
+
+
+def interval_map(wire: dict[str, Any] | None) -> dict[str, tuple[float, float]] | None:
+    """``{node: [lo, hi]}`` as tuples; None when no interval was asked for."""
+    return None if wire is None else {node: bounds(pair) for node, pair in wire.items()}
+
+
+def row_intervals(wire: dict[str, Any] | None) -> dict[str, list[tuple[float, float]]] | None:
+    """``{node: [[lo, hi] per row]}`` as tuples; None when no interval was asked for."""
+    if wire is None:
+        return None
+    return {node: [bounds(pair) for pair in rows] for node, rows in wire.items()}
 
 
 @dataclass(frozen=True)
 class Attribution:
-    """A per-node answer: arrow strengths, influence, or distribution-change attributions."""
+    """A per-node answer: arrow strengths, influence, or distribution-change attributions;
+    asked with ``confidence``, ``values`` are the bootstrap's medians and ``intervals``
+    their ``(lo, hi)`` per node."""
 
     target: str
     values: dict[str, float]
     raw: dict[str, Any] = field(repr=False)
+    intervals: dict[str, tuple[float, float]] | None = None
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any], field_name: str) -> Attribution:
+        return cls(result["target"], result[field_name], result,
+                   interval_map(result.get("intervals")))
 
     def ranked(self) -> list[tuple[str, float]]:
         """Nodes by decreasing absolute value."""
@@ -208,10 +232,22 @@ class Attribution:
 
 @dataclass(frozen=True)
 class AnomalyResult:
+    """Per-row anomaly scores and attributions; asked with ``confidence``, their medians,
+    with a ``(lo, hi)`` per node and row in ``intervals`` (attributions) and
+    ``score_intervals``."""
+
     target: str
     scores: dict[str, list[float]]
     attributions: dict[str, list[float]]
     raw: dict[str, Any] = field(repr=False)
+    intervals: dict[str, list[tuple[float, float]]] | None = None
+    score_intervals: dict[str, list[tuple[float, float]]] | None = None
+
+    @classmethod
+    def from_wire(cls, result: dict[str, Any]) -> AnomalyResult:
+        return cls(result["target"], result["scores"], result["attributions"], result,
+                   row_intervals(result.get("intervals")),
+                   row_intervals(result.get("score_intervals")))
 
     def main_cause(self, row: int = 0) -> str:
         """The node with the largest attribution for one anomalous row."""

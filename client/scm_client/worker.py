@@ -530,44 +530,77 @@ class Worker:
         *,
         observed: Any = None,
         confidence: float | None = None,
+        num_bootstrap: int | None = None,
+        refit: bool = True,
         timeout: Timeout = DEFAULT,
         on_progress: ProgressCallback | None = None,
         **knobs: Any,
     ) -> EffectResult:
-        """Average causal effect of ``alternative`` vs ``reference`` interventions on ``target``."""
+        """Average causal effect of ``alternative`` vs ``reference`` interventions on ``target``.
+
+        Every question takes ``confidence`` (e.g. 0.95: the answer is the median of
+        ``num_bootstrap`` replicates, with intervals), ``refit`` (True: each replicate refits
+        the model on resampled training rows, DoWhy's ``fit_and_compute``; False: asks again
+        on the fitted model) and its sample knobs (docs/PROTOCOL.md).
+        """
         params = {"model_id": model_id_of(model), "target": target,
                   "alternative": to_jsonable(list(alternative)),
-                  "reference": to_jsonable(list(reference)), "confidence": confidence, **knobs}
+                  "reference": to_jsonable(list(reference)),
+                  **uncertainty(confidence, num_bootstrap, refit), **knobs}
         if observed is not None:
             params["observed"] = self._columns(observed, "observed")
         return EffectResult.from_wire(self.call("effect", params, timeout, on_progress))
 
-    def arrow_strength(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
+    def arrow_strength(self, model: FitResult | str, target: str, *,
+                       confidence: float | None = None, num_bootstrap: int | None = None,
+                       refit: bool = True, timeout: Timeout = DEFAULT,
                        on_progress: ProgressCallback | None = None, **knobs: Any) -> Attribution:
-        params = {"model_id": model_id_of(model), "target": target, **knobs}
+        params = {"model_id": model_id_of(model), "target": target,
+                  **uncertainty(confidence, num_bootstrap, refit), **knobs}
         result = self.call("arrow_strength", params, timeout, on_progress)
-        return Attribution(result["target"], result["strengths"], result)
+        return Attribution.from_wire(result, "strengths")
 
-    def influence(self, model: FitResult | str, target: str, *, timeout: Timeout = DEFAULT,
-                  on_progress: ProgressCallback | None = None, **knobs: Any) -> Attribution:
-        params = {"model_id": model_id_of(model), "target": target, **knobs}
+    def influence(self, model: FitResult | str, target: str, *, confidence: float | None = None,
+                  num_bootstrap: int | None = None, refit: bool = True,
+                  timeout: Timeout = DEFAULT, on_progress: ProgressCallback | None = None,
+                  **knobs: Any) -> Attribution:
+        params = {"model_id": model_id_of(model), "target": target,
+                  **uncertainty(confidence, num_bootstrap, refit), **knobs}
         result = self.call("influence", params, timeout, on_progress)
-        return Attribution(result["target"], result["influence"], result)
+        return Attribution.from_wire(result, "influence")
 
-    def anomaly(self, model: FitResult | str, target: str, rows: Any, *, timeout: Timeout = DEFAULT,
+    def anomaly(self, model: FitResult | str, target: str, rows: Any, *,
+                confidence: float | None = None, num_bootstrap: int | None = None,
+                refit: bool = True, timeout: Timeout = DEFAULT,
                 on_progress: ProgressCallback | None = None, **knobs: Any) -> AnomalyResult:
         params = {"model_id": model_id_of(model), "target": target,
-                  "rows": self._columns(rows, "rows"), **knobs}
+                  "rows": self._columns(rows, "rows"),
+                  **uncertainty(confidence, num_bootstrap, refit), **knobs}
         result = self.call("anomaly", params, timeout, on_progress)
-        return AnomalyResult(result["target"], result["scores"], result["attributions"], result)
+        return AnomalyResult.from_wire(result)
 
     def distribution_change(self, model: FitResult | str, target: str, old: Any, new: Any, *,
-                            timeout: Timeout = DEFAULT, on_progress: ProgressCallback | None = None,
+                            confidence: float | None = None, num_bootstrap: int | None = None,
+                            refit: bool = True, timeout: Timeout = DEFAULT,
+                            on_progress: ProgressCallback | None = None,
                             **knobs: Any) -> Attribution:
         params = {"model_id": model_id_of(model), "target": target,
-                  "old": self._columns(old, "old"), "new": self._columns(new, "new"), **knobs}
+                  "old": self._columns(old, "old"), "new": self._columns(new, "new"),
+                  **uncertainty(confidence, num_bootstrap, refit), **knobs}
         result = self.call("distribution_change", params, timeout, on_progress)
-        return Attribution(result["target"], result["attributions"], result)
+        return Attribution.from_wire(result, "attributions")
+
+
+def uncertainty(confidence: float | None, num_bootstrap: int | None,
+                refit: bool) -> dict[str, Any]:
+    """A question's bootstrap params, sent only when an interval is asked for: without
+    ``confidence`` the request is the point question, as before these params."""
+    if confidence is None:
+        return {}
+    params: dict[str, Any] = {"confidence": confidence, "refit": refit}
+    if num_bootstrap is not None:
+        params["num_bootstrap"] = num_bootstrap
+    return params
 
 
 class PendingCall:

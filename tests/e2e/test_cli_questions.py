@@ -60,3 +60,28 @@ def test_unknown_target_exits_with_usage_code() -> None:
     done = scm("influence", CHAIN, "--target", "Q")
     assert done.returncode == 2
     assert "target" in done.stderr
+
+
+def test_strength_and_anomaly_tables_show_each_value_with_its_interval(tmp_path: Path) -> None:
+    """``--confidence``: every value as ``median [lo, hi]``, the bootstrap's (refit, 4 replicates)."""
+    done = scm("strength", str(FIXTURES / "multi_parent.json"), "--target", "Z", "--seed", "1",
+               "--confidence", "0.9", "--num-bootstrap", "4")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(maxsplit=1) for line in done.stdout.splitlines()
+            if line.strip().startswith(("X", "Y"))]
+    assert [row[0] for row in rows] == ["Y", "X"]
+    for _, cell in rows:
+        value, low, high = _estimate(cell)
+        assert low <= value <= high
+    (tmp_path / "rows.csv").write_text("X,Y,Z\n4.0,8.0,24.0\n")
+    anomaly = scm("anomaly", CHAIN, "--target", "Z", "--rows", str(tmp_path / "rows.csv"),
+                  "--seed", "1", "--confidence", "0.9", "--num-bootstrap", "4", "--no-refit")
+    assert anomaly.returncode == 0, anomaly.stderr
+    assert anomaly.stdout.splitlines()[-1].count("[") == 3  # X, Y and Z, each with its interval
+
+
+def _estimate(cell: str) -> tuple[float, float, float]:
+    """``0.42 [0.31, 0.55]`` → (0.42, 0.31, 0.55)."""
+    value, bounds = cell.strip().split(" [")
+    low, high = bounds.rstrip("]").split(", ")
+    return float(value), float(low), float(high)

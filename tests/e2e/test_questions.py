@@ -85,6 +85,23 @@ def test_mechanism_change_is_attributed_to_the_changed_node(worker: Worker, mode
     assert change.values["Z"] == pytest.approx(2.0, abs=0.3)
 
 
+def test_each_answer_carries_its_intervals_through_the_typed_api(worker: Worker, model: Any) -> None:
+    """``confidence``: medians with an interval each (refit by default, or recompute only)."""
+    strengths = worker.arrow_strength(model, "Y", seed=2, confidence=0.9, num_bootstrap=4)
+    assert strengths.intervals is not None and set(strengths.intervals) == {"X", "W"}
+    assert all(low <= strengths.values[node] <= high
+               for node, (low, high) in strengths.intervals.items())
+    assert strengths.raw["metadata"]["refit"] is True
+    rows = {"X": [5.0, 0.0], "W": [0.0, 0.0], "Y": [10.0, 0.0], "Z": [30.0, 0.0]}
+    anomaly = worker.anomaly(model, "Z", rows, seed=4, confidence=0.9, num_bootstrap=4, refit=False)
+    assert anomaly.raw["metadata"]["refit"] is False
+    assert anomaly.intervals is not None and anomaly.score_intervals is not None
+    low, high = anomaly.intervals["X"][0]
+    assert low <= anomaly.attributions["X"][0] <= high and len(anomaly.score_intervals["X"]) == 2
+    plain = worker.influence(model, "Z", seed=2, num_training_samples=500)
+    assert plain.intervals is None and "confidence" not in plain.raw["metadata"]
+
+
 def categorical_model(worker: Worker) -> Any:
     rng = random.Random(3)
     xs = [rng.gauss(0, 1) for _ in range(600)]
@@ -99,6 +116,15 @@ def test_effect_on_two_class_target_is_a_probability_difference(worker: Worker) 
     result = worker.effect(model, "colour", do("x", 2.0), do("x", -2.0), seed=1, num_samples=1000)
     assert result.raw["positive_class"] == "red"
     assert result.effect > 0.8
+
+
+def test_a_two_class_effect_interval_refits_the_classifier(worker: Worker) -> None:
+    model = categorical_model(worker)
+    result = worker.effect(model, "colour", do("x", 2.0), do("x", -2.0), seed=1, num_samples=1000,
+                           confidence=0.9, num_bootstrap=4)
+    assert result.interval is not None
+    low, high = result.interval
+    assert 0.8 < low <= result.effect <= high <= 1.0
 
 
 def test_two_class_effect_on_observed_rows_uses_those_rows(worker: Worker) -> None:

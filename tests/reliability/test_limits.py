@@ -104,6 +104,7 @@ def test_rows_in_other_methods_are_bounded_too(limited: RawWorker, model_id: str
         ("sample", "num_samples", LIMITS["max_num_samples"]),
         ("effect", "num_samples", 200_000),
         ("effect", "num_bootstrap", 200),
+        ("anomaly", "num_bootstrap", 200),
         ("arrow_strength", "num_samples_conditional", 50_000),
         ("influence", "num_training_samples", 100_000),
         ("influence", "num_samples_randomization", 5_000),

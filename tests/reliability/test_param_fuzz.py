@@ -35,6 +35,8 @@ FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 LIMIT_FLAGS = ("--max-nodes", "8", "--max-edges", "12", "--max-rows", "300", "--max-cells", "1200",
                "--max-num-samples", "400", "--max-models", "1000")
 
+#: every causal question's bootstrap params (``confidence``, ``num_bootstrap``, ``refit``)
+BOOTSTRAP = ("confidence", "num_bootstrap", "refit")
 #: The parameters of each method (registered in worker/scm_worker/api/methods.py): a -32602's field must name one.
 SIGNATURES: dict[str, set[str]] = {
     "fit": {"graph", "traces", "config"},
@@ -44,12 +46,13 @@ SIGNATURES: dict[str, set[str]] = {
     "sample": {"model_id", "kind", "interventions", "observed", "num_samples", "query_nodes", "seed",
                "return_samples"},
     "effect": {"model_id", "target", "alternative", "reference", "observed", "confidence", "num_samples",
-               "num_bootstrap", "seed"},
-    "arrow_strength": {"model_id", "target", "num_samples_conditional", "seed"},
+               "num_bootstrap", "seed", "refit"},
+    "arrow_strength": {"model_id", "target", "num_samples_conditional", "seed", *BOOTSTRAP},
     "influence": {"model_id", "target", "num_training_samples", "num_samples_randomization",
-                  "num_samples_baseline", "seed"},
-    "anomaly": {"model_id", "target", "rows", "num_distribution_samples", "seed"},
-    "distribution_change": {"model_id", "target", "old", "new", "num_samples", "measure", "seed"},
+                  "num_samples_baseline", "seed", *BOOTSTRAP},
+    "anomaly": {"model_id", "target", "rows", "num_distribution_samples", "seed", *BOOTSTRAP},
+    "distribution_change": {"model_id", "target", "old", "new", "num_samples", "measure", "seed",
+                            *BOOTSTRAP},
     "report": {"model_id", "format", "samples"},
     "models.save": {"model_id"}, "models.load": {"model_id"}, "models.drop": {"model_id"},
     "models.prune": {"older_than_s", "max_total_mb"},
@@ -500,6 +503,7 @@ def test_effect_with_random_params_gets_a_result_or_a_documented_error(
         "num_samples": st.integers(1, 300),
         "num_bootstrap": st.integers(1, 4),
         "seed": seeds,
+        "refit": st.booleans(),
     }
     bad = {
         "target": st.one_of(st.sampled_from(["Q", ""]), json_scalars),
@@ -510,6 +514,7 @@ def test_effect_with_random_params_gets_a_result_or_a_documented_error(
         "num_samples": bad_counts(200_000),
         "num_bootstrap": bad_counts(200),
         "seed": bad_seeds,
+        "refit": st.sampled_from([0, 1, "true", None, 1.5]),
     }
     params = data.draw(question(good, bad, ("model_id", "target", "alternative")))
     params.setdefault("num_samples", 200)  # the default, 2000 x 20 bootstraps, is slow for a fuzz

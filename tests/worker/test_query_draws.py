@@ -19,7 +19,7 @@ import pytest
 from conftest import WorkerProcess
 from dowhy import gcm
 from scm_worker.checks import FitConfig, parse_fit_request
-from scm_worker.engine import questions
+from scm_worker.engine import bootstrap, questions
 from scm_worker.engine.draws import counterfactual_samples, interventional_samples
 from scm_worker.engine.fitting import FittedModel, fit_model
 from scm_worker.engine.frames import to_frame
@@ -132,7 +132,7 @@ def test_effect_agrees_with_average_causal_effect(
     for seed in SEEDS:
         gcm.util.general.set_random_seed(seed)
         ours.append(
-            questions.effect(model, "c", alternative, reference, rows, 400, None, 0)["effect"]
+            questions.effect(model, "c", alternative, reference, rows, 400)["effect"]
         )
         gcm.util.general.set_random_seed(seed)
         theirs.append(float(gcm.average_causal_effect(
@@ -147,16 +147,20 @@ def test_effect_of_a_node_out_of_reach_is_zero(model: FittedModel) -> None:
     gcm.util.general.set_random_seed(1)
     alternative = [Intervention("e", "hard", value=3.0)]
     reference = [Intervention("e", "hard", value=-3.0)]
-    result = questions.effect(model, "c", alternative, reference, None, 500, None, 0)
+    result = questions.effect(model, "c", alternative, reference, None, 500)
     assert abs(result["effect"]) < 0.2  # two independent draws of c: sampling error only
 
 
 def test_effect_interval_contains_its_point_and_a_seed_reproduces(model: FittedModel) -> None:
-    do = [Intervention("b", "hard", value=1.0)], [Intervention("b", "hard", value=0.0)]
-    results = []
-    for _ in range(2):
-        gcm.util.general.set_random_seed(7)
-        results.append(questions.effect(model, "c", *do, None, 300, 0.9, 20))
+    """The recompute-only bootstrap (``refit: false``) in this process, seeded twice alike."""
+    params = {"alternative": [Intervention("b", "hard", value=1.0)],
+              "reference": [Intervention("b", "hard", value=0.0)], "observed": None,
+              "num_samples": 300}
+    job = bootstrap.Replicate(questions.effect, model, "c", params, refit=False)
+    results = [
+        bootstrap.summarise(bootstrap.replicates(job, 7, 20, n_jobs=1), {"effect": "interval"}, 0.9)
+        for _ in range(2)
+    ]
     assert results[0] == results[1]
     low, high = results[0]["interval"]
     assert low <= results[0]["effect"] <= high

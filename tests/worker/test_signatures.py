@@ -157,7 +157,9 @@ def test_each_question_the_template_asks_takes_the_declared_params(name: str) ->
     question = services.QUESTIONS[name]
     parameters = list(inspect.signature(question.compute).parameters.values())[1:]
     taken = {p.name for p in parameters if p.kind is not p.KEYWORD_ONLY}  # n_jobs: not wire
-    assert taken | {"model_id", "seed"} == set(DECLARED[name].names)
+    bootstrap = {p.name for p in signatures.UNCERTAINTY}  # ask's own (services.Uncertainty)
+    assert not taken & bootstrap
+    assert taken | {"model_id", "seed"} | bootstrap == set(DECLARED[name].names)
     assert set(question.against_model) <= taken and question.draws in taken
     assert REGISTERED[name].cancel == "interrupt"
 

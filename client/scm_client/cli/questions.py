@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _format
-from ..results import Attribution
+from ..results import AnomalyResult, Attribution
 from ..worker import Worker
 from .common import (
     Handler,
@@ -37,6 +37,13 @@ def register(subparsers: Any) -> None:
         parser.add_argument("--store", metavar="DIR",
                             help="with --model: the worker's store directory")
         parser.add_argument("--target", required=True, help="the node the question is about")
+        parser.add_argument("--confidence", type=float, metavar="LEVEL",
+                            help="add an interval to every value, e.g. 0.95 (a bootstrap)")
+        parser.add_argument("--num-bootstrap", type=int, metavar="N",
+                            help="with --confidence: the bootstrap's replicates (default 20)")
+        parser.add_argument("--no-refit", dest="refit", action="store_false",
+                            help="with --confidence: ask again on the fitted model instead of "
+                            "refitting it on resampled rows (sampling noise only)")
         return parser
 
     effect = question("effect", run_effect, "average causal effect of interventions on a target")
@@ -45,8 +52,6 @@ def register(subparsers: Any) -> None:
     effect.add_argument("--ref", dest="reference", action="append", type=hard_intervention,
                         default=[], metavar="X=0",
                         help="the reference intervention(s) (default: none, i.e. observational)")
-    effect.add_argument("--confidence", type=float, metavar="LEVEL",
-                        help="add an interval, e.g. 0.95")
     question("strength", run_strength, "arrow strength of each parent of a target")
     question("influence", run_influence,
              "intrinsic causal influence of every upstream node on a target")
@@ -78,46 +83,68 @@ def _ask(args: argparse.Namespace, ask: Callable[[Worker, str], Any],
     return 0
 
 
+def bootstrap(args: argparse.Namespace) -> dict[str, Any]:
+    """The question's bootstrap options (Worker's ``confidence``/``num_bootstrap``/``refit``)."""
+    return {"confidence": args.confidence, "num_bootstrap": args.num_bootstrap,
+            "refit": args.refit}
+
+
+def estimate(value: Any, interval: Any, places: int = 4) -> str:
+    """A value with its interval beside it when it has one: ``0.42 [0.31, 0.55]``."""
+    shown = _format.num(value, places)
+    if interval is None:
+        return shown
+    return f"{shown} [{_format.num(interval[0], places)}, {_format.num(interval[1], places)}]"
+
+
 def run_effect(args: argparse.Namespace) -> int:
     return _ask(args, lambda w, m: w.effect(m, args.target, args.alternative, args.reference,
-                                            confidence=args.confidence, seed=args.seed),
-                lambda r: f"effect on {r.target}: {_format.num(r.effect, 4)}"
-                + (f"  ({args.confidence:.0%} interval {_format.num(r.interval[0], 4)} … "
-                   f"{_format.num(r.interval[1], 4)})" if r.interval else ""))
+                                            seed=args.seed, **bootstrap(args)),
+                lambda r: f"effect on {r.target}: {estimate(r.effect, r.interval)}"
+                + (f"  ({args.confidence:.0%} interval)" if r.interval else ""))
 
 
 def run_strength(args: argparse.Namespace) -> int:
-    return _ask(args, lambda w, m: w.arrow_strength(m, args.target, seed=args.seed),
+    return _ask(args, lambda w, m: w.arrow_strength(m, args.target, seed=args.seed,
+                                                    **bootstrap(args)),
                 lambda r: ranked_table(r, "arrow strength", f"arrows into {r.target}"))
 
 
 def run_influence(args: argparse.Namespace) -> int:
-    return _ask(args, lambda w, m: w.influence(m, args.target, seed=args.seed),
+    return _ask(args, lambda w, m: w.influence(m, args.target, seed=args.seed, **bootstrap(args)),
                 lambda r: ranked_table(r, "influence", f"intrinsic causal influence on {r.target}"))
 
 
 def run_anomaly(args: argparse.Namespace) -> int:
     rows = read_table(args.rows, "rows")
-    return _ask(args, lambda w, m: w.anomaly(m, args.target, rows, seed=args.seed), anomaly_table)
+    return _ask(args, lambda w, m: w.anomaly(m, args.target, rows, seed=args.seed,
+                                             **bootstrap(args)), anomaly_table)
 
 
 def run_change(args: argparse.Namespace) -> int:
     old, new = read_table(args.old, "old"), read_table(args.new, "new")
     return _ask(args, lambda w, m: w.distribution_change(m, args.target, old, new, seed=args.seed,
-                                                         measure=args.measure),
+                                                         measure=args.measure, **bootstrap(args)),
                 lambda r: ranked_table(r, f"attribution ({args.measure})",
                                        f"why {r.target} changed"))
 
 
 def ranked_table(answer: Attribution, column: str, title: str) -> str:
-    rows = [[node, _format.num(value, 4)] for node, value in answer.ranked()]
+    """Nodes by decreasing absolute value, each with its interval when one was asked for."""
+    intervals = answer.intervals or {}
+    rows = [[node, estimate(value, intervals.get(node))] for node, value in answer.ranked()]
     return f"{title}\n" + _format.table(["node", column], rows)
 
 
-def anomaly_table(answer: Any) -> str:
+def anomaly_table(answer: AnomalyResult) -> str:
     nodes = list(answer.attributions)
     count = len(next(iter(answer.attributions.values()), []))
-    rows = [[i, answer.main_cause(i), *(_format.num(answer.attributions[n][i], 3) for n in nodes)]
-            for i in range(count)]
+    intervals = answer.intervals or {}
+
+    def cell(node: str, row: int) -> str:
+        per_row = intervals.get(node)
+        return estimate(answer.attributions[node][row], per_row[row] if per_row else None, 3)
+
+    rows = [[i, answer.main_cause(i), *(cell(n, i) for n in nodes)] for i in range(count)]
     return (f"attribution of {answer.target}'s anomaly, per row\n"
             + _format.table(["row", "main cause", *nodes], rows))

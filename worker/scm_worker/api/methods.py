@@ -36,6 +36,7 @@ from .signatures import (
     REPORT_FORMATS,
     SAMPLE_QUERY,
     SHUTDOWN,
+    UNCERTAINTY,
     Signature,
     anything,
     choice,
@@ -43,7 +44,6 @@ from .signatures import (
     knob,
     model_id,
     number,
-    optional_fraction,
     optional_list,
     optional_number,
     print_target,
@@ -231,16 +231,18 @@ QUESTIONS: Final[dict[str, Signature]] = {
         anything("alternative"),
         anything("reference", None),
         anything("observed", None),
-        optional_fraction("confidence"),
+        UNCERTAINTY[0],  # effect had confidence and num_bootstrap first: positions kept
         knob("num_samples", 2000, 200_000),
-        knob("num_bootstrap", 20, 200),
+        UNCERTAINTY[1],
         seed(),
+        UNCERTAINTY[2],
     )),
     "arrow_strength": Signature((
         model_id(),
         anything("target"),
         knob("num_samples_conditional", 2000, 50_000),
         seed(),
+        *UNCERTAINTY,
     )),
     "influence": Signature((
         model_id(),
@@ -249,6 +251,7 @@ QUESTIONS: Final[dict[str, Signature]] = {
         knob("num_samples_randomization", 250, 5_000),
         knob("num_samples_baseline", 1000, 20_000),
         seed(),
+        *UNCERTAINTY,
     )),
     "anomaly": Signature((
         model_id(),
@@ -256,6 +259,7 @@ QUESTIONS: Final[dict[str, Signature]] = {
         anything("rows"),
         knob("num_distribution_samples", 3000, 50_000),
         seed(),
+        *UNCERTAINTY,
     )),
     "distribution_change": Signature((
         model_id(),
@@ -265,6 +269,7 @@ QUESTIONS: Final[dict[str, Signature]] = {
         knob("num_samples", 2000, 200_000),
         choice("measure", CHANGE_MEASURES, "mean"),
         seed(),
+        *UNCERTAINTY,
     )),
 }
 

@@ -332,6 +332,15 @@ def _sample_query(value: Any, field: str, limits: Limits) -> dict[str, Any] | No
         return Signature(SAMPLE_QUERY).bind({**spec, "kind": kind}, limits)
 
 
+#: the causal questions' bootstrap (engine/bootstrap.py), after their own params and ``seed``:
+#: ``confidence`` null is the point answer; ``refit`` false asks again without refitting
+MAX_BOOTSTRAP: Final = 200
+UNCERTAINTY: Final = (
+    optional_fraction("confidence"),
+    knob("num_bootstrap", 20, MAX_BOOTSTRAP),
+    boolean("refit", True),
+)
+
 FIT: Final = Signature(
     (anything("graph"), anything("traces"), anything("config", None)), _fit_request
 )

@@ -69,6 +69,9 @@ class FittedModel:
     num_samples: int
     summary: dict[str, Any]
     created_at: float = field(default_factory=time.time)
+    #: the complete training rows, which a refit bootstrap resamples (bootstrap.py); None
+    #: in a model stored by a worker older than intervals (unpickled: the class default)
+    data: pd.DataFrame | None = None
 
     def table_bytes(self) -> int:
         """What the model holds beyond its pickle: lookup tables its queries built."""
@@ -148,7 +151,9 @@ def fit_model(
         fast_paths=sorted(fast_paths),
     )
     categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
-    return FittedModel(scm, graph, frame.kinds, categories, config, len(data), summary)
+    return FittedModel(
+        scm, graph, frame.kinds, categories, config, len(data), summary, data=data
+    )
 
 
 def to_networkx(graph: Graph) -> nx.DiGraph:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from dowhy import gcm
@@ -38,6 +38,8 @@ from .dowhy_api import seed_global
 from .hand_set import hand_set_choice
 from .mechanism_choice import Override, choose_mechanism
 from .mechanisms import predict
+
+T = TypeVar("T")
 
 
 def node_seed(seed: int, index: int) -> int:
@@ -92,7 +94,7 @@ def fit_nodes(
     """
     if processes(count, n_jobs) == 1:
         return (fit_node(task, quality, linear_tolerance) for task in tasks)
-    return _collected(lambda: Parallel(
+    return collected(lambda: Parallel(
         n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs"
     )(delayed(fit_node)(task, quality, linear_tolerance) for task in tasks), cancel)
 
@@ -101,8 +103,9 @@ def fit_nodes(
 POLL_S = 0.05
 
 
-def _collected(run: Callable[[], Iterable[NodeFit]], cancel: CancelToken) -> Iterator[NodeFit]:
-    """joblib's results, read by a thread of their own, so that a cancel need not wait.
+def collected(run: Callable[[], Iterable[T]], cancel: CancelToken) -> Iterator[T]:
+    """joblib's results (node fits, bootstrap replicates), read by a thread of their own,
+    so that a cancel need not wait.
 
     The compute thread waits on a queue and looks at the cancel flag every ``POLL_S``;
     once cancelled it stops at once, and the collector lets the node tasks still running

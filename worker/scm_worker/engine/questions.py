@@ -50,22 +50,15 @@ def effect(
     reference: list[Intervention],
     observed: pd.DataFrame | None,
     num_samples: int,
-    confidence: float | None,
-    num_bootstrap: int,
 ) -> dict[str, Any]:
-    """Average causal effect E[target | alternative] − E[target | reference]."""
+    """Average causal effect E[target | alternative] − E[target | reference]; its interval
+    (``confidence``) is the bootstrap's (bootstrap.py), ``null`` without one."""
     estimate, positive = _effect_estimator(
         model, target, alternative, reference, observed, num_samples
     )
     with dowhy_errors("effect"):
-        if confidence is None:
-            value, interval = float(estimate()), None
-        else:  # as DoWhy's confidence_intervals: the point is the draws' median, so it lies inside
-            draws = np.array([estimate() for _ in range(num_bootstrap)])
-            tail = (1.0 - confidence) / 2.0
-            value = float(np.median(draws))
-            interval = [float(np.quantile(draws, tail)), float(np.quantile(draws, 1.0 - tail))]
-    result: dict[str, Any] = {"effect": value, "interval": interval, "target": target}
+        value = float(estimate())
+    result: dict[str, Any] = {"effect": value, "interval": None, "target": target}
     if positive is not None:
         result["positive_class"] = positive
     return result

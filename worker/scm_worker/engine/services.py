@@ -23,7 +23,7 @@ from ..context import WorkerContext
 from ..errors import INSUFFICIENT_DATA, VALIDATION_FAILED, WorkerError, invalid_params
 from ..jsonio import json_object
 from ..versions import dowhy_version
-from . import evaluation, needs, questions, sampling, scoring
+from . import bootstrap, evaluation, needs, questions, sampling, scoring
 from .contention import free_cores_only
 from .fitting import FittedModel, effective_seed, fit_model
 from .frames import Frame, to_frame
@@ -404,16 +404,47 @@ AgainstModel = Callable[[WorkerContext, FittedModel, Any, str, Asked], Any]
 class Question:
     """One causal question: which params the model checks, and what answers it.
 
-    ``compute(model, target, **params)`` gets the declared params but ``model_id`` and
-    ``seed``, those in ``against_model`` checked against the model first, in that order.
-    ``draws`` names the knob whose count of samples of every node is drawn at once.
+    ``compute(model, target, **params)`` gets the declared params but ``model_id``,
+    ``seed`` and the bootstrap's (``Uncertainty``), those in ``against_model`` checked
+    against the model first, in that order. ``draws`` names the knob whose count of
+    samples of every node is drawn at once. ``estimates`` names the answer's fields a
+    bootstrap summarises, each with the field its intervals go in.
     """
 
     compute: Callable[..., dict[str, Any]]
     draws: str
     against_model: dict[str, AgainstModel]
+    estimates: dict[str, str]
     #: ``compute`` takes the worker's joblib processes as ``n_jobs``
     parallel: bool = False
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """A question's bootstrap params: ``confidence`` None asks for the point answer only."""
+
+    confidence: float | None
+    num_bootstrap: int
+    refit: bool
+
+    @classmethod
+    def taken_from(cls, params: dict[str, Any]) -> Uncertainty:
+        return cls(params.pop("confidence"), params.pop("num_bootstrap"), params.pop("refit"))
+
+    def require_rows(self, model: FittedModel) -> None:
+        """A refit resamples the training rows: a model stored without them cannot."""
+        if self.confidence is not None and self.refit and model.data is None:
+            raise invalid_params(
+                "refit", "this model was stored without its training rows (by a worker older "
+                "than intervals), so it cannot be refitted on resampled rows: fit it again, "
+                "or ask with refit: false",
+            )
+
+    def metadata(self) -> dict[str, Any]:
+        if self.confidence is None:
+            return {}
+        return {"confidence": self.confidence, "num_bootstrap": self.num_bootstrap,
+                "refit": self.refit}
 
 
 def ask(ctx: WorkerContext, name: str, model_id: str, target: Any, seed: int | None,
@@ -421,22 +452,41 @@ def ask(ctx: WorkerContext, name: str, model_id: str, target: Any, seed: int | N
     """The causal question ``name`` (``QUESTIONS``) with its declared, checked params.
 
     Every question goes the same way: the model, its node, the params only the model can
-    check, the draw's size, the seed, then DoWhy's work capped at the free cores.
+    check, the draw's size, the seed, then DoWhy's work capped at the free cores: the
+    answer, or with ``confidence`` the bootstrap's summary of its replicates.
     """
     question = QUESTIONS[name]
     started = time.perf_counter()
+    uncertainty = Uncertainty.taken_from(params)
     model = ctx.store.get(model_id)
     target = questions.require_node(model, target)
     asked = Asked(target, params, {})
     for param, check in question.against_model.items():
         params[param] = check(ctx, model, params[param], param, asked)
     _require_draw_cells(ctx, model, params[question.draws], question.draws)
-    if question.parallel:
-        params["n_jobs"] = ctx.n_jobs
+    uncertainty.require_rows(model)
     used = seeded(seed)
     with _querying(ctx, "computing"):
-        result = question.compute(model, target, **params)
-    return with_meta(result, model_id, used, started, asked.ignored)
+        result = _answer(ctx, question, model, target, params, uncertainty, used)
+    answer = with_meta(result, model_id, used, started, asked.ignored)
+    answer["metadata"].update(uncertainty.metadata())
+    return answer
+
+
+def _answer(ctx: WorkerContext, question: Question, model: FittedModel, target: str,
+            params: dict[str, Any], uncertainty: Uncertainty, seed: int) -> dict[str, Any]:
+    """The point answer, or the bootstrap's: replicates in the worker's processes, each
+    asking with one thread (``n_jobs`` 1), summarised."""
+    if uncertainty.confidence is None:
+        return question.compute(model, target, **params, **_n_jobs(question, ctx.n_jobs))
+    job = bootstrap.Replicate(question.compute, model, target,
+                              {**params, **_n_jobs(question, 1)}, uncertainty.refit)
+    answers = bootstrap.replicates(job, seed, uncertainty.num_bootstrap, ctx.n_jobs, ctx.cancel)
+    return bootstrap.summarise(answers, question.estimates, uncertainty.confidence)
+
+
+def _n_jobs(question: Question, n_jobs: int) -> dict[str, int]:
+    return {"n_jobs": n_jobs} if question.parallel else {}
 
 
 def _upstream_rows(
@@ -477,11 +527,14 @@ def _some_interventions(
 QUESTIONS: Final[dict[str, Question]] = {
     "effect": Question(questions.effect, "num_samples", {
         "alternative": _some_interventions, "reference": _interventions,
-        "observed": _effect_observed}),
+        "observed": _effect_observed}, {"effect": "interval"}),
     "arrow_strength": Question(questions.arrow_strength, "num_samples_conditional", {},
-                               parallel=True),
-    "influence": Question(questions.influence, "num_training_samples", {}),
-    "anomaly": Question(questions.anomaly, "num_distribution_samples", {"rows": _upstream_rows}),
+                               {"strengths": "intervals"}, parallel=True),
+    "influence": Question(questions.influence, "num_training_samples", {},
+                          {"influence": "intervals"}),
+    "anomaly": Question(questions.anomaly, "num_distribution_samples", {"rows": _upstream_rows},
+                        {"attributions": "intervals", "scores": "score_intervals"}),
     "distribution_change": Question(questions.distribution_change, "num_samples",
-                                    {"old": _upstream_rows, "new": _upstream_rows}),
+                                    {"old": _upstream_rows, "new": _upstream_rows},
+                                    {"attributions": "intervals"}),
 }
