@@ -174,7 +174,9 @@ def _how_measured(bench: Bench, d: dict[str, Any]) -> list[str]:
             + ". "
             f"Models chosen (seed {c2['dowhy'][0]['seed']}): DoWhy {d['case2_model_counts']['dowhy']}, worker "
             f"{d['case2_model_counts']['worker']}; same model on {d['case2_model_counts']['same_choice_nodes']} of 100 "
-            "nodes (the worker keeps a linear model within 0.001 of the best cross-validated R²)."
+            "nodes (the worker makes DoWhy's choice from each node's own seeded fold shuffle, DoWhy's "
+            "assignment from one stream for all nodes: where candidates are within the folds' noise "
+            "the two can differ)."
         ),
         f"3. **40 small graphs**: `inprocess.py sequential` fits them one after another in one warm process "
         f"(DoWhy defaults: `n_jobs=-1`), {fmt_s(c3['sequential_dowhy_s'])}; `WorkerPool(2).fit_many` after "
