@@ -101,7 +101,14 @@ def run_effect(args: argparse.Namespace) -> int:
     return _ask(args, lambda w, m: w.effect(m, args.target, args.alternative, args.reference,
                                             seed=args.seed, **bootstrap(args)),
                 lambda r: f"effect on {r.target}: {estimate(r.effect, r.interval)}"
-                + (f"  ({args.confidence:.0%} interval)" if r.interval else ""))
+                + (f"  ({interval_rule(args.confidence)})" if r.interval else ""))
+
+
+def interval_rule(confidence: float) -> str:
+    """What ``[lo, hi]`` is: DoWhy's ``confidence_intervals`` bounds, the replicates'
+    (1 − confidence) and confidence percentiles (so 0.95 spans the 5th to the 95th)."""
+    return (f"confidence {confidence:g}: the bootstrap's {(1 - confidence) * 100:g}th to "
+            f"{confidence * 100:g}th percentiles, DoWhy's rule")
 
 
 def run_strength(args: argparse.Namespace) -> int:
