@@ -95,7 +95,10 @@ def test_fit_prints_linear_mechanisms_and_coefficients(env: dict[str, str]) -> N
 
 
 def test_fit_json_prints_the_raw_result(env: dict[str, str]) -> None:
-    done = run_scm(env, "fit", FIXTURES / "linear_chain.json", "--json", "--quality", "good")
+    # seeded: the chain is linear, but on some fold shuffles DoWhy scores a polynomial a
+    # hair better for Y, and that choice is kept (config.linear_tolerance is 0)
+    done = run_scm(env, "fit", FIXTURES / "linear_chain.json", "--json", "--quality", "good",
+                   "--seed", "42")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["model_id"] and result["status"] == "success"
