@@ -4,24 +4,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from scm_client import EvaluateResult, FalsifyResult, Worker
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CHAIN = str(FIXTURES / "linear_chain.json")
+from support.cli import CHAIN
+from support.cli import scm as run_scm
 
 
 def scm(*args: str) -> subprocess.CompletedProcess[str]:
-    if not os.environ.get("SCM_WORKER_PYTHON"):
-        pytest.fail("SCM_WORKER_PYTHON must name the worker's Python 3.11 interpreter")
-    return subprocess.run([sys.executable, "-m", "scm_client.cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    return run_scm(*args, timeout=600)  # the falsification's kernel tests
 
 
 def chain_part(rows: int) -> tuple[dict[str, object], dict[str, list[float]]]:

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CHAIN = str(FIXTURES / "linear_chain.json")
-
-
-def scm(*args: str) -> subprocess.CompletedProcess[str]:
-    if not os.environ.get("SCM_WORKER_PYTHON"):
-        pytest.fail("SCM_WORKER_PYTHON must name the worker's Python 3.11 interpreter")
-    return subprocess.run([sys.executable, "-m", "scm_client.cli", *args], capture_output=True, text=True,
-                          timeout=300)
+from support.cli import CHAIN, FIXTURES, scm
 
 
 def test_effect_prints_the_chain_product_with_an_interval() -> None:
