@@ -191,7 +191,7 @@ def node_tasks(
     stopped: Callable[[], bool] = lambda: False,
     hand_set: Callable[[str], MechanismSpec | None] = lambda node: None,
 ) -> Iterator[NodeTask]:
-    """One task per non-root node, seeded by its place in topological order.
+    """One task per non-root node, seeded by its name (``node_seed``).
 
     A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
     their parents' columns exist at a time (all of them at once would be several times
@@ -199,11 +199,11 @@ def node_tasks(
     user set by hand (``hand_set``) carries its spec and skips model selection. Tasks come
     largest first (``by_expected_work``); the seeds do not depend on that order.
     """
-    for index, node, parents in by_expected_work(digraph):
+    for _, node, parents in by_expected_work(digraph):
         if stopped():
             return
         yield NodeTask(
-            node, node_seed(seed, index),
+            node, node_seed(seed, node),
             train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
             data[parents].to_numpy(), data[node].to_numpy(), hand_set(node),
         )
