@@ -120,6 +120,7 @@ class ModelStore:
         model_id = check_model_id(model_id)
         in_memory = self._memory.pop(model_id, None) is not None
         on_disk = self._delete_files(model_id)
+        self._forget_nodes(model_id)
         if not (in_memory or on_disk):
             raise self._not_found(model_id)
         return {
@@ -206,8 +207,8 @@ class ModelStore:
                 self._evicted.popitem(last=False)
 
     def _forget_nodes(self, model_id: str) -> None:
-        """An evicted model's nodes leave the memory index (a persisted model's stay
-        findable through their refs, as the model itself is)."""
+        """An evicted, dropped or pruned model's nodes leave the memory index (an evicted
+        persisted model's stay findable through their refs, as the model itself is)."""
         self._nodes = {key: held for key, held in self._nodes.items() if held != model_id}
 
     def usage(self) -> dict[str, Any]:
@@ -255,6 +256,7 @@ class ModelStore:
             if too_old or too_big:
                 self._delete_files(model_id)
                 self._memory.pop(model_id, None)
+                self._forget_nodes(model_id)
                 total -= st.st_size
                 pruned.append(model_id)
         return pruned
