@@ -6,6 +6,8 @@ directory too; when memory is over budget the least recently used model leaves m
 and, if persisted, is reloaded (after HMAC verification) on its next use. The fit cache
 maps a content hash of a fit request to the model it produced; its entries are small
 authenticated files beside the models, so a restarted worker still finds earlier fits.
+Node keys (node_reuse.py) map the same way to the model that holds each node's fit, in
+memory while that model is, and as refs when it persists: what incremental refits reuse.
 """
 
 from __future__ import annotations
