@@ -111,7 +111,7 @@ def test_a_users_linear_tolerance_keeps_linear_and_reports_the_override(
     default = fit(worker, params)["scm"]["mechanisms"]["B"]
     assert default["model"] == "PolynomialFeatures+LinearRegression"  # DoWhy's, by a hair
     scores = {c["model"]: c["score"] for c in default["candidates"]}
-    # within 2% on seed 1: 1.1% since node seeds derive from names (under 1% with the old
+    # within 2% on seed 1: 1.1% since node seeds derive from names (0.09% with the old
     # topological-place seeds)
     assert scores["linear_regressor"] <= 1.02 * scores["polynom_regressor"]
 
