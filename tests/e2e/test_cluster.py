@@ -255,3 +255,32 @@ def test_hand_set_mechanisms_travel_with_a_batch_to_the_cluster(cluster: DaskClu
     mechanisms = item.result.scm["mechanisms"]
     assert (mechanisms[roots[0]]["model"], mechanisms[roots[0]]["chosen_by"]) == ("norm", "user")
     assert (mechanisms[children[-1]]["model"], mechanisms[children[-1]]["spec"]) == ("RidgeCV", "ridge")
+
+
+def chain_request(edges: list[list[str]], rows: int = 300) -> dict[str, Any]:
+    """Four linear-Gaussian nodes whose columns do not depend on ``edges`` (the same traces
+    under every graph of them), seeded, with the caches on."""
+    rng = random.Random(17)
+    a = [rng.gauss(0, 1) for _ in range(rows)]
+    b = [1.5 * x + rng.gauss(0, 1) for x in a]
+    c = [1.5 * x + 0.5 * y + rng.gauss(0, 1) for x, y in zip(a, b, strict=True)]
+    d = [1.5 * y + 0.5 * x + rng.gauss(0, 1) for x, y in zip(a, b, strict=True)]
+    return {"graph": {"nodes": ["r_a", "r_b", "r_c", "r_d"], "edges": edges},
+            "traces": {"r_a": a, "r_b": b, "r_c": c, "r_d": d},
+            "config": {"seed": 4, "validate_r2": False}}
+
+
+def test_batch_fit_reuses_no_node_and_the_gateway_keeps_its_models_nodes(cluster: DaskCluster) -> None:
+    """docs/PROTOCOL.md, incremental refits: the Dask path reuses nothing, even nodes the
+    gateway holds; the models it brings back are kept, so a later local fit reuses theirs."""
+    first = [["r_a", "r_b"], ["r_a", "r_c"], ["r_b", "r_d"]]
+    batched = [*first, ["r_b", "r_c"]]  # r_c's parents change: only the batch fits this r_c
+    with cluster_pool(cluster) as pool:
+        gateway = pool.workers[0]
+        request = chain_request(first)
+        gateway.call("fit", request)
+        [item] = pool.fit_many([chain_request(batched)])
+        assert item.ok and item.result is not None, item.error
+        assert item.result.metadata["reused_nodes"] == []  # r_b and r_d were held
+        again = gateway.call("fit", chain_request([*batched, ["r_a", "r_d"]]))
+        assert again["metadata"]["reused_nodes"] == ["r_b", "r_c"]

@@ -35,7 +35,8 @@ def run_scm(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProce
 
 
 def request(tmp_path: Path, **config: object) -> Path:
-    """B = 2A + noise; on fit seed 1 DoWhy's polynomial beats the linear model by 0.09 %."""
+    """B = 2A + noise; on fit seed 1 DoWhy's polynomial beats the linear model by 1.1 %
+    (0.09 % under the old topological-place node seeds): linear_tolerance 0.02 keeps linear."""
     rng = random.Random(3)
     a = [rng.gauss(0, 1) for _ in range(300)]
     traces = {"A": a, "B": [2 * v + rng.gauss(0, 1) for v in a]}
@@ -55,7 +56,7 @@ def test_fit_marks_a_model_kept_by_linear_tolerance_and_warns(env: dict[str, str
     assert "PolynomialFeatures+LinearRegression" in row(default.stdout, "B")
     assert "mechanism_override" not in default.stdout
 
-    done = run_scm(env, "fit", request(tmp_path, linear_tolerance=0.01))
+    done = run_scm(env, "fit", request(tmp_path, linear_tolerance=0.02))
     assert done.returncode == 0, done.stderr
     assert re.search(r"linear\s+LinearRegression \[linear_tolerance; DoWhy chose polynom_regressor\]",
                      row(done.stdout, "B")), done.stdout
@@ -80,7 +81,7 @@ def test_an_unknown_mechanism_exits_2_naming_the_node(env: dict[str, str], tmp_p
 
 def test_the_report_marks_a_model_kept_by_linear_tolerance(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    done = run_scm(env, "report", request(tmp_path, linear_tolerance=0.01), "--out", out, "--seed", "1")
+    done = run_scm(env, "report", request(tmp_path, linear_tolerance=0.02), "--out", out, "--seed", "1")
     assert done.returncode == 0, done.stderr
     page = out.read_text(encoding="utf-8")
     assert "kept by linear_tolerance over DoWhy&#x27;s polynom_regressor" in page

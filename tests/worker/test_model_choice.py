@@ -73,8 +73,8 @@ def dowhys_choice(graph: dict[str, Any], traces: dict[str, list[float]], node: s
     data = pd.DataFrame(traces)
     train, _ = split_rows(data, FitConfig(seed=seed), seed)
     digraph = to_networkx_graph(graph)
-    index, _, parents = next(t for t in by_expected_work(digraph) if t[1] == node)
-    seed_global(node_seed(seed, index))
+    _, _, parents = next(t for t in by_expected_work(digraph) if t[1] == node)
+    seed_global(node_seed(seed, node))
     model, performances = auto.select_model(
         train[parents].to_numpy(), train[node].to_numpy(), auto.AssignmentQuality.GOOD
     )
@@ -111,9 +111,11 @@ def test_a_users_linear_tolerance_keeps_linear_and_reports_the_override(
     default = fit(worker, params)["scm"]["mechanisms"]["B"]
     assert default["model"] == "PolynomialFeatures+LinearRegression"  # DoWhy's, by a hair
     scores = {c["model"]: c["score"] for c in default["candidates"]}
-    assert scores["linear_regressor"] <= 1.01 * scores["polynom_regressor"]
+    # within 2% on seed 1: 1.1% since node seeds derive from names (0.09% with the old
+    # topological-place seeds)
+    assert scores["linear_regressor"] <= 1.02 * scores["polynom_regressor"]
 
-    result = fit(worker, {**params, "config": {**params["config"], "linear_tolerance": 0.01}})
+    result = fit(worker, {**params, "config": {**params["config"], "linear_tolerance": 0.02}})
     described = result["scm"]["mechanisms"]["B"]
     assert described["type"] == "linear" and described["chosen_by"] == "linear_tolerance"
     override = {"dowhy_model": "polynom_regressor", "dowhy_score": scores["polynom_regressor"],

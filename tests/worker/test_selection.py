@@ -187,7 +187,7 @@ def test_each_non_root_node_reports_its_task_time_within_the_fit(n_jobs: int) ->
     assert sum(metadata["node_fit_ms"].values()) <= n_jobs * metadata["fitting_time_ms"]
 
 
-def test_node_tasks_come_most_parents_first_seeded_by_topological_place() -> None:
+def test_node_tasks_come_most_parents_first() -> None:
     graph, _ = _dag_request()
     digraph = to_networkx(graph)
     order = by_expected_work(digraph)

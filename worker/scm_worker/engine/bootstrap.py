@@ -29,7 +29,7 @@ from joblib import Parallel, delayed
 from ..cancellation import NEVER, CancelToken
 from .dowhy_api import seed_global
 from .fitting import FittedModel, dowhy_errors
-from .node_fitting import collected, install_fast_grower, node_seed, single_threaded
+from .node_fitting import collected, install_fast_grower, single_threaded
 
 #: the share of the training rows each refit draws (``gcm.fit_and_compute``'s default)
 SUBSET_FRACTION: Final = 0.75
@@ -47,8 +47,8 @@ class Replicate:
 
 
 def replicate_seed(seed: int, index: int) -> int:
-    """Replicate ``index``'s seed: derived as a node's is, the same at any concurrency."""
-    return node_seed(seed, index)
+    """Replicate ``index``'s seed: the same at any concurrency."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def run_replicate(job: Replicate, seed: int) -> dict[str, Any]:

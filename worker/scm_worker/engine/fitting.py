@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import networkx as nx
@@ -38,7 +39,8 @@ from .frames import Frame
 from .hand_set import root_mechanism
 from .mechanism_choice import Override, scored_candidates
 from .mechanisms import describe, predict
-from .node_fitting import NodeTask, fit_nodes, node_seed, processes
+from .node_fitting import NodeFit, NodeTask, fit_nodes, node_seed, processes
+from .node_reuse import NodeKeys, NodeRecord
 from .predictions import table_bytes
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ class FittedModel:
     #: the complete training rows, which a refit bootstrap resamples (bootstrap.py); None
     #: in a model stored by a worker older than intervals (unpickled: the class default)
     data: pd.DataFrame | None = None
+    #: each non-root node's record under its key (node_reuse.py), which later fits may
+    #: reuse; None in a model stored by a worker older than incremental refits
+    node_records: dict[str, NodeRecord] | None = None
 
     def table_bytes(self) -> int:
         """What the model holds beyond its pickle: lookup tables its queries built."""
@@ -91,12 +96,13 @@ def effective_seed(seed: int | None) -> int:
 
 def fit_model(
     graph: Graph, frame: Frame, config: FitConfig, n_jobs: int = 1,
-    progress: Progress | None = None, cancel: CancelToken = NEVER,
+    progress: Progress | None = None, cancel: CancelToken = NEVER, reuse: Reuse | None = None,
 ) -> FittedModel:
     """Split, select, fit on train, score on held-out rows, refit on all rows.
 
-    A cancel stops the handing out of node tasks and answers -32800 at once; the few
-    tasks already in joblib's hands run out in the background, their results dropped.
+    A node whose key (node_reuse.py) ``reuse`` finds is taken as it was fitted, not fitted
+    again. A cancel stops the handing out of node tasks and answers -32800 at once; the
+    few tasks already in joblib's hands run out in the background, their results dropped.
     """
     report = progress or _no_progress
     started = time.perf_counter()
@@ -106,54 +112,102 @@ def fit_model(
     scm = gcm.InvertibleStructuralCausalModel(to_networkx(graph))
     roots = [node for node in graph.nodes if scm.graph.in_degree(node) == 0]
     total = len(graph.nodes) - len(roots)
-    candidates: dict[str, list[dict[str, Any]]] = {}
-    predictions: dict[str, np.ndarray] = {}
+    keys = node_keys(scm.graph, NodeKeys(train, val, data, frame.kinds, seed, config), seed)
+    records: dict[str, NodeRecord] = {}
     seconds: dict[str, float] = {}
-    fast_paths: set[str] = set()
-    overrides: dict[str, Override] = {}
     with dowhy_errors("fit"):
         report("fitting", 0, total)
+        reused = reused_nodes(keys, reuse, cancel)
         tasks = node_tasks(
-            scm.graph, train, val, data, seed, lambda: cancel.requested, config.mechanism
+            scm.graph, train, val, data, seed, lambda: cancel.requested, config.mechanism,
+            skip=set(reused),
         )
         fits = fit_nodes(
-            tasks, total, QUALITY[config.quality], config.linear_tolerance, n_jobs, cancel
+            tasks, total - len(reused), QUALITY[config.quality], config.linear_tolerance,
+            n_jobs, cancel,
         )
-        for done, node_fit in enumerate(fits, start=1):
+        for done, (node, mechanism, record, spent) in enumerate(
+            chain(reused_fits(reused), new_fits(fits, keys)), start=1
+        ):
             if cancel.requested:
                 break
-            install(scm, node_fit.node, node_fit.mechanism)
-            candidates[node_fit.node] = scored_candidates(node_fit.candidates)
-            predictions[node_fit.node] = node_fit.val_predicted
-            seconds[node_fit.node] = node_fit.seconds
-            fast_paths.update(node_fit.fast_paths)
-            if node_fit.override is not None:
-                overrides[node_fit.node] = node_fit.override
-            report("fitting", done, total, node_fit.node)
+            install(scm, node, mechanism)
+            records[node], seconds[node] = record, spent
+            report("fitting", done, total, node)
         cancel.checkpoint()
         for node in roots:
             scm.set_causal_mechanism(node, root_mechanism(config.mechanism(node)))
             fit_causal_model_of_target(scm, node, data)
     report("scoring", 0, 1)
-    in_graph_order = {node: predictions[node] for node in graph.nodes if node in predictions}
+    in_graph_order = {n: records[n].val_predicted for n in graph.nodes if n in records}
     scores = score_predictions(in_graph_order, val, frame.kinds)
+    overrides = {n: r.override for n, r in records.items() if r.override is not None}
     summary = summarise(scm, graph, frame, config, scores, overrides)
     for node in graph.nodes:
-        if candidates.get(node):
-            summary["scm"]["mechanisms"][node]["candidates"] = candidates[node]
+        if node in records and records[node].candidates:
+            summary["scm"]["mechanisms"][node]["candidates"] = records[node].candidates
     summary["metadata"].update(
         fitting_time_ms=int((time.perf_counter() - started) * 1000),
         num_train=len(train),
         num_val=len(val),
         seed=seed,
-        fit_processes=processes(total, n_jobs),
+        fit_processes=processes(total - len(reused), n_jobs),
         node_fit_ms={node: int(seconds[node] * 1000) for node in graph.nodes if node in seconds},
-        fast_paths=sorted(fast_paths),
+        fast_paths=sorted({path for r in records.values() for path in r.fast_paths}),
+        reused_nodes=sorted(reused),
     )
     categories = {n: sorted(set(data[n])) for n, k in frame.kinds.items() if k != "numeric"}
     return FittedModel(
-        scm, graph, frame.kinds, categories, config, len(data), summary, data=data
+        scm, graph, frame.kinds, categories, config, len(data), summary, data=data,
+        node_records=records,
     )
+
+
+#: where a fit finds nodes kept from earlier fits: a node key → its record and a copy of
+#: its mechanism (fitted on all rows), or None (store.ModelStore.reusable)
+Reuse = Callable[[str], tuple[NodeRecord, Any] | None]
+
+#: one node's outcome as the fit installs it: node, mechanism, record, seconds spent
+Outcome = tuple[str, Any, NodeRecord, float]
+
+
+def node_keys(digraph: nx.DiGraph, keys: NodeKeys, seed: int) -> dict[str, str]:
+    """Every non-root node's key (node_reuse.py)."""
+    return {
+        node: keys.key(node, node_seed(seed, node), parents)
+        for _, node, parents in by_expected_work(digraph)
+    }
+
+
+def reused_nodes(
+    keys: dict[str, str], reuse: Reuse | None, cancel: CancelToken
+) -> dict[str, tuple[NodeRecord, Any]]:
+    """The nodes ``reuse`` finds kept under their keys (none without ``reuse``)."""
+    found: dict[str, tuple[NodeRecord, Any]] = {}
+    if reuse is None:
+        return found
+    for node, key in keys.items():
+        cancel.checkpoint()
+        kept = reuse(key)
+        if kept is not None:
+            found[node] = kept
+    return found
+
+
+def reused_fits(reused: dict[str, tuple[NodeRecord, Any]]) -> Iterator[Outcome]:
+    """Kept nodes as the fit installs them: no time spent fitting."""
+    for node, (record, mechanism) in reused.items():
+        yield node, mechanism, record, 0.0
+
+
+def new_fits(fits: Iterable[NodeFit], keys: dict[str, str]) -> Iterator[Outcome]:
+    """Fitted nodes as the fit installs them, each with the record kept under its key."""
+    for fit in fits:
+        record = NodeRecord(
+            keys[fit.node], scored_candidates(fit.candidates), fit.val_predicted, fit.override,
+            fit.fast_paths,
+        )
+        yield fit.node, fit.mechanism, record, fit.seconds
 
 
 def to_networkx(graph: Graph) -> nx.DiGraph:
@@ -190,8 +244,9 @@ def node_tasks(
     digraph: nx.DiGraph, train: pd.DataFrame, val: pd.DataFrame, data: pd.DataFrame, seed: int,
     stopped: Callable[[], bool] = lambda: False,
     hand_set: Callable[[str], MechanismSpec | None] = lambda node: None,
+    skip: Collection[str] = (),
 ) -> Iterator[NodeTask]:
-    """One task per non-root node, seeded by its place in topological order.
+    """One task per non-root node (but those in ``skip``), seeded by its name (``node_seed``).
 
     A generator: joblib takes tasks as processes free up, so only a few nodes' copies of
     their parents' columns exist at a time (all of them at once would be several times
@@ -199,11 +254,13 @@ def node_tasks(
     user set by hand (``hand_set``) carries its spec and skips model selection. Tasks come
     largest first (``by_expected_work``); the seeds do not depend on that order.
     """
-    for index, node, parents in by_expected_work(digraph):
+    for _, node, parents in by_expected_work(digraph):
         if stopped():
             return
+        if node in skip:
+            continue
         yield NodeTask(
-            node, node_seed(seed, index),
+            node, node_seed(seed, node),
             train[parents].to_numpy(), train[node].to_numpy(), val[parents].to_numpy(),
             data[parents].to_numpy(), data[node].to_numpy(), hand_set(node),
         )

@@ -15,6 +15,7 @@ fit makes the same choices and the same fits at any concurrency.
 from __future__ import annotations
 
 import copy
+import hashlib
 import queue
 import threading
 import time
@@ -42,9 +43,16 @@ from .mechanisms import predict
 T = TypeVar("T")
 
 
-def node_seed(seed: int, index: int) -> int:
-    """The seed of the node at ``index`` in topological order: the same at any concurrency."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+def node_seed(seed: int, node: str) -> int:
+    """The seed of the node named ``node``: the same at any concurrency and in any graph.
+
+    Derived from the node's name, not its place in the graph, so adding an edge or a node
+    elsewhere leaves every other node's seed (and so its fit) as it was: what lets an
+    incremental fit reuse nodes (node_reuse.py). A stable digest of the name, never
+    Python's salted ``hash``.
+    """
+    name = int.from_bytes(hashlib.sha256(node.encode()).digest()[:8], "big")
+    return int(np.random.SeedSequence([seed, name]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..jsonio import json_object
 from ..versions import dowhy_version
 from . import bootstrap, evaluation, needs, questions, sampling, scoring
 from .contention import free_cores_only
-from .fitting import FittedModel, effective_seed, fit_model
+from .fitting import FittedModel, Reuse, effective_seed, fit_model
 from .frames import Frame, to_frame
 from .interventions import parse_interventions
 
@@ -38,8 +38,9 @@ def fit(
     key, cached = fit_cache(ctx, parsed_graph, columns, fit_config)
     if cached is not None:
         return cached
+    reuse = ctx.store.reusable if fit_config.cache else None  # a "fresh fit" reuses nothing
     model = fit_columns(
-        parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx), ctx.cancel
+        parsed_graph, columns, fit_config, ctx.n_jobs, progress_reporter(ctx), ctx.cancel, reuse
     )
     ctx.progress("storing", 0, 1)
     model_id = ctx.store.add(model, persist=fit_config.persist, cache_key=key)
@@ -68,16 +69,17 @@ def fit_cache(
 
 def fit_columns(
     parsed_graph: checks.Graph, columns: dict[str, Column], fit_config: checks.FitConfig,
-    n_jobs: int, progress: Any = None, cancel: CancelToken = NEVER,
+    n_jobs: int, progress: Any = None, cancel: CancelToken = NEVER, reuse: Reuse | None = None,
 ) -> FittedModel:
-    """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py).
+    """The fit itself, wherever it runs: this worker's ``fit``, or a Dask task (cluster.py),
+    which reuses no node (``reuse`` None: the Dask worker has no store of its own).
 
     Consumes ``columns``: once the frame holds the data they are emptied, so no second
     copy of the traces lasts through the fit.
     """
     frame = complete_rows(to_frame(columns), fit_config.missing, "traces")
     columns.clear()
-    return fit_model(parsed_graph, frame, fit_config, n_jobs, progress, cancel)
+    return fit_model(parsed_graph, frame, fit_config, n_jobs, progress, cancel, reuse)
 
 
 def progress_reporter(ctx: WorkerContext) -> Any:

@@ -6,10 +6,13 @@ directory too; when memory is over budget the least recently used model leaves m
 and, if persisted, is reloaded (after HMAC verification) on its next use. The fit cache
 maps a content hash of a fit request to the model it produced; its entries are small
 authenticated files beside the models, so a restarted worker still finds earlier fits.
+Node keys (node_reuse.py) map the same way to the model that holds each node's fit, in
+memory while that model is, and as refs when it persists: what incremental refits reuse.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 import re
@@ -26,6 +29,7 @@ from .persistence import ModelFiles, atomic_write
 
 if TYPE_CHECKING:
     from .fitting import FittedModel
+    from .node_reuse import NodeRecord
 
 CACHE_KEY = re.compile(r"^[0-9a-f]{64}$")
 _EVICTED_MEMORY = 10_000
@@ -51,6 +55,7 @@ class ModelStore:
         self._memory: OrderedDict[str, Entry] = OrderedDict()
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._cache: dict[str, str] = {}
+        self._nodes: dict[str, str] = {}  # node key (node_reuse.py) → the model that holds it
 
     # -- adding and finding ---------------------------------------------------------
     def add(self, model: FittedModel, persist: bool = False, cache_key: str | None = None) -> str:
@@ -61,6 +66,7 @@ class ModelStore:
             self._persist(model_id, model, payload)
         if cache_key is not None:
             self._remember(cache_key, model_id, persist)
+        self._nodes.update(dict.fromkeys(node_keys(model), model_id))
         self._enforce_budget(keep=model_id)
         return model_id
 
@@ -100,6 +106,8 @@ class ModelStore:
         """
         assert self.files is not None
         size = self.files.write_payload(model_id, payload)
+        for key in node_keys(model):  # after the model: a ref never names a missing file
+            self.files.write_ref(key, model_id)
         atomic_write(self._sidecar(model_id), json.dumps(describe(model_id, model)).encode())
         return {"model_id": model_id, "persisted": True, "size_bytes": size}
 
@@ -114,6 +122,7 @@ class ModelStore:
         model_id = check_model_id(model_id)
         in_memory = self._memory.pop(model_id, None) is not None
         on_disk = self._delete_files(model_id)
+        self._forget_nodes(model_id)
         if not (in_memory or on_disk):
             raise self._not_found(model_id)
         return {
@@ -132,6 +141,27 @@ class ModelStore:
         if model_id in self._memory or (self.files is not None and self.files.exists(model_id)):
             return model_id
         self._cache.pop(cache_key, None)
+        return None
+
+    def reusable(self, node_key: str) -> tuple[NodeRecord, Any] | None:
+        """A node kept under ``node_key`` by an earlier fit: its record and a deep copy of
+        its mechanism (the new model must share nothing with the old one), or None.
+
+        The model that holds it is read as any model is (a persisted one verified first),
+        and the node is taken only if that model's own record carries the key: a ref that
+        points elsewhere, a refused file or a model gone finds nothing.
+        """
+        model_id = self._nodes.get(node_key) or self._read_ref(node_key)
+        if model_id is None:
+            return None
+        try:
+            model = self.get(model_id)
+        except WorkerError:
+            self._nodes.pop(node_key, None)
+            return None
+        for node, record in (model.node_records or {}).items():
+            if record.key == node_key:
+                return record, copy.deepcopy(model.scm.causal_mechanism(node))
         return None
 
     def _remember(self, cache_key: str, model_id: str, persist: bool) -> None:
@@ -173,9 +203,15 @@ class ModelStore:
                 self._memory.move_to_end(keep)
                 continue
             del self._memory[oldest], held[oldest]
+            self._forget_nodes(oldest)
             self._evicted[oldest] = None
             while len(self._evicted) > _EVICTED_MEMORY:
                 self._evicted.popitem(last=False)
+
+    def _forget_nodes(self, model_id: str) -> None:
+        """An evicted, dropped or pruned model's nodes leave the memory index (an evicted
+        persisted model's stay findable through their refs, as the model itself is)."""
+        self._nodes = {key: held for key, held in self._nodes.items() if held != model_id}
 
     def usage(self) -> dict[str, Any]:
         return {
@@ -222,6 +258,7 @@ class ModelStore:
             if too_old or too_big:
                 self._delete_files(model_id)
                 self._memory.pop(model_id, None)
+                self._forget_nodes(model_id)
                 total -= st.st_size
                 pruned.append(model_id)
         return pruned
@@ -244,6 +281,11 @@ def held_bytes(entry: Entry) -> int:
     """What a model in memory counts against the budget: its pickled size, and the lookup
     tables its queries built (predictions.py), which can be as large again."""
     return entry.size_bytes + entry.model.table_bytes()
+
+
+def node_keys(model: FittedModel) -> list[str]:
+    """The keys of the nodes a model keeps for reuse (none in a model from before them)."""
+    return [record.key for record in (model.node_records or {}).values()]
 
 
 def where(in_memory: bool, on_disk: bool) -> str:
