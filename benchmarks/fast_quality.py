@@ -38,7 +38,9 @@ def corpus(seeds: list[int]) -> Iterator[tuple[str, dict[str, Any], int]]:
             yield f"fixture {path.stem}", json.loads(path.read_text()), seeds[0]
 
 
-def timed_fit(worker: Worker, request: dict[str, Any], quality: str, seed: int) -> tuple[float, Any]:
+def timed_fit(
+    worker: Worker, request: dict[str, Any], quality: str, seed: int
+) -> tuple[float, Any]:
     started = time.perf_counter()
     result = worker.fit(request["graph"], request["traces"], quality=quality, seed=seed,
                         validate_r2=False, cache=False)

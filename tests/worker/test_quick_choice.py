@@ -25,14 +25,14 @@ def choose(X: np.ndarray, y: np.ndarray, seed: int = 1) -> list[quick_choice.Can
 
 
 def test_no_leftover_in_the_residuals_of_the_true_model() -> None:
-    residuals = NOISE
-    p_value, share = quick_choice.leftover(residuals, [X2[:, 0], X2[:, 1]], 1.0)
+    p_value, _ = quick_choice.leftover(NOISE, [X2[:, 0], X2[:, 1]], 1.0)
     assert p_value > quick_choice.SIGNIFICANCE
 
 
 def test_a_missed_curve_leaves_a_material_leftover() -> None:
     residuals = X2[:, 0] ** 2 - np.mean(X2[:, 0] ** 2) + NOISE
-    p_value, share = quick_choice.leftover(residuals, [X2[:, 0], X2[:, 1]], float(np.var(residuals)))
+    columns = [X2[:, 0], X2[:, 1]]
+    p_value, share = quick_choice.leftover(residuals, columns, float(np.var(residuals)))
     assert p_value < quick_choice.SIGNIFICANCE and share > quick_choice.MATERIAL
 
 

@@ -13,7 +13,7 @@ else AdditiveNoiseModel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from dowhy import gcm
@@ -27,7 +27,7 @@ from ..fast.selection import Candidate, linear_bound
 from . import quick_choice
 
 #: a quality as the node fits receive it: DoWhy's, or the worker's own FAST selection
-Quality = AssignmentQuality | Literal["FAST"]
+Quality: TypeAlias = AssignmentQuality | Literal["FAST"]
 
 
 @dataclass(frozen=True)

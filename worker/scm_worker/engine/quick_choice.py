@@ -125,24 +125,35 @@ def regressors(split: Split) -> tuple[list[Tried], list[Candidate]]:
 def classifiers(split: Split) -> tuple[list[Tried], list[Candidate]]:
     """Logistic, polynomial logistic where allowed, boosting unless held-out accuracy is
     already perfect (a classifier's residuals are no numbers to test)."""
-    logistic = fit_model(create_logistic_regression_classifier(max_iter=LOGISTIC_ITERATIONS), split)
+    logistic = fit_model(logistic_classifier(), split)
     tried = [Tried(scored(create_logistic_regression_classifier, logistic, split),
-                   lambda: create_logistic_regression_classifier(max_iter=LOGISTIC_ITERATIONS))]
+                   logistic_classifier)]
     cut: list[Candidate] = []
     models = [logistic]
     if polynomial_allowed(logistic):
-        poly = fit_model(create_polynom_logistic_regression_classifier(max_iter=LOGISTIC_ITERATIONS), split)
+        poly = fit_model(polynomial_classifier(), split)
         models.append(poly)
         tried.append(Tried(
             scored(create_polynom_logistic_regression_classifier, poly, split),
-            lambda: create_polynom_logistic_regression_classifier(max_iter=LOGISTIC_ITERATIONS),
+            polynomial_classifier,
         ))
     else:
-        cut.append(not_tried(create_polynom_logistic_regression_classifier, LOG_LOSS, TOO_MANY_COLUMNS))
+        cut.append(
+            not_tried(create_polynom_logistic_regression_classifier, LOG_LOSS, TOO_MANY_COLUMNS)
+        )
     if any(accuracy(m, split) == 1.0 for m in models):
         reason = "not tried: a logistic model already classifies every hold-out row right"
         return tried, cut + [not_tried(create_hist_gradient_boost_classifier, LOG_LOSS, reason)]
     return tried + [boosted(create_hist_gradient_boost_classifier, split, LOG_LOSS)], cut
+
+
+def logistic_classifier() -> Model:
+    """DoWhy's logistic candidate, with the iterations its candidate list gives it."""
+    return create_logistic_regression_classifier(max_iter=LOGISTIC_ITERATIONS)
+
+
+def polynomial_classifier() -> Model:
+    return create_polynom_logistic_regression_classifier(max_iter=LOGISTIC_ITERATIONS)
 
 
 TOO_MANY_COLUMNS = (
