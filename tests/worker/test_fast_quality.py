@@ -116,9 +116,10 @@ def test_good_results_carry_no_fast_fields(worker: WorkerProcess) -> None:
 
 
 def test_a_bad_quality_is_refused_naming_the_field_and_fast(worker: WorkerProcess) -> None:
-    reply = fit_reply(worker, request(FIXTURES / "linear_chain.json", "FASTEST"))
+    reply = fit_reply(worker, request(FIXTURES / "linear_chain.json", "ULTRA"))
     assert reply["error"]["code"] == -32602, reply
-    assert "config.quality" in reply["error"]["message"] and "FAST" in reply["error"]["message"]
+    assert reply["error"]["data"]["field"] == "config.quality"
+    assert "'FAST'" in reply["error"]["message"], reply  # listed among the qualities
 
 
 def test_a_running_fast_fit_is_cancelled_and_the_worker_serves_on(
