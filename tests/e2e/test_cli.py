@@ -114,6 +114,9 @@ def test_fit_quality_fast_is_the_worker_s_own_selection(env: dict[str, str]) -> 
     assert result["metadata"]["quality"] == "FAST"
     assert result["scm"]["mechanisms"]["Y"]["chosen_by"] == "FAST"
     assert any("cut" in c for c in result["scm"]["mechanisms"]["Y"]["candidates"])
+    summary = run_scm(env, "fit", FIXTURES / "nonlinear.json", "--quality", "FAST", "--seed", "42")
+    assert summary.returncode == 0, summary.stderr
+    assert "[chosen by FAST]" in summary.stdout, summary.stdout
 
 
 def test_validation_failure_exits_3_and_names_the_node(env: dict[str, str]) -> None:
