@@ -139,10 +139,13 @@ def model_name(mechanism: Mapping[str, Any]) -> str:
 
 def chosen_by_text(mechanism: Mapping[str, Any]) -> str:
     """Who chose a model that is not DoWhy's own choice (the fit's ``chosen_by``): the
-    user's ``config.mechanisms``, or ``linear_tolerance`` over DoWhy's named model."""
+    user's ``config.mechanisms``, ``linear_tolerance`` over DoWhy's named model, or the
+    worker's own FAST selection."""
     chosen_by = mechanism.get("chosen_by")
     if chosen_by == "user":
         return "set by user"
+    if chosen_by == "FAST":
+        return "chosen by FAST"
     if chosen_by == "linear_tolerance":
         dowhy = (mechanism.get("override") or {}).get("dowhy_model", "?")
         return f"linear_tolerance; DoWhy chose {dowhy}"

@@ -52,7 +52,7 @@ log = logging.getLogger("scm_client.compat")
 
 MIN_SAMPLES: Final = 100  # fit_scm.py's fixed minimum, answered with status "warning"
 SPLIT_SEED: Final = 42  # fit_scm.py's train_test_split(random_state=42)
-QUALITIES: Final = ("GOOD", "BETTER", "BEST")
+QUALITIES: Final = ("GOOD", "BETTER", "BEST", "FAST")  # FAST: the worker's own selection
 # query_fitted_scm.py had no minimum (DoWhy's 5-fold model selection needed 5 rows); the
 # worker also holds out 20% for scoring: 10 rows keep 8 to train on and 2 to score.
 QUERY_MIN_ROWS: Final = 10

@@ -106,6 +106,19 @@ def test_fit_json_prints_the_raw_result(env: dict[str, str]) -> None:
     assert result["metadata"]["quality"] == "GOOD"
 
 
+def test_fit_quality_fast_is_the_worker_s_own_selection(env: dict[str, str]) -> None:
+    done = run_scm(env, "fit", FIXTURES / "nonlinear.json", "--json", "--quality", "fast",
+                   "--seed", "42")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["metadata"]["quality"] == "FAST"
+    assert result["scm"]["mechanisms"]["Y"]["chosen_by"] == "FAST"
+    assert any("cut" in c for c in result["scm"]["mechanisms"]["Y"]["candidates"])
+    summary = run_scm(env, "fit", FIXTURES / "nonlinear.json", "--quality", "FAST", "--seed", "42")
+    assert summary.returncode == 0, summary.stderr
+    assert "[chosen by FAST]" in summary.stdout, summary.stdout
+
+
 def test_validation_failure_exits_3_and_names_the_node(env: dict[str, str]) -> None:
     done = run_scm(env, "fit", FIXTURES / "noisy_data.json", "--seed", "42")
     assert done.returncode == 3, done.stdout + done.stderr
@@ -148,7 +161,7 @@ def test_fit_from_graph_and_csv(env: dict[str, str], tmp_path: Path) -> None:
     [
         ({"graph": {"nodes": "X", "edges": []}, "traces": {"X": [1.0]}}, "graph.nodes"),
         ({"graph": {"nodes": ["X"], "edges": []}}, "'traces'"),
-        ({"graph": {"nodes": ["X"], "edges": []}, "traces": {"X": [1.0]}, "config": {"quality": "FAST"}},
+        ({"graph": {"nodes": ["X"], "edges": []}, "traces": {"X": [1.0]}, "config": {"quality": "ULTRA"}},
          "config.quality"),
     ],
 )

@@ -284,3 +284,21 @@ def test_batch_fit_reuses_no_node_and_the_gateway_keeps_its_models_nodes(cluster
         assert item.result.metadata["reused_nodes"] == []  # r_b and r_d were held
         again = gateway.call("fit", chain_request([*batched, ["r_a", "r_d"]]))
         assert again["metadata"]["reused_nodes"] == ["r_b", "r_c"]
+
+
+def test_fast_quality_travels_with_a_batch_to_the_cluster(cluster: DaskCluster) -> None:
+    """``quality: "FAST"`` reaches the Dask workers' fits: the same models as the local pool's
+    FAST fits, seed for seed, each node saying FAST chose it."""
+    requests = [small_request(i) for i in (3, 4)]
+    for request in requests:
+        request["config"]["quality"] = "FAST"
+    with WorkerPool(2, worker_args=("--no-store",)) as local:
+        expected = local.fit_many(requests)
+    with cluster_pool(cluster) as pool:
+        items = pool.fit_many(requests)
+    for got, want in zip(items, expected, strict=True):
+        assert got.ok and want.ok and got.result is not None and want.result is not None, got.error
+        assert "dask_worker" in got.result.metadata and got.result.metadata["quality"] == "FAST"
+        assert got.result.scm == want.result.scm and got.result.validation == want.result.validation
+        fitted = [m for m in got.result.scm["mechanisms"].values() if m.get("parents")]
+        assert fitted and all(m["chosen_by"] == "FAST" for m in fitted)

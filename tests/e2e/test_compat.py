@@ -260,6 +260,18 @@ def test_a_different_quality_is_a_different_model(client: DoWhyClient) -> None:
     assert result["metadata"]["model_cached"] is False
 
 
+def test_fast_quality_is_passed_through_not_replaced_by_good(
+    client: DoWhyClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph, traces = chain(300, seed=14)
+    with caplog.at_level("WARNING", logger="scm_client.compat"):
+        result = client.fit_scm(graph=graph, traces=traces, quality="FAST", validate_r2=True)
+    assert result["status"] == "success", result
+    assert result["metadata"]["quality"] == "FAST"
+    assert result["scm"]["mechanisms"]["Y"]["chosen_by"] == "FAST"
+    assert "unknown quality" not in caplog.text
+
+
 def test_query_nodes_and_multiple_interventions() -> None:
     graph = FakeDiGraph([("X", "Y"), ("Y", "W"), ("Z", "W")])
     rng = random.Random(5)

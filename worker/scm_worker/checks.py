@@ -17,7 +17,7 @@ from .errors import invalid_params, limit_exceeded
 from .limits import Limits
 from .mechanism_specs import MechanismSpec, parse_mechanisms
 
-QUALITIES: Final = ("GOOD", "BETTER", "BEST")
+QUALITIES: Final = ("GOOD", "BETTER", "BEST", "FAST")
 MAX_SEED: Final = 2**32 - 1
 #: model ids are made by the store (``m-`` + 16 hex digits) and checked against this
 MODEL_ID: Final = re.compile(r"^m-[0-9a-f]{16}$")

@@ -48,7 +48,7 @@ else the environment `scm setup` built. Run `scm doctor` when the worker does no
 Commands use the user's daemon (`scm daemon status`), starting one when none runs, unless
 --no-daemon or SCM_DAEMON=off."""
 
-QUALITIES = ("GOOD", "BETTER", "BEST")
+QUALITIES = ("GOOD", "BETTER", "BEST", "FAST")
 
 Handler = Callable[[argparse.Namespace], int]
 

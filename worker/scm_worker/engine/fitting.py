@@ -42,6 +42,7 @@ from .mechanisms import describe, predict
 from .node_fitting import NodeFit, NodeTask, fit_nodes, node_seed, processes
 from .node_reuse import NodeKeys, NodeRecord
 from .predictions import table_bytes
+from .quick_choice import FAST
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ QUALITY = {
     "GOOD": gcm.auto.AssignmentQuality.GOOD,
     "BETTER": gcm.auto.AssignmentQuality.BETTER,
     "BEST": gcm.auto.AssignmentQuality.BEST,
+    "FAST": FAST,  # the worker's own selection (quick_choice), not DoWhy's
 }
 
 
@@ -326,6 +328,10 @@ def summarise(
         )
         for node in graph.nodes
     }
+    if config.quality == FAST:
+        for node in graph.nodes:
+            if get_ordered_predecessors(scm.graph, node):
+                mechanisms[node]["chosen_by"] = FAST
     for node, override in overrides.items():
         mechanisms[node].update(chosen_by="linear_tolerance", override=override.as_json())
     for spec in config.mechanisms:

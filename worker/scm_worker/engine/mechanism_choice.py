@@ -13,7 +13,7 @@ else AdditiveNoiseModel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from dowhy import gcm
@@ -24,6 +24,10 @@ from dowhy.gcm.ml import ClassificationModel, create_linear_regressor
 from .. import fast
 from ..fast import selection
 from ..fast.selection import Candidate, linear_bound
+from . import quick_choice
+
+#: a quality as the node fits receive it: DoWhy's, or the worker's own FAST selection
+Quality: TypeAlias = AssignmentQuality | Literal["FAST"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Choice:
 
 
 def choose_mechanism(
-    X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float
+    X: np.ndarray, y: np.ndarray, quality: Quality, linear_tolerance: float
 ) -> Choice:
     """DoWhy's choice (``linear_tolerance`` 0, the default) or, opted in, the linear model
     where it is within the tolerance of DoWhy's."""
@@ -82,10 +86,14 @@ def integer_valued(y: np.ndarray) -> bool:
 
 
 def select_model(
-    X: np.ndarray, y: np.ndarray, quality: AssignmentQuality, linear_tolerance: float = 0.0
+    X: np.ndarray, y: np.ndarray, quality: Quality, linear_tolerance: float = 0.0
 ) -> tuple[Any, list[Candidate]]:
     """DoWhy's choice for this node and its candidates, best first: pruned where the gate
-    lets the pruned selection run and it takes the node, else DoWhy's own selection."""
+    lets the pruned selection run and it takes the node, else DoWhy's own selection; at
+    FAST the worker's own (``quick_choice``)."""
+    if quality == quick_choice.FAST:
+        return quick_choice.select_model(X, y, classify=not numeric(y))
+    assert isinstance(quality, AssignmentQuality)
     if fast.enabled("pruned_selection") and selection.applies(X, y, quality):
         return selection.select_model(X, y, quality, linear_tolerance)
     model, performances = auto.select_model(X, y, quality)
@@ -127,15 +135,18 @@ LINEAR = factory_name(create_linear_regressor)
 
 
 def scored_candidates(candidates: list[Candidate]) -> list[dict[str, Any]]:
-    """As the fit result lists them; a pruned candidate's score is a lower bound."""
+    """As the fit result lists them; a pruned candidate's score is a lower bound, one FAST
+    did not try has none (null), and what FAST cut of a candidate is said (``cut``)."""
     described = []
     for c in candidates:
         entry: dict[str, Any] = {
             "model": factory_name(c.factory),
-            "score": float(c.score),
+            "score": None if c.cut is not None and not np.isfinite(c.score) else float(c.score),
             "metric": c.metric,
         }
         if c.pruned:
             entry["pruned"] = True
+        if c.cut is not None:
+            entry["cut"] = c.cut
         described.append(entry)
     return described

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from dowhy import gcm
-from dowhy.gcm.auto import AssignmentQuality
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
@@ -37,7 +36,7 @@ from ..fast.selection import Candidate
 from ..mechanism_specs import MechanismSpec
 from .dowhy_api import seed_global
 from .hand_set import hand_set_choice
-from .mechanism_choice import Override, choose_mechanism
+from .mechanism_choice import Override, Quality, choose_mechanism
 from .mechanisms import predict
 
 T = TypeVar("T")
@@ -88,7 +87,7 @@ def processes(count: int, n_jobs: int) -> int:
 def fit_nodes(
     tasks: Iterable[NodeTask],
     count: int,
-    quality: AssignmentQuality,
+    quality: Quality,
     linear_tolerance: float,
     n_jobs: int,
     cancel: CancelToken = NEVER,
@@ -146,7 +145,7 @@ def collected(run: Callable[[], Iterable[T]], cancel: CancelToken) -> Iterator[T
         yield value
 
 
-def fit_node(task: NodeTask, quality: AssignmentQuality, linear_tolerance: float) -> NodeFit:
+def fit_node(task: NodeTask, quality: Quality, linear_tolerance: float) -> NodeFit:
     """Select, fit on train, predict the held-out rows, refit on all rows: one thread."""
     started = time.perf_counter()
     install_fast_grower()  # loky's processes run node tasks without configure_dowhy

@@ -80,12 +80,14 @@ _EXPENSIVE = frozenset({
 
 @dataclass(frozen=True)
 class Candidate:
-    """A scored candidate; ``pruned`` means ``score`` is a lower bound on its CV MSE."""
+    """A scored candidate; ``pruned`` means ``score`` is a lower bound on its CV MSE;
+    ``cut`` says what FAST (``engine/quick_choice.py``) cut of it and why."""
 
     factory: Factory
     score: float
     metric: str
     pruned: bool = False
+    cut: str | None = None
 
 
 def applies(X: np.ndarray, y: np.ndarray, quality: auto.AssignmentQuality) -> bool:
