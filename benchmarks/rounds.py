@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 #: fewer paired rounds than this are a smoke run, never a verdict
@@ -64,7 +64,7 @@ def ratios(worker: Sequence[float], baseline: Sequence[float]) -> list[float]:
     return [w / b for w, b in zip(worker, baseline, strict=True)]
 
 
-def paired(rounds: int, sides: dict[str, Callable[[int], float]]) -> dict[str, list[float]]:
+def paired(rounds: int, sides: Mapping[str, Callable[[int], float]]) -> dict[str, list[float]]:
     """Run every side once per round, in the given order on even rounds and reversed on odd
     ones; each side gets the round's index (its seed) and returns its seconds."""
     times: dict[str, list[float]] = {name: [] for name in sides}
