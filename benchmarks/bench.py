@@ -53,7 +53,8 @@ class Context:
 
     def worker(self, *args: str, **options: Any) -> Worker:
         """A warm stdio worker without a store (a fit is never answered from disk)."""
-        worker = Worker(self.python, worker_args=("--no-store", *args), start_timeout=600, **options)
+        worker = Worker(self.python, worker_args=("--no-store", *args), start_timeout=600,
+                        **options)
         worker.start()
         worker.wait_until_warm(600)
         return worker
@@ -79,20 +80,23 @@ def run_suite(name: str, ctx: Context, command: str) -> Path:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=(*SUITES, "all"), default="all")
     parser.add_argument("--worker-python", default=os.environ.get("SCM_WORKER_PYTHON")
                         or str(BENCH.parent / ".venv-worker" / "bin" / "python"))
-    parser.add_argument("--rounds", type=int, default=None, help="paired rounds (default 5; --quick 2)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="paired rounds (default 5; --quick 2)")
     parser.add_argument("--quick", action="store_true", help="smoke run: small data, not a result")
     parser.add_argument("--out-dir", type=Path, default=None,
-                        help="where documents go (default benchmarks/; --quick: a scratch directory)")
+                        help="where documents go (default benchmarks/; --quick: a scratch dir)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, report: Callable[[str], None] = progress) -> int:
     args = parse_args(argv)
-    out_dir = args.out_dir or (Path(tempfile.mkdtemp(prefix="scm-bench-quick-")) if args.quick else BENCH)
+    scratch = Path(tempfile.mkdtemp(prefix="scm-bench-quick-")) if args.quick else None
+    out_dir = args.out_dir or scratch or BENCH
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(args.worker_python, args.rounds or (2 if args.quick else 5), args.quick, out_dir)
     command = "make bench SUITE=" + args.suite + (" (--quick)" if args.quick else "")

@@ -86,7 +86,7 @@ NONLINEAR: dict[str, Any] = {
 
 
 def nonlinear(kind: str, n_rows: int = 1000, seed: int = 0) -> Request:
-    """A, B → Y with one of ``NONLINEAR``'s mechanisms, noise a fifth of Y's spread; Y → Z linear."""
+    """A, B → Y by one of ``NONLINEAR``'s mechanisms plus noise; Y → Z linear."""
     rng = random.Random(seed)
     a = [rng.gauss(0.0, 1.0) for _ in range(n_rows)]
     b = [rng.gauss(0.0, 1.0) for _ in range(n_rows)]

@@ -22,8 +22,10 @@ from scm_client import Worker
 from scm_client.errors import RemoteError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-HEADER = ["| graph | nodes | GOOD mean R² | FAST mean R² | Δ (FAST − GOOD) | worst node loss | "
-          "FAST time / GOOD time | verdict (\\|Δ\\| ≤ 0.01) |", "|---|---|---|---|---|---|---|---|"]
+HEADER = [("| graph | nodes | GOOD mean R² | FAST mean R² | Δ (FAST − GOOD) | worst node loss "
+           "| FAST time / GOOD time | verdict (\\|Δ\\| ≤ 0.01) |"),
+          "|---|---|---|---|---|---|---|---|"]
+Fitted = tuple[float, Any] | str
 
 
 def corpus(quick: bool) -> Iterator[tuple[str, dict[str, Any], int]]:
@@ -40,7 +42,7 @@ def corpus(quick: bool) -> Iterator[tuple[str, dict[str, Any], int]]:
         yield f"non-linear {kind}", datagen.nonlinear(kind, 300 if quick else 1000, 5), 101
 
 
-def fitted(worker: Worker, request: dict[str, Any], seed: int, quality: str) -> tuple[float, Any] | str:
+def fitted(worker: Worker, request: dict[str, Any], seed: int, quality: str) -> Fitted:
     """(seconds, FitResult), or the error's name and message."""
     try:
         result = worker.fit(request["graph"], request["traces"], seed=seed, quality=quality,
@@ -50,37 +52,45 @@ def fitted(worker: Worker, request: dict[str, Any], seed: int, quality: str) -> 
     return result.metadata.get("fitting_time_ms", 0.0) / 1000, result
 
 
-def table_row(ctx: Any, name: str, nodes: int, good: tuple[float, Any], fast: tuple[float, Any] | str) -> str:
+def table_row(ctx: Any, name: str, nodes: int, good: tuple[float, Any], fast: Fitted) -> str:
     if isinstance(fast, str):
         return f"| {name} | {nodes} | {good[1].mean_r2:.4f} | — | — | — | — | not available |"
     (g_s, g), (f_s, f) = good, fast
     delta = f.mean_r2 - g.mean_r2
-    loss, node = max((g.r2_scores[n] - f.r2_scores.get(n, 0.0), n) for n in g.r2_scores)
-    verdict = ctx.verdict(abs(delta) <= 0.01)
-    return (f"| {name} | {nodes} | {g.mean_r2:.4f} | {f.mean_r2:.4f} | {delta:+.4f} | {loss:+.4f} ({node}) "
-            f"| {f_s / g_s:.2f}× | {verdict} |")
+    losses = [(r2 - (f.r2_scores.get(n) or 0.0), n)
+              for n, r2 in g.r2_scores.items() if r2 is not None]
+    loss, node = max(losses, default=(0.0, "—"))
+    return (f"| {name} | {nodes} | {g.mean_r2:.4f} | {f.mean_r2:.4f} | {delta:+.4f} "
+            f"| {loss:+.4f} ({node}) | {f_s / g_s:.2f}× | {ctx.verdict(abs(delta) <= 0.01)} |")
 
 
-def measure(ctx: Any, side: DoWhySide, worker: Worker, log: Callable[[str], None]) -> tuple[list[str], str]:
-    rows: list[str] = []
-    missing: set[str] = set()
+def one_graph(ctx: Any, worker: Worker, name: str, request: dict[str, Any], seed: int,
+              points: dict[str, list[list[float]]]) -> tuple[str, str | None]:
+    """The graph's table row (GOOD, FAST) and why FAST was not available; BETTER is plotted."""
+    nodes = len(request["graph"]["nodes"])
+    good = fitted(worker, request, seed, "GOOD")
+    if isinstance(good, str):
+        return f"| {name} | {nodes} | {good} | — | — | — | — | no fit |", None
+    fast = fitted(worker, request, seed, "FAST")
+    later_seed = "DAG" in name and seed != 101  # BETTER on the DAG once: minutes a fit
+    better = "skipped" if later_seed else fitted(worker, request, seed, "BETTER")
+    for label, found in (("GOOD", good), ("FAST", fast), ("BETTER", better)):
+        if not isinstance(found, str) and found[1].mean_r2 is not None:
+            points[label].append([max(found[0], 1e-3), found[1].mean_r2])
+    return table_row(ctx, name, nodes, good, fast), fast if isinstance(fast, str) else None
+
+
+def measure(ctx: Any, side: DoWhySide, worker: Worker,
+            log: Callable[[str], None]) -> tuple[list[str], str]:
+    """The quality table's lines and the plot's file name (beside the document)."""
+    rows, missing = [], set()
     points: dict[str, list[list[float]]] = {"GOOD": [], "BETTER": [], "FAST": []}
     for name, request, seed in corpus(ctx.quick):
-        good = fitted(worker, request, seed, "GOOD")
-        if isinstance(good, str):
-            rows.append(f"| {name} | {len(request['graph']['nodes'])} | {good} | — | — | — | — | no fit |")
-            continue
-        fast = fitted(worker, request, seed, "FAST")
-        missing |= {fast} if isinstance(fast, str) else set()
-        later_seed = "DAG" in name and seed != 101
-        better = "skipped" if later_seed else fitted(worker, request, seed, "BETTER")
-        for label, found in (("GOOD", good), ("FAST", fast), ("BETTER", better)):
-            if not isinstance(found, str) and found[1].mean_r2 is not None:
-                points[label].append([max(found[0], 1e-3), found[1].mean_r2])
-        rows.append(table_row(ctx, name, len(request["graph"]["nodes"]), good, fast))
-        log(f"quality: {rows[-1]}")
-    png = "fit.png"
-    side.call("plot", points={k: v for k, v in points.items() if v}, path=str(ctx.out_dir / png),
-              title="fit time against held-out mean R², the worker")
-    why = [f"FAST not available: {reason}" for reason in sorted(missing)]
-    return ["## Quality: FAST against GOOD", "", *HEADER, *rows, "", *why], png
+        line, why = one_graph(ctx, worker, name, request, seed, points)
+        rows.append(line)
+        missing |= {why} if why else set()
+        log(f"quality: {line}")
+    side.call("plot", points={k: v for k, v in points.items() if v},
+              path=str(ctx.out_dir / "fit.png"), title="fit time against held-out mean R², the worker")
+    notes = [f"FAST not available: {reason}" for reason in sorted(missing)]
+    return ["## Quality: FAST against GOOD", "", *HEADER, *rows, "", *notes], "fit.png"

@@ -94,10 +94,11 @@ def row(measure: str, baseline: Sequence[float], worker: Sequence[float],
         target: Target | None, min_rounds: int = MIN_ROUNDS) -> str:
     """One markdown table row: both sides' medians, the ratio's median (spread), the verdict."""
     found = judge(ratios(worker, baseline), target, min_rounds)
-    return (f"| {measure} | {fmt_s(statistics.median(baseline))} | {fmt_s(statistics.median(worker))} "
+    return (f"| {measure} | {fmt_s(statistics.median(baseline))} "
+            f"| {fmt_s(statistics.median(worker))} "
             f"| {found.median:.3g}× ({found.low:.3g}–{found.high:.3g}, {found.rounds} rounds) "
             f"| {target or 'info'} | {found.verdict} |")
 
 
-TABLE = ["| measure | baseline (median) | scm-worker (median) | worker/baseline: median (min–max) "
-         "| target | verdict |", "|---|---|---|---|---|---|"]
+TABLE = [("| measure | baseline (median) | scm-worker (median) "
+          "| worker/baseline: median (min–max) | target | verdict |"), "|---|---|---|---|---|---|"]

@@ -1,4 +1,4 @@
-"""Suite cluster → CLUSTER.md: the 40-graph batch on a loopback Dask cluster against WorkerPool(2).
+"""Suite cluster → CLUSTER.md: the 40-graph batch on a loopback Dask cluster vs WorkerPool(2).
 
 The cluster is real processes on 127.0.0.1 started from the worker's interpreter: ``dask
 scheduler`` and two ``dask worker --nthreads 1 --preload scm_worker.cluster`` (2 × 1 thread,
@@ -28,7 +28,7 @@ TITLE = "The 40-graph batch on a loopback Dask cluster against the local WorkerP
 
 
 class LoopbackCluster:
-    """``dask scheduler`` + 2 ``dask worker --nthreads 1 --preload scm_worker.cluster`` on 127.0.0.1."""
+    """``dask scheduler`` + 2 ``dask worker --nthreads 1 --preload scm_worker.cluster``."""
 
     def __init__(self, python: str, directory: Path) -> None:
         self.python, self.directory = python, directory
@@ -37,8 +37,9 @@ class LoopbackCluster:
 
     def spawn(self, name: str, *argv: str) -> None:
         log = (self.directory / f"{name}.log").open("wb")
-        self.procs.append(subprocess.Popen([self.python, "-m", *argv], stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True, cwd=self.directory))
+        self.procs.append(subprocess.Popen([self.python, "-m", *argv], stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           cwd=self.directory))
 
     def __enter__(self) -> LoopbackCluster:
         try:
@@ -51,13 +52,15 @@ class LoopbackCluster:
     def start(self) -> None:
         """Scheduler first; the workers join; a Dask client waits for both (no sleeping)."""
         file = self.directory / "scheduler.json"
-        self.spawn("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                   "--no-dashboard", "--scheduler-file", str(file))
+        self.spawn("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                   "--port", "0", "--no-dashboard", "--scheduler-file", str(file))
         for i in range(2):
             self.spawn(f"worker{i}", "distributed.cli.dask_worker", "--scheduler-file", str(file),
                        "--nthreads", "1", "--preload", "scm_worker.cluster", "--no-dashboard",
-                       "--host", "127.0.0.1", "--name", f"w{i}", "--local-directory", str(self.directory / "dask"))
-        wait = ("import sys; from distributed import Client; c = Client(scheduler_file=sys.argv[1], timeout='600s'); "
+                       "--host", "127.0.0.1", "--name", f"w{i}",
+                       "--local-directory", str(self.directory / "dask"))
+        wait = ("import sys; from distributed import Client; "
+                "c = Client(scheduler_file=sys.argv[1], timeout='600s'); "
                 "c.wait_for_workers(2, timeout=600); c.close()")
         subprocess.run([self.python, "-c", wait, str(file)], check=True, capture_output=True)
         self.address = json.loads(file.read_text())["address"]
@@ -84,7 +87,8 @@ def run(ctx: Any, log: Callable[[str], None]) -> list[str]:
         items: list[Any] = []
         seconds = clock(lambda: items.extend(pool.fit_many(requests)))
         if not all(item.ok for item in items):
-            raise RuntimeError(f"{name}: fits failed: {[repr(i.error) for i in items if not i.ok][:3]}")
+            failed = [repr(item.error) for item in items if not item.ok]
+            raise RuntimeError(f"{name}: {len(failed)} fits failed: {failed[:3]}")
         results[name].append([(i.result.scm, i.result.validation) for i in items])
         return seconds
 
@@ -101,6 +105,7 @@ def run(ctx: Any, log: Callable[[str], None]) -> list[str]:
         times = paired(ctx.rounds, {"pool": lambda _i: batch("pool", pool),
                                     "cluster": lambda _i: batch("cluster", gateway)})
     same = results["pool"] == results["cluster"]
-    return [*TABLE, row(f"{len(graphs)} small graphs: 2×1 Dask cluster vs WorkerPool(2)", times["pool"],
-                        times["cluster"], None), "",
-            f"Every fit's model and validation the same on the cluster as on the pool: {'yes' if same else 'NO'}."]
+    measure = f"{len(graphs)} small graphs: 2×1 Dask cluster vs WorkerPool(2)"
+    return [*TABLE, row(measure, times["pool"], times["cluster"], None), "",
+            "Every fit's model and validation the same on the cluster as on the pool: "
+            f"{'yes' if same else 'NO'}."]

@@ -48,7 +48,8 @@ class RawCaller:
 
     def request(self, method: str, params: Any = None) -> int:
         self.ids += 1
-        self.send({"method": method, "id": self.ids, **({} if params is None else {"params": params})})
+        extra = {} if params is None else {"params": params}
+        self.send({"method": method, "id": self.ids, **extra})
         return self.ids
 
     def read(self) -> dict[str, Any]:
@@ -72,7 +73,8 @@ class RawCaller:
 
 def spawn(python: str, *args: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     return subprocess.Popen([python, "-m", "scm_worker", "--no-store", *args], stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def on_socket(python: str, path: Path) -> tuple[subprocess.Popen[bytes], RawCaller]:
@@ -97,7 +99,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def children_of(pid: int) -> set[int]:
-    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+    """Direct children, from /proc/PID/task/*/children (the loky processes)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return {int(c) for task in tasks for c in (task / "children").read_text().split()}
 
 
 def cancel_once(caller: RawCaller, fit: dict[str, Any], seed: int) -> float:
@@ -136,16 +140,19 @@ def raw(ctx: Any, home: Path, log: Callable[[str], None]) -> list[str]:
     p50 = statistics.median(latencies)
     log(f"cancels {latencies}")
     return [f"| cancel of a running {len(fit['graph']['nodes'])}-node fit: p50 of {len(latencies)} "
-            f"(max {fmt_s(max(latencies))}); pid and {len(kids)} loky processes kept: {'yes' if kept else 'NO'} "
-            f"| — | {fmt_s(p50)} | — | ≤ 1 s, worker kept | {ctx.verdict(p50 <= 1 and kept)} |",
-            row(f"`ping` over the daemon's socket vs a stdio worker's pipes ({len(pings['socket'])} "
+            f"(max {fmt_s(max(latencies))}); pid and {len(kids)} loky processes kept: "
+            f"{'yes' if kept else 'NO'} | — | {fmt_s(p50)} | — | ≤ 1 s, worker kept "
+            f"| {ctx.verdict(p50 <= 1 and kept)} |",
+            row("`ping` over the daemon's socket vs a stdio worker's pipes "
+                f"({len(pings['socket'])} "
                 "interleaved calls each, one per round)", pings["stdio"], pings["socket"], None)]
 
 
 def commands(ctx: Any, home: Path) -> list[str]:
     env = {**os.environ, "SCM_DAEMON_DIR": str(home / "run"), "XDG_CACHE_HOME": str(home / "cache"),
            "SCM_WORKER_PYTHON": ctx.python, "SCM_DAEMON": "on",
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT / "client"), os.environ.get("PYTHONPATH"))))}
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT / "client"),
+                                                       os.environ.get("PYTHONPATH"))))}
 
     def scm(*argv: str) -> None:
         subprocess.run([sys.executable, "-m", "scm_client.cli", *argv], env=env, cwd=ROOT,
@@ -154,10 +161,13 @@ def commands(ctx: Any, home: Path) -> list[str]:
     try:
         scm("fit", str(FIXTURE), "--json", "-q")  # starts the daemon: untimed
         times = paired(ctx.rounds, {
-            "alone": lambda i: clock(lambda: scm("fit", str(FIXTURE), "--seed", str(i), "--json", "-q", "--no-daemon")),
-            "daemon": lambda i: clock(lambda: scm("fit", str(FIXTURE), "--seed", str(i), "--json", "-q"))})
+            "alone": lambda i: clock(lambda: scm("fit", str(FIXTURE), "--seed", str(i), "--json",
+                                                 "-q", "--no-daemon")),
+            "daemon": lambda i: clock(lambda: scm("fit", str(FIXTURE), "--seed", str(i), "--json",
+                                                  "-q"))})
     finally:
-        subprocess.run([sys.executable, "-m", "scm_client.cli", "daemon", "stop"], env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "scm_client.cli", "daemon", "stop"], env=env,
+                       capture_output=True, check=False)
     return [row("`scm fit` linear_chain.json: with the daemon vs `--no-daemon` (≥ 8× faster)",
                 times["alone"], times["daemon"], Target(0.125))]
 

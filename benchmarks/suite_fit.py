@@ -28,7 +28,7 @@ from typing import Any
 import datagen
 import fit_quality
 from dowhy_side import DoWhySide
-from rounds import TABLE, Target, clock, fmt_s, paired, row
+from rounds import TABLE, Target, clock, paired, row
 from scm_client import Worker, WorkerPool
 from scm_client.errors import RemoteError
 
@@ -79,16 +79,18 @@ def big_dag(ctx: Any, side: DoWhySide, worker: Worker, log: Callable[[str], None
 
     sides = {"dowhy": dowhy, "good": good}
     if fast_missing is None:
-        sides["fast"] = lambda i: clock(lambda: fit(worker, request, seed=100 + i, cache=False, quality="FAST"))
+        sides["fast"] = lambda i: clock(lambda: fit(worker, request, seed=100 + i, cache=False,
+                                                    quality="FAST"))
     times = paired(ctx.rounds, sides)
     log(f"100-node DAG: DoWhy {times['dowhy']}, worker {times['good']}")
     label = f"{len(request['graph']['nodes'])}-node DAG, {len(request['graph']['edges'])} edges"
     delta = max(abs(a - b) for a, b in zip(r2["good"], r2["dowhy"], strict=True))
+    fast = f"{label}: fit FAST vs DoWhy GOOD (moonshot 0.05×)"
     rows = [row(f"{label}: fit GOOD vs DoWhy GOOD", times["dowhy"], times["good"], Target(0.33)),
-            row(f"{label}: fit FAST vs DoWhy GOOD (moonshot 0.05×)", times["dowhy"], times["fast"], Target(0.1))
-            if fast_missing is None else not_available(f"{label}: fit FAST vs DoWhy GOOD", fast_missing)]
-    note = f"Held-out mean R², worker GOOD against DoWhy GOOD on the same split: worst |Δ| {delta:.4f} (target ≤ 0.01)."
-    return [*rows, "", note]
+            row(fast, times["dowhy"], times["fast"], Target(0.1))
+            if fast_missing is None else not_available(fast, fast_missing)]
+    return [*rows, "", "Held-out mean R², worker GOOD against DoWhy GOOD on the same split: "
+            f"worst |Δ| {delta:.4f} (target ≤ 0.01)."]
 
 
 def batch(ctx: Any, side: DoWhySide, log: Callable[[str], None]) -> list[str]:
@@ -101,13 +103,15 @@ def batch(ctx: Any, side: DoWhySide, log: Callable[[str], None]) -> list[str]:
     with WorkerPool(2, python=ctx.python, worker_args=("--no-store",), start_timeout=600) as pool:
         pool.start()
         fast = pool.fit_many(requests("FAST")[:1])[0]
-        sides = {"dowhy": lambda _i: float(side.call("batch", requests=graphs, seed_base=1000)["seconds"]),
+        sides = {"dowhy": lambda _i: float(side.call("batch", requests=graphs,
+                                                     seed_base=1000)["seconds"]),
                  "good": lambda _i: clock(lambda: pool.fit_many(requests("GOOD")))}
         if fast.ok:
             sides["fast"] = lambda _i: clock(lambda: pool.fit_many(requests("FAST")))
         times = paired(ctx.rounds, sides)
     log(f"batch: DoWhy {times['dowhy']}, pool {times['good']}")
-    label = f"{len(graphs)} small graphs, WorkerPool(2) vs sequential DoWhy GOOD (time; ≥ 3× / ≥ 10× throughput)"
+    label = (f"{len(graphs)} small graphs, WorkerPool(2) vs sequential DoWhy GOOD "
+             "(time; ≥ 3× / ≥ 10× throughput)")
     return [row(f"{label}: GOOD", times["dowhy"], times["good"], Target(0.33)),
             row(f"{label}: FAST", times["dowhy"], times["fast"], Target(0.1))
             if fast.ok else not_available(f"{label}: FAST", str(fast.error))]
@@ -116,7 +120,8 @@ def batch(ctx: Any, side: DoWhySide, log: Callable[[str], None]) -> list[str]:
 def with_edge(request: dict[str, Any]) -> dict[str, Any]:
     """The request with one edge it lacks, from an early node to a late one (still a DAG)."""
     nodes, edges = request["graph"]["nodes"], request["graph"]["edges"]
-    new = next([a, b] for a in nodes[len(nodes) // 10:] for b in reversed(nodes) if [a, b] not in edges)
+    new = next([a, b] for a in nodes[len(nodes) // 10:] for b in reversed(nodes)
+               if [a, b] not in edges)
     return {**request, "graph": {"nodes": nodes, "edges": [*edges, new]}}
 
 
@@ -134,26 +139,29 @@ def incremental(ctx: Any, worker: Worker, log: Callable[[str], None]) -> list[st
     fit(worker, request, seed=99)
     probe = fit(worker, edged, seed=99)
     nodes = len(request["graph"]["nodes"])
-    measure = f"{nodes}-node DAG + one edge after a cached fit vs a full fit (cache off) (moonshot 0.02×)"
+    measure = (f"{nodes}-node DAG + one edge after a cached fit vs a full fit (cache off) "
+               "(moonshot 0.02×)")
     if "reused_nodes" not in probe.metadata:
         return [not_available(measure, "no metadata.reused_nodes in the fit result")]
     reused: list[int] = []
 
-    def refit(i: int) -> float:
+    def refit(i: int) -> float:  # seeds apart from the full fits': nothing of theirs reused
         fit(worker, request, seed=300 + i)  # the cached original, untimed
         result: list[Any] = []
         seconds = clock(lambda: result.append(fit(worker, edged, seed=300 + i)))
         reused.append(len(result[0].metadata["reused_nodes"]))
         return seconds
 
-    times = paired(ctx.rounds, {"full": lambda i: clock(lambda: fit(worker, edged, seed=300 + i, cache=False)),
-                                "incremental": refit})
+    times = paired(ctx.rounds, {
+        "full": lambda i: clock(lambda: fit(worker, edged, seed=400 + i, cache=False)),
+        "incremental": refit})
     changed, node, children = with_changed_column(request)
     refit_count = nodes - len(fit(worker, changed, seed=99).metadata["reused_nodes"])
     log(f"incremental: {times}")
     return [row(f"{measure}; reused {statistics.median(reused):g} of {nodes} nodes", times["full"],
                 times["incremental"], Target(0.1)),
-            f"| one changed column ({node}, {children} children) after a cached fit: nodes refit | — "
+            f"| one changed column ({node}, {children} children) after a cached fit: "
+            "nodes refit | — "
             f"| {refit_count} | — | {children + 1} (the node and its children) "
             f"| {ctx.verdict(refit_count == children + 1)} |"]
 
@@ -161,10 +169,11 @@ def incremental(ctx: Any, worker: Worker, log: Callable[[str], None]) -> list[st
 def cache(ctx: Any, worker: Worker) -> list[str]:
     request = datagen.chain(300 if ctx.quick else 1000, 11)
     fit(worker, request, seed=7)
-    times = paired(ctx.rounds, {"fit": lambda _i: clock(lambda: fit(worker, request, seed=7, cache=False)),
-                                "hit": lambda _i: clock(lambda: fit(worker, request, seed=7))})
-    return [row("chain: identical request from the fit cache vs fitted (≥ 20× faster)", times["fit"],
-                times["hit"], Target(0.05))]
+    times = paired(ctx.rounds, {
+        "fit": lambda _i: clock(lambda: fit(worker, request, seed=7, cache=False)),
+        "hit": lambda _i: clock(lambda: fit(worker, request, seed=7))})
+    return [row("chain: identical request from the fit cache vs fitted (≥ 20× faster)",
+                times["fit"], times["hit"], Target(0.05))]
 
 
 def run(ctx: Any, log: Callable[[str], None]) -> list[str]:
@@ -176,6 +185,6 @@ def run(ctx: Any, log: Callable[[str], None]) -> list[str]:
     speed_rows = [line for line in speed if line.startswith("|")]
     notes = [line for line in speed if line and not line.startswith("|")]
     return ["## Speed", "", *TABLE, *speed_rows, *refits, "", *notes,
-            f"Baseline: DoWhy {side.hello['dowhy']} (Python {side.hello['python']}) in one warm process; "
-            f"{ctx.rounds} paired rounds per row; times are wall seconds ({fmt_s(0.001)} resolution).",
+            f"Baseline: DoWhy {side.hello['dowhy']} (Python {side.hello['python']}) in one warm "
+            f"process; {ctx.rounds} paired rounds per row; round i fits with seed 100 + i.",
             "", *quality, "", f"![fit time against held-out R²]({png})"]

@@ -37,13 +37,15 @@ QUERIES = {
 INTERVALS = ("effect", "arrow_strength", "distribution_change")
 QUICK_KNOBS: dict[str, dict[str, int]] = {
     "effect": {"num_samples": 500}, "arrow_strength": {"num_samples_conditional": 500},
-    "influence": {"num_training_samples": 500, "num_samples_randomization": 20, "num_samples_baseline": 100},
+    "influence": {"num_training_samples": 500, "num_samples_randomization": 20,
+                  "num_samples_baseline": 100},
     "anomaly": {"num_distribution_samples": 500}, "distribution_change": {"num_samples": 500},
     "sample": {"num_samples": 500},
 }
 
 
-def build_case(request: dict[str, Any], rows: int, quick: bool, num_bootstrap: int) -> dict[str, Any]:
+def build_case(request: dict[str, Any], rows: int, quick: bool,
+               num_bootstrap: int) -> dict[str, Any]:
     """Fit rows, then 500 observed/old rows and 500 new rows (target and source shifted)."""
     nodes, edges = request["graph"]["nodes"], request["graph"]["edges"]
     parents = {n: {a for a, b in edges if b == n} for n in nodes}
@@ -54,8 +56,9 @@ def build_case(request: dict[str, Any], rows: int, quick: bool, num_bootstrap: i
     source = next(n for n in nodes if n in ancestors[target] and not parents[n])
     cols = request["traces"]
     obs = {n: c[rows:rows + 500] for n, c in cols.items()}
-    new = {n: [v + (0.5 if n in (target, source) else 0.0) for v in c[rows + 500:]] for n, c in cols.items()}
-    anomalous = {n: [v + {target: 3.0, source: 2.0}.get(n, 0.0) for v in c[:5]] for n, c in obs.items()}
+    shift, jolt = {target: 0.5, source: 0.5}, {target: 3.0, source: 2.0}
+    new = {n: [v + shift.get(n, 0.0) for v in c[rows + 500:]] for n, c in cols.items()}
+    anomalous = {n: [v + jolt.get(n, 0.0) for v in c[:5]] for n, c in obs.items()}
     return {"graph": request["graph"], "traces": {n: c[:rows] for n, c in cols.items()},
             "config": {"seed": 3, "validate_r2": False}, "target": target, "source": source,
             "observed": obs, "anomalous": anomalous, "old": obs, "new": new,
@@ -81,10 +84,13 @@ def ask(worker: Worker, model: Any, case: dict[str, Any], query: str, seed: int)
                                           measure="mean", **knobs)
     kind = question.removeprefix("sample_")
     extra = {"observed": case["observed"]} if kind == "counterfactual" else {}
-    return worker.sample(model, kind, None if kind == "observational" else hard, seed=seed, **knobs, **extra)
+    interventions = None if kind == "observational" else hard
+    return worker.sample(model, kind, interventions, seed=seed, **knobs, **extra)
 
 
-def measure(ctx: Any, case: dict[str, Any], queries: list[str], log: Callable[[str], None]) -> list[str]:
+def measure(ctx: Any, case: dict[str, Any], queries: list[str],
+            log: Callable[[str], None]) -> list[str]:
+    """Each query on paired rounds, after one untimed call per side (both warm)."""
     with DoWhySide(ctx.python) as side, ctx.worker() as worker:
         model = worker.fit(case["graph"], case["traces"], **case["config"])
         summary = side.call("setup", case=case)["summary"]
@@ -94,13 +100,16 @@ def measure(ctx: Any, case: dict[str, Any], queries: list[str], log: Callable[[s
             ask(worker, model, case, query, 499)  # one untimed call each: warm on both sides
             side.call("query", query=query, seed=499)
             times = paired(ctx.rounds, {
-                "dowhy": lambda i, q=query: float(side.call("query", query=q, seed=500 + i)["seconds"]),
+                "dowhy": lambda i, q=query: float(side.call("query", query=q,
+                                                            seed=500 + i)["seconds"]),
                 "worker": lambda i, q=query: clock(lambda: ask(worker, model, case, q, 500 + i))})
             base, bound = QUERIES[query] if query in QUERIES else (QUERIES[query[:-9]][0], 0.5)
-            lines.append(row(f"`{query}` vs `{base}`", times["dowhy"], times["worker"], Target(bound)))
+            lines.append(row(f"`{query}` vs `{base}`", times["dowhy"], times["worker"],
+                             Target(bound)))
             log(lines[-1])
     nodes = case["graph"]["nodes"]
-    return [f"Case: {len(nodes)} nodes, {len(case['graph']['edges'])} edges, target {case['target']}, "
+    return [f"Case: {len(nodes)} nodes, {len(case['graph']['edges'])} edges, "
+            f"target {case['target']}, "
             f"interventions on {case['source']}; the worker's model and DoWhy's: "
             f"{'identical' if same else 'DIFFERENT (rows below compare different models)'}.", "",
             *TABLE, *lines]

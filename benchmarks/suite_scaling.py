@@ -35,12 +35,14 @@ def slope(sizes: list[int], seconds: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
 
 
-def sweep(side: DoWhySide, worker: Any, sizes: list[tuple[int, int]], log: Callable[[str], None]) -> list[dict[str, Any]]:
+def sweep(side: DoWhySide, worker: Any, sizes: list[tuple[int, int]],
+          log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """One run per size, worker and DoWhy back to back, the order alternating."""
     points = []
     for index, (rows, nodes) in enumerate(sizes):
         request = request_for(rows, nodes)
-        sides = {"worker": lambda: worker.fit(request["graph"], request["traces"], seed=3, cache=False,
-                                              validate_r2=False),
+        sides = {"worker": lambda: worker.fit(request["graph"], request["traces"], seed=3,
+                                              cache=False, validate_r2=False),
                  "dowhy": lambda: side.call("fit", request=request, seed=3)}
         times = {}
         for name in (sides if index % 2 == 0 else reversed(list(sides))):
@@ -66,8 +68,10 @@ def run(ctx: Any, log: Callable[[str], None]) -> list[str]:
     notes = []
     for key, points in sweeps.items():
         sizes = [p[key] for p in points]
-        mine, theirs = slope(sizes, [p["worker"] for p in points]), slope(sizes, [p["dowhy"] for p in points])
+        mine = slope(sizes, [p["worker"] for p in points])
+        theirs = slope(sizes, [p["dowhy"] for p in points])
         verdict = "met" if mine <= theirs + SLOPE_TOLERANCE else "missed"
-        notes.append(f"- growth with {key}: worker time ∝ {key}^{mine:.2f}, DoWhy's ∝ {key}^{theirs:.2f} "
-                     f"(target: at most {SLOPE_TOLERANCE} above DoWhy's; one run per point): {verdict}")
+        notes.append(f"- growth with {key}: worker time ∝ {key}^{mine:.2f}, DoWhy's ∝ "
+                     f"{key}^{theirs:.2f} (target: at most {SLOPE_TOLERANCE} above DoWhy's; "
+                     f"one run per point): {verdict}")
     return [*lines, "", *notes, "", "![fit time against rows and nodes](scaling.png)"]

@@ -31,13 +31,14 @@ OVERHEAD = Target(1 / 0.95)  # wall / compute: at most 5 % of the wall outside t
 
 
 def chain(rows: int) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """v00 → v01 → … → v19, each linear in its parent plus noise (fast to make at 1M rows)."""
+    """v00 → v01 → … → v19, each linear in its parent plus noise (quick to make at 1M rows)."""
     rng = random.Random(0)
     nodes = [f"v{i:02d}" for i in range(NODES)]
     columns = {nodes[0]: [rng.gauss(0.0, 1.0) for _ in range(rows)]}
     for parent, child in zip(nodes, nodes[1:], strict=False):
         columns[child] = [0.8 * value + rng.gauss(0.0, 0.6) for value in columns[parent]]
-    return {"nodes": nodes, "edges": [[a, b] for a, b in zip(nodes, nodes[1:], strict=False)]}, columns
+    edges = [[a, b] for a, b in zip(nodes, nodes[1:], strict=False)]
+    return {"nodes": nodes, "edges": edges}, columns
 
 
 def rss_mb(pid: int | None, field: str) -> float:
@@ -52,7 +53,8 @@ class Wired:
 
     def __init__(self, python: str, encoding: str, rows: int) -> None:
         # a million rows of JSON lists exceed the default 256 MiB line limit: raised for all
-        self.worker = Worker(python, request_timeout=3600, worker_args=("--max-line-bytes", str(2**30)))
+        self.worker = Worker(python, request_timeout=3600,
+                             worker_args=("--max-line-bytes", str(2**30)))
         self.worker.wait_until_warm(timeout=600)
         self.worker.call("initialize", {"column_encodings": READS[encoding]})
         self.start_rss = rss_mb(self.worker.pid, "VmRSS")
@@ -69,8 +71,8 @@ class Wired:
     def fit(self, seed: int) -> tuple[float, float]:
         """(compute, wall) seconds of a fit, the client's encoding included in the wall."""
         started = time.perf_counter()
-        params = fit_params(self.graph, self.columns, {"seed": seed, "cache": False, "validate_r2": False},
-                            binary=self.binary)
+        config = {"seed": seed, "cache": False, "validate_r2": False}
+        params = fit_params(self.graph, self.columns, config, binary=self.binary)
         fit = self.worker.call("fit", params)
         self.model = fit["model_id"]
         return fit["metadata"]["fitting_time_ms"] / 1000, time.perf_counter() - started
@@ -97,19 +99,22 @@ def judged(ctx: Any, encoding: str, rows: int, what: str) -> str:
     with Wired(ctx.python, encoding, rows) as wired:
         wired.fit(0)
         pairs = [getattr(wired, what)(1 + i) for i in range(ctx.rounds)]
-    return row(f"{rows:,} × {NODES} {what}, {encoding}: worker compute vs client wall (overhead ≤ 5 %)",
+    return row(f"{rows:,} × {NODES} {what}, {encoding}: worker compute vs client wall "
+               "(overhead ≤ 5 %)",
                [p[0] for p in pairs], [p[1] for p in pairs], OVERHEAD)
 
 
 def run(ctx: Any, log: Callable[[str], None]) -> list[str]:
     sizes = (2_000, 20_000) if ctx.quick else (10_000, 100_000, 1_000_000)
-    lines = ["| rows × nodes | encoding | fit wall | fitting | fit overhead | worker RSS start → peak "
-             "| raw data | sample wall | sampling | sample overhead |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| rows × nodes | encoding | fit wall | fitting | fit overhead "
+              "| worker RSS start → peak | raw data | sample wall | sampling | sample overhead |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for rows in sizes:
         for encoding in READS:
             lines.append(table_row(ctx.python, encoding, rows))
             log(lines[-1])
     targets = [judged(ctx, "binary", sizes[1], "fit"), judged(ctx, "attached", sizes[-1], "sample")]
-    return ["## Targets", "", *TABLE, *targets, "", "## Every size and encoding (one run each)", "", *lines,
-            "", "Every worker is started with `--max-line-bytes 1073741824`: a million rows of JSON lists "
+    return ["## Targets", "", *TABLE, *targets, "", "## Every size and encoding (one run each)",
+            "", *lines, "", "Every worker is started with `--max-line-bytes 1073741824`: "
+            "a million rows of JSON lists "
             "exceed the default 256 MiB line."]
