@@ -28,7 +28,7 @@ class Target:
     better: str = "lower"
 
     def __str__(self) -> str:
-        return f"{'≤' if self.better == 'lower' else '≥'} {self.bound:g}×"
+        return f"{'≤' if self.better == 'lower' else '≥'} {self.bound:.3g}×"
 
 
 @dataclass(frozen=True)
