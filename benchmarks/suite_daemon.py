@@ -6,7 +6,7 @@
 - Cancel latency of a running 100-node fit on the daemon's socket: the first ``fitting``
   progress with one node done says the fit is inside its node tasks, ``$/cancelRequest``
   goes out, the clock stops at the -32800 reply; the daemon's pid and loky processes must
-  be the same after every cancel (target p50 ≤ 1 s).
+  be the same after every cancel (target: the median ≤ 1 s, by rounds.judge).
 - ``ping`` over the socket against a stdio worker's pipes, interleaved call by call (info).
 
 The socket side is a raw line caller (standard library only): the transport's figures,
@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import datagen
-from rounds import TABLE, Target, clock, fmt_s, paired, row
+from rounds import TABLE, Target, clock, fmt_s, judge, paired, row
 
 TITLE = "The daemon: `scm` commands, cancel latency, ping over the socket"
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,12 +136,12 @@ def raw(ctx: Any, home: Path, log: Callable[[str], None]) -> list[str]:
     finally:
         stop(daemon)
         stop(stdio)
-    p50 = statistics.median(latencies)
+    found = judge(latencies, Target(1.0))  # seconds against 1 s: the same rule as a ratio
     log(f"cancels {latencies}")
-    return [f"| cancel of a running {len(fit['graph']['nodes'])}-node fit: p50 of {len(latencies)} "
-            f"(max {fmt_s(max(latencies))}); pid and {len(kids)} loky processes kept: "
-            f"{'yes' if kept else 'NO'} | — | {fmt_s(p50)} | — | ≤ 1 s, worker kept "
-            f"| {ctx.verdict(p50 <= 1 and kept)} |",
+    return [f"| cancel of a running {len(fit['graph']['nodes'])}-node fit, {len(latencies)} cancels; "
+            f"pid and {len(kids)} loky processes kept: {'yes' if kept else 'NO'} | — "
+            f"| {fmt_s(found.median)} ({fmt_s(found.low)}–{fmt_s(found.high)}) | — "
+            f"| ≤ 1 s, worker kept | {found.verdict if kept else 'missed'} |",
             row("`ping` over the daemon's socket vs a stdio worker's pipes "
                 f"({len(pings['socket'])} "
                 "interleaved calls each, one per round)", pings["stdio"], pings["socket"], None)]
