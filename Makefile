@@ -7,7 +7,8 @@
 #                (the documents' code blocks); installs Debian's chromium first when it is
 #                missing (the report tests need it)
 #   make lint    ruff, mypy, import-linter, the docs site built strictly (tox -e lint)
-#   make bench   side-by-side benchmarks → benchmarks/RESULTS.md (about 20 min)
+#   make bench   side-by-side benchmarks → benchmarks/<SUITE>.md (SUITE=fit|queries|wire|scaling|
+#                daemon|cluster|all, default all: about an hour; BENCH_ARGS=--quick: a smoke run)
 #   make clean   remove venvs, tox envs and caches
 #
 # Interpreters are found by scripts/find-python.sh (PYTHON311/PYTHON313, then
@@ -40,6 +41,8 @@ CLIENT_STAMP := $(CLIENT_VENV)/.installed
 TOX_STAMP    := $(TOX_VENV)/.installed
 
 TOX_ARGS    ?=
+SUITE       ?= all
+BENCH_ARGS  ?=
 PYTEST_ARGS ?=
 
 comma := ,
@@ -120,7 +123,7 @@ $(TOX_STAMP): requirements-test.txt
 	@touch $@
 
 bench: venvs
-	$(CLIENT_VENV)/bin/python benchmarks/run.py --worker-python $(WORKER_VENV)/bin/python
+	$(CLIENT_VENV)/bin/python benchmarks/bench.py --suite $(SUITE) --worker-python $(WORKER_VENV)/bin/python $(BENCH_ARGS)
 
 # The demo's fits run in the user's warm daemon, which outlives them: say so, and how to stop it.
 DEMO_SCM := SCM_WORKER_PYTHON=$(CURDIR)/$(WORKER_VENV)/bin/python $(CLIENT_VENV)/bin/scm

@@ -1,138 +1,110 @@
-"""The benchmark's shared state and its order of cases; each case lives in its own module."""
+"""The one benchmark driver: each suite, side by side with DoWhy, into its one document.
+
+    .venv-client/bin/python benchmarks/bench.py --suite fit|queries|wire|scaling|daemon|cluster|all
+        [--worker-python .venv-worker/bin/python] [--rounds 5] [--quick] [--out-dir DIR]
+
+(``make bench SUITE=fit``.) Run by the CLIENT interpreter (3.13, scm_client); the worker's
+interpreter runs the workers and the DoWhy baselines (benchmarks/dowhy_side.py). Each suite
+writes ``benchmarks/<SUITE>.md``, stamped with the commit measured (provenance.py), the
+machine and its load before and after (machine.Run). Every target is judged by rounds.judge
+on the median of ``--rounds`` paired rounds (at least 5 for a verdict). ``--quick`` is a
+smoke run (small data, 2 rounds, documents marked "not a result", written to a scratch
+directory unless ``--out-dir`` says otherwise).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import case_big_dag
-import case_cache
-import case_contention
-import case_daemon
-import case_process_per_call
-import case_round_trips
-import case_small_graphs
-import case_startup
-import datagen
-from common import FIT_CONFIG, Results, progress, run_inprocess, timed
-from machine import load_average
-from procstat import cpu_busy, cpu_snapshot, memory_mb, others_share
-from scm_client import Worker
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent / "client")]
+
+import machine  # noqa: E402 - benchmarks/ first on the path
+from scm_client import Worker  # noqa: E402
+
+SUITES = ("fit", "queries", "wire", "scaling", "daemon", "cluster")
+T0 = time.perf_counter()
 
 
-class Bench:
-    """The run's shared state: arguments, data, results, the load each case met; cases are modules."""
+def progress(message: str) -> None:
+    print(f"[bench {time.perf_counter() - T0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.python = args.worker_python
-        self.results = Results()
-        self.tmp = Path(tempfile.mkdtemp(prefix="scm-bench-"))
-        self.data = {name: datagen.case_data(name) for name in ("chain", "dag", "small")}
-        self.checksums = {name: datagen.checksum(value) for name, value in self.data.items()}
-        self.details = self.results.details
-        self.details["checksums"] = self.checksums
-        self.current_case: tuple[str, tuple[int, int, int] | None] | None = None
-        self.waited_total = 0.0
-        self.stages: list[tuple[str, float]] | None = None
-        self.first_fit = 0.0  # case 5's first fit once warm (s), set by case_startup
-        self.warm_fit = 0.0  # case 1's median warm fit (s), set by case_process_per_call
 
-    def helper(self, command: str, *options: str, data: str) -> dict[str, Any]:
-        """Run benchmarks/inprocess.py under the worker interpreter on one of the data sets."""
-        return run_inprocess(self.python, command, data, self.checksums[data], *options)
+@dataclass
+class Context:
+    """What every suite is given: the worker's interpreter, the rounds, quick or not."""
 
-    def worker(
-        self, *args: str, on_progress: Callable[[dict[str, Any]], None] | None = None
-    ) -> Worker:
-        return Worker(
-            self.python,
-            worker_args=("--no-store", *args),
-            start_timeout=600,
-            on_progress=on_progress,
-        )
+    python: str
+    rounds: int
+    quick: bool
+    out_dir: Path
 
-    def record_stage(self, params: dict[str, Any]) -> None:
-        """Progress notifications: when each stage of a fit started (request, fitting, …)."""
-        stage = params.get("stage")
-        if self.stages is not None and (not self.stages or self.stages[-1][0] != stage):
-            self.stages.append((stage, time.perf_counter()))
+    def verdict(self, met: bool) -> str:
+        """A verdict judged outside rounds.judge (an absolute bound, a count): none on --quick."""
+        return "not a result" if self.quick else "met" if met else "missed"
 
-    def stage_seconds(self, ended: float) -> dict[str, float]:
-        marks = (self.stages or []) + [("end", ended)]
-        return {name: marks[i + 1][1] - at for i, (name, at) in enumerate(marks[:-1])}
+    def worker(self, *args: str, **options: Any) -> Worker:
+        """A warm stdio worker without a store (a fit is never answered from disk)."""
+        worker = Worker(self.python, worker_args=("--no-store", *args), start_timeout=600,
+                        **options)
+        worker.start()
+        worker.wait_until_warm(600)
+        return worker
 
-    def fit(self, worker: Worker, request: dict[str, Any], **config: Any) -> tuple[float, Any]:
-        return timed(
-            lambda: worker.fit(request["graph"], request["traces"], **FIT_CONFIG, **config)
-        )
 
-    def case(self, name: str, message: str) -> None:
-        """Announce a case after waiting (bounded) for a quiet machine; record the load it met.
+def suite_module(name: str) -> Any:
+    return __import__(f"suite_{name}")
 
-        The machine may be shared: before each case, wait while other processes keep more
-        than ``--quiet-below`` of the CPU busy, for at most ``--max-wait`` seconds per
-        case. The busy fraction and load average each case started with are reported.
-        """
-        waited, busy = 0.0, cpu_busy()
-        while (
-            busy is not None
-            and busy > self.args.quiet_below
-            and waited < self.args.max_wait
-            and self.waited_total < self.args.max_wait_total
-        ):
-            if waited == 0:
-                progress(
-                    f"waiting for a quieter machine before {name!r}: {busy:.0%} of the CPU busy"
-                )
-            time.sleep(4)
-            waited += 5  # the sleep plus cpu_busy's one-second sample
-            self.waited_total += 5
-            busy = cpu_busy()
-        self.end_case()
-        load = load_average()
-        self.current_case = (name, cpu_snapshot())
-        self.details.setdefault("load_by_case", {})[name] = {
-            "busy_before": busy,
-            "waited_s": waited,
-            "load_average": load,
-        }
-        busy_text = "n/a" if busy is None else f"{busy:.0%}"
-        progress(f"{message} [CPU busy {busy_text}, load {load}]")
 
-    def end_case(self) -> None:
-        """Record how much CPU other processes used while the last case ran."""
-        if self.current_case is None:
-            return
-        name, started = self.current_case
-        self.current_case = None
-        share = others_share(started, cpu_snapshot())
-        self.details["load_by_case"][name]["others_during"] = share
-        if share is not None:
-            progress(f"  (other processes used {share:.0%} of the CPU during {name!r})")
+def run_suite(name: str, ctx: Context, command: str) -> Path:
+    """Measure one suite and write its document; its header is begun before measuring."""
+    module = suite_module(name)
+    run = machine.Run.begin()
+    progress(f"suite {name}: {module.TITLE}")
+    body = module.run(ctx, progress)
+    lines = run.header(module.TITLE, command)
+    if ctx.quick:
+        lines += ["", "**QUICK SMOKE RUN (`--quick`): small data, few rounds — not a result.**"]
+    out = ctx.out_dir / f"{name.upper()}.md"
+    out.write_text("\n".join([*lines, "", *body]) + "\n")
+    progress(f"suite {name}: wrote {out}")
+    return out
 
-    def run(self) -> Results:
-        self.details["load_average_start"] = load_average()
-        main = self.worker(on_progress=self.record_stage)
-        try:
-            case_startup.startup(self, main)
-            case_process_per_call.process_per_call(self, main)
-            case_round_trips.round_trips(self, main)
-            case_cache.cache(self, main)
-            case_big_dag.big_dag(self, main)
-            case_contention.contention(self, main)
-            memory = memory_mb(main.pid)  # type: ignore[arg-type]
-            self.details["memory_after_dag"] = memory
-            case_startup.memory_rows(self, memory)
-        finally:
-            main.close()
-        case_startup.start_variants(self)
-        case_small_graphs.many_small_graphs(self)
-        case_daemon.daemon(self)
-        self.end_case()
-        self.details["load_average_end"] = load_average()
-        return self.results
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=(*SUITES, "all"), default="all")
+    parser.add_argument("--worker-python", default=os.environ.get("SCM_WORKER_PYTHON")
+                        or str(BENCH.parent / ".venv-worker" / "bin" / "python"))
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="paired rounds (default 5; --quick 2)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small data, not a result")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where documents go (default benchmarks/; --quick: a scratch dir)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, report: Callable[[str], None] = progress) -> int:
+    args = parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="scm-bench-quick-")) if args.quick else None
+    out_dir = args.out_dir or scratch or BENCH
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = Context(args.worker_python, args.rounds or (2 if args.quick else 5), args.quick, out_dir)
+    command = "make bench SUITE=" + args.suite + (" (--quick)" if args.quick else "")
+    for name in SUITES if args.suite == "all" else (args.suite,):
+        run_suite(name, ctx, command)
+    report(f"documents in {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -76,6 +76,27 @@ def small_graphs(
     return graphs
 
 
+#: the fit quality corpus's non-linear mechanisms of two parents A, B (issue 34)
+NONLINEAR: dict[str, Any] = {
+    "quadratic": lambda a, b: a * a + 0.5 * b,
+    "product": lambda a, b: a * b,
+    "threshold": lambda a, b: (2.0 if a > 0.3 else -1.0) + 0.5 * b,
+    "interaction": lambda a, b: a + b + 1.5 * a * b,
+}
+
+
+def nonlinear(kind: str, n_rows: int = 1000, seed: int = 0) -> Request:
+    """A, B → Y by one of ``NONLINEAR``'s mechanisms plus noise; Y → Z linear."""
+    rng = random.Random(seed)
+    a = [rng.gauss(0.0, 1.0) for _ in range(n_rows)]
+    b = [rng.gauss(0.0, 1.0) for _ in range(n_rows)]
+    signal = [NONLINEAR[kind](x, w) for x, w in zip(a, b, strict=True)]
+    y = _standardise([s + rng.gauss(0.0, 0.5 * (_std(signal) or 1.0)) for s in signal])
+    z = [0.8 * v + rng.gauss(0.0, 0.6) for v in y]
+    return {"graph": {"nodes": ["A", "B", "Y", "Z"], "edges": [["A", "Y"], ["B", "Y"], ["Y", "Z"]]},
+            "traces": {"A": _round(a), "B": _round(b), "Y": _round(y), "Z": _round(z)}}
+
+
 def _simulate(
     nodes: list[str], edges: list[list[str]], n_rows: int, rng: random.Random
 ) -> dict[str, list[float]]:

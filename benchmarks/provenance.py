@@ -3,11 +3,9 @@
     python benchmarks/provenance.py            # each document: its commit, commits since, dirty or not
     python benchmarks/provenance.py --check    # the same; exit 1 if one is behind HEAD, dirty or unstamped
 
-Figures describe the code they were measured on. Each generator (benchmarks/run.py →
-RESULTS.md, benchmarks/cluster.py → CLUSTER.md, benchmarks/queries.py → QUERIES.md,
-benchmarks/scaling.py → SCALING.md, benchmarks/selection_headroom.py → SELECTION.md,
-benchmarks/fit_time.py → FIT_TIME.md, the soak → docs/soak.json → the soak
-block of docs/RELIABILITY.md) calls ``measured_at()`` *before* it measures and writes
+Figures describe the code they were measured on. Each generator (benchmarks/bench.py →
+one document per suite: FIT.md, QUERIES.md, WIRE.md, SCALING.md, DAEMON.md, CLUSTER.md; the
+soak → docs/soak.json → the soak block of docs/RELIABILITY.md) calls ``measured_at()`` *before* it measures and writes
 ``stamp()`` into its document: the full commit, whether tracked files differed from it
 (a dirty tree: the figures belong to no commit), and how many commits came after it when
 the document was written. ``lag()`` reads that line back, so a reader (or ``--check``)
@@ -25,17 +23,14 @@ from pathlib import Path
 from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parents[1]
+#: benchmarks/bench.py's suites, each writing benchmarks/<SUITE>.md
+SUITES = ("FIT", "QUERIES", "WIRE", "SCALING", "DAEMON", "CLUSTER")
 #: The generated documents and their data: never counted as uncommitted changes.
-GENERATED = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/results.png",
-             "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md", "benchmarks/DAEMON.md",
-             "benchmarks/SCALING.md", "benchmarks/scaling.json", "benchmarks/scaling.png",
-             "benchmarks/WIRE.md", "benchmarks/SELECTION.md", "benchmarks/FIT_TIME.md",
+GENERATED = (*(f"benchmarks/{name}.md" for name in SUITES), "benchmarks/fit.png", "benchmarks/scaling.png",
              "docs/RELIABILITY.md", "docs/soak.json", "docs/daemon_soak.json",
              "docs/reliability_figures.json", "docs/suite_times.json")
 #: The documents that carry a stamp.
-STAMPED = ("benchmarks/RESULTS.md", "benchmarks/CLUSTER.md", "benchmarks/QUERIES.md",
-           "benchmarks/DAEMON.md", "benchmarks/SCALING.md", "benchmarks/WIRE.md",
-           "benchmarks/SELECTION.md", "benchmarks/FIT_TIME.md", "docs/RELIABILITY.md")
+STAMPED = (*(f"benchmarks/{name}.md" for name in SUITES), "docs/RELIABILITY.md")
 STAMP = re.compile(r"Measured at commit `(?P<commit>[0-9a-f]{40})`(?P<dirty> with uncommitted changes)?")
 
 

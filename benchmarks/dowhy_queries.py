@@ -1,64 +1,27 @@
-"""DoWhy's own query functions in-process, served to benchmarks/queries.py. WORKER interpreter.
+"""DoWhy's own query functions on the worker's model, for dowhy_side.py's ``setup``/``query``.
 
-    python benchmarks/queries_inprocess.py < commands > answers
-
-One JSON command per line on stdin, one JSON answer per line on stdout (the real stdout
-is kept for the answers and fd 1 is pointed at stderr first, so nothing DoWhy or tqdm
-prints can corrupt the stream). A long-lived helper rather than one process per batch,
-so the driver can interleave single timed calls here with single worker calls and both
-sides see the same load.
-
-Commands:
-
-``{"op": "setup", "case": {...}}``
-    Fit ``case["graph"]``/``case["traces"]`` with ``scm_worker.engine.fitting.fit_model`` and
-    ``case["config"]``, parsed exactly as the worker parses a ``fit`` request, with the
-    worker's default ``n_jobs`` (one per core): a seeded fit is deterministic, so this is
-    the model the worker fitted (the driver compares the summaries). Returns the summary.
-``{"op": "run", "query": NAME, "seed": S}``
-    Seed DoWhy's global RNG with ``S`` (as the worker does), call DoWhy's function for
-    the query with the knobs the worker uses, time it, and return
-    ``{"seconds", "answer": {component: float}}``; the components are named as the
-    driver names the worker's answer. ``NAME_interval`` is the question under
-    ``gcm.confidence_intervals(gcm.fit_and_compute(...))`` on the fit rows, with
-    ``case["num_bootstrap"]`` replicates: ``median[k]``, ``lo[k]``, ``hi[k]`` per value.
-
-The knobs are the worker's own defaults, read from its declarations
-(``scm_worker.api.signatures``), so a changed default changes both sides; ``case["knobs"]``
-(``{method: {knob: value}}``) overrides them, as the driver's ``--quick`` sends the same
-smaller knobs to the worker.
-
-DoWhy's functions here run on sklearn's own gradient-boosting tree grower
-(``SCM_LEAN_GROWER=0``, set before any joblib process starts): the worker's lean grower
-gives the same fits, but a baseline should be DoWhy as a user of it runs it.
+WORKER interpreter. ``Case`` fits the request with ``scm_worker.engine.fitting.fit_model``
+exactly as the worker parses it (a seeded fit is deterministic: the worker's model, which
+the driver checks by comparing summaries); ``timed`` calls DoWhy's function for a query
+with the worker's own knobs (read from its declarations, ``scm_worker.api.signatures``, so
+a changed default changes both sides; ``case["knobs"]`` overrides them, as ``--quick``
+sends the same smaller knobs to the worker). ``NAME_interval`` is the question under
+``gcm.confidence_intervals(gcm.fit_and_compute(...))`` with ``case["num_bootstrap"]``
+replicates. Whether the answers equal the worker's is tested in tests/, not timed here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
 Answer = dict[str, float | None]
-
-
-def protocol_stdout() -> TextIO:
-    """The real stdout for answers; fd 1 and sys.stdout go to stderr from here on."""
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return out
-
-
-def log(message: str) -> None:
-    print(f"[queries_inprocess {os.getpid()}] {message}", file=sys.stderr, flush=True)
 
 
 def default_knobs(method: str) -> dict[str, Any]:
@@ -264,62 +227,11 @@ def finite_or_none(value: Any) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def timed_run(case: Case, query: str, seed: int) -> dict[str, Any]:
+def timed(case: Case, query: str, seed: int) -> float:
+    """Seconds of DoWhy's call for ``query``, its global RNG seeded first (as the worker does)."""
     from dowhy.gcm.util.general import set_random_seed
 
     started = time.perf_counter()
     set_random_seed(seed)
-    answer = run_query(case, query)
-    return {"seconds": time.perf_counter() - started, "answer": answer}
-
-
-def serve(out: TextIO) -> None:
-    from dowhy import gcm
-
-    gcm.config.disable_progress_bars()
-    case: Case | None = None
-    for line in sys.stdin:
-        command = json.loads(line)
-        op = command["op"]
-        if op == "quit":
-            break
-        if op == "setup":
-            case = Case(command["case"])
-            log(f"fitted in {case.fit_seconds:.2f}s")
-            reply: dict[str, Any] = {"summary": case.summary, "fit_seconds": case.fit_seconds}
-        elif op == "run" and case is not None:
-            reply = timed_run(case, command["query"], command["seed"])
-        else:
-            reply = {"error": f"unknown or premature command {op!r}"}
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
-
-
-def stop_children() -> None:
-    """Stop joblib's loky processes (arrow_strength starts them) so none outlives the helper."""
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(loky, "_executor", None) if loky else None
-    if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
-
-
-def main() -> int:
-    os.environ["SCM_LEAN_GROWER"] = "0"  # inherited by joblib's processes
-    out = protocol_stdout()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    import dowhy
-
-    out.write(
-        json.dumps({"ready": True, "python": sys.version.split()[0], "dowhy": dowhy.__version__})
-        + "\n"
-    )
-    out.flush()
-    try:
-        serve(out)
-    finally:
-        stop_children()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    run_query(case, query)
+    return time.perf_counter() - started
