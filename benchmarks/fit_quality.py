@@ -4,9 +4,9 @@ The corpus: the benchmark's 100-node DAG with fit seeds 101, 102, 103, the 40 sm
 the fixtures (tests/fixtures, the same files as /work/shared/fixtures) and the non-linear
 cases (datagen.NONLINEAR), the others with seed 101. Every graph is fitted by the worker at
 GOOD (DoWhy's choice), FAST and BETTER (BETTER not on the DAG's later seeds: minutes each), on
-the same split; a row gives both held-out mean R², their difference (target |Δ| ≤ 0.01 on
-every graph: a seeded fit is deterministic, so one fit per quality is the measure) and the
-worst node's loss. The plot sets each fit's time against its held-out mean R².
+the same split; a row gives both held-out mean R², their difference (target: FAST's mean no more than
+0.01 below GOOD's on every graph — a FAST fit better than GOOD's is no loss; a seeded fit is
+deterministic, so one fit per quality is the measure) and the worst node's loss. The plot sets each fit's time against its held-out mean R².
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scm_client.errors import RemoteError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 HEADER = [("| graph | nodes | GOOD mean R² | FAST mean R² | Δ (FAST − GOOD) | worst node loss "
-           "| FAST time / GOOD time | verdict (\\|Δ\\| ≤ 0.01) |"),
+           "| FAST time / GOOD time | verdict (Δ ≥ −0.01) |"),
           "|---|---|---|---|---|---|---|---|"]
 Fitted = tuple[float, Any] | str
 
@@ -61,7 +61,7 @@ def table_row(ctx: Any, name: str, nodes: int, good: tuple[float, Any], fast: Fi
               for n, r2 in g.r2_scores.items() if r2 is not None]
     loss, node = max(losses, default=(0.0, "—"))
     return (f"| {name} | {nodes} | {g.mean_r2:.4f} | {f.mean_r2:.4f} | {delta:+.4f} "
-            f"| {loss:+.4f} ({node}) | {f_s / g_s:.2f}× | {ctx.verdict(abs(delta) <= 0.01)} |")
+            f"| {loss:+.4f} ({node}) | {f_s / g_s:.2f}× | {ctx.verdict(delta >= -0.01)} |")
 
 
 def one_graph(ctx: Any, worker: Worker, name: str, request: dict[str, Any], seed: int,
