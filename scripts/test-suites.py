@@ -71,7 +71,7 @@ def finish(done: Running) -> Result:
 
 def run_all(tox: str, pytest_args: list[str], slots: int) -> list[Result]:
     """Run SUITES in SLOTS concurrent tox processes, a new one as soon as one ends."""
-    waiting, running, results = list(SUITES), [], []
+    waiting, running, results = list(SUITES), list[Running](), list[Result]()
     while waiting or running:
         while waiting and len(running) < slots:
             running.append(start(tox, waiting.pop(0), pytest_args))
@@ -104,7 +104,8 @@ def main(argv: list[str]) -> int:
     print(f"\n======== make test: {time.monotonic() - began:.0f} s wall (envs {built:.0f} s, "
           f"then the suites {slots} side by side) ========")
     for env, status, seconds, cpu in sorted(results, key=lambda r: SUITES.index(r[0])):
-        print(f"  {env:<12} {'ok' if status == 0 else 'FAILED':<7} {seconds:6.0f} s wall {cpu:6.0f} s CPU")
+        verdict = "ok" if status == 0 else "FAILED"
+        print(f"  {env:<12} {verdict:<7} {seconds:6.0f} s wall {cpu:6.0f} s CPU")
     return 0 if all(status == 0 for _, status, _, _ in results) else 1
 
 
