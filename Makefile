@@ -4,8 +4,8 @@
 #   make lock    regenerate the worker's hashed lock from its input (uv, needs PyPI)
 #   make demo    run `scm demo tests/fixtures` with the client driving the worker
 #   make test    the whole suite through tox: worker (3.11), client (3.13), e2e, reliability, docs
-#                (the documents' code blocks); installs Debian's chromium first when it is
-#                missing (the report tests need it)
+#                (the documents' code blocks), two suites side by side; installs Debian's
+#                chromium first when it is missing (the report tests need it)
 #   make lint    ruff, mypy, import-linter, the docs site built strictly (tox -e lint)
 #   make bench   side-by-side benchmarks → benchmarks/<SUITE>.md (SUITE=fit|queries|wire|scaling|
 #                daemon|cluster|all, default all: about an hour; BENCH_ARGS=--quick: a smoke run)
@@ -139,9 +139,16 @@ demo: venvs
 chromium:
 	@$(ENSURE_CHROMIUM) >/dev/null
 
+# Without TOX_ARGS, every suite through scripts/test-suites.py: the envs built once, then
+# the suites two at a time (the machine's two cores), each one's output printed whole.
+# With TOX_ARGS (e.g. -e worker), plain `tox run`, one env after another.
 test: $(TOX_STAMP) chromium
-	@SCM_CHROMIUM="$$($(ENSURE_CHROMIUM))" && export SCM_CHROMIUM && $(RESOLVE_PYTHONS) \
-	    && set -x && $(TOX_VENV)/bin/tox run $(TOX_ARGS) -- $(PYTEST_ARGS)
+	@SCM_CHROMIUM="$$($(ENSURE_CHROMIUM))" && export SCM_CHROMIUM && $(RESOLVE_PYTHONS) && set -x \
+	    && if [ -z "$(strip $(TOX_ARGS))" ]; then \
+	        $(TOX_VENV)/bin/python scripts/test-suites.py $(TOX_VENV)/bin/tox $(PYTEST_ARGS); \
+	    else \
+	        $(TOX_VENV)/bin/tox run $(TOX_ARGS) -- $(PYTEST_ARGS); \
+	    fi
 
 lint: $(TOX_STAMP)
 	@$(RESOLVE_PYTHONS) && set -x && $(TOX_VENV)/bin/tox run -e lint $(TOX_ARGS)

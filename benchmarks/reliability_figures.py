@@ -88,6 +88,8 @@ def minutes(seconds: float) -> str:
 RUN = re.compile(r"^(?P<env>[\w.-]+): commands\[\d+\]> (?P<command>pytest (?P<path>\S+).*)$")
 SUMMARY = re.compile(r"^=+ (?P<summary>.+?) in (?P<seconds>[\d.]+)s(?: \([\d:]+\))? =+$")
 TOTAL = re.compile(r"(?:congratulations :\)|evaluation failed :\() \((?P<seconds>[\d.]+) seconds\)")
+#: scripts/test-suites.py's last line: the whole run, suites side by side (each its own tox run)
+SUITES_TOTAL = re.compile(r"^=+ make test: (?P<seconds>[\d.]+) s wall\b")
 
 
 def parse_suite_log(text: str) -> dict[str, Any]:
@@ -102,6 +104,8 @@ def parse_suite_log(text: str) -> dict[str, Any]:
         elif (summary := SUMMARY.match(line)) and current is not None:
             suites.append({**current, "summary": summary["summary"], "seconds": float(summary["seconds"])})
             current = None
+        elif found := SUITES_TOTAL.match(line):
+            total = float(found["seconds"])  # the runner's, after every suite's own tox total
         elif suites and total is None and (found := TOTAL.search(line)):
             total = float(found["seconds"])  # the suites' tox run: not a later one (.ci/run's lint)
     if not suites or total is None:

@@ -17,6 +17,13 @@ from support.worker_env import FAST_ARGS
 from support.worker_env import worker_python as find_worker_python
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_install.py first (its builds are the suite's longest file by far): under xdist
+    (tox.ini: ``-n 2 --dist loadfile``) it then starts at once on one process while the
+    other files fill the second, instead of starting late and running alone at the end."""
+    items.sort(key=lambda item: item.path.name != "test_install.py")  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def worker_python() -> str:
     return find_worker_python()

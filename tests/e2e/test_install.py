@@ -369,12 +369,24 @@ def tamper_lock(lock: Path, package: str, how: str) -> None:
     os.replace(lock.with_suffix(".tampered"), lock)
 
 
+@pytest.fixture(scope="module")
+def tamperable(dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Install:
+    """A second client venv whose installed lock the tampering tests change (never `install`'s)."""
+    return install_wheel(dist["wheel"], tmp_path_factory.mktemp("tampered"))
+
+
 @pytest.mark.parametrize(("installer", "how"), [("uv", "altered"), ("uv", "missing"), ("pip", "altered")])
 def test_a_lock_entry_whose_hash_is_not_the_artifacts_is_refused_and_nothing_is_ready(
-        dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, installer: str, how: str) -> None:
-    """The client's own lock, as installed, tampered for one small package (attrs)."""
-    tampered = install_wheel(dist["wheel"], tmp_path_factory.mktemp("tampered"))
+        tamperable: Install, tmp_path_factory: pytest.TempPathFactory, installer: str, how: str) -> None:
+    """The client's own lock, as installed, tampered for one small package (attrs).
+
+    The venv is shared by the three cases: each first puts the lock back as built (the
+    wheel's copy is the checkout's, test_wheel_and_sdist_carry_the_pins_identical_...).
+    """
+    tampered = tamperable
     [lock] = tampered.venv.glob("lib/python3.*/site-packages/scm_client/worker-requirements.txt")
+    lock.with_suffix(".restored").write_bytes(PINS.read_bytes())  # a new file: not into uv's cache
+    os.replace(lock.with_suffix(".restored"), lock)
     tamper_lock(lock, "attrs", how)
     data = tmp_path_factory.mktemp("refused")
 

@@ -13,12 +13,12 @@ import math
 import random
 import struct
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scm_client import InvalidParams, SampleResult, Worker
+from scm_client import FitResult, InvalidParams, SampleResult, Worker
 from scm_client._wire import fit_params, traces_to_wire
 
 from support.fits import without_run_details
@@ -85,15 +85,29 @@ def on_the_wire(worker: Worker, method: str, params: dict[str, Any]) -> Any:
     return channel.request(method, params)[1].result(timeout=120)
 
 
-def test_call_returns_sample_columns_as_lists_in_every_result_encoding(
-        make_worker: Callable[..., Worker]) -> None:
+Encoded = tuple[dict[str, Worker], dict[str, FitResult]]
+
+
+@pytest.fixture(scope="module")
+def by_encoding(worker_python: str) -> Iterator[Encoded]:
+    """A worker per result encoding, each with the same seeded fit, its connection reading
+    that encoding: shared by the tests below, which only sample the models."""
+    workers = {name: Worker(worker_python, worker_args=FAST_ARGS) for name in RESULT_ENCODINGS}
+    try:
+        data = traces(seed=9)
+        models = {name: w.fit(GRAPH, data, seed=4) for name, w in workers.items()}
+        for name, w in workers.items():
+            w.call("initialize", {"column_encodings": RESULT_ENCODINGS[name]})  # what this connection reads
+        yield workers, models
+    finally:
+        for w in workers.values():
+            w.close()
+
+
+def test_call_returns_sample_columns_as_lists_in_every_result_encoding(by_encoding: Encoded) -> None:
     """``Worker.call`` is plain JSON: no ``{"dtype", "attached"}`` or base64 block reaches its
     caller, whatever the connection reads; values and gaps as the JSON encoding's."""
-    workers = {name: make_worker() for name in RESULT_ENCODINGS}
-    data = traces(seed=9)
-    models = {name: w.fit(GRAPH, data, seed=4) for name, w in workers.items()}
-    for name, w in workers.items():
-        w.call("initialize", {"column_encodings": RESULT_ENCODINGS[name]})
+    workers, models = by_encoding
     params = {"kind": "observational", "num_samples": 200, "seed": 8}
     got = {name: w.call("sample", {"model_id": models[name].model_id, **params})
            for name, w in workers.items()}
@@ -107,12 +121,8 @@ def test_call_returns_sample_columns_as_lists_in_every_result_encoding(
     assert pending.result(timeout=120)["samples"] == got["json"]["samples"]  # a handle's too
 
 
-def test_samples_are_equal_seed_for_seed_in_every_result_encoding(make_worker: Callable[..., Worker]) -> None:
-    workers = {name: make_worker() for name in RESULT_ENCODINGS}
-    data = traces(seed=9)
-    models = {name: w.fit(GRAPH, data, seed=4) for name, w in workers.items()}
-    for name, w in workers.items():
-        w.call("initialize", {"column_encodings": RESULT_ENCODINGS[name]})  # what this connection reads
+def test_samples_are_equal_seed_for_seed_in_every_result_encoding(by_encoding: Encoded) -> None:
+    workers, models = by_encoding
     intervention = [{"type": "hard", "node": "X", "value": 1.5}]
     params = {"kind": "interventional", "interventions": intervention, "num_samples": 300, "seed": 8}
     # the reply as it arrived on each connection (the channel's: Worker.call makes it plain JSON)
