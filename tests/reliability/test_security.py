@@ -128,7 +128,7 @@ def test_files_the_worker_writes_stay_in_the_store_and_are_private(jailed: RawWo
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     assert stat.S_IMODE((store / "store.key").stat().st_mode) == 0o600
     for path in store.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0 or path.suffix in (".json", ".ref"), path
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0 or path.suffix in (".json", ".ref", ".node"), path
     model_file = store / f"{fitted['model_id']}.model"
     assert stat.S_IMODE(model_file.stat().st_mode) == 0o600
 

@@ -5,10 +5,11 @@ flipped byte, a truncated file, another store's key, or a file renamed to anothe
 all fail verification, and such a file is never unpickled. The key is 32 random bytes
 created once per store directory with mode 0600; the directory and the key are used only
 when no one else could have changed them (store_trust.py). The fit cache's entries
-(``KEY.ref``, naming the model a fit request produced) carry a tag over their name and
-content, so one written without the key is never followed. Writes go to a temporary
-file in the same directory, are fsynced, then renamed into place, so a crash mid-write
-leaves either the old file or none, never half of one.
+(``KEY.ref``, naming the model a fit request produced) and incremental refits' node
+entries (``KEY.node``, naming the model that holds a node's fit) carry a tag over their
+kind, name and content, so one written without the key is never followed. Writes go to
+a temporary file in the same directory, are fsynced, then renamed into place, so a crash
+mid-write leaves either the old file or none, never half of one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ TAG_BYTES: Final = 32
 KEY_FILE: Final = "store.key"
 SUFFIX: Final = ".model"
 REF_SUFFIX: Final = ".ref"
+#: the kinds of entry a store keeps by key, and their suffixes: the fit cache's (a request's
+#: key → its model) and incremental refits' (a node's key → the model holding its fit)
+REF_KINDS: Final = {"fit": REF_SUFFIX, "node": ".node"}
 #: a ref is ``model_id tag``: 18 + 1 + 64 characters; anything longer is not one
 REF_MAX_BYTES: Final = 128
 
@@ -93,31 +97,34 @@ class ModelFiles:
     def stat(self, model_id: str) -> os.stat_result:
         return self.path(model_id).stat()
 
-    def write_ref(self, cache_key: str, model_id: str) -> None:
-        """The fit cache's entry: the model id and a tag over the cache key and the id."""
-        tag = self._ref_tag(cache_key, model_id).hex()
-        atomic_write(self._ref_path(cache_key), f"{model_id} {tag}".encode())
+    def write_ref(self, key: str, model_id: str, kind: str = "fit") -> None:
+        """An entry of ``kind`` (``REF_KINDS``): the model id and a tag over the kind, the key
+        and the id, so an entry is never taken for another kind's or another key's."""
+        tag = self._ref_tag(kind, key, model_id).hex()
+        atomic_write(self._ref_path(kind, key), f"{model_id} {tag}".encode())
 
-    def read_ref(self, cache_key: str) -> str | None:
+    def read_ref(self, key: str, kind: str = "fit") -> str | None:
         """The model id of an entry whose tag verifies; None for no entry or a refused one."""
-        text = read_small(self._ref_path(cache_key), REF_MAX_BYTES)
+        text = read_small(self._ref_path(kind, key), REF_MAX_BYTES)
         if text is None:
             return None
         model_id, _, tag = text.decode(errors="replace").strip().partition(" ")
-        if hmac.compare_digest(tag.encode(), self._ref_tag(cache_key, model_id).hex().encode()):
+        if hmac.compare_digest(tag.encode(), self._ref_tag(kind, key, model_id).hex().encode()):
             return model_id
-        log.warning("fit-cache entry %s%s failed authentication; ignored", cache_key, REF_SUFFIX)
+        log.warning("%s entry %s%s failed authentication; ignored", kind, key, REF_KINDS[kind])
         return None
 
-    def _ref_path(self, cache_key: str) -> Path:
-        return self.directory / f"{cache_key}{REF_SUFFIX}"
+    def _ref_path(self, kind: str, key: str) -> Path:
+        return self.directory / f"{key}{REF_KINDS[kind]}"
 
     def _tag(self, model_id: str, payload: bytes) -> bytes:
         return hmac.new(self._key, model_id.encode() + b"\0" + payload, hashlib.sha256).digest()
 
-    def _ref_tag(self, cache_key: str, model_id: str) -> bytes:
-        # "ref\0" first: no model file's tag (over "m-...\0" + payload) is ever a ref's
-        message = b"ref\0" + cache_key.encode() + b"\0" + model_id.encode()
+    def _ref_tag(self, kind: str, key: str, model_id: str) -> bytes:
+        # "ref\0" first: no model file's tag (over "m-...\0" + payload) is ever a ref's; the
+        # fit cache's entries keep the tag they always had, a node's names its kind too
+        prefix = b"ref\0" if kind == "fit" else b"ref\0" + kind.encode() + b"\0"
+        message = prefix + key.encode() + b"\0" + model_id.encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
 

@@ -107,7 +107,7 @@ class ModelStore:
         assert self.files is not None
         size = self.files.write_payload(model_id, payload)
         for key in node_keys(model):  # after the model: a ref never names a missing file
-            self.files.write_ref(key, model_id)
+            self.files.write_ref(key, model_id, kind="node")
         atomic_write(self._sidecar(model_id), json.dumps(describe(model_id, model)).encode())
         return {"model_id": model_id, "persisted": True, "size_bytes": size}
 
@@ -151,7 +151,7 @@ class ModelStore:
         and the node is taken only if that model's own record carries the key: a ref that
         points elsewhere, a refused file or a model gone finds nothing.
         """
-        model_id = self._nodes.get(node_key) or self._read_ref(node_key)
+        model_id = self._nodes.get(node_key) or self._read_ref(node_key, kind="node")
         if model_id is None:
             return None
         try:
@@ -169,11 +169,11 @@ class ModelStore:
         if persist and self.files is not None:
             self.files.write_ref(cache_key, model_id)
 
-    def _read_ref(self, cache_key: str) -> str | None:
+    def _read_ref(self, cache_key: str, kind: str = "fit") -> str | None:
         """A persisted entry, followed only when its tag verifies (persistence.py)."""
         if self.files is None or not CACHE_KEY.fullmatch(cache_key):
             return None
-        model_id = self.files.read_ref(cache_key)
+        model_id = self.files.read_ref(cache_key, kind)
         return model_id if model_id is not None and MODEL_ID.fullmatch(model_id) else None
 
     def _sidecar(self, model_id: str) -> Path:
