@@ -257,7 +257,7 @@ def test_hand_set_mechanisms_travel_with_a_batch_to_the_cluster(cluster: DaskClu
     assert (mechanisms[children[-1]]["model"], mechanisms[children[-1]]["spec"]) == ("RidgeCV", "ridge")
 
 
-def chain_request(edges: list[list[str]], rows: int = 300) -> dict[str, Any]:
+def chain_request(edges: list[list[str]], rows: int = 300, seed: int = 4) -> dict[str, Any]:
     """Four linear-Gaussian nodes whose columns do not depend on ``edges`` (the same traces
     under every graph of them), seeded, with the caches on."""
     rng = random.Random(17)
@@ -267,12 +267,13 @@ def chain_request(edges: list[list[str]], rows: int = 300) -> dict[str, Any]:
     d = [1.5 * y + 0.5 * x + rng.gauss(0, 1) for x, y in zip(a, b, strict=True)]
     return {"graph": {"nodes": ["r_a", "r_b", "r_c", "r_d"], "edges": edges},
             "traces": {"r_a": a, "r_b": b, "r_c": c, "r_d": d},
-            "config": {"seed": 4, "validate_r2": False}}
+            "config": {"seed": seed, "validate_r2": False}}
 
 
 def test_batch_fit_reuses_no_node_and_the_gateway_keeps_its_models_nodes(cluster: DaskCluster) -> None:
-    """docs/PROTOCOL.md, incremental refits: the Dask path reuses nothing, even nodes the
-    gateway holds; the models it brings back are kept, so a later local fit reuses theirs."""
+    """docs/PROTOCOL.md, incremental refits: the Dask path reuses no node the gateway holds
+    (the Dask workers have not fitted these traces); the models it brings back are kept,
+    so a later local fit reuses theirs."""
     first = [["r_a", "r_b"], ["r_a", "r_c"], ["r_b", "r_d"]]
     batched = [*first, ["r_b", "r_c"]]  # r_c's parents change: only the batch fits this r_c
     with cluster_pool(cluster) as pool:
@@ -284,6 +285,24 @@ def test_batch_fit_reuses_no_node_and_the_gateway_keeps_its_models_nodes(cluster
         assert item.result.metadata["reused_nodes"] == []  # r_b and r_d were held
         again = gateway.call("fit", chain_request([*batched, ["r_a", "r_d"]]))
         assert again["metadata"]["reused_nodes"] == ["r_b", "r_c"]
+
+
+def test_batch_items_over_the_same_traces_reuse_each_others_nodes(cluster: DaskCluster) -> None:
+    """docs/PROTOCOL.md, incremental refits: a Dask worker keeps the models it fitted, so of
+    four items sharing r_b's fit (two Dask workers: one of them fits at least two items) at
+    least one reuses it; every item equals a fresh local fit of its request value for value."""
+    edges = [["r_a", "r_b"], ["r_a", "r_c"], ["r_b", "r_d"], ["r_c", "r_d"]]
+    requests = [chain_request(edges[: 1 + i], seed=5) for i in range(4)]
+    with WorkerPool(2, worker_args=("--no-store",)) as local:
+        expected = local.fit_many([{**r, "config": {**r["config"], "cache": False}}
+                                   for r in requests])
+    with cluster_pool(cluster) as pool:
+        items = pool.fit_many(requests)
+    for got, want in zip(items, expected, strict=True):
+        assert got.ok and want.ok and got.result is not None and want.result is not None, got.error
+        assert got.result.scm == want.result.scm and got.result.validation == want.result.validation
+    reused = [item.result.metadata["reused_nodes"] for item in items if item.result is not None]
+    assert any("r_b" in nodes for nodes in reused), reused
 
 
 def test_fast_quality_travels_with_a_batch_to_the_cluster(cluster: DaskCluster) -> None:

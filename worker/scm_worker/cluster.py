@@ -100,7 +100,10 @@ def fit_task(
         from .engine import services
 
         with _fit_lock:
-            model = services.fit_columns(graph, columns, config, 1)
+            kept = kept_models()
+            reuse = kept.reusable if config.cache else None  # a "fresh fit" reuses nothing
+            model = services.fit_columns(graph, columns, config, 1, reuse=reuse)
+            kept.add(model)
         if store_dir is None:
             return {"model": model, "worker": where}
         model_id = _persist(model, key, Path(store_dir), where)
@@ -113,6 +116,25 @@ def fit_task(
     except Exception as exc:
         log.exception("fit task failed")
         return {"error": internal_error(exc).to_error_object(), "worker": where}
+
+
+#: what one Dask worker keeps of the models it fitted, in memory: later items of a batch
+#: that share nodes with them (many graphs over the same traces) reuse those nodes
+KEPT_MODELS = 8
+KEPT_BYTES = 512 * 2**20
+_kept: Any = None
+
+
+def kept_models() -> Any:
+    """This Dask worker's own model store, memory only, within ``KEPT_*``: the local worker's
+    rule for reusing nodes (engine/node_reuse.py), so an item fitted after another on the
+    same Dask worker fits only the nodes whose inputs differ. Called under ``_fit_lock``."""
+    global _kept
+    if _kept is None:
+        from .engine.store import ModelStore
+
+        _kept = ModelStore(KEPT_MODELS, KEPT_BYTES)
+    return _kept
 
 
 def _persist(model: Any, key: str, directory: Path, where: str | None) -> str:
