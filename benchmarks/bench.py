@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None, report: Callable[[str], None] = progress
     scratch = Path(tempfile.mkdtemp(prefix="scm-bench-quick-")) if args.quick else None
     out_dir = args.out_dir or scratch or BENCH
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(args.worker_python, args.rounds or (2 if args.quick else 5), args.quick, out_dir)
+    ctx = Context(os.path.abspath(args.worker_python), args.rounds or (2 if args.quick else 5), args.quick, out_dir)
     command = "make bench SUITE=" + args.suite + (" (--quick)" if args.quick else "")
     for name in SUITES if args.suite == "all" else (args.suite,):
         run_suite(name, ctx, command)
