@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from scm_client import Worker
-from support.daemons import daemon_dir, no_daemon_by_default, socket_dir  # noqa: F401 - fixtures
+from support.daemons import cli_daemon, daemon_dir, no_daemon_by_default, socket_dir  # noqa: F401 - fixtures
 from support.worker_env import FAST_ARGS
 from support.worker_env import worker_python as find_worker_python
 

@@ -1,7 +1,8 @@
 """The `scm` command line end to end: a real subprocess (`python -m scm_client.cli`) driving the real worker.
 
 Needs SCM_WORKER_PYTHON (the worker's Python 3.11 with DoWhy); the tests fail, not skip,
-without it. Each CLI run starts its own worker; models persist nowhere outside tmp.
+without it. The runs share one daemon (``cli_daemon``), as a user's shell does; the doctor's
+tests run without it. Models persist nowhere outside tmp.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ FIXTURE_NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
-def env(worker_python: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The CLI's environment: the worker interpreter, UTF-8 output, a private model store."""
+def env(worker_python: str, tmp_path_factory: pytest.TempPathFactory, cli_daemon: Path) -> dict[str, str]:
+    """The CLI's environment: the worker interpreter, UTF-8 output, a private model store,
+    the module's daemon."""
     return {**os.environ, "SCM_WORKER_PYTHON": worker_python, "PYTHONIOENCODING": "utf-8",
             "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
 
@@ -55,7 +57,7 @@ def table_row(output: str, node: str) -> list[str]:
 def test_doctor_passes_and_reports_dowhy_version(env: dict[str, str], worker_python: str) -> None:
     probe = "import importlib.metadata as m; print(m.version('dowhy'))"
     dowhy = subprocess.run([worker_python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
-    done = run_scm(env, "doctor")
+    done = run_scm({**env, "SCM_DAEMON": "off"}, "doctor")
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(rf"ok\s+dowhy\s+{re.escape(dowhy)}", done.stdout)
     assert f"DoWhy {dowhy}" in done.stdout  # from the live handshake
@@ -66,7 +68,7 @@ def test_doctor_passes_and_reports_dowhy_version(env: dict[str, str], worker_pyt
 
 
 def test_doctor_names_the_fast_paths_scm_fast_0_turns_off(env: dict[str, str]) -> None:
-    done = run_scm({**env, "SCM_FAST": "0"}, "doctor")
+    done = run_scm({**env, "SCM_FAST": "0", "SCM_DAEMON": "off"}, "doctor")  # its own worker
     assert done.returncode == 0, done.stdout + done.stderr
     off = "; ".join(f"{name} off (SCM_FAST=0)"
                     for name in ("lean_grower", "pruned_selection", "tree_tables"))

@@ -7,9 +7,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from scm_client import EvaluateResult, FalsifyResult, Worker
 from support.cli import CHAIN
 from support.cli import scm as run_scm
+
+#: every run answered by one warm daemon, as in a user's shell (support.daemons.cli_daemon)
+pytestmark = pytest.mark.usefixtures("cli_daemon")
 
 
 def scm(*args: str) -> subprocess.CompletedProcess[str]:

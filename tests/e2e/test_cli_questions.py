@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from support.cli import CHAIN, FIXTURES, scm
 
+#: every run answered by one warm daemon, as in a user's shell (support.daemons.cli_daemon)
+pytestmark = pytest.mark.usefixtures("cli_daemon")
+
 
 def test_effect_prints_the_chain_product_with_an_interval() -> None:
     done = scm("effect", CHAIN, "--target", "Z", "--do", "X=1", "--ref", "X=0", "--confidence", "0.9",

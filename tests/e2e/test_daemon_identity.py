@@ -18,10 +18,10 @@ import pytest
 from scm_client import Worker, _daemon
 from support.daemons import listening_pids
 from support.procs import pid_alive, wait_until
-from support.worker_env import second_environment
+from support.worker_env import ONE_THREAD, second_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-DAEMON_ARGS = ("--test-methods", "--no-warmup", "--no-store")
+DAEMON_ARGS = ("--test-methods", "--no-warmup", "--no-store", *ONE_THREAD)
 
 Connect = Callable[..., Worker]
 

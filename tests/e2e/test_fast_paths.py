@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from scm_client import Worker
+from support.worker_env import ONE_THREAD
 
 GRAPH = {"nodes": ["X", "Y", "Z", "W"], "edges": [["X", "Y"], ["X", "Z"], ["Y", "W"], ["Z", "W"]]}
 FIT_CONFIG = {"seed": 5, "cache": False}
@@ -79,7 +80,7 @@ Pair = dict[str, tuple[Worker, dict[str, Any]]]
 @pytest.fixture(scope="module")
 def pair(worker_python: str) -> Iterator[Pair]:
     """The two workers (public paths, fast paths) and each one's fit of the same request."""
-    args = ("--no-warmup", "--no-store")  # the first fit warms each worker up
+    args = ("--no-warmup", "--no-store", *ONE_THREAD)  # the first fit warms each worker up
     workers = {"public": Worker(worker_python, env={"SCM_FAST": "0"}, worker_args=args),
                "fast": Worker(worker_python, worker_args=args)}
     request = {"graph": GRAPH, "traces": traces(500, seed=4), "config": FIT_CONFIG}

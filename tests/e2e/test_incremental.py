@@ -19,6 +19,7 @@ from scm_client import RequestCancelled, Worker
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: shadows nothing
 import datagen
+from support.worker_env import ONE_THREAD
 
 SEED = 7
 #: roots v000..v003; v004 ← v000; v005 ← v001 v003; v006 ← v001 v002 v003;
@@ -59,7 +60,7 @@ def same_model(worker: Worker, left: dict[str, Any], other: Worker,
 def workers(make_worker: Callable[..., Worker]) -> Iterator[Callable[..., Worker]]:
     def start(*extra: str, store: Path | None = None) -> Worker:
         where = ("--store", str(store)) if store is not None else ("--no-store",)
-        worker = make_worker(worker_args=("--no-warmup", "--test-methods", *where, *extra))
+        worker = make_worker(worker_args=("--no-warmup", "--test-methods", *ONE_THREAD, *where, *extra))
         worker.start()
         return worker
 

@@ -274,10 +274,13 @@ def test_a_setup_killed_mid_install_leaves_nothing_worker_picks(install: Install
     assert picked.returncode == 3, picked.stdout + picked.stderr
     assert "`scm setup`" in picked.stdout and "make venvs" not in picked.stdout
 
-    done, seconds = install.setup(data)
-    show_timing("scm setup after a killed build (uv)", seconds)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(partial / "bin" / "python") and (partial / "scm-env.json").exists()
+    # a command's --yes builds it over the remains (with uv), without asking, as `scm setup` does
+    started = time.perf_counter()
+    built = install.run([install.scm, "fit", str(FIXTURE), "--yes"], data)
+    show_timing("scm fit --yes after a killed build (uv)", time.perf_counter() - started)
+    assert built.returncode == 0 and re.search(r"status\s+success", built.stdout), built.stderr
+    assert "[5/5]" in built.stderr and (partial / "scm-env.json").exists()
+    assert [p for p in (data / "envs").iterdir() if p.is_dir()] == [partial]
     assert install.run([install.python, "-c", _WORKER_PICK], data, timeout=300).stdout.strip() == "started"
 
     removed = install.run([install.scm, "setup", "--remove"], data)
@@ -304,9 +307,7 @@ def test_auto_setup_provisions_on_first_use(install: Install, tmp_path_factory: 
     assert "scm setup: [5/5]" in done.stderr  # progress on stderr
     refused = install.run([install.scm, "fit", str(FIXTURE)], tmp_path_factory.mktemp("empty"))
     assert refused.returncode == 1 and "`scm setup`" in refused.stderr and "--yes" in refused.stderr
-    built = install.run([install.scm, "fit", str(FIXTURE), "--yes"], tmp_path_factory.mktemp("yes"))
-    assert built.returncode == 0 and re.search(r"status\s+success", built.stdout), built.stderr
-    assert "[5/5]" in built.stderr  # built without asking
+    # and with --yes it builds without asking: test_a_setup_killed_mid_install_leaves_nothing_worker_picks
 
 
 def test_on_a_terminal_scm_asks_before_building_and_no_means_no(install: Install,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from scm_client import Worker
 from support.fits import without_run_details
+from support.worker_env import FAST_ARGS, JOBLIB_THREADS
 
 GRAPH = {"nodes": ["X", "Y", "Z", "W"], "edges": [["X", "Y"], ["X", "Z"], ["Y", "W"], ["Z", "W"]]}
 
@@ -30,7 +31,8 @@ def nonlinear_traces(n: int = 600, seed: int = 4) -> dict[str, list[float]]:
 def test_sklearns_grower_and_the_lean_one_give_the_same_fits_and_draws(
     make_worker: Callable[..., Worker],
 ) -> None:
-    stock, lean = make_worker(env={"SCM_LEAN_GROWER": "0"}), make_worker()
+    args = (*FAST_ARGS, *JOBLIB_THREADS)  # the grower in joblib's processes, as on 2 cores by default
+    stock, lean = make_worker(env={"SCM_LEAN_GROWER": "0"}, worker_args=args), make_worker(worker_args=args)
     params = {"graph": GRAPH, "traces": nonlinear_traces(), "config": {"seed": 5, "cache": False}}
     fits = {name: w.call("fit", params) for name, w in {"stock": stock, "lean": lean}.items()}
     mechanisms = fits["lean"]["scm"]["mechanisms"]

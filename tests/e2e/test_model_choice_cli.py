@@ -22,7 +22,8 @@ GRAPH = {"nodes": ["A", "B"], "edges": [["A", "B"]]}
 
 
 @pytest.fixture(scope="module")
-def env(worker_python: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(worker_python: str, tmp_path_factory: pytest.TempPathFactory, cli_daemon: Path) -> dict[str, str]:
+    """The CLI's environment, its runs answered by the module's daemon (``cli_daemon``)."""
     return {**os.environ, "SCM_WORKER_PYTHON": worker_python, "PYTHONIOENCODING": "utf-8",
             "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
 

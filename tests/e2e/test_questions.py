@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from scm_client import InvalidParams, LimitExceeded, UnsupportedQuery, Worker
+from support.worker_env import ONE_THREAD
 
 GRAPH = {"nodes": ["X", "W", "Y", "Z"], "edges": [["X", "Y"], ["W", "Y"], ["Y", "Z"]]}
 
@@ -28,7 +29,7 @@ def generate(n: int, seed: int, z_shift: float = 0.0) -> dict[str, list[float]]:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Worker:
-    with Worker(worker_args=("--store", str(tmp_path_factory.mktemp("store")))) as worker:
+    with Worker(worker_args=("--store", str(tmp_path_factory.mktemp("store")), *ONE_THREAD)) as worker:
         yield worker
 
 

@@ -33,6 +33,7 @@ from scm_client.cli import common
 from scm_client.cli import report as cli_report
 from scm_client.errors import InvalidParams, ModelNotFound
 from scm_client.results import FitResult
+from support.worker_env import ONE_THREAD
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -50,7 +51,7 @@ FAIL_FILL = (0xF9, 0xD6, 0xD5)
 @pytest.fixture(scope="module")
 def worker(worker_python: str) -> Iterator[Worker]:
     """One worker for the module: the fits below are reused by several tests."""
-    with Worker(worker_python, worker_args=("--no-warmup", "--no-store")) as started:
+    with Worker(worker_python, worker_args=("--no-warmup", "--no-store", *ONE_THREAD)) as started:
         yield started
 
 
@@ -502,7 +503,7 @@ def test_scm_report_renders_a_failing_fit_with_a_note(worker_python: str, tmp_pa
 def test_scm_report_renders_a_stored_model(worker_python: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the workers' store
-    with Worker(worker_python, worker_args=("--no-warmup",)) as storing:
+    with Worker(worker_python, worker_args=("--no-warmup", *ONE_THREAD)) as storing:
         stored = fit(storing, fixture_request("multi_parent"), persist=True)
     out = tmp_path / "stored.html"
     args = report_parser().parse_args(["report", "--model", stored.model_id, "--out", str(out),

@@ -23,6 +23,7 @@ from scm_client import (
     ValidationFailed,
     Worker,
 )
+from support.worker_env import ONE_THREAD
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -34,7 +35,7 @@ def load(name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def gcm_worker(tmp_path_factory: pytest.TempPathFactory) -> Worker:
     store = tmp_path_factory.mktemp("store")
-    worker = Worker(worker_args=("--max-num-samples", "50000", "--store", str(store)))
+    worker = Worker(worker_args=("--max-num-samples", "50000", "--store", str(store), *ONE_THREAD))
     worker.start()
     yield worker
     worker.close()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from scm_client import InvalidParams, ModelNotFound, StoreCorrupt, Worker, WorkerCrashed
+from support.worker_env import ONE_THREAD
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CHAIN = json.loads((FIXTURES / "linear_chain.json").read_text())
@@ -21,7 +22,7 @@ DO_X = [{"type": "hard", "node": "X", "value": 2.0}]
 
 
 def start_worker(store: Path, *extra: str) -> Worker:
-    worker = Worker(worker_args=("--store", str(store), "--test-methods", *extra))
+    worker = Worker(worker_args=("--store", str(store), "--test-methods", *ONE_THREAD, *extra))
     worker.start()
     return worker
 

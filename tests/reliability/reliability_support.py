@@ -36,7 +36,9 @@ class RawWorker(WorkerPipes):
     read_timeout = READ_TIMEOUT
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
-        super().__init__([worker_python(), "-m", "scm_worker", *args], env=env, cwd=cwd, new_session=True)
+        # one thread unless the args ask for more (a later --threads wins): support.worker_env
+        argv = [worker_python(), "-m", "scm_worker", "--threads", "1", *args]
+        super().__init__(argv, env=env, cwd=cwd, new_session=True)
         self._ids = 0
 
     def next_id(self) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from support.daemon import DaemonProcess, SocketPeer, Start
 from support.procs import cmdline, group_members, pid_alive, wait_until
-from support.worker_env import worker_python
+from support.worker_env import JOBLIB_THREADS, worker_python
 
 LIMIT_EXCEEDED = -32004
 INTERNAL_ERROR = -32603
@@ -111,7 +111,7 @@ def test_a_clean_exit_clears_the_lock_record(start_daemon: Start) -> None:
 
 
 def test_the_joblib_orphans_of_a_killed_daemon_are_reaped_by_the_next(start_daemon: Start) -> None:
-    daemon = start_daemon("--warmup")
+    daemon = start_daemon("--warmup", *JOBLIB_THREADS)
     assert daemon.connect().result("warmup", {}, timeout=300)["warm"] is True
     children = [pid for pid in group_members(daemon.pid) if pid != daemon.pid]
     assert children, "a warm daemon has joblib processes in its group"

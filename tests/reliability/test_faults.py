@@ -29,7 +29,7 @@ import pytest
 from reliability_support import RawWorker, chain_traces, join_all, record_figures
 from scm_client import InvalidParams, StoreCorrupt, Worker, WorkerCrashed, WorkerTimeout
 from support.procs import descendants, describe, pid_alive, wait_until
-from support.worker_env import worker_python
+from support.worker_env import FAST_ARGS, JOBLIB_THREADS, ONE_THREAD, worker_python
 
 MakeWorker = Callable[..., Worker]
 CHAIN = {"nodes": ["X", "Y", "Z"], "edges": [["X", "Y"], ["Y", "Z"]]}
@@ -83,7 +83,8 @@ def test_kill_9_during_a_fit_fails_every_pending_caller_with_the_stderr_tail_and
     make_worker: MakeWorker,
 ) -> None:
     fitting = threading.Event()
-    worker = make_worker(on_progress=lambda params: nodes_fitting(params) and fitting.set())
+    worker = make_worker(worker_args=(*FAST_ARGS, *JOBLIB_THREADS),
+                         on_progress=lambda params: nodes_fitting(params) and fitting.set())
     worker.start()
     marker = f"last-words-{uuid.uuid4().hex}"
     worker.call("debug.print", {"text": marker, "target": "stderr"})
@@ -260,7 +261,7 @@ def test_model_files_killed_mid_write_are_whole_or_absent(tmp_path: Path) -> Non
 
 def test_worker_killed_while_saving_never_serves_a_half_file(tmp_path: Path, make_worker: MakeWorker) -> None:
     store = tmp_path / "store"
-    args = ("--no-warmup", "--test-methods", "--store", str(store))
+    args = ("--no-warmup", "--test-methods", "--store", str(store), *ONE_THREAD)
     worker = make_worker(worker_args=args, max_restarts=100)
     models = [worker.fit(CHAIN, chain_traces(seed, rows=4000), seed=seed, persist=True, validate_r2=False).model_id
               for seed in (1, 2)]

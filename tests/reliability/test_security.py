@@ -33,6 +33,7 @@ from scm_client import RemoteError, Worker, WorkerStartError
 from reliability_support import CHAIN_GRAPH, RawWorker, chain_traces, inet_socket_table, proc_status, socket_inodes, unix_socket_inodes
 from support import privileges
 from support.procs import descendants
+from support.worker_env import ONE_THREAD
 
 MODEL_ID_METHODS = ["sample", "evaluate", "effect", "arrow_strength", "influence", "anomaly",
                     "distribution_change", "report", "models.save", "models.load", "models.drop"]
@@ -288,7 +289,7 @@ def test_a_damaged_store_key_stops_the_worker_before_it_serves(tmp_path: Path, p
     key = os.open(store / "store.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private, but short
     os.write(key, b"short")
     os.close(key)
-    worker = Worker(python311, worker_args=("--no-warmup", "--store", str(store)), start_timeout=60)
+    worker = Worker(python311, worker_args=("--no-warmup", "--store", str(store), *ONE_THREAD), start_timeout=60)
     try:
         with pytest.raises(WorkerStartError) as caught:
             worker.start()

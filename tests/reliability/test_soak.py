@@ -53,6 +53,7 @@ from scm_client import (
 
 from reliability_support import CHAIN_GRAPH, chain_traces, join_all, rss_kb
 from support.procs import wait_until
+from support.worker_env import ONE_THREAD
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: it shadows nothing
 import provenance  # noqa: E402 - benchmarks/provenance.py: the commit the report's figures describe
@@ -261,7 +262,7 @@ def test_soak_mixed_requests_with_random_faults_lose_nothing(tmp_path: Path, mak
     measured = provenance.measured_at()  # before anything runs: the code these figures describe
     seed = int(os.environ.get("SCM_SOAK_SEED", str(random.randrange(2**32))))
     print(f"soak: {REQUESTS} requests, seed {seed} (SCM_SOAK_SEED={seed} replays the draw)")
-    worker = make_worker(worker_args=("--no-warmup", "--test-methods", "--store", str(tmp_path / "store")),
+    worker = make_worker(worker_args=("--no-warmup", "--test-methods", *ONE_THREAD, "--store", str(tmp_path / "store")),
                          max_restarts=10, cancel_grace=0)  # a hung call is a fault: killed, not cancelled
     info = worker.call("initialize", timeout=CALL_TIMEOUT)
     machine = {"cpus": os.cpu_count(), "load_average_start": [round(x, 2) for x in os.getloadavg()],

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from scm_client import Worker, WorkerStartError
 from support import privileges
+from support.worker_env import ONE_THREAD
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CHAIN = json.loads((FIXTURES / "linear_chain.json").read_text())
-ARGS = ("--no-warmup", "--test-methods")
+ARGS = ("--no-warmup", "--test-methods", *ONE_THREAD)
 
 needs_root = privileges.needs_root("giving a file to nobody needs root", setpriv=False)
 

@@ -46,7 +46,8 @@ def short_dir(prefix: str = "scmd-") -> Path:
 
 def daemon_argv(path: Path, *flags: str, python: str = sys.executable) -> list[str]:
     """The daemon's command line: test methods on, in-memory store unless flags say otherwise."""
-    argv = [python, "-m", "scm_worker", "--listen", str(path), "--test-methods"]
+    # one thread unless the flags ask for more (a later --threads wins): support.worker_env
+    argv = [python, "-m", "scm_worker", "--listen", str(path), "--test-methods", "--threads", "1"]
     if not any(f in ("--store", "--no-store") for f in flags):
         argv.append("--no-store")
     if "--warmup" in flags:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +78,31 @@ def daemon_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield directory
     stop_daemons(directory)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cli_daemon() -> Iterator[Path]:
+    """One warm daemon for a module's ``scm`` runs, as a user's shell has: switched on, in a
+    short directory of its own, with its own empty store; stopped after the module.
+
+    A CLI test about a command's output does not need a fresh worker per ``scm`` run: the
+    daemon is the CLI's default path, and without it every run pays DoWhy's imports again
+    (seconds each). One thread: two xdist processes share the two cores (FAST_ARGS). Tests
+    of the no-daemon path set ``SCM_DAEMON=off`` or pass ``--no-daemon`` themselves.
+    """
+    directory = short_dir("scmd-cli-")
+    store = short_dir("scm-cli-store-")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(_daemon.SWITCH_ENV, raising=False)
+        patch.setenv(_daemon.DIR_ENV, str(directory))
+        started = subprocess.run(
+            [sys.executable, "-m", "scm_client.cli", "daemon", "start", "--threads", "1",
+             "--idle-timeout", "0", "--store", str(store)],
+            capture_output=True, text=True, timeout=300, check=False)
+        assert started.returncode == 0 and "daemon started" in started.stdout, started.stderr
+        try:
+            yield directory
+        finally:
+            stop_daemons(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(store, ignore_errors=True)

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
-#: The fast worker: no warm-up fit, the debug.* methods, models in memory only.
-FAST_ARGS = ("--no-warmup", "--test-methods", "--no-store")
+#: The fast worker: no warm-up fit, the debug.* methods, models in memory only, and one
+#: thread. ``make test`` runs two suites side by side and e2e and reliability on two xdist
+#: processes each, so up to four workers share the two cores: processes × threads ≤ cores
+#: means one thread apiece. It also spares each worker joblib's loky processes (with
+#: n_jobs > 1 the first fit spawns them: ~2.5 s of a 4.5 s first fit). Answers do not
+#: depend on it (seeds are per node); the tests of the multi-process path ask for
+#: ``--threads 2`` themselves.
+ONE_THREAD = ("--threads", "1")
+#: two threads: a fit's node tasks run in joblib's loky processes (the default on 2 cores),
+#: for the tests of those processes
+JOBLIB_THREADS = ("--threads", "2")
+FAST_ARGS = ("--no-warmup", "--test-methods", "--no-store", *ONE_THREAD)
 
 
 def worker_python() -> str:

@@ -24,8 +24,13 @@ class WorkerProcess(WorkerPipes):
 
     read_timeout = READ_TIMEOUT
 
-    def __init__(self, *args: str, test_methods: bool = True, warmup: bool = False) -> None:
+    def __init__(self, *args: str, test_methods: bool = True, warmup: bool = False,
+                 threads: int | None = 1) -> None:
+        # one thread (support.worker_env.FAST_ARGS says why) unless a test asks for more;
+        # None: the library defaults, as DoWhy in this process has them
         argv = [sys.executable, "-m", "scm_worker", "--no-store"]
+        if threads is not None:
+            argv += ["--threads", str(threads)]
         if not warmup:
             argv.append("--no-warmup")
         if test_methods:
@@ -65,8 +70,9 @@ def spawn_worker() -> Iterator[Callable[..., WorkerProcess]]:
     """Factory for workers with their own flags; all are stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def spawn(*args: str, test_methods: bool = True, warmup: bool = False) -> WorkerProcess:
-        worker = WorkerProcess(*args, test_methods=test_methods, warmup=warmup)
+    def spawn(*args: str, test_methods: bool = True, warmup: bool = False,
+              threads: int | None = 1) -> WorkerProcess:
+        worker = WorkerProcess(*args, test_methods=test_methods, warmup=warmup, threads=threads)
         started.append(worker)
         return worker
 

@@ -23,6 +23,7 @@ import pytest
 from support.daemon import DaemonProcess, LinePeer, PipePeer
 from support.procs import descendants, pid_alive, wait_until
 from support.timing import assert_within, stretched
+from support.worker_env import JOBLIB_THREADS
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # last: shadows nothing
 import datagen
@@ -63,11 +64,12 @@ class Served:
 @pytest.fixture(params=["socket", "stdio"])
 def served(request: pytest.FixtureRequest, start_daemon: Callable[..., DaemonProcess],
            spawn_worker: Callable[..., WorkerProcess]) -> Iterator[Served]:
+    # two threads: a cancel must leave joblib's loky processes as they were
     if request.param == "socket":
-        daemon = start_daemon()
+        daemon = start_daemon(*JOBLIB_THREADS)
         yield Served(daemon.connect(), daemon.pid, daemon.connect)
     else:
-        worker = spawn_worker()
+        worker = spawn_worker(threads=2)
         yield Served(PipePeer(worker), worker.pid, None)
 
 

@@ -27,7 +27,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import networkx as nx
@@ -262,6 +262,17 @@ def _statistics(samples: pd.DataFrame) -> Answer:
 
 
 Sides = tuple[ThroughWorker, InProcess]
+
+
+@pytest.fixture(scope="module")
+def _module_worker() -> Iterator[list[WorkerProcess]]:
+    """This module's worker at DoWhy's default ``n_jobs``, as the in-process side runs: at
+    ``n_jobs=1`` DoWhy runs its Shapley jobs in its own process, where each job reseeds the
+    global random state, so ``influence`` and ``distribution_change`` draw another stream
+    (DoWhy's behaviour at one job, the worker's at ``--threads 1``)."""
+    holder = [WorkerProcess(threads=None)]
+    yield holder
+    holder[0].stop()
 
 
 @pytest.fixture(scope="module")

@@ -643,7 +643,7 @@ def test_stdout_is_protected_from_the_first_line(spawn_worker: Spawn) -> None:
 
 def test_stdin_eof_after_warmup_leaves_no_joblib_child(spawn_worker: Spawn) -> None:
     """The worker itself stops its loky processes on EOF (no client to kill its group)."""
-    worker = spawn_worker(warmup=True)
+    worker = spawn_worker(warmup=True, threads=2)  # two: the warm-up starts loky processes
     deadline = time.monotonic() + 120
     while not worker.result("initialize")["warm"]:
         assert time.monotonic() < deadline, "warm-up did not finish within 120 s"
