@@ -36,11 +36,12 @@ from scm_client import (
 from support.daemons import listening_pids
 from support.procs import pid_alive, wait_until
 from support.timing import assert_within
+from support.worker_env import ONE_THREAD
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 CHAIN = json.loads((FIXTURES / "linear_chain.json").read_text())
-DAEMON_ARGS = ("--test-methods", "--no-warmup")
+DAEMON_ARGS = ("--test-methods", "--no-warmup", *ONE_THREAD)
 DO_X = [{"type": "hard", "node": "X", "value": 2.0}]
 
 #: the issue's target for a cancel to be answered (asserted at low load, support.timing)
