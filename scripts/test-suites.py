@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Longest first, so the short ones fill the slot that frees up first (measured walls:
-#: e2e ~14-16 min, reliability ~7, worker ~5-7, client and docs under half a minute).
+#: Longest first, so the short ones fill the slot that frees up first (measured walls side
+#: by side: e2e ~12 min, reliability ~5, worker ~9, client and docs under a minute).
 SUITES = ("e2e", "reliability", "worker", "client", "docs")
 LOGS = Path(".tox") / "suite-logs"
 
