@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from support.pipes import WorkerPipes
-from support.worker_env import worker_python
+from support.worker_env import ONE_THREAD, worker_python
 
 #: A reply that does not come within this many seconds fails the test (never hangs it).
 READ_TIMEOUT = 30.0
@@ -36,8 +36,8 @@ class RawWorker(WorkerPipes):
     read_timeout = READ_TIMEOUT
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
-        # one thread unless the args ask for more (a later --threads wins): support.worker_env
-        argv = [worker_python(), "-m", "scm_worker", "--threads", "1", *args]
+        # one thread unless the args ask for more (a later --threads wins)
+        argv = [worker_python(), "-m", "scm_worker", *ONE_THREAD, *args]
         super().__init__(argv, env=env, cwd=cwd, new_session=True)
         self._ids = 0
 

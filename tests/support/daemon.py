@@ -32,6 +32,7 @@ import pytest
 
 from support.lines import LineQueue
 from support.pipes import WorkerPipes, kill_group
+from support.worker_env import ONE_THREAD
 
 #: generous: a loaded 2-core machine shared by several suites must not flake
 READ_TIMEOUT = 15.0
@@ -46,8 +47,8 @@ def short_dir(prefix: str = "scmd-") -> Path:
 
 def daemon_argv(path: Path, *flags: str, python: str = sys.executable) -> list[str]:
     """The daemon's command line: test methods on, in-memory store unless flags say otherwise."""
-    # one thread unless the flags ask for more (a later --threads wins): support.worker_env
-    argv = [python, "-m", "scm_worker", "--listen", str(path), "--test-methods", "--threads", "1"]
+    # one thread unless the flags ask for more (a later --threads wins)
+    argv = [python, "-m", "scm_worker", "--listen", str(path), "--test-methods", *ONE_THREAD]
     if not any(f in ("--store", "--no-store") for f in flags):
         argv.append("--no-store")
     if "--warmup" in flags:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,9 @@ from pathlib import Path
 import pytest
 from scm_client import _daemon
 
+from support.cli import scm
 from support.procs import cmdline, wait_until
+from support.worker_env import ONE_THREAD
 
 
 def short_dir(prefix: str) -> Path:
@@ -95,10 +95,7 @@ def cli_daemon() -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(_daemon.SWITCH_ENV, raising=False)
         patch.setenv(_daemon.DIR_ENV, str(directory))
-        started = subprocess.run(
-            [sys.executable, "-m", "scm_client.cli", "daemon", "start", "--threads", "1",
-             "--idle-timeout", "0", "--store", str(store)],
-            capture_output=True, text=True, timeout=300, check=False)
+        started = scm("daemon", "start", *ONE_THREAD, "--idle-timeout", "0", "--store", str(store))
         assert started.returncode == 0 and "daemon started" in started.stdout, started.stderr
         try:
             yield directory
