@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the predictions use)
 from scm_worker.engine import contention
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 CORES = contention._cores()
 
@@ -53,8 +53,11 @@ def test_running_count_is_read_on_linux() -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or CORES < 2, reason="Linux, 2+ cores")
 def test_busy_cores_cap_openmp_at_one_thread_and_the_cap_is_lifted(busy_neighbours: int) -> None:
-    before = openmp_threads()
-    assert contention.other_runnable() >= busy_neighbours  # type: ignore[operator]
-    with contention.free_cores_only():
-        assert openmp_threads() == 1
-    assert openmp_threads() == before
+    # OpenMP at every core first: the suite's environment may start it at one thread
+    # (tox.ini), where a cap of one would change nothing
+    with threadpool_limits(CORES, user_api="openmp"):
+        assert openmp_threads() == CORES
+        assert contention.other_runnable() >= busy_neighbours  # type: ignore[operator]
+        with contention.free_cores_only():
+            assert openmp_threads() == 1
+        assert openmp_threads() == CORES
