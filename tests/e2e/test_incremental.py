@@ -56,38 +56,63 @@ def same_model(worker: Worker, left: dict[str, Any], other: Worker,
     assert draws[0]["samples"] == draws[1]["samples"]
 
 
+WORKER_ARGS = ("--no-warmup", "--test-methods", *ONE_THREAD)
+
+
 @pytest.fixture
 def workers(make_worker: Callable[..., Worker]) -> Iterator[Callable[..., Worker]]:
     def start(*extra: str, store: Path | None = None) -> Worker:
         where = ("--store", str(store)) if store is not None else ("--no-store",)
-        worker = make_worker(worker_args=("--no-warmup", "--test-methods", *ONE_THREAD, *where, *extra))
+        worker = make_worker(worker_args=(*WORKER_ARGS, *where, *extra))
         worker.start()
         return worker
 
     yield start
 
 
-def test_an_added_edge_refits_one_node_and_equals_a_full_fit(workers: Callable[..., Worker]) -> None:
-    incremental, fresh = workers(), workers()
+@pytest.fixture(scope="module")
+def reference(worker_python: str) -> Iterator[Worker]:
+    """The full fits "equal" is judged against: its own process, every fit ``cache: false``,
+    so nothing an earlier test fitted on it can be reused (each test asserts it)."""
+    with Worker(worker_python, worker_args=(*WORKER_ARGS, "--no-store")) as worker:
+        yield worker
+
+
+def full_fit(reference: Worker, params: dict[str, Any]) -> dict[str, Any]:
+    done = fit(reference, {**params, "config": {**params["config"], "cache": False}})
+    assert done["metadata"]["reused_nodes"] == []
+    return done
+
+
+@pytest.fixture(scope="module")
+def shared(worker_python: str) -> Iterator[Worker]:
+    """One worker for the tests whose every fit either reuses the base fit or must not:
+    the cache keys of what they fit differ from one another (the change under test), so
+    what one test leaves cached cannot be reused by the next."""
+    with Worker(worker_python, worker_args=(*WORKER_ARGS, "--no-store")) as worker:
+        yield worker
+
+
+def test_an_added_edge_refits_one_node_and_equals_a_full_fit(workers: Callable[..., Worker],
+                                                             reference: Worker) -> None:
+    incremental = workers()
     first = fit(incremental, request())
     assert first["metadata"]["reused_nodes"] == []
     grown = fit(incremental, request(add=[["v004", "v006"]]))
     assert grown["metadata"]["reused_nodes"] == ["v004", "v005", "v007"]
     assert set(grown["metadata"]["node_fit_ms"]) == set(NON_ROOTS)
-    full = fit(fresh, request(add=[["v004", "v006"]]))
-    assert full["metadata"]["reused_nodes"] == []
-    same_model(incremental, grown, fresh, full)
+    same_model(incremental, grown, reference, full_fit(reference, request(add=[["v004", "v006"]])))
 
 
 def test_a_changed_column_refits_that_node_and_its_children(
-        workers: Callable[..., Worker]) -> None:
-    incremental, fresh = workers(), workers()
+        workers: Callable[..., Worker], reference: Worker) -> None:
+    incremental = workers()
     fit(incremental, request())
     changed = request()
     changed["traces"]["v005"] = [v + 0.25 * (i % 3) for i, v in enumerate(changed["traces"]["v005"])]
     again = fit(incremental, changed)
     assert again["metadata"]["reused_nodes"] == ["v004", "v006"]  # v005 and its child v007 refit
-    same_model(incremental, again, fresh, fit(fresh, changed))
+    same_model(incremental, again, reference, full_fit(reference, changed))
 
 
 @pytest.mark.parametrize(("change", "refitted"), [
@@ -99,18 +124,16 @@ def test_a_changed_column_refits_that_node_and_its_children(
     ({"seed": SEED + 1}, NON_ROOTS),
 ])
 def test_a_changed_input_never_reuses_the_node(
-        workers: Callable[..., Worker], change: dict[str, Any], refitted: list[str]) -> None:
-    worker = workers()
-    fit(worker, request())
+        shared: Worker, change: dict[str, Any], refitted: list[str]) -> None:
+    fit(shared, request())
     drop = change.pop("drop", [])
-    again = fit(worker, request(drop=drop, **change))
+    again = fit(shared, request(drop=drop, **change))
     assert again["metadata"]["reused_nodes"] == sorted(set(NON_ROOTS) - set(refitted))
 
 
-def test_cache_false_is_a_fresh_fit(workers: Callable[..., Worker]) -> None:
-    worker = workers()
-    fit(worker, request())
-    again = fit(worker, request(add=[["v004", "v006"]], cache=False))
+def test_cache_false_is_a_fresh_fit(shared: Worker) -> None:
+    fit(shared, request())
+    again = fit(shared, request(add=[["v004", "v006"]], cache=False))
     assert again["metadata"]["reused_nodes"] == []
 
 

@@ -252,7 +252,7 @@ print("started")
 """
 
 
-def test_a_setup_killed_mid_install_leaves_nothing_worker_picks(install: Install,
+def test_a_setup_killed_mid_install_leaves_nothing_worker_picks_and_pip_finishes_it(install: Install,
                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     data = tmp_path_factory.mktemp("killed")
     # pip is slow enough to be killed in the middle of installing the pins
@@ -274,30 +274,23 @@ def test_a_setup_killed_mid_install_leaves_nothing_worker_picks(install: Install
     assert picked.returncode == 3, picked.stdout + picked.stderr
     assert "`scm setup`" in picked.stdout and "make venvs" not in picked.stdout
 
-    # a command's --yes builds it over the remains (with uv), without asking, as `scm setup` does
+    # a command's --yes builds it over the remains without asking, as `scm setup` does; with
+    # no uv anywhere on PATH, with pip (the fallback's one full build in this file)
     started = time.perf_counter()
-    built = install.run([install.scm, "fit", str(FIXTURE), "--yes"], data)
-    show_timing("scm fit --yes after a killed build (uv)", time.perf_counter() - started)
+    built = install.run([install.scm, "fit", str(FIXTURE), "--yes"], data, with_uv=False)
+    show_timing("scm fit --yes after a killed build (pip, no uv)", time.perf_counter() - started)
     assert built.returncode == 0 and re.search(r"status\s+success", built.stdout), built.stderr
     assert "[5/5]" in built.stderr and (partial / "scm-env.json").exists()
+    assert "with pip" in built.stderr and "with uv" not in built.stderr
+    assert json.loads((partial / "scm-env.json").read_text())["installer"] == "pip"
+    assert_compiled(str(partial / "bin" / "python"))
     assert [p for p in (data / "envs").iterdir() if p.is_dir()] == [partial]
     assert install.run([install.python, "-c", _WORKER_PICK], data, timeout=300).stdout.strip() == "started"
+    doctor = install.run([install.scm, "doctor"], data, with_uv=False, timeout=300)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
     removed = install.run([install.scm, "setup", "--remove"], data)
     assert removed.returncode == 0 and f"removed {partial}" in removed.stdout and not partial.exists()
-
-
-def test_without_uv_setup_builds_with_pip(install: Install, tmp_path_factory: pytest.TempPathFactory) -> None:
-    data = tmp_path_factory.mktemp("pip")
-    done, seconds = install.setup(data, with_uv=False)
-    show_timing("scm setup (pip, no uv)", seconds)
-    assert done.returncode == 0, done.stderr
-    assert "with pip" in done.stderr and "with uv" not in done.stderr
-    manifest = json.loads((Path(done.stdout.strip()).parents[1] / "scm-env.json").read_text())
-    assert manifest["installer"] == "pip"
-    assert_compiled(done.stdout.strip())
-    doctor = install.run([install.scm, "doctor"], data, with_uv=False, timeout=300)
-    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
 
 def test_auto_setup_provisions_on_first_use(install: Install, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -307,7 +300,7 @@ def test_auto_setup_provisions_on_first_use(install: Install, tmp_path_factory: 
     assert "scm setup: [5/5]" in done.stderr  # progress on stderr
     refused = install.run([install.scm, "fit", str(FIXTURE)], tmp_path_factory.mktemp("empty"))
     assert refused.returncode == 1 and "`scm setup`" in refused.stderr and "--yes" in refused.stderr
-    # and with --yes it builds without asking: test_a_setup_killed_mid_install_leaves_nothing_worker_picks
+    # and with --yes it builds without asking: test_a_setup_killed_mid_install_leaves_nothing_worker_picks_and_pip_finishes_it
 
 
 def test_on_a_terminal_scm_asks_before_building_and_no_means_no(install: Install,

@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,16 +159,23 @@ def test_malicious_pickle_is_never_unpickled(store: Path, tmp_path: Path) -> Non
         worker.close()
 
 
-@pytest.mark.parametrize("bad_id", ["../store.key", "/etc/passwd", "m-../../x", "M-0123456789ABCDEF", ""])
-def test_path_like_ids_are_refused(store: Path, bad_id: str) -> None:
-    worker = start_worker(store, "--no-warmup")
+@pytest.fixture(scope="module")
+def id_checker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """One worker for every bad id: each call is refused before it touches the store."""
+    worker = start_worker(tmp_path_factory.mktemp("ids") / "store", "--no-warmup")
     try:
-        for method in ("models.load", "models.save", "models.drop"):
-            with pytest.raises(InvalidParams) as caught:
-                worker.call(method, {"model_id": bad_id})
-            assert caught.value.field == "model_id"
+        yield worker
     finally:
         worker.close()
+
+
+@pytest.mark.parametrize("bad_id", ["../store.key", "/etc/passwd", "m-../../x", "M-0123456789ABCDEF", ""])
+def test_path_like_ids_are_refused(id_checker: Worker, bad_id: str) -> None:
+    for method in ("models.load", "models.save", "models.drop"):
+        with pytest.raises(InvalidParams) as caught:
+            id_checker.call(method, {"model_id": bad_id})
+        assert caught.value.field == "model_id"
+    assert id_checker.ping() == "pong"
 
 
 def small_graph_traces(seed: int, rows: int = 150) -> dict[str, list[float]]:
