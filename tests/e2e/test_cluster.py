@@ -63,6 +63,20 @@ def cluster(cluster_factory: Callable[[int], DaskCluster]) -> DaskCluster:
     return cluster_factory(2)
 
 
+@pytest.fixture(scope="module")
+def local_pool() -> Iterator[WorkerPool]:
+    """The local fits the cluster's must equal, seed for seed: two workers for the module.
+    Every request fitted on it says ``cache: false`` (small_request, or set by the test),
+    so no local fit reuses a node an earlier test fitted."""
+    with WorkerPool(2, worker_args=("--no-store",)) as pool:
+        yield pool
+
+
+def local_fits(pool: WorkerPool, requests: list[dict[str, Any]]) -> list[BatchItem]:
+    assert all(request["config"]["cache"] is False for request in requests)
+    return pool.fit_many(requests)
+
+
 def cluster_pool(cluster: DaskCluster, *worker_args: str) -> WorkerPool:
     return WorkerPool(scheduler=cluster.address, worker_args=worker_args or ("--no-store",), start_timeout=START_TIMEOUT)
 
@@ -70,10 +84,10 @@ def cluster_pool(cluster: DaskCluster, *worker_args: str) -> WorkerPool:
 # -- tests ------------------------------------------------------------------------------
 
 
-def test_forty_graphs_on_the_cluster_equal_the_local_pool_seed_for_seed(cluster: DaskCluster) -> None:
+def test_forty_graphs_on_the_cluster_equal_the_local_pool_seed_for_seed(cluster: DaskCluster,
+                                                                       local_pool: WorkerPool) -> None:
     requests = [small_request(i) for i in range(40)]
-    with WorkerPool(2, worker_args=("--no-store",)) as local:
-        expected = local.fit_many(requests)
+    expected = local_fits(local_pool, requests)
     seen: list[tuple[int, int]] = []
     with cluster_pool(cluster) as pool:
         items = pool.fit_many(requests, on_progress=lambda done, total, item: seen.append((done, total)))
@@ -287,15 +301,14 @@ def test_batch_fit_reuses_no_node_and_the_gateway_keeps_its_models_nodes(cluster
         assert again["metadata"]["reused_nodes"] == ["r_b", "r_c"]
 
 
-def test_batch_items_over_the_same_traces_reuse_each_others_nodes(cluster: DaskCluster) -> None:
+def test_batch_items_over_the_same_traces_reuse_each_others_nodes(cluster: DaskCluster,
+                                                                  local_pool: WorkerPool) -> None:
     """docs/PROTOCOL.md, incremental refits: a Dask worker keeps the models it fitted, so of
     four items sharing r_b's fit (two Dask workers: one of them fits at least two items) at
     least one reuses it; every item equals a fresh local fit of its request value for value."""
     edges = [["r_a", "r_b"], ["r_a", "r_c"], ["r_b", "r_d"], ["r_c", "r_d"]]
     requests = [chain_request(edges[: 1 + i], seed=5) for i in range(4)]
-    with WorkerPool(2, worker_args=("--no-store",)) as local:
-        expected = local.fit_many([{**r, "config": {**r["config"], "cache": False}}
-                                   for r in requests])
+    expected = local_fits(local_pool, [{**r, "config": {**r["config"], "cache": False}} for r in requests])
     with cluster_pool(cluster) as pool:
         items = pool.fit_many(requests)
     for got, want in zip(items, expected, strict=True):
@@ -305,14 +318,13 @@ def test_batch_items_over_the_same_traces_reuse_each_others_nodes(cluster: DaskC
     assert any("r_b" in nodes for nodes in reused), reused
 
 
-def test_fast_quality_travels_with_a_batch_to_the_cluster(cluster: DaskCluster) -> None:
+def test_fast_quality_travels_with_a_batch_to_the_cluster(cluster: DaskCluster, local_pool: WorkerPool) -> None:
     """``quality: "FAST"`` reaches the Dask workers' fits: the same models as the local pool's
     FAST fits, seed for seed, each node saying FAST chose it."""
     requests = [small_request(i) for i in (3, 4)]
     for request in requests:
         request["config"]["quality"] = "FAST"
-    with WorkerPool(2, worker_args=("--no-store",)) as local:
-        expected = local.fit_many(requests)
+    expected = local_fits(local_pool, requests)
     with cluster_pool(cluster) as pool:
         items = pool.fit_many(requests)
     for got, want in zip(items, expected, strict=True):
