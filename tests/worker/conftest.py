@@ -13,10 +13,21 @@ from typing import Any
 
 import pytest
 from support.daemon import Start, daemon_starter
+from support.ordering import longest_files_first
 from support.pipes import WorkerPipes
 
 #: Generous: a loaded 2-core machine must not flake. A missing reply costs this once.
 READ_TIMEOUT = 10.0
+#: durations side by side in make test (s): fuzz_worker 129, intervals 106, selection 97,
+#: cancel 72, dowhy_answers 69, daemon 57, fast_quality 54 of 827 in all
+LONGEST = ("test_fuzz_worker.py", "test_intervals.py", "test_selection.py", "test_cancel.py",
+           "test_dowhy_answers.py", "test_daemon.py", "test_fast_quality.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first: under xdist (tox.ini: ``-n 2 --dist loadfile``) the short
+    ones then even out where the two processes end."""
+    longest_files_first(items, LONGEST)
 
 
 class WorkerProcess(WorkerPipes):
