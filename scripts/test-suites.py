@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Longest first, so the short ones fill the slot that frees up first (measured walls side
-#: by side: e2e ~12 min, reliability ~5, worker ~9, client and docs under a minute).
+#: by side on a fresh clone: e2e ~15 min, reliability ~6–7, worker ~8–9, client and docs
+#: under a minute).
 SUITES = ("e2e", "reliability", "worker", "client", "docs")
 LOGS = Path(".tox") / "suite-logs"
 
