@@ -56,14 +56,15 @@ def same_model(worker: Worker, left: dict[str, Any], other: Worker,
     assert draws[0]["samples"] == draws[1]["samples"]
 
 
-WORKER_ARGS = ("--no-warmup", "--test-methods", *ONE_THREAD)
+def worker_args(*extra: str, store: Path | None = None) -> tuple[str, ...]:
+    where = ("--store", str(store)) if store is not None else ("--no-store",)
+    return ("--no-warmup", "--test-methods", *ONE_THREAD, *where, *extra)
 
 
 @pytest.fixture
 def workers(make_worker: Callable[..., Worker]) -> Iterator[Callable[..., Worker]]:
     def start(*extra: str, store: Path | None = None) -> Worker:
-        where = ("--store", str(store)) if store is not None else ("--no-store",)
-        worker = make_worker(worker_args=(*WORKER_ARGS, *where, *extra))
+        worker = make_worker(worker_args=worker_args(*extra, store=store))
         worker.start()
         return worker
 
@@ -74,7 +75,7 @@ def workers(make_worker: Callable[..., Worker]) -> Iterator[Callable[..., Worker
 def reference(worker_python: str) -> Iterator[Worker]:
     """The full fits "equal" is judged against: its own process, every fit ``cache: false``,
     so nothing an earlier test fitted on it can be reused (each test asserts it)."""
-    with Worker(worker_python, worker_args=(*WORKER_ARGS, "--no-store")) as worker:
+    with Worker(worker_python, worker_args=worker_args()) as worker:
         yield worker
 
 
@@ -89,7 +90,7 @@ def shared(worker_python: str) -> Iterator[Worker]:
     """One worker for the tests whose every fit either reuses the base fit or must not:
     the cache keys of what they fit differ from one another (the change under test), so
     what one test leaves cached cannot be reused by the next."""
-    with Worker(worker_python, worker_args=(*WORKER_ARGS, "--no-store")) as worker:
+    with Worker(worker_python, worker_args=worker_args()) as worker:
         yield worker
 
 
