@@ -86,8 +86,9 @@ def render_daemon(report: dict[str, Any], stamp: str) -> str:
     load = " ".join(f"{x:g}" for x in r["machine"]["load_average_end"])
     lines = [
         DAEMON_BEGIN, "", stamp, "",
-        f"**Daemon soak**, {mode}: {r['clients']} client processes × {r['requests_per_client']:,} "
-        f"requests on one daemon, {r['machine']['cpus']} cores (load average at the end {load}):",
+        f"**Daemon soak**, {mode}: {r['clients']} client processes × at least "
+        f"{r['requests_per_client']:,} requests (each on until the last fault) on one daemon, "
+        f"{r['machine']['cpus']} cores (load average at the end {load}):",
         "",
         "| | |",
         "|---|---|",

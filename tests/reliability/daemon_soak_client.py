@@ -1,6 +1,6 @@
 """One client process of the daemon soak: mixed requests on the shared daemon, its own tally.
 
-    python daemon_soak_client.py --spec spec.json --name NAME --seed S --requests N --out out.json
+    python daemon_soak_client.py --spec spec.json --name NAME --seed S --requests N --until PATH --out out.json
 
 Run by the 3.13 client with SCM_DAEMON_DIR naming the soak's daemon. Each request is
 checked by the threaded soak's own ``Soak.normal`` (test_soak.py), against references
@@ -8,14 +8,19 @@ the parent drew before any fault. A ``WorkerCrashed`` means the daemon died unde
 call: its time and the pid of the daemon that died (the one this client's last handshake
 named) are recorded, and the same request is sent again, and must then be answered (the
 next call starts a new daemon). Anything else that is not the request's
-own answer is *lost*. The tally is written to ``--out`` at the end, so a client that is
-itself killed leaves none.
+own answer is *lost*. It sends at least ``--requests`` and goes on until ``--until``
+exists (the parent creates it once every fault is made, so no fault waits on a client
+that already finished however slowly the parent polls), or until its parent is gone.
+The tally is written to ``--out`` at the end, so a client that is itself killed leaves
+none.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import random
 import sys
 import time
@@ -32,7 +37,7 @@ RETRIES = 3
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--spec", "--name", "--out"):
+    for name in ("--spec", "--name", "--out", "--until"):
         parser.add_argument(name, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--requests", type=int, required=True)
@@ -45,7 +50,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     tally = {"name": args.name, "served": 0, "lost": [], "crashes": [], "retried": 0,
              "kinds": {}, "daemon_pids": []}
-    for k in range(args.requests):
+    parent, until = os.getppid(), Path(args.until)
+    for k in itertools.count():
+        if k >= args.requests and (until.exists() or os.getppid() != parent):
+            break
         kind = rng.choice(Soak.MIX)
         one_request(soak, worker, k, kind, tally)
     worker.close()

@@ -1,8 +1,9 @@
 """Soak against the daemon: three client processes share it while it and a client are killed.
 
-Short by default (CI): SCM_DAEMON_SOAK_REQUESTS per client (default 150; 250 with
-SCM_SOAK_FULL=1). SCM_DAEMON_SOAK_REPORT=path writes the figures as JSON (committed as
-docs/daemon_soak.json; benchmarks/soak_block.py renders them into docs/RELIABILITY.md).
+Short by default (CI): at least SCM_DAEMON_SOAK_REQUESTS per client (default 150; 250
+with SCM_SOAK_FULL=1), and on until every fault is made. SCM_DAEMON_SOAK_REPORT=path
+writes the figures as JSON (committed as docs/daemon_soak.json; benchmarks/soak_block.py
+renders them into docs/RELIABILITY.md).
 
 Three client processes (daemon_soak_client.py) send the threaded soak's mix of
 requests to one daemon, each checked against references drawn before any fault. The
@@ -50,10 +51,18 @@ CLIENT = Path(__file__).with_name("daemon_soak_client.py")
 
 
 def spawn_client(spec: Path, tmp: Path, name: str, seed: int, requests: int) -> subprocess.Popen[bytes]:
+    """A client sending at least ``requests``, and more until ``faults_made(tmp)`` exists: the
+    faults are paced by the daemon's count, and a client that outran a slow parent would
+    leave the next fault with no one to land on."""
     out = tmp / f"{name}.json"
     argv = [sys.executable, str(CLIENT), "--spec", str(spec), "--name", name, "--seed", str(seed),
-            "--requests", str(requests), "--out", str(out)]
+            "--requests", str(requests), "--until", str(faults_made(tmp)), "--out", str(out)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def faults_made(tmp: Path) -> Path:
+    """The file whose existence tells the clients every fault is made."""
+    return tmp / "faults-made"
 
 
 def daemon_status(path: Path) -> tuple[int | None, int]:
@@ -144,6 +153,39 @@ def ended(clients: list[subprocess.Popen[bytes]]) -> list[str]:
             for c in clients if c.poll() is not None]
 
 
+def make_faults(path: Path, clients: dict[str, subprocess.Popen[bytes]], spec: Path,
+                tmp: Path) -> list[dict[str, Any]]:
+    """Each fault once, spread by the daemon's count of computations: the floods, kill -9 of
+    the daemon, kill -9 of client-0 (a replacement joins ``clients``), the daemon again.
+
+    The spacing (about 3 in 4 of the mix are computations) leaves the clients their
+    minimum requests to go on with while each fault is made; they run on until told the
+    faults are made, so a slow parent only makes the soak longer."""
+    running = list(clients.values())
+    step = max(10, REQUESTS * CLIENTS // 16)
+    faults: list[dict[str, Any]] = []
+
+    wait_served(path, step, running)
+    faults += guard_faults(path, running)
+
+    wait_served(path, step, running)
+    faults.append(kill_daemon(path, running))
+
+    wait_served(path, step, running)
+    victim = clients["client-0"]
+    client_killed_at = time.time()
+    victim.kill()
+    victim.wait()
+    faults.append({"kind": "kill -9 client", "pid": victim.pid, "at": client_killed_at})
+    clients["client-0-replacement"] = spawn_client(spec, tmp, "client-0-replacement", 2000,
+                                                   REPLACEMENT_REQUESTS)
+    running = [c for name, c in clients.items() if name != "client-0"]
+
+    wait_served(path, step, running)
+    faults.append(kill_daemon(path, running))
+    return faults
+
+
 @pytest.mark.soak
 def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     tmp_path: Path, daemon_dir: Path, python311: str
@@ -162,35 +204,18 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     started = time.monotonic()
     clients = {f"client-{i}": spawn_client(spec, tmp_path, f"client-{i}", 1000 + i, REQUESTS)
                for i in range(CLIENTS)}
-    running = list(clients.values())
-    # computations (about 3 in 4 of the mix) between faults: the four spacings end well before the
-    # clients do, who go on while each fault is made (the floods, a wait for requests in flight)
-    step = max(10, REQUESTS * CLIENTS // 16)
-    faults: list[dict[str, Any]] = []
-
-    wait_served(path, step, running)
-    faults += guard_faults(path, running)
-
-    wait_served(path, step, running)
-    faults.append(kill_daemon(path, running))
-
-    wait_served(path, step, running)
-    victim = clients["client-0"]
-    client_killed_at = time.time()
-    victim.kill()
-    victim.wait()
-    faults.append({"kind": "kill -9 client", "pid": victim.pid, "at": client_killed_at})
-    clients["client-0-replacement"] = spawn_client(spec, tmp_path, "client-0-replacement", 2000,
-                                                   REPLACEMENT_REQUESTS)
-    running = [c for name, c in clients.items() if name != "client-0"]
-
-    wait_served(path, step, running)
-    faults.append(kill_daemon(path, running))
-
-    for name, proc in clients.items():
-        if name != "client-0":
-            _, stderr = proc.communicate(timeout=REQUESTS * 10 + 600)
-            assert proc.returncode == 0, f"{name} exited {proc.returncode}: {stderr.decode()[-3000:]}"
+    try:
+        faults = make_faults(path, clients, spec, tmp_path)
+        faults_made(tmp_path).touch()
+        for name, proc in clients.items():
+            if name != "client-0":
+                _, stderr = proc.communicate(timeout=REQUESTS * 10 + 600)
+                assert proc.returncode == 0, f"{name} exited {proc.returncode}: {stderr.decode()[-3000:]}"
+    finally:  # a failed soak leaves no client behind to start the daemon again after teardown
+        for proc in clients.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     seconds = time.monotonic() - started
     tallies = {name: json.loads((tmp_path / f"{name}.json").read_text())
                for name in clients if name != "client-0"}
@@ -236,5 +261,6 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
         f"daemons served {daemons}, planned {planned}: a daemon started that no kill explains"
     assert model in listed, "the persisted model is served by the last daemon"
     sent = {name: t["served"] + len(t["lost"]) for name, t in tallies.items()}
-    assert sent == {name: REPLACEMENT_REQUESTS if name.endswith("replacement") else REQUESTS
-                    for name in tallies}, "every client sent its every request"
+    short = {name: n for name, n in sent.items()
+             if n < (REPLACEMENT_REQUESTS if name.endswith("replacement") else REQUESTS)}
+    assert not short, f"clients that sent fewer than their requests: {short}"
