@@ -11,8 +11,8 @@ next call starts a new daemon). Anything else that is not the request's
 own answer is *lost*. It sends at least ``--requests`` and goes on until ``--until``
 exists (the parent creates it once every fault is made, so no fault waits on a client
 that already finished however slowly the parent polls), or until its parent is gone.
-The tally is written to ``--out`` at the end, so a client that is itself killed leaves
-none.
+The tally, with the number sent, is written to ``--out`` at the end, so a client that is
+itself killed leaves none.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     parent, until = os.getppid(), Path(args.until)
     for k in itertools.count():
         if k >= args.requests and (until.exists() or os.getppid() != parent):
+            tally["sent"] = k
             break
         kind = rng.choice(Soak.MIX)
         one_request(soak, worker, k, kind, tally)

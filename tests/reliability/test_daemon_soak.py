@@ -260,7 +260,8 @@ def test_daemon_soak_three_clients_daemon_and_client_killed_lose_nothing(
     assert sorted(planned) == daemons and len(set(planned)) == len(daemon_kills) + 1, \
         f"daemons served {daemons}, planned {planned}: a daemon started that no kill explains"
     assert model in listed, "the persisted model is served by the last daemon"
-    sent = {name: t["served"] + len(t["lost"]) for name, t in tallies.items()}
-    short = {name: n for name, n in sent.items()
-             if n < (REPLACEMENT_REQUESTS if name.endswith("replacement") else REQUESTS)}
+    answered = {name: t["served"] + len(t["lost"]) for name, t in tallies.items()}
+    assert answered == {name: t["sent"] for name, t in tallies.items()}, "every request sent was answered"
+    short = {name: t["sent"] for name, t in tallies.items()
+             if t["sent"] < (REPLACEMENT_REQUESTS if name.endswith("replacement") else REQUESTS)}
     assert not short, f"clients that sent fewer than their requests: {short}"
